@@ -1,0 +1,69 @@
+# Task runner. The README's two commands are `make demo` and `make test`; both set up first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(CURDIR)
+
+# Keep every tool's state inside the checkout (nothing under ~/.ape, ~/.solcx, ~/.cache).
+export APE_DATA_FOLDER := $(ROOT)/.ape-data
+export SOLCX_BINARY_PATH := $(ROOT)/.solcx
+export PIP_CACHE_DIR := $(ROOT)/.cache/pip
+export npm_config_cache := $(ROOT)/.cache/npm
+export HYPOTHESIS_STORAGE_DIRECTORY := $(ROOT)/.hypothesis
+export PATH := $(ROOT)/.venv/bin:$(ROOT)/node_modules/@foundry-rs/anvil-linux-amd64/bin:$(ROOT)/node_modules/.bin:$(PATH)
+export PYTHONUNBUFFERED := 1
+
+APE_TEST_ARGS ?=
+
+.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas bench frontend lock clean
+
+help:
+	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
+	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
+	@echo "make gas       print the gas table per operation"
+	@echo "make bench     oracle benchmarks (challenge check cost, epoch throughput)"
+	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
+	@echo "make lint      ruff + Solidity warnings-as-errors"
+
+setup:
+	@toolchain/setup.sh
+
+setup-browser:
+	@toolchain/setup.sh --browser
+
+compile: setup
+	ape compile
+
+demo: setup
+	python scripts/devnet.py $(DEMO_ARGS)
+
+demo-once: setup
+	python scripts/devnet.py --once
+
+test: setup-browser
+	@$(MAKE) --no-print-directory lint
+	ape test tests $(APE_TEST_ARGS)
+
+lint: lint-py lint-sol
+
+lint-py:
+	ruff check .
+	ruff format --check .
+
+lint-sol:
+	node toolchain/lint-sol.cjs
+
+gas: setup
+	ape run gas_report
+
+bench: setup
+	python -m oracle.benchmarks.run
+
+frontend: setup
+	npx vite build frontend
+
+lock:
+	.venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	npm install --package-lock-only --no-audit --no-fund
+
+clean:
+	rm -rf .build contracts/.cache frontend/dist .devnet test-artifacts
