@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import ape
-
 from eth_account import Account
 from eth_utils import keccak
 

@@ -283,7 +283,9 @@ def _batch_of(atts, domain, keys=None):
     tree = MerkleTree.build([attestation_struct_hash(a) for a in atts])
     batch = Batch(tree.root, atts[0].epoch, atts[0].expiry)
     keys = ORACLE_KEYS[:3] if keys is None else keys
-    sigs = aggregate([sign_batch(k, domain, batch) for k in keys], len(keys), digest=batch_digest(domain, batch))
+    sigs = aggregate(
+        [sign_batch(k, domain, batch) for k in keys], len(keys), digest=batch_digest(domain, batch)
+    )
     return tree, batch, sigs
 
 
@@ -398,7 +400,9 @@ def test_report_fault_rejects_replay(registry, domain, accounts, provider):
     fault = _fault(provider, accounts[7])
     sigs = fault_sigs(domain, fault)
     registry.reportFault(fault.as_tuple(), sigs, sender=accounts[9])
-    with reverts(registry.AttestationRegistryFaultAlreadyReported, registry.faultStructHash(fault.as_tuple())):
+    with reverts(
+        registry.AttestationRegistryFaultAlreadyReported, registry.faultStructHash(fault.as_tuple())
+    ):
         registry.reportFault(fault.as_tuple(), sigs, sender=accounts[9])
 
 
