@@ -553,3 +553,22 @@ def test_property_replayed_epoch_always_rejected(registry, domain, att, accounts
         assert not _would_accept(registry, older, quorum_sigs(domain, older), accounts[9])
     finally:
         ape.chain.restore(snap)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gas targets
+# ---------------------------------------------------------------------------------------------
+
+
+def test_gas_targets_met(registry, staking, owner, provider, accounts, chain):
+    from scripts.gas_oracle import format_rows, oracle_gas_rows
+
+    def register(node):
+        staking.setNodeOwner(node, provider, sender=owner)
+        return provider.address
+
+    rows = oracle_gas_rows(registry, ORACLE_KEYS, register, accounts[9], chain)
+    print("\n" + format_rows(rows))
+    for op, _gas, ref, ratio in rows:
+        if ref is not None:
+            assert ratio <= 1.0, op
