@@ -21,7 +21,13 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    TimeExhausted,
+    Web3RPCError,
+)
 
 log = logging.getLogger("oracle.chain")
 T = TypeVar("T")
@@ -349,7 +355,7 @@ class ChainClient:
                     lambda s=signed: self.w3.eth.send_raw_transaction(s.raw_transaction), what
                 )
                 break
-            except ValueError as exc:  # nonce too low / already known / replacement underpriced
+            except (ValueError, Web3RPCError) as exc:  # nonce too low / already known / underpriced
                 text = str(exc).lower()
                 if "nonce" in text or "already known" in text or "underpriced" in text:
                     self.nonces.resync()
