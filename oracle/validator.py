@@ -558,12 +558,17 @@ def _fault_from_json(d: dict[str, Any]) -> Fault:
 
 
 class ChallengeProber:
-    """Challenges a provider through :mod:`oracle.server` (``ProviderClient`` +
-    ``run_challenge``) and takes its reported benchmark figures."""
+    """Challenges a provider through :mod:`oracle.server` (``ProviderClient`` + ``run_challenge``,
+    the CPU/GPU protocol of :mod:`oracle.challenge`) and takes the benchmark figures the provider
+    reports in its ``GET /inventory`` (key ``benchmark``, see :func:`figures_from_benchmark`).
 
-    def __init__(self, n: int = 64, samples: int = 8):
+    Unreachable (no inventory answer) is not a fault; a wrong, late or missing challenge answer
+    from a provider that is up is."""
+
+    def __init__(self, n: int = 64, samples: int = 8, timeout: float = 10.0):
         self.n = n
         self.samples = samples
+        self.timeout = timeout
 
     def probe(self, node: NodeInfo, epoch: int) -> ProbeResult:
         from oracle import challenge as ch
@@ -573,31 +578,32 @@ class ChallengeProber:
             return ProbeResult(
                 False, f"metadataURI {node.endpoint!r} is not an http(s) endpoint", reachable=False
             )
-        client = server.ProviderClient(node.endpoint)
+        client = server.ProviderClient(node.endpoint, timeout=self.timeout)
         try:
-            bench = client.benchmark() if hasattr(client, "benchmark") else {}
-        except Exception as exc:  # noqa: BLE001
+            inventory = client.inventory()
+        except server.ProviderError as exc:
             return ProbeResult(False, f"unreachable: {exc}", reachable=False)
+        bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
         figures = figures_from_benchmark(bench)
-        claimed = max(1e9, (figures.fp32 if figures else 0.0) * 1e12)
-        challenge = ch.new_challenge(self.n, "fp32", claimed)
-        try:
-            verdict = server.run_challenge(client, challenge, self.samples)
-        except (OSError, ConnectionError) as exc:
-            return ProbeResult(False, f"unreachable: {exc}", reachable=False)
-        if not verdict.ok:
-            return ProbeResult(False, verdict.reason, figures, True, verdict.to_json())
         if figures is None:
-            return ProbeResult(False, "provider reported no benchmark", None, False, verdict.to_json())
-        return ProbeResult(True, verdict.reason, figures, True, verdict.to_json())
+            return ProbeResult(False, "provider reports no benchmark in /inventory", reachable=False)
+        claimed = max(1e9, figures.fp32 * 1e12)
+        challenge = ch.new_challenge(self.n, "fp32", claimed)
+        verdict = server.run_challenge(client, challenge, self.samples)
+        report = verdict.to_json()
+        return ProbeResult(bool(verdict.ok), verdict.reason, figures, True, report)
 
 
 def figures_from_benchmark(bench: Any) -> Figures | None:
     """Figures from a provider's benchmark report: ``{"tflops": {"fp32": .., "tf32": ..,
-    "fp16": .., "bf16": ..}, "mem_bandwidth_gbps": .., "power_w": ..}`` (missing = 0)."""
+    "fp16": .., "bf16": ..}, "mem_bandwidth_gbps": .., "power_w": ..}`` (missing = 0; flat
+    ``fp32_tflops``-style keys are accepted too)."""
     if not isinstance(bench, dict) or not bench:
         return None
-    tf = bench.get("tflops", {}) if isinstance(bench.get("tflops"), dict) else {}
+    tf = dict(bench.get("tflops", {})) if isinstance(bench.get("tflops"), dict) else {}
+    for prec in ("fp32", "tf32", "fp16", "bf16"):
+        if prec not in tf and f"{prec}_tflops" in bench:
+            tf[prec] = bench[f"{prec}_tflops"]
 
     def num(v: Any) -> float:
         try:
