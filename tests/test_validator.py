@@ -31,8 +31,8 @@ class StubProber:
         return ProbeResult(True, "ok", FIG)
 
 
-@pytest.fixture
-def net(accounts, chain, networks, tmp_path):
+@pytest.fixture(scope="module")
+def deployed(accounts, tmp_path_factory):
     from scripts.deploy import write_deployment
 
     owner = accounts[0]
@@ -43,15 +43,16 @@ def net(accounts, chain, networks, tmp_path):
         nid = node_id(f"validator-node-{i}")
         register_node(contracts, owner, accounts[2 + i % 2], nid, uri=f"http://provider-{i}")
         nodes.append(nid)
-    dep = write_deployment(contracts, tmp_path / "deployment.json", 0)
-    genesis = chain.pending_timestamp - 10
+    dep = write_deployment(contracts, tmp_path_factory.mktemp("validator") / "deployment.json", 0)
+    return {"contracts": contracts, "oracles": oracle_accts, "nodes": nodes, "deployment": str(dep)}
+
+
+@pytest.fixture
+def net(deployed, accounts, chain, networks, tmp_path):
     return {
-        "contracts": contracts,
-        "oracles": oracle_accts,
-        "nodes": nodes,
-        "deployment": str(dep),
+        **deployed,
         "uri": networks.provider.uri,
-        "genesis": genesis,
+        "genesis": chain.pending_timestamp - 10,
         "tmp": tmp_path,
         "finder": accounts[8].address,
     }
