@@ -16,10 +16,13 @@ Design
   gives a :class:`~oracle.attest.Fault` instead, with fixed reason hash, slash amount and finder.
 * **Gathering and leader.** Every validator serves what it signed at
   ``GET /signatures/<epoch>`` (JSON). The *leader* of an epoch is the validator with the lowest
-  address among those whose endpoint answers (itself included): it polls the others, aggregates
-  k signatures per node (sorted by signer) and posts one ``submit`` (or ``reportFault``) per node.
-  The others watch the chain; if the leader has not posted everything within ``failover_s`` they
-  post what is missing themselves. Posting twice is impossible by construction: before any post
+  address among those whose endpoint answered within the last ``failover_s`` seconds (itself
+  included; sticky, so a crashed leader that restarts quickly keeps the role): it polls the
+  others, aggregates k signatures per node (sorted by signer) and posts one ``submit`` (or
+  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch (every
+  validator signs the root over its attestations sorted by node id; proofs are served at
+  ``GET /proofs/<epoch>``). The others watch the chain; if the leader has not posted everything
+  within ``failover_s`` they post what is missing themselves. Posting twice is impossible by construction: before any post
   the poster checks the chain (``recordOf(node).epoch`` / ``faultReported``) and a second post of
   the same epoch would revert as stale anyway.
 * **Crash safety** (:mod:`oracle.journal`): every step is journaled (fsynced) before the next; a
@@ -233,6 +236,7 @@ class Validator:
         self.metrics = Metrics()
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
+        self._last_seen: dict[str, float] = {}
         self._server: ThreadingHTTPServer | None = None
         self._metrics_server = None
         self.finder = to_checksum_address(cfg.finder) if cfg.finder else "0x" + "00" * 20
@@ -533,8 +537,14 @@ class Validator:
         return docs
 
     def _is_leader(self, docs: list[dict[str, Any]]) -> bool:
-        up = {self.address} | {to_checksum_address(d["validator"]) for d in docs if "validator" in d}
-        up = {a for a in up if self.is_oracle(a)} or {self.address}
+        """Lowest address among the validators seen up within the last ``failover_s`` seconds
+        (sticky: a leader that crashes keeps the role for ``failover_s``, time to restart)."""
+        now = time.monotonic()
+        for d in docs:
+            if "validator" in d:
+                self._last_seen[to_checksum_address(d["validator"])] = now
+        up = {a for a, t in self._last_seen.items() if now - t < self.cfg.failover_s and self.is_oracle(a)}
+        up.add(self.address)
         return min(up, key=lambda a: int(a, 16)) == self.address
 
     def _on_chain_done(self, epoch: int, kind: str, payload: dict[str, Any]) -> bool:
