@@ -11,6 +11,7 @@ stand-in for a GPU that this machine does not have.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -229,10 +230,8 @@ def collect_gpus(nvml: Any = None) -> tuple[list[GpuInfo], str]:
     except nvml.NVMLError as exc:
         return [], f"no GPU: NVML error while reading devices ({exc})"
     finally:
-        try:
+        with contextlib.suppress(nvml.NVMLError):
             nvml.nvmlShutdown()
-        except nvml.NVMLError:
-            pass
 
 
 def collect(nvml: Any = None) -> Inventory:

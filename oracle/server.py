@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import threading
 import time
@@ -421,10 +422,8 @@ class ProviderClient:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode(errors="replace")
-            try:
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
                 detail = json.loads(detail).get("error", detail)
-            except (json.JSONDecodeError, AttributeError):
-                pass
             raise ProviderProtocolError(f"{method} {path} -> HTTP {exc.code}: {detail}") from None
         except TimeoutError:
             raise ProviderTimeout(f"{method} {path}: no answer within {wait:.1f} s") from None
