@@ -123,6 +123,19 @@ def leader_process(net, port, peers, journal, delay):
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def wait_until_up(url: str, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never came up")
+
+
 def records(net):
     reg = net["contracts"]["AttestationRegistry"]
     return [log.nodeId for log in reg.AttestationRecorded.range(0, 100_000)]
@@ -158,15 +171,16 @@ def test_leader_killed_mid_epoch_posts_each_attestation_exactly_once(cpu_net):
     others = [in_process(net, a, i + 1, [leader_url]) for i, a in enumerate(net["oracles"][1:])]
     for v in others:
         v.cfg.peers = [leader_url] + [o.url for o in others if o is not v]
-    threads = [threading.Thread(target=v.run_epoch, args=(1,)) for v in others]
-    for t in threads:
-        t.start()
     journal = net["tmp"] / "leader.sqlite"
     peers = [o.url for o in others]
     leader = net["oracles"][0].address
     nonce0 = net["w3"].eth.get_transaction_count(leader)
     proc = leader_process(net, port, peers, journal, delay=1.0)
+    threads = [threading.Thread(target=v.run_epoch, args=(1,)) for v in others]
     try:
+        wait_until_up(leader_url)  # the others must have seen their leader (it then stays leader)
+        for t in threads:
+            t.start()
         deadline = time.monotonic() + 60
         while len(records(net)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
