@@ -241,7 +241,7 @@ def bench_cpu(
     n: int = 1024,
     repeats: int = 5,
     warmup: int = 1,
-    bandwidth_mib: int = 64,
+    bandwidth_mib: int = 256,
     progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """NumPy GEMM (float64, float32) and copy bandwidth on the CPU; medians of ``repeats``."""
