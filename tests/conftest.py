@@ -1,6 +1,16 @@
 """Shared fixtures. Every test runs against a real anvil chain started by ape-foundry."""
 
+import functools
+
+import ape_test.accounts
 import pytest
+
+# Speed: on every reverted transaction ape-foundry prints a call trace, and enriching it checks each
+# address against the test accounts, which Ape re-derives from the mnemonic (pure-Python secp256k1,
+# ~20 ms per account) every time: ~0.3 s per revert. The derivation is deterministic, so memoise it.
+ape_test.accounts.generate_dev_accounts = functools.lru_cache(maxsize=None)(
+    ape_test.accounts.generate_dev_accounts
+)
 
 TOKEN_SUPPLY = 100_000_000 * 10**18
 
