@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -142,6 +143,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "gpu": "none (GPU path not run)",
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
     }
 
 
@@ -158,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
+    info = machine()
     print(f"... check vs compute at n={args.n}", file=sys.stderr, flush=True)
     check = measure_check_vs_compute(args.n, args.repeats)
     print("... HTTP round trip (local provider)", file=sys.stderr, flush=True)
@@ -165,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"... CPU GEMM n={args.gemm_n}", file=sys.stderr, flush=True)
     gemm = bench_cpu(n=args.gemm_n, repeats=args.repeats)
     results = {
-        "machine": machine(),
+        "machine": info,
         "check_vs_compute": check,
         "http_round_trip": http,
         "cpu_gemm": gemm.to_dict(),
         "wall_s": time.perf_counter() - started,
     }
+    results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
 
     parts, compute = check["compute_parts"], check["compute"]
     print(
