@@ -17,6 +17,7 @@ def test_cpu_bench_reports_medians_bandwidth_and_score():
         assert g.tflops > 0 and g.median_s > 0 and g.peak_tflops is None and g.fraction_of_peak is None
     assert report.bandwidth.gb_s > 0 and report.bandwidth.bytes_moved == 2 * 8 * 2**20
     assert report.score == bench.score_of(report) > 0
+    assert report.flops("fp32") == report.figure("fp32").tflops * 1e12 and report.flops("bf16") is None
     data = json.loads(report.to_json())
     assert data["score"] == report.score and data["gemm"][0]["precision"] == "fp64"
 
