@@ -1,1 +1,2 @@
-"""Oracle benchmarks (run with python -m oracle.benchmarks.<name>)."""
+"""Oracle benchmarks: compute side (``python -m oracle.benchmarks.run``, ``make bench``) and
+epoch throughput of the validators on anvil (``python -m oracle.benchmarks.epoch``)."""
