@@ -289,3 +289,29 @@ def test_challenge_prober_against_real_provider_servers():
     assert not r.ok and not r.reachable
     r = prober.probe(node("ipfs://whatever"), 1)
     assert not r.ok and not r.reachable
+
+
+def test_run_once_processes_the_current_epoch(net):
+    vals = make_validators(net, StubProber())
+    try:
+        import threading
+
+        threads = [threading.Thread(target=v.run, kwargs={"once": True}) for v in vals]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        registry = net["contracts"]["AttestationRegistry"]
+        assert all(registry.recordOf(n).epoch == vals[0].current_epoch() == 1 for n in net["nodes"])
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_oracle_cli_run_and_keys_report_operational_errors(tmp_path, capsys):
+    from oracle.cli import main
+
+    assert main(["run", "--deployment", str(tmp_path / "missing.json")]) == 3
+    assert "deployment file" in capsys.readouterr().err
+    assert main(["keys", "--keystore-dir", str(tmp_path), "show", "0x" + "12" * 20]) == 3
+    assert "no keystore" in capsys.readouterr().err
