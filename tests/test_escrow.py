@@ -158,7 +158,7 @@ def test_post_rejects_a_deadline_beyond_a_year(escrow, requester, chain):
 
 
 def test_post_without_allowance_reverts(escrow, token, requester, chain):
-    with ape.reverts(token.ERC20InsufficientAllowance):
+    with reverts(token.ERC20InsufficientAllowance, escrow, 0, BUDGET):
         escrow.postJob(BUDGET, chain.pending_timestamp + 60, 0, 0, SPEC, sender=requester)
 
 
