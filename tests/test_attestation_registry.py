@@ -633,3 +633,26 @@ def test_escrow_accepts_a_job_with_a_batch_proof(
         job, NODE, encode_score_proof(att, batch.root, tree.proof(0)), sender=provider
     )
     assert registry.recordOf(NODE).epoch == 0  # proven, not stored
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts/deploy.py wiring
+# ---------------------------------------------------------------------------------------------
+
+
+def test_deploy_protocol_wires_the_registry(protocol, registry, staking, owner):
+    assert protocol["JobEscrow"].scoreOracle() == registry.address
+    assert staking.isSlasher(registry)
+    assert registry.owner() == owner.address and registry.staking() == staking.address
+
+
+def test_deploy_protocol_majority_threshold_and_deployment_file(accounts, tmp_path):
+    import json
+
+    from scripts.deploy import deploy_protocol
+
+    path = tmp_path / "deployment.json"
+    contracts = deploy_protocol(accounts[8], params={"oracles": ORACLES[:5]}, write_to=path)
+    assert contracts["AttestationRegistry"].threshold() == 3  # 5 // 2 + 1
+    doc = json.loads(path.read_text())
+    assert doc["contracts"]["AttestationRegistry"]["address"] == contracts["AttestationRegistry"].address
