@@ -64,7 +64,9 @@ class DaoParams:
     market_fee_bps: int
 
     @classmethod
-    def from_mapping(cls, params: Mapping[str, Any] | None, base: Mapping[str, int] = DAO_DEFAULTS) -> DaoParams:
+    def from_mapping(
+        cls, params: Mapping[str, Any] | None, base: Mapping[str, int] = DAO_DEFAULTS
+    ) -> DaoParams:
         merged = {**base, **{k: v for k, v in (params or {}).items() if k in base}}
         p = cls(**{k: int(v) for k, v in merged.items()})
         if p.voting_period <= 0:
