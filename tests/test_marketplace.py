@@ -304,3 +304,16 @@ def test_fee_and_treasury_setters_are_owner_only(market, buyer):
         market.setFeeBps(0, sender=buyer)
     with reverts_with(market.OwnableUnauthorizedAccount, buyer.address):
         market.setTreasury(buyer, sender=buyer)
+
+
+# ---------------------------------------------------------------- gas target
+
+
+def test_sale_gas_is_within_15_percent_of_the_bare_reference(
+    project, deployer, token, market, fee_sink, accounts
+):
+    from scripts.gas_dao import market_rows
+
+    rows = {r.operation: r for r in market_rows(project, deployer, token, market, fee_sink, accounts)}
+    vs_two = rows["market: buy (royalty + fee) vs ref 2 transfers"]
+    assert vs_two.ratio <= 1.15, vs_two
