@@ -201,3 +201,58 @@ def deploy_governance(
     handover_to_timelock(deployer, timelock, governor, owned, p.timelock_delay)
     verify_handover(deployer, timelock, governor, owned, p.timelock_delay)
     return out
+
+
+# ------------------------------------------------------------------ the whole protocol, governed
+
+#: Attestation registry defaults (a real network would pass its oracle set in params["oracles"]).
+REGISTRY_DEFAULTS: dict[str, Any] = {
+    "oracles": (),
+    "oracle_threshold": 1,
+    "attestation_max_validity": 7 * 24 * 3600,
+    "attestation_max_slash": 1_000 * 10**18,
+}
+
+
+def split_params(params: Mapping[str, Any] | None) -> tuple[dict, dict, dict]:
+    """(core params, DAO params, registry params) from one flat params dict."""
+    core, dao, registry = {}, {}, {}
+    for key, value in (params or {}).items():
+        if key in DAO_DEFAULTS:
+            dao[key] = value
+        elif key in REGISTRY_DEFAULTS:
+            registry[key] = value
+        else:
+            core[key] = value
+    return core, dao, {**REGISTRY_DEFAULTS, **registry}
+
+
+def deploy_registry(deployer, staking, registry_params: Mapping[str, Any]):
+    """AttestationRegistry (owner = deployer until the hand-over), made a slasher of the staking."""
+    oracles = list(registry_params["oracles"]) or [deployer.address]
+    registry = deployer.deploy(
+        _project().AttestationRegistry,
+        staking,
+        deployer,
+        oracles,
+        int(registry_params["oracle_threshold"]),
+        int(registry_params["attestation_max_validity"]),
+        int(registry_params["attestation_max_slash"]),
+    )
+    staking.setSlasher(registry, True, sender=deployer)
+    return registry
+
+
+def deploy_governed_protocol(deployer, params: Mapping[str, Any] | None = None, *, token=None) -> dict[str, Any]:
+    """Deploy the whole protocol and leave it governed: every contract owned by the Treasury
+    timelock, every fee paid to it, no power left with the deployer. Returns {name: contract}."""
+    from scripts.deploy import deploy_protocol
+
+    core_params, dao_params, registry_params = split_params(params)
+    timelock = deploy_treasury(deployer)
+    contracts = deploy_protocol(deployer, timelock, core_params, token=token)
+    registry = deploy_registry(deployer, contracts["ComputeStaking"], registry_params)
+    contracts["JobEscrow"].setScoreOracle(registry, sender=deployer)
+    owned = [c for name, c in contracts.items() if name != "ComputeToken"] + [registry]
+    dao = deploy_governance(deployer, contracts["ComputeToken"], owned, dao_params, timelock=timelock)
+    return {**contracts, "AttestationRegistry": registry, **dao}
