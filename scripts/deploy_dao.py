@@ -229,7 +229,9 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict, dict, dict]:
 
 def deploy_registry(deployer, staking, registry_params: Mapping[str, Any]):
     """AttestationRegistry (owner = deployer until the hand-over), made a slasher of the staking."""
-    oracles = list(registry_params["oracles"]) or [deployer.address]
+    oracles = list(registry_params["oracles"])
+    if not oracles:
+        raise DaoDeploymentError('pass the oracle set as params["oracles"] (addresses of the oracle nodes)')
     registry = deployer.deploy(
         _project().AttestationRegistry,
         staking,
