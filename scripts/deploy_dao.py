@@ -245,7 +245,9 @@ def deploy_registry(deployer, staking, registry_params: Mapping[str, Any]):
     return registry
 
 
-def deploy_governed_protocol(deployer, params: Mapping[str, Any] | None = None, *, token=None) -> dict[str, Any]:
+def deploy_governed_protocol(
+    deployer, params: Mapping[str, Any] | None = None, *, token=None
+) -> dict[str, Any]:
     """Deploy the whole protocol and leave it governed: every contract owned by the Treasury
     timelock, every fee paid to it, no power left with the deployer. Returns {name: contract}."""
     from scripts.deploy import deploy_protocol

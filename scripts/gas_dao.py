@@ -6,7 +6,6 @@ contracts/reference/ReferenceSale.sol in the same run and under the same storage
 rows (operation, gas, reference gas or None). Run alone: `ape run gas_dao`.
 """
 
-
 from dataclasses import dataclass
 
 from scripts.deploy_dao import DAO_DEVNET, deploy_governance

@@ -10,8 +10,9 @@ being classified here fails `test_every_function_is_classified`.
 import pytest
 from eth_utils import keccak
 
-from scripts.deploy_dao import DAO_DEVNET, ZERO_ADDRESS, deploy_governance
+from scripts.deploy_dao import DAO_DEVNET, ZERO_ADDRESS, deploy_governed_protocol
 from tests.dao_helpers import reverts_with
+from tests.oracle_helpers import ORACLES
 
 GOVERNOR_PUBLIC = {
     "propose": "anyone above the proposal threshold (checked by the governor)",
@@ -39,6 +40,37 @@ MARKET_PUBLIC = {
     "cancel": "only the listing's seller",
     "buy": "anyone pays the listed price",
 }
+STAKING_PUBLIC = {
+    "stake": "a provider stakes its own tokens",
+    "registerNode": "a provider registers its own node",
+    "deregisterNode": "only the node's owner",
+    "requestUnbond": "a provider unbonds its own stake",
+    "withdraw": "a provider withdraws its own unbonded stake",
+}
+NFT_PUBLIC = {
+    "mint": "anyone mints their own model",
+    "approve": "ERC-721 holder",
+    "setApprovalForAll": "ERC-721 holder",
+    "transferFrom": "ERC-721 holder / approved",
+    "safeTransferFrom": "ERC-721 holder / approved",
+}
+ESCROW_PUBLIC = {
+    "postJob": "a requester posts its own job",
+    "postJobWithPermit": "as postJob, by permit",
+    "cancelJob": "only the job's requester",
+    "acceptJob": "a provider with a qualifying node",
+    "submitResult": "only the job's provider",
+    "approveResult": "only the job's requester",
+    "dispute": "only the job's requester",
+    "finalize": "anyone, after the challenge window",
+    "claimTimeout": "anyone, after the deadline",
+}
+REGISTRY_PUBLIC = {
+    "submit": "needs k-of-n oracle signatures",
+    "submitBatch": "needs k-of-n oracle signatures",
+    "recordFromBatch": "needs a Merkle proof into a quorum-signed batch",
+    "reportFault": "needs k-of-n oracle signatures",
+}
 TOKEN_PUBLIC = {
     "transfer": "ERC-20",
     "transferFrom": "ERC-20",
@@ -54,6 +86,18 @@ PERMISSIONLESS = {
     "ComputeGovernor": GOVERNOR_PUBLIC,
     "Treasury": TIMELOCK_PUBLIC,
     "ModelMarketplace": MARKET_PUBLIC,
+    "ComputeStaking": STAKING_PUBLIC,
+    "ModelNFT": NFT_PUBLIC,
+    "JobEscrow": ESCROW_PUBLIC,
+    "AttestationRegistry": REGISTRY_PUBLIC,
+}
+
+#: role-gated functions (not onlyOwner) and the error they revert with for an outsider
+ROLE_ERRORS = {
+    ("ComputeStaking", "lockStake"): "ComputeStakingNotLocker",
+    ("ComputeStaking", "unlockStake"): "ComputeStakingNotLocker",
+    ("ComputeStaking", "slash"): "ComputeStakingNotSlasher",
+    ("JobEscrow", "resolveDispute"): "JobEscrowNotArbiter",
 }
 
 DEFAULT_ADMIN_ROLE = b"\x00" * 32
@@ -80,6 +124,8 @@ def expected_error(name, contract, fn, deployer):
         return contract.AccessControlUnauthorizedAccount, (deployer.address, needed)
     if name == "ComputeGovernor":
         return contract.GovernorOnlyExecutor, (deployer.address,)
+    if (name, fn) in ROLE_ERRORS:
+        return getattr(contract, ROLE_ERRORS[name, fn]), (deployer.address,)
     # Ownable2Step contracts: every privileged function is onlyOwner (acceptOwnership: pendingOwner).
     return contract.OwnableUnauthorizedAccount, (deployer.address,)
 
@@ -110,9 +156,9 @@ def mutating_functions(contract):
 
 
 @pytest.fixture(scope="module")
-def deployment(deployer, token):
-    dao = deploy_governance(deployer, token, params=DAO_DEVNET)
-    return {"ComputeToken": token, **dao}
+def deployment(deployer):
+    """The whole protocol as `deploy_governed_protocol` leaves it (devnet periods)."""
+    return deploy_governed_protocol(deployer, {**DAO_DEVNET, "oracles": ORACLES[:3], "oracle_threshold": 2})
 
 
 def privileged(deployment):
@@ -160,6 +206,19 @@ def test_every_privileged_function_reverts_for_the_deployer(deployment, deployer
         "ModelMarketplace.transferOwnership",
         "ModelMarketplace.acceptOwnership",
         "ModelMarketplace.renounceOwnership",
+        "ComputeStaking.setLocker",
+        "ComputeStaking.setSlasher",
+        "ComputeStaking.setTreasury",
+        "ComputeStaking.lockStake",
+        "ComputeStaking.slash",
+        "ModelNFT.setMaxRoyaltyBps",
+        "JobEscrow.setFeeBps",
+        "JobEscrow.setArbiter",
+        "JobEscrow.setScoreOracle",
+        "JobEscrow.resolveDispute",
+        "AttestationRegistry.addOracle",
+        "AttestationRegistry.removeOracle",
+        "AttestationRegistry.setThreshold",
     } <= set(tried)
 
 
@@ -190,3 +249,13 @@ def test_renounce_role_cannot_touch_other_accounts(deployment, deployer):
     timelock, governor = deployment["Treasury"], deployment["ComputeGovernor"]
     with reverts_with(timelock.AccessControlBadConfirmation):
         timelock.renounceRole(role("PROPOSER_ROLE"), governor, sender=deployer)
+
+
+def test_staking_and_escrow_roles_are_held_by_contracts_only(deployment, deployer):
+    staking, escrow = deployment["ComputeStaking"], deployment["JobEscrow"]
+    registry = deployment["AttestationRegistry"]
+    assert staking.isLocker(escrow) and not staking.isLocker(deployer)
+    assert staking.isSlasher(escrow) and staking.isSlasher(registry)
+    assert not staking.isSlasher(deployer)
+    assert not escrow.isArbiter(deployer)
+    assert escrow.scoreOracle() == registry.address
