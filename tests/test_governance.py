@@ -123,6 +123,7 @@ def test_proposal_rotates_the_oracle_set(governor, dao, voters, chain):
     )
     assert registry.isOracle(incoming) and not registry.isOracle(outgoing)
     assert all(registry.isOracle(o) for o in ORACLES[1:4])
+    assert (registry.oracleCount(), registry.threshold()) == (3, 3)
     assert [e.oracle for e in txs["execute"].events.filter(registry.OracleAdded)] == [incoming]
     assert [e.oracle for e in txs["execute"].events.filter(registry.OracleRemoved)] == [outgoing]
 
