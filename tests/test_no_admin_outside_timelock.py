@@ -33,6 +33,7 @@ TIMELOCK_PUBLIC = {
     "onERC1155Received": "token receiver hook",
     "onERC1155BatchReceived": "token receiver hook",
     "renounceRole": "only for the caller's own roles (test_renounce_role_cannot_touch_other_accounts)",
+    "routeSurplus": "routes the governed share of above-ceiling fees to the configured rewards receiver",
 }
 MARKET_PUBLIC = {
     "list": "the NFT owner lists their own NFT",
@@ -110,7 +111,7 @@ def role(name: str) -> bytes:
 def expected_error(name, contract, fn, deployer):
     """(error class, values) that the privileged `fn` of `contract` must revert with."""
     if name == "Treasury":
-        if fn == "updateDelay":
+        if fn in ("updateDelay", "setSurplusRouting"):
             return contract.TimelockUnauthorizedCaller, (deployer.address,)
         needed = {
             "schedule": role("PROPOSER_ROLE"),
@@ -193,6 +194,7 @@ def test_every_privileged_function_reverts_for_the_deployer(deployment, deployer
         "Treasury.execute",
         "Treasury.executeBatch",
         "Treasury.updateDelay",
+        "Treasury.setSurplusRouting",
         "Treasury.grantRole",
         "Treasury.revokeRole",
         "ComputeGovernor.relay",
