@@ -19,12 +19,13 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 ///         protocol fee to the treasury, the model's ERC-2981 royalty to its receiver, the rest to the
 ///         provider, collateral unlocked. Disputes go to governance or an authorised arbiter; a missed
 ///         deadline refunds the requester and slashes the provider's collateral.
-/// @dev Lifecycle: Open -accept-> Accepted -submit-> Submitted -approve/finalize-> Settled
-///                 Open -cancel-> Cancelled;  Accepted -claimTimeout-> TimedOut
-///                 Submitted -dispute-> Disputed -resolveDispute-> Resolved
+/// @dev Lifecycle: Open -accept-> Accepted -submit-> Submitted -approve/finalize-> Closed (settled)
+///                 Open -cancel-> Closed;  Accepted -claimTimeout-> Closed (timed out)
+///                 Submitted -dispute-> Disputed -resolveDispute-> Closed (resolved)
+///      How a job closed is told by its event (JobSettled, JobCancelled, JobTimedOut, DisputeResolved).
 ///      Invariant: the escrow's token balance >= the sum of the budgets of jobs that are Open,
 ///      Accepted, Submitted or Disputed (each budget enters once at post and leaves exactly once,
-///      split, at the transition out of those states).
+///      split, when the job closes).
 ///
 ///      Storage layout of a job (three slots, the third only when a model is used):
 ///        slot 0: requester (160) | deadline (40) | minScore (32) | status (8) | collateralBps (16)
@@ -33,7 +34,10 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 ///      `deadline` is the job deadline while Open/Accepted; once a result is submitted the same field
 ///      holds the end of the challenge window (the job deadline no longer matters then), which saves
 ///      a slot. `collateralBps` is the governed rate snapshotted at post time, so a later governance
-///      change never unbalances lock and unlock. The spec hash and the result hash are only emitted
+///      change never unbalances lock and unlock. The stored `status` is Open, Submitted or Disputed:
+///      Accepted is "Open with a provider" (acceptJob writes only slot 1, one SSTORE less), and a
+///      closed job's slots are deleted (the refunds pay for most of the closing writes), which
+///      reads back as Closed for ids up to jobCount. The spec hash and the result hash are only emitted
 ///      (the page and the requester read them from logs). uint96 budgets hold 7.9e28 wei, above the
 ///      token's whole supply; uint40 timestamps last until the year 36812.
 ///
@@ -50,10 +54,7 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         Accepted,
         Submitted,
         Disputed,
-        Settled,
-        Cancelled,
-        TimedOut,
-        Resolved
+        Closed
     }
 
     /// @dev See the layout in the contract comment. Field order is the storage order.
@@ -119,12 +120,12 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     event JobAccepted(uint256 indexed jobId, address indexed provider, bytes32 indexed nodeId, uint256 collateral);
     /// @notice The provider submitted `resultHash`; the requester may dispute until `challengeEnd`.
     event ResultSubmitted(uint256 indexed jobId, address indexed provider, bytes32 resultHash, uint40 challengeEnd);
-    /// @notice The job was paid: `price` split into `fee` (treasury), `royalty` (to
-    ///         `royaltyReceiver`) and `providerAmount`.
+    /// @notice The job was paid: its price (the budget, or the provider's share after a dispute) went
+    ///         as `fee` to the treasury, `royalty` to `royaltyReceiver` and `providerAmount` to the
+    ///         provider (price = fee + royalty + providerAmount, so it is not repeated here).
     event JobSettled(
         uint256 indexed jobId,
         address indexed provider,
-        uint256 price,
         uint256 fee,
         uint256 royalty,
         address royaltyReceiver,
@@ -265,11 +266,11 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     /// @notice Cancel an open (not yet accepted) job and get the budget back.
     function cancelJob(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Open);
+        if (job.status != Status.Open || job.provider != address(0)) _revertWrongStatus(jobId, Status.Open);
         address requester = job.requester;
         if (msg.sender != requester) revert JobEscrowNotRequester(jobId, msg.sender, requester);
-        job.status = Status.Cancelled;
         uint256 refund = job.budget;
+        delete _jobs[jobId];
         emit JobCancelled(jobId, requester, refund);
         token.safeTransfer(requester, refund);
     }
@@ -277,19 +278,16 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     /// @notice Accept the submitted result and pay the provider now.
     function approveResult(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Submitted);
+        if (job.status != Status.Submitted) _revertWrongStatus(jobId, Status.Submitted);
         if (msg.sender != job.requester) revert JobEscrowNotRequester(jobId, msg.sender, job.requester);
-        job.status = Status.Settled;
-        (address provider, uint256 budget) = (job.provider, job.budget);
-        _pay(jobId, job, provider, budget);
-        staking.unlockStake(provider, (budget * job.collateralBps) / BPS);
+        _settle(jobId, job);
     }
 
     /// @notice Dispute the submitted result within the challenge window.
     /// @param reasonHash commitment to the requester's reasons (emitted only)
     function dispute(uint256 jobId, bytes32 reasonHash) external {
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Submitted);
+        if (job.status != Status.Submitted) _revertWrongStatus(jobId, Status.Submitted);
         if (msg.sender != job.requester) revert JobEscrowNotRequester(jobId, msg.sender, job.requester);
         uint256 challengeEnd = job.deadline;
         if (block.timestamp > challengeEnd) {
@@ -308,7 +306,7 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     ///        node's latest stored attestation)
     function acceptJob(uint256 jobId, bytes32 nodeId, bytes calldata scoreProof) external nonReentrant {
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Open);
+        if (job.status != Status.Open || job.provider != address(0)) _revertWrongStatus(jobId, Status.Open);
         if (block.timestamp > job.deadline) revert JobEscrowDeadlinePassed(jobId, job.deadline, block.timestamp);
         if (msg.sender == job.requester) revert JobEscrowRequesterCannotProvide(jobId, msg.sender);
         address nodeOwner = staking.nodeOwner(nodeId);
@@ -321,8 +319,7 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
             IScoreOracle(oracle).checkScore(msg.sender, nodeId, minScore, scoreProof);
         }
         uint256 collateral = (uint256(job.budget) * job.collateralBps) / BPS;
-        job.status = Status.Accepted;
-        job.provider = msg.sender;
+        job.provider = msg.sender; // Open with a provider == Accepted (see the layout)
         emit JobAccepted(jobId, msg.sender, nodeId, collateral);
         // Reverts with the staking contract's ComputeStakingInsufficientFreeStake if stake is short.
         staking.lockStake(msg.sender, collateral);
@@ -331,8 +328,9 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     /// @notice Submit the result (its hash) before the deadline; opens the challenge window.
     function submitResult(uint256 jobId, bytes32 resultHash) external {
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Accepted);
-        if (msg.sender != job.provider) revert JobEscrowNotProvider(jobId, msg.sender, job.provider);
+        address provider = job.provider;
+        if (job.status != Status.Open || provider == address(0)) _revertWrongStatus(jobId, Status.Accepted);
+        if (msg.sender != provider) revert JobEscrowNotProvider(jobId, msg.sender, provider);
         if (block.timestamp > job.deadline) revert JobEscrowDeadlinePassed(jobId, job.deadline, block.timestamp);
         if (resultHash == bytes32(0)) revert JobEscrowZeroResultHash(jobId);
         uint40 challengeEnd = uint40(block.timestamp + _config.challengeWindow);
@@ -346,15 +344,12 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     /// @notice Settle a submitted job whose challenge window has closed without a dispute.
     function finalize(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Submitted);
+        if (job.status != Status.Submitted) _revertWrongStatus(jobId, Status.Submitted);
         uint256 challengeEnd = job.deadline;
         if (block.timestamp <= challengeEnd) {
             revert JobEscrowChallengeWindowOpen(jobId, challengeEnd, block.timestamp);
         }
-        job.status = Status.Settled;
-        (address provider, uint256 budget) = (job.provider, job.budget);
-        _pay(jobId, job, provider, budget);
-        staking.unlockStake(provider, (budget * job.collateralBps) / BPS);
+        _settle(jobId, job);
     }
 
     /// @notice The provider missed the deadline: refund the requester and slash the job's collateral
@@ -364,12 +359,12 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     ///      anyway and the slash takes free stake instead).
     function claimTimeout(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Accepted);
+        (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
+        if (job.status != Status.Open || provider == address(0)) _revertWrongStatus(jobId, Status.Accepted);
         uint256 deadline = job.deadline;
         if (block.timestamp <= deadline) revert JobEscrowDeadlineNotPassed(jobId, deadline, block.timestamp);
-        job.status = Status.TimedOut;
-        (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
         uint256 collateral = (budget * job.collateralBps) / BPS;
+        delete _jobs[jobId];
         token.safeTransfer(requester, budget);
         uint256 slashed = collateral > 0 ? staking.slash(provider, collateral, msg.sender, requester) : 0;
         emit JobTimedOut(jobId, provider, msg.sender, budget, slashed);
@@ -384,16 +379,17 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     function resolveDispute(uint256 jobId, uint16 providerShareBps, uint256 slashAmount) external nonReentrant {
         if (!isArbiter[msg.sender] && msg.sender != owner()) revert JobEscrowNotArbiter(msg.sender);
         Job storage job = _jobs[jobId];
-        _expectStatus(jobId, job.status, Status.Disputed);
+        if (job.status != Status.Disputed) _revertWrongStatus(jobId, Status.Disputed);
         if (providerShareBps > BPS) revert JobEscrowInvalidShare(providerShareBps);
         (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
         uint256 collateral = (budget * job.collateralBps) / BPS;
         if (slashAmount > collateral) revert JobEscrowSlashExceedsCollateral(jobId, slashAmount, collateral);
-        job.status = Status.Resolved;
+        uint256 modelId = job.modelId;
+        delete _jobs[jobId];
         uint256 price = (budget * providerShareBps) / BPS;
         uint256 refund = budget - price;
         emit DisputeResolved(jobId, msg.sender, providerShareBps, refund, slashAmount);
-        if (price > 0) _pay(jobId, job, provider, price);
+        if (price > 0) _pay(jobId, modelId, provider, price);
         if (refund > 0) token.safeTransfer(requester, refund);
         // Slash first (it takes locked stake, i.e. this job's collateral, first), then release the rest.
         if (slashAmount > 0) staking.slash(provider, slashAmount, requester, requester);
@@ -402,10 +398,21 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ views
 
-    /// @notice Job `jobId` as stored. `deadline` is the job deadline until a result is submitted and
-    ///         the end of the challenge window from then on.
-    function getJob(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+    /// @notice Job `jobId` as stored (all zero once closed). `deadline` is the job deadline until a
+    ///         result is submitted and the end of the challenge window from then on; `status` is the
+    ///         effective one (as statusOf).
+    function getJob(uint256 jobId) external view returns (Job memory job) {
+        job = _jobs[jobId];
+        job.status = statusOf(jobId);
+    }
+
+    /// @notice Where job `jobId` is: None (never posted), Open, Accepted, Submitted, Disputed or Closed.
+    function statusOf(uint256 jobId) public view returns (Status) {
+        Job storage job = _jobs[jobId];
+        Status stored = job.status;
+        if (stored == Status.Open && job.provider != address(0)) return Status.Accepted;
+        if (stored == Status.None && jobId != 0 && jobId <= _config.jobCount) return Status.Closed;
+        return stored;
     }
 
     /// @notice Collateral job `jobId` locks (or locked) in staking.
@@ -513,14 +520,22 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         token.safeTransferFrom(msg.sender, address(this), budget);
     }
 
+    /// @dev Closes a Submitted job: pays the whole budget out and releases the collateral.
+    function _settle(uint256 jobId, Job storage job) private {
+        (address provider, uint256 budget, uint256 modelId) = (job.provider, job.budget, job.modelId);
+        uint256 collateral = (budget * job.collateralBps) / BPS;
+        delete _jobs[jobId];
+        _pay(jobId, modelId, provider, budget);
+        staking.unlockStake(provider, collateral);
+    }
+
     /// @dev Pays `price` of job `jobId`: fee to the treasury, royalty to the model's receiver, the rest
-    ///      to `provider`. The caller has already moved the job out of its open states (CEI).
-    function _pay(uint256 jobId, Job storage job, address provider, uint256 price) private {
+    ///      to `provider`. The caller has already closed the job (CEI).
+    function _pay(uint256 jobId, uint256 modelId, address provider, uint256 price) private {
         Config storage cfg = _config;
         (address treasury_, uint256 fee) = (cfg.treasury, (price * cfg.feeBps) / BPS);
         uint256 royalty;
         address receiver;
-        uint256 modelId = job.modelId;
         if (modelId != 0 && address(modelNFT) != address(0)) {
             (receiver, royalty) = modelNFT.royaltyInfo(modelId, price);
             if (receiver == address(0)) royalty = 0;
@@ -528,13 +543,15 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
             if (royalty > price - fee) royalty = price - fee;
         }
         uint256 providerAmount = price - fee - royalty;
-        emit JobSettled(jobId, provider, price, fee, royalty, receiver, providerAmount);
+        emit JobSettled(jobId, provider, fee, royalty, receiver, providerAmount);
         if (fee > 0) token.safeTransfer(treasury_, fee);
         if (royalty > 0) token.safeTransfer(receiver, royalty);
         if (providerAmount > 0) token.safeTransfer(provider, providerAmount);
     }
 
-    function _expectStatus(uint256 jobId, Status status, Status expected) private pure {
-        if (status != expected) revert JobEscrowWrongStatus(jobId, status, expected);
+    /// @dev Reverts with the job's effective status (only on failure paths, so the extra reads are free
+    ///      for successful calls).
+    function _revertWrongStatus(uint256 jobId, Status expected) private view {
+        revert JobEscrowWrongStatus(jobId, statusOf(jobId), expected);
     }
 }

@@ -39,8 +39,12 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
     uint16 public constant BPS = 10_000;
     /// @notice Hard ceiling for the governed royalty maximum (50%).
     uint16 public constant ROYALTY_CAP_BPS = 5_000;
-    /// @notice Longest metadata URI accepted at mint (bytes).
-    uint256 public constant MAX_METADATA_URI_LENGTH = 256;
+    /// @notice Floor of the governed royalty maximum (5%). Because governance can never set the
+    ///         maximum below it, a mint at or below this rate is within the maximum without reading
+    ///         it (saves a cold SLOAD on the common path).
+    uint16 public constant ROYALTY_FLOOR_BPS = 500;
+    /// @notice Longest base URI governance may set (bytes).
+    uint256 public constant MAX_BASE_URI_LENGTH = 256;
 
     uint256 private constant OWNER_MASK = (1 << 160) - 1;
     uint256 private constant BPS_SHIFT = 160;
@@ -55,8 +59,10 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
     string private _base;
 
     /// @notice `creator` minted the model whose weights hash to `weightsHash` (its token id is
-    ///         uint256(weightsHash)), described at `metadataURI`.
-    event ModelMinted(bytes32 indexed weightsHash, address indexed creator, string metadataURI);
+    ///         uint256(weightsHash)), described at `metadataURI`. Indexed by the hash (a model page
+    ///         looks its card up by id); `creator` is data (a topic costs 119 gas more per mint, and
+    ///         the first owner is indexed in the mint's Transfer event anyway).
+    event ModelMinted(bytes32 indexed weightsHash, address creator, string metadataURI);
     /// @notice Governance changed the highest royalty rate creators may choose.
     event MaxRoyaltyBpsSet(uint16 oldValue, uint16 newValue);
     /// @notice Governance changed the base of every token URI.
@@ -70,8 +76,6 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
     error ModelNFTRoyaltyTooHigh(uint16 bps, uint16 maxBps);
     /// @notice A non-zero royalty rate needs a non-zero receiver.
     error ModelNFTZeroRoyaltyReceiver(uint16 bps);
-    /// @notice The metadata URI is longer than `maxLength` bytes.
-    error ModelNFTMetadataURITooLong(uint256 length, uint256 maxLength);
     /// @notice A governed value was outside its bounds [min, max].
     error ModelNFTValueOutOfBounds(string parameter, uint256 value, uint256 min, uint256 max);
 
@@ -87,9 +91,11 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
     /// @param to the first owner
     /// @param weightsHash commitment to the model weights (e.g. sha256/keccak256 of the weight file);
     ///        becomes the token id
-    /// @param metadataURI where the model card lives (emitted, not stored)
+    /// @param metadataURI where the model card lives (emitted, not stored; its length is paid for by
+    ///        the caller in calldata and log data only, so it needs no bound)
     /// @param royaltyReceiver who receives the royalty (ignored when `royaltyBps` is 0)
-    /// @param royaltyBps royalty rate in bps, at most `maxRoyaltyBps`
+    /// @param royaltyBps royalty rate in bps, at most `maxRoyaltyBps` (rates up to ROYALTY_FLOOR_BPS
+    ///        are always allowed and cost one cold storage read less)
     /// @return modelId the new token id, uint256(weightsHash)
     function mint(
         address to,
@@ -99,18 +105,19 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
         uint16 royaltyBps
     ) external returns (uint256 modelId) {
         if (to == address(0)) revert ERC721InvalidReceiver(address(0));
-        if (weightsHash == bytes32(0)) revert ModelNFTZeroWeightsHash();
-        if (bytes(metadataURI).length > MAX_METADATA_URI_LENGTH) {
-            revert ModelNFTMetadataURITooLong(bytes(metadataURI).length, MAX_METADATA_URI_LENGTH);
+        // maxRoyaltyBps >= ROYALTY_FLOOR_BPS always (setter bound), so rates up to the floor skip the read.
+        if (royaltyBps > ROYALTY_FLOOR_BPS && royaltyBps > maxRoyaltyBps) {
+            revert ModelNFTRoyaltyTooHigh(royaltyBps, maxRoyaltyBps);
         }
-        if (royaltyBps > maxRoyaltyBps) revert ModelNFTRoyaltyTooHigh(royaltyBps, maxRoyaltyBps);
-        if (royaltyBps != 0 && royaltyReceiver == address(0)) revert ModelNFTZeroRoyaltyReceiver(royaltyBps);
         modelId = uint256(weightsHash);
-        if (_records[modelId] != 0) revert ModelNFTAlreadyMinted(modelId, address(uint160(_records[modelId])));
+        uint256 record = _records[modelId];
+        if (record != 0) revert ModelNFTAlreadyMinted(modelId, address(uint160(record)));
+        if (modelId == 0) revert ModelNFTZeroWeightsHash();
 
-        uint256 record = uint256(uint160(to)) | (uint256(royaltyBps) << BPS_SHIFT);
+        record = uint256(uint160(to)) | (uint256(royaltyBps) << BPS_SHIFT);
         if (royaltyBps != 0 && royaltyReceiver != to) {
             // Off the common path: the receiver is not the first owner, so it must be stored now.
+            if (royaltyReceiver == address(0)) revert ModelNFTZeroRoyaltyReceiver(royaltyBps);
             record |= RECEIVER_STORED;
             _royaltyReceivers[modelId] = royaltyReceiver;
         }
@@ -171,18 +178,20 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
 
     // ------------------------------------------------------------------ governance
 
-    /// @notice Set the highest royalty rate creators may choose (0 .. ROYALTY_CAP_BPS). Existing
-    ///         tokens keep their rate.
+    /// @notice Set the highest royalty rate creators may choose (ROYALTY_FLOOR_BPS .. ROYALTY_CAP_BPS).
+    ///         Existing tokens keep their rate.
     function setMaxRoyaltyBps(uint16 value) public onlyOwner {
-        if (value > ROYALTY_CAP_BPS) revert ModelNFTValueOutOfBounds("maxRoyaltyBps", value, 0, ROYALTY_CAP_BPS);
+        if (value < ROYALTY_FLOOR_BPS || value > ROYALTY_CAP_BPS) {
+            revert ModelNFTValueOutOfBounds("maxRoyaltyBps", value, ROYALTY_FLOOR_BPS, ROYALTY_CAP_BPS);
+        }
         emit MaxRoyaltyBpsSet(maxRoyaltyBps, value);
         maxRoyaltyBps = value;
     }
 
     /// @notice Set the base of every token URI (e.g. "ipfs://<dir>/" or an indexer's HTTP endpoint).
     function setBaseURI(string memory baseURI) public onlyOwner {
-        if (bytes(baseURI).length > MAX_METADATA_URI_LENGTH) {
-            revert ModelNFTValueOutOfBounds("baseURI.length", bytes(baseURI).length, 0, MAX_METADATA_URI_LENGTH);
+        if (bytes(baseURI).length > MAX_BASE_URI_LENGTH) {
+            revert ModelNFTValueOutOfBounds("baseURI.length", bytes(baseURI).length, 0, MAX_BASE_URI_LENGTH);
         }
         _base = baseURI;
         emit BaseURISet(baseURI);

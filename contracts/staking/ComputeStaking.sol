@@ -41,15 +41,17 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     uint256 public constant MAX_METADATA_URI_LENGTH = 256;
 
     /// @dev Two slots per provider.
-    ///      slot 0: staked (uint128) | locked (uint128)  -- read together by every lock/unlock/free check
-    ///      slot 1: unbonding (uint128) | unbondingRelease (uint64) | nodeCount (uint32) | 32 bits free
-    ///      uint128 holds 3.4e38 wei, far above any token supply (the token's is 1e26).
+    ///      slot 0: staked (uint112) | locked (uint112) | nodeCount (uint32) -- everything freeStake()
+    ///              needs, so a collateral lock or unlock touches a single provider slot
+    ///      slot 1: unbonding (uint128) | unbondingRelease (uint64) | 64 bits free
+    ///      uint112 holds 5.2e33 wei, far above any token supply (the token's is 1e26); stake() casts
+    ///      with SafeCast, every other amount is bounded by an existing stake.
     struct Provider {
-        uint128 staked;
-        uint128 locked;
+        uint112 staked;
+        uint112 locked;
+        uint32 nodeCount;
         uint128 unbonding;
         uint64 unbondingRelease;
-        uint32 nodeCount;
     }
 
     /// @dev slot 0: owner (160) | vramMiB (32) | active (8) -- the only slot read by nodeOwner();
@@ -191,7 +193,7 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
         if (amount == 0) revert ComputeStakingZeroAmount(msg.sender);
         Provider storage p = _providers[msg.sender];
         uint256 staked = uint256(p.staked) + amount;
-        p.staked = SafeCast.toUint128(staked);
+        p.staked = SafeCast.toUint112(staked);
         totalStaked += amount;
         emit Staked(msg.sender, amount, staked);
         token.safeTransferFrom(msg.sender, address(this), amount);
@@ -251,10 +253,11 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
         uint256 free = freeStake(msg.sender);
         if (amount > free) revert ComputeStakingInsufficientFreeStake(msg.sender, amount, free);
         Provider storage p = _providers[msg.sender];
-        // amount <= free <= staked, so the subtraction cannot underflow; the sum stays < 2^128 as above.
+        // amount <= free <= staked < 2^112, so the cast is exact and the subtraction cannot underflow;
+        // unbonding + amount <= total supply < 2^128.
         uint256 unbonding = uint256(p.unbonding) + amount;
         uint64 release = uint64(block.timestamp) + unbondingPeriod;
-        p.staked -= uint128(amount);
+        p.staked -= uint112(amount);
         p.unbonding = uint128(unbonding);
         p.unbondingRelease = release;
         totalStaked -= amount;
@@ -284,9 +287,9 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
         uint256 free = freeStake(provider);
         if (amount > free) revert ComputeStakingInsufficientFreeStake(provider, amount, free);
         Provider storage p = _providers[provider];
-        // amount <= free <= staked - locked, so locked + amount <= staked < 2^128.
+        // amount <= free <= staked - locked, so locked + amount <= staked < 2^112.
         uint256 locked = uint256(p.locked) + amount;
-        p.locked = uint128(locked);
+        p.locked = uint112(locked);
         emit StakeLocked(provider, msg.sender, amount, locked);
     }
 
@@ -302,7 +305,7 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
             // released <= locked
             locked -= released;
         }
-        p.locked = uint128(locked);
+        p.locked = uint112(locked);
         emit StakeUnlocked(provider, msg.sender, released, locked);
     }
 
@@ -338,8 +341,8 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
         uint256 fromStaked = amount < staked ? amount : staked;
         // locked is part of staked: taking `fromStaked` from staked takes it from locked first.
         uint256 fromLocked = fromStaked < locked ? fromStaked : locked;
-        p.staked = uint128(staked - fromStaked);
-        p.locked = uint128(locked - fromLocked);
+        p.staked = uint112(staked - fromStaked);
+        p.locked = uint112(locked - fromLocked);
         totalStaked -= fromStaked;
         uint256 unbonding = p.unbonding;
         uint256 fromUnbonding = amount - fromStaked;
