@@ -131,3 +131,34 @@ def format_rows(rows: list[Row]) -> str:
             f"{op:<72} {gas:>10,} {'' if ref is None else f'{ref:,}':>10} {'' if ratio is None else f'{ratio:.2f}':>6}"
         )
     return "\n".join(out)
+
+
+def oracle_section(ctx) -> list[tuple[str, list[tuple[str, int, int | None]]]]:
+    """The gas_report builder: deploy a registry (k=3 of 4 deterministic oracle keys) on the
+    context's staking, make it a slasher, and measure (rows as gas_report's (op, gas, reference))."""
+    from ape import chain, project
+    from eth_account import Account
+
+    keys = [keccak(text=f"gas-oracle-{i}") for i in range(4)]
+    registry = ctx.deployer.deploy(
+        project.AttestationRegistry,
+        ctx.staking,
+        ctx.deployer,
+        [Account.from_key(k).address for k in keys],
+        3,
+        7 * 24 * 3600,
+        10_000 * 10**18,
+    )
+    ctx.staking.setSlasher(registry, True, sender=ctx.deployer)
+    stake = 5_000 * 10**18
+    ctx.token.approve(ctx.staking, stake, sender=ctx.provider)
+    ctx.staking.stake(stake, sender=ctx.provider)
+
+    def register(node: bytes) -> str:
+        ctx.staking.registerNode(
+            node, "NVIDIA H100 80GB HBM3", 81559, "http://127.0.0.1:9000", sender=ctx.provider
+        )
+        return str(ctx.provider.address)
+
+    rows = oracle_gas_rows(registry, keys, register, ctx.keeper, chain, fault_finder=str(ctx.keeper.address))
+    return [("AttestationRegistry (k=3 signatures)", [(op, gas, ref) for op, gas, ref, _ in rows])]

@@ -17,6 +17,7 @@ from ape import accounts, chain, project
 from scripts._signing import token_permit
 from scripts.deploy import deploy_protocol
 from scripts.gas_dao import dao_sections
+from scripts.gas_oracle import oracle_section
 
 Row = tuple[str, int, int | None]
 Section = tuple[str, list[Row]]
@@ -232,6 +233,7 @@ SECTION_BUILDERS: list[Callable[[GasContext], list[Section]]] = [
     staking_section,
     escrow_section,
     model_nft_section,
+    oracle_section,
     dao_sections,  # scripts/gas_dao.py: marketplace (vs a bare reference) and governance
 ]
 

@@ -76,3 +76,35 @@ def reverts(error, *args):
         return ape.reverts(error)
     names = [i.name for i in error.abi.inputs]
     return ape.reverts(error, **dict(zip(names, args, strict=True)))
+
+
+GPU_MODEL = "NVIDIA H100 80GB HBM3"
+STAKE = 5_000 * 10**18
+
+
+def deploy_with_registry(deployer, treasury, oracles, threshold, **params):
+    """The whole protocol (scripts/deploy.py) with the AttestationRegistry over ``oracles``."""
+    from scripts.deploy import deploy_protocol
+
+    return deploy_protocol(
+        deployer,
+        treasury,
+        {
+            "oracles": list(oracles),
+            "oracle_threshold": threshold,
+            "attestation_max_validity": params.pop("max_validity", MAX_VALIDITY),
+            "fault_max_slash": params.pop("max_slash", MAX_SLASH),
+            **params,
+        },
+    )
+
+
+def register_node(
+    contracts, deployer, provider, node: bytes, uri: str = "", stake: int = STAKE, vram: int = 81559
+):
+    """Fund ``provider``, stake and register ``node`` in the real ComputeStaking."""
+    token, staking = contracts["ComputeToken"], contracts["ComputeStaking"]
+    token.transfer(provider, stake, sender=deployer)
+    token.approve(staking, stake, sender=provider)
+    staking.stake(stake, sender=provider)
+    return staking.registerNode(node, GPU_MODEL, vram, uri, sender=provider)

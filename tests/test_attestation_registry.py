@@ -32,14 +32,15 @@ from tests.oracle_helpers import (
     ORACLE_KEYS,
     ORACLES,
     OUTSIDER_KEYS,
+    deploy_with_registry,
     domain_of,
     fault_sigs,
     make_attestation,
     node_id,
     quorum_sigs,
+    register_node,
     reverts,
 )
-from tests.staking_standin import deploy_standin
 
 NODE = node_id("node-a")
 
@@ -55,15 +56,25 @@ def provider(accounts):
 
 
 @pytest.fixture(scope="module")
-def staking(owner, provider):
-    standin = deploy_standin(owner)
-    standin.setNodeOwner(NODE, provider, sender=owner)
-    return standin
+def treasury(accounts):
+    return accounts[1]
 
 
 @pytest.fixture(scope="module")
-def registry(project, owner, staking):
-    return owner.deploy(project.AttestationRegistry, staking, owner, ORACLES[:4], 3, MAX_VALIDITY, MAX_SLASH)
+def protocol(owner, treasury, provider):
+    contracts = deploy_with_registry(owner, treasury, ORACLES[:4], 3)
+    register_node(contracts, owner, provider, NODE)
+    return contracts
+
+
+@pytest.fixture(scope="module")
+def staking(protocol):
+    return protocol["ComputeStaking"]
+
+
+@pytest.fixture(scope="module")
+def registry(protocol):
+    return protocol["AttestationRegistry"]
 
 
 @pytest.fixture(scope="module")
@@ -386,14 +397,22 @@ def _fault(provider, finder, amount=100 * 10**18):
     return Fault(provider.address, NODE, 1, keccak(text="challenge failed"), amount, finder.address)
 
 
-def test_report_fault_slashes_through_staking(registry, staking, domain, accounts, provider):
-    fault = _fault(provider, accounts[7])
+def test_report_fault_slashes_through_staking_with_the_split(
+    registry, staking, protocol, domain, accounts, provider, treasury
+):
+    token = protocol["ComputeToken"]
+    finder = accounts[7]
+    fault = _fault(provider, finder)
+    before = (token.balanceOf(finder), token.balanceOf(treasury), staking.providerInfo(provider)[0])
     tx = registry.reportFault(fault.as_tuple(), fault_sigs(domain, fault), sender=accounts[9])
-    assert staking.lastProvider() == provider.address
-    assert staking.lastAmount() == fault.slashAmount
-    assert staking.lastFinder() == accounts[7].address
+    finder_cut = fault.slashAmount * staking.finderShareBps() // 10_000
+    assert token.balanceOf(finder) - before[0] == finder_cut
+    assert token.balanceOf(treasury) - before[1] == fault.slashAmount - finder_cut
+    assert before[2] - staking.providerInfo(provider)[0] == fault.slashAmount
     [ev] = tx.events.filter(registry.FaultReported)
-    assert ev["provider"] == provider.address and ev.slashed == fault.slashAmount and ev.finder == accounts[7]
+    assert ev["provider"] == provider.address and ev.slashed == fault.slashAmount and ev.finder == finder
+    [slashed] = tx.events.filter(staking.Slashed)
+    assert slashed.finderAmount == finder_cut
 
 
 def test_report_fault_rejects_replay(registry, domain, accounts, provider):
@@ -560,12 +579,16 @@ def test_property_replayed_epoch_always_rejected(registry, domain, att, accounts
 # ---------------------------------------------------------------------------------------------
 
 
-def test_gas_targets_met(registry, staking, owner, provider, accounts, chain):
+def test_gas_targets_met(registry, protocol, owner, accounts, chain):
     from scripts.gas_oracle import format_rows, oracle_gas_rows
 
+    counter = iter(range(10, 1000))
+
     def register(node):
-        staking.setNodeOwner(node, provider, sender=owner)
-        return provider.address
+        who = accounts[next(counter) % 10]
+        if protocol["ComputeStaking"].nodeOwner(node) == "0x" + "00" * 20:
+            register_node(protocol, owner, who, node)
+        return protocol["ComputeStaking"].nodeOwner(node)
 
     rows = oracle_gas_rows(registry, ORACLE_KEYS, register, accounts[9], chain)
     print("\n" + format_rows(rows))
