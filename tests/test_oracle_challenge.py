@@ -36,7 +36,7 @@ def test_derived_matrices_are_deterministic_and_in_range():
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 33])
 def test_single_rows_of_a_match_the_full_matrix(n):
-    rows = sorted({0, n // 2, n - 1})
+    rows = [n - 1, 0, n // 2, n - 1]  # unsorted, repeated
     assert np.array_equal(ch.derive_a_rows(SEED, n, rows), ch.derive_a(SEED, n)[rows])
 
 
@@ -136,6 +136,15 @@ def test_full_product_that_does_not_match_root_fails_freivalds():
     c, tree = _commit(SEED, n)
     other = ch.MerkleTree.from_matrix(c + 1).root
     assert "committed root" in ch.freivalds_check(_challenge(n), c, 1, root=other).reason
+
+
+@HYPO
+@given(deadline=st.floats(0.01, 1e4), extra=st.floats(1e-6, 1e4))
+def test_any_answer_after_the_deadline_fails_and_any_before_passes_the_timing(deadline, extra):
+    challenge = ch.Challenge(SEED, 8, "fp32", deadline)
+    late = ch.check_deadline(challenge, deadline + extra)
+    assert late is not None and not late.ok and late.escape_probability == 0.0
+    assert ch.check_deadline(challenge, deadline * 0.999) is None
 
 
 def test_late_answer_fails():
