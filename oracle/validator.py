@@ -135,10 +135,13 @@ class Prober(Protocol):
 
 
 def score_of(f: Figures) -> int:
-    """The node's score: 10 points per dense fp16/bf16 TFLOPS (their mean), 20 per fp32 TFLOPS,
-    1 per 10 GB/s of memory bandwidth; clamped to uint32. Pure, so every validator agrees."""
-    raw = 10 * (f.fp16 + f.bf16) / 2 + 20 * f.fp32 + f.mem_bandwidth_gbps / 10
-    return max(0, min(UINT32_MAX, round(raw)))
+    """The node's score: :func:`oracle.bench.score_from` (the protocol's benchmark score) over
+    the attested figures only (fp32, tf32, fp16, bf16 and bandwidth; fp64 is not attested), so
+    anyone can recompute it from the attestation. Pure, so every validator agrees."""
+    from oracle.bench import score_from
+
+    gflops = {"fp32": f.fp32 * 1000, "tf32": f.tf32 * 1000, "fp16": f.fp16 * 1000, "bf16": f.bf16 * 1000}
+    return score_from(gflops, f.mem_bandwidth_gbps)
 
 
 def report_hash(node: NodeInfo, epoch: int, figures: Figures) -> bytes:
@@ -740,8 +743,10 @@ class ChallengeProber:
     the CPU/GPU protocol of :mod:`oracle.challenge`) and takes the benchmark figures the provider
     reports in its ``GET /inventory`` (key ``benchmark``, see :func:`figures_from_benchmark`).
 
-    Unreachable (no inventory answer) is not a fault; a wrong, late or missing challenge answer
-    from a provider that is up is."""
+    A provider that reports no benchmark is attested with the published peaks of its registered
+    GPU model (:data:`oracle.bench.PEAKS`; zeros for an unknown model), which is still the same for
+    every validator. Unreachable (no inventory answer) is not a fault; a wrong, late or missing
+    challenge answer from a provider that is up is."""
 
     def __init__(self, n: int = 64, samples: int = 8, timeout: float = 10.0):
         self.n = n
@@ -762,9 +767,7 @@ class ChallengeProber:
         except server.ProviderError as exc:
             return ProbeResult(False, f"unreachable: {exc}", reachable=False)
         bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
-        figures = figures_from_benchmark(bench)
-        if figures is None:
-            return ProbeResult(False, "provider reports no benchmark in /inventory", reachable=False)
+        figures = figures_from_benchmark(bench) or published_figures(node.gpu_model)
         claimed = max(1e9, figures.fp32 * 1e12)
         challenge = ch.new_challenge(self.n, "fp32", claimed)
         verdict = server.run_challenge(client, challenge, self.samples)
@@ -772,12 +775,40 @@ class ChallengeProber:
         return ProbeResult(bool(verdict.ok), verdict.reason, figures, True, report)
 
 
+def published_figures(gpu_model: str) -> Figures:
+    """The published dense peaks of a GPU model (oracle.bench.PEAKS), zeros when unknown."""
+    from oracle.bench import lookup_peaks
+
+    peaks = lookup_peaks(gpu_model)
+    if peaks is None:
+        return Figures(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    t = peaks.tflops
+    return Figures(
+        t.get("fp32", 0.0),
+        t.get("tf32", 0.0),
+        t.get("fp16", 0.0),
+        t.get("bf16", 0.0),
+        peaks.bandwidth_gb_s or 0.0,
+        0.0,
+    )
+
+
 def figures_from_benchmark(bench: Any) -> Figures | None:
-    """Figures from a provider's benchmark report: ``{"tflops": {"fp32": .., "tf32": ..,
-    "fp16": .., "bf16": ..}, "mem_bandwidth_gbps": .., "power_w": ..}`` (missing = 0; flat
-    ``fp32_tflops``-style keys are accepted too)."""
+    """Figures from a provider's benchmark report: an :class:`oracle.bench.BenchReport` dict
+    (``gemm`` list, ``bandwidth.gb_s``, power = the highest mean GEMM power), or the compact
+    ``{"tflops": {"fp32": .., "tf32": .., "fp16": .., "bf16": ..}, "mem_bandwidth_gbps": ..,
+    "power_w": ..}`` (missing = 0; flat ``fp32_tflops``-style keys are accepted too)."""
     if not isinstance(bench, dict) or not bench:
         return None
+    if isinstance(bench.get("gemm"), list):  # an oracle.bench BenchReport (to_dict)
+        gemm = [g for g in bench["gemm"] if isinstance(g, dict)]
+        powers = [g["mean_power_w"] for g in gemm if isinstance(g.get("mean_power_w"), int | float)]
+        bw = bench.get("bandwidth") if isinstance(bench.get("bandwidth"), dict) else {}
+        bench = {
+            "tflops": {g.get("precision"): g.get("tflops") for g in gemm},
+            "mem_bandwidth_gbps": bw.get("gb_s", 0),
+            "power_w": max(powers) if powers else 0,
+        }
     tf = dict(bench.get("tflops", {})) if isinstance(bench.get("tflops"), dict) else {}
     for prec in ("fp32", "tf32", "fp16", "bf16"):
         if prec not in tf and f"{prec}_tflops" in bench:
@@ -804,7 +835,7 @@ def figures_from_benchmark(bench: Any) -> Figures | None:
 # ------------------------------------------------------------------------------------------
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace, ui: Any = None) -> int:
     from oracle.keys import KeystoreError, load_signer
 
     setup_json_logging(logging.DEBUG if args.verbose else logging.INFO)
@@ -855,9 +886,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``run`` (the validator daemon) to the oracle CLI."""
-    p = subparsers.add_parser("run", help="run the validator: challenge, sign, gather k signatures, post")
+def register(
+    subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser] = (), wrap=lambda f: f
+) -> None:
+    """Add ``run`` (the validator daemon) to an argparse CLI (see :mod:`oracle.cli_run`)."""
+    p = subparsers.add_parser(
+        "run", parents=list(parents), help="run the validator: challenge, sign, gather k signatures, post"
+    )
     p.add_argument("--deployment", default=".devnet/deployment.json", help="deployment file")
     p.add_argument("--rpc", default=os.environ.get("ORACLE_RPC_URL", "http://127.0.0.1:8545"))
     p.add_argument("--keystore", help="keystore path or address (see `oracle keys list`)")
@@ -888,7 +923,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epoch", type=int, default=None, help="run exactly this epoch once and exit")
     p.add_argument("--once", action="store_true", help="run the current epoch once and exit")
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=_cmd_run)
+    p.set_defaults(func=wrap(_cmd_run))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -225,3 +225,93 @@ def test_batch_mode_posts_one_root_whose_proofs_pass_check_score(net):
     finally:
         for v in vals:
             v.stop()
+
+
+def test_figures_from_a_bench_report_and_compact_form():
+    from oracle.bench import bench_cpu
+    from oracle.validator import figures_from_benchmark
+
+    report = bench_cpu(n=64, repeats=1, warmup=0, bandwidth_mib=8).to_dict()
+    f = figures_from_benchmark(report)
+    assert f is not None and f.fp32 > 0 and f.mem_bandwidth_gbps > 0
+    compact = figures_from_benchmark({"tflops": {"bf16": 1.5}, "fp32_tflops": 2, "power_w": 300})
+    assert (compact.bf16, compact.fp32, compact.power_w, compact.tf32) == (1.5, 2.0, 300.0, 0.0)
+    assert figures_from_benchmark({}) is None
+    assert score_of(FIG) == score_of(FIG) > 0
+
+
+def test_prometheus_metrics_are_served(net):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    vals = make_validators(net, StubProber(bad=frozenset({"http://provider-3"})), count=2)
+    vals[0].stop()
+    vals[0] = make_validators(
+        net, StubProber(bad=frozenset({"http://provider-3"})), count=1, metrics_port=port
+    )[0]
+    vals[0].cfg.peers = [vals[1].url]
+    vals[1].cfg.peers = [vals[0].url]
+    try:
+        run_all(vals, 1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+            text = r.read().decode()
+        assert "oracle_epochs_total 1.0" in text
+        assert 'oracle_challenges_total{result="ok"} 3.0' in text
+        assert 'oracle_challenges_total{result="failed"} 1.0' in text
+        assert "oracle_tx_gas_count" in text
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_challenge_prober_against_real_provider_servers():
+    from oracle.server import ProviderServer
+    from oracle.validator import ChallengeProber, published_figures
+
+    bench = {"tflops": {"fp32": 0.5}, "mem_bandwidth_gbps": 20, "power_w": 65}
+    prober = ChallengeProber(n=16, samples=4)
+
+    def node(url, model="NVIDIA H100 80GB HBM3"):
+        return NodeInfo("0x" + "11" * 20, b"\x01" * 32, model, 81559, url)
+
+    with ProviderServer(inventory_fn=lambda: {"benchmark": bench}) as honest:
+        r = prober.probe(node(honest.url), 1)
+        assert r.ok and r.figures.fp32 == 0.5 and r.figures.power_w == 65
+    with ProviderServer(inventory_fn=lambda: {}) as no_bench:
+        r = prober.probe(node(no_bench.url), 1)
+        assert r.ok and r.figures == published_figures("NVIDIA H100 80GB HBM3") and r.figures.bf16 > 0
+    with ProviderServer(behaviour="wrong", inventory_fn=lambda: {"benchmark": bench}) as wrong:
+        r = prober.probe(node(wrong.url), 1)
+        assert not r.ok and r.reachable
+    r = prober.probe(node("http://127.0.0.1:9"), 1)
+    assert not r.ok and not r.reachable
+    r = prober.probe(node("ipfs://whatever"), 1)
+    assert not r.ok and not r.reachable
+
+
+def test_run_once_processes_the_current_epoch(net):
+    vals = make_validators(net, StubProber())
+    try:
+        import threading
+
+        threads = [threading.Thread(target=v.run, kwargs={"once": True}) for v in vals]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        registry = net["contracts"]["AttestationRegistry"]
+        assert all(registry.recordOf(n).epoch == vals[0].current_epoch() == 1 for n in net["nodes"])
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_oracle_cli_run_and_keys_report_operational_errors(tmp_path, capsys):
+    from oracle.cli import main
+
+    assert main(["run", "--deployment", str(tmp_path / "missing.json")]) == 3
+    assert "deployment file" in capsys.readouterr().err
+    assert main(["keys", "--keystore-dir", str(tmp_path), "show", "0x" + "12" * 20]) == 3
+    assert "no keystore" in capsys.readouterr().err
