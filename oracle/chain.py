@@ -383,6 +383,8 @@ class ChainClient:
                 f"receipt of {what}",
             )
         except TimeExhausted as exc:
+            # The node may have dropped it (restart, reorg): later nonces must not leave a gap.
+            self.nonces.resync()
             raise ChainError(
                 f"{what}: no receipt for 0x{bytes(tx_hash).hex()} after {self.receipt_timeout}s"
             ) from exc
@@ -418,6 +420,9 @@ class ChainClient:
         try:
             self.retry(lambda: self.w3.eth.get_transaction(tx_hash), f"tx {tx_hash}")
         except TransactionNotFound:
+            # Never sent, or dropped by the node: resync so that the next nonce fills the gap.
+            if self.nonces is not None:
+                self.nonces.resync()
             return None
         try:
             return self.retry(

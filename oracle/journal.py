@@ -117,6 +117,36 @@ class Journal:
 
     # -- writes ---------------------------------------------------------------------------
 
+    def reopen(self, epoch: int, node: str, kind: str, note: str) -> Entry:
+        """The one backward move: a ``submitted``/``confirmed`` entry whose transaction the chain no
+        longer holds (a reorg, or a node restarted from older state) goes back to ``signed``,
+        keeping its payload and signature (it is re-posted as signed, never re-signed) and
+        dropping the lost transaction hash."""
+        node = node.lower()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    "SELECT state FROM work WHERE epoch=? AND node=? AND kind=?", (epoch, node, kind)
+                ).fetchone()
+                if cur is None or cur[0] not in ("submitted", "confirmed"):
+                    raise JournalError(
+                        f"epoch {epoch} node {node} ({kind}) is {cur[0] if cur else 'absent'}; "
+                        "only submitted or confirmed entries can be reopened"
+                    )
+                self._db.execute(
+                    "UPDATE work SET state='signed', tx_hash=NULL, note=?, updated=? "
+                    "WHERE epoch=? AND node=? AND kind=?",
+                    (note, time.time(), epoch, node, kind),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        entry = self.get(epoch, node, kind)
+        assert entry is not None
+        return entry
+
     def advance(
         self,
         epoch: int,

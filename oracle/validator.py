@@ -654,6 +654,25 @@ class Validator:
                 done = False
         return done
 
+    def _reopen_rolled_back(self, epoch: int) -> int:
+        """Posts journaled as submitted/confirmed that the chain no longer holds (a reorg, or a node
+        restarted from older state) go back to ``signed`` so that they are posted again, once.
+        Batched attestations are checked through their root, so only single posts are looked at."""
+        reopened = 0
+        for e in self.journal.entries(epoch, min_state="submitted"):
+            if e.kind == "attest" and self.cfg.mode != "single":
+                continue
+            if e.state == "submitted" and e.tx_hash:
+                continue  # _post waits for that transaction (or re-sends if the node lost it)
+            if self._on_chain_done(epoch, e.kind, e.payload):
+                continue
+            self.journal.reopen(epoch, e.node, e.kind, note=f"rolled back (was {e.state} in {e.tx_hash})")
+            self._log("rolled_back", logging.WARNING, epoch=epoch, node=e.node, kind=e.kind, tx=e.tx_hash)
+            reopened += 1
+        if reopened and self.chain.nonces is not None:
+            self.chain.nonces.resync()
+        return reopened
+
     # -- one epoch --------------------------------------------------------------------------------
 
     def run_epoch(self, epoch: int | None = None) -> dict[str, Any]:
@@ -661,6 +680,7 @@ class Validator:
         t0 = time.monotonic()
         epoch = self.current_epoch() if epoch is None else epoch
         self.threshold = int(self.chain.call(REGISTRY, "threshold"))
+        self._reopen_rolled_back(epoch)
         nodes = self.discover()
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
@@ -703,14 +723,17 @@ class Validator:
         stop = stop or threading.Event()
         last = None
         while not stop.is_set():
-            epoch = self.current_epoch()
-            if epoch != last:
-                try:
+            epoch = last
+            try:
+                epoch = self.current_epoch()  # inside the try: an RPC outage must not end the daemon
+                if epoch != last:
                     self.run_epoch(epoch)
                     last = epoch
-                except ChainError as exc:
-                    self.metrics.errors.labels("epoch").inc()
-                    self._log("epoch_failed", logging.ERROR, epoch=epoch, error=str(exc))
+                elif self._reopen_rolled_back(epoch):  # a reorg undid posts of this epoch
+                    self.run_epoch(epoch)
+            except ChainError as exc:
+                self.metrics.errors.labels("epoch").inc()
+                self._log("epoch_failed", logging.ERROR, epoch=epoch, error=str(exc))
             if once:
                 return
             stop.wait(min(30.0, self.cfg.epoch_seconds / 10))

@@ -394,7 +394,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ escrow
 
     @op(
-        6,
+        4,
         r=st.integers(0, 1),
         budget=st.integers(1, 20_000 * ETHER),
         duration=st.sampled_from([60, 600, 3_600, 86_400]),
@@ -432,7 +432,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         return next(r for r in self.w.actors["requesters"] if r != requester)
 
     @op(
-        6,
+        8,
         pre=lambda self: self.m.jobs,
         j=st.integers(0, 10**6),
         p=st.integers(0, 2),
@@ -570,7 +570,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.unlock(prov, job.collateral - slash)
 
     @op(
-        2,
+        3,
         pre=lambda self: self.m.jobs,
         j=st.integers(0, 10**6),
         share=st.integers(0, BPS + 1),
@@ -585,7 +585,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self._resolve_model(job, share, slash)
 
     @op(
-        1,
+        3,
         pre=lambda self: any(j.state == "disputed" for j in self.m.jobs.values()),
         j=st.integers(0, 10**6),
         share=st.integers(0, BPS),
