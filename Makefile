@@ -14,13 +14,14 @@ export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
 
-.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas bench frontend lock clean
+.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas bench fuzz frontend lock clean
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
 	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
 	@echo "make gas       print the gas table per operation"
 	@echo "make bench     oracle benchmarks (challenge check cost, epoch throughput)"
+	@echo "make fuzz      long stateful fuzzing run (HYPOTHESIS_PROFILE=long; FUZZ_EXAMPLES=N to size it)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
 	@echo "make lint      ruff + Solidity warnings-as-errors"
 
@@ -57,6 +58,11 @@ gas: setup
 
 bench: setup
 	python -m oracle.benchmarks.run
+
+# Long fuzzing run: thousands of random operation sequences over the governed protocol, invariants
+# checked after every step; counts in test-artifacts/fuzz-stats.json (tests/FUZZING.md).
+fuzz: setup
+	HYPOTHESIS_PROFILE=long ape test tests/test_fuzz_protocol.py -s -q
 
 frontend: setup
 	npx vite build frontend
