@@ -12,7 +12,7 @@ writes, token transfers and signature checks no implementation of the operation 
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ape import accounts, chain, project
@@ -100,7 +100,13 @@ def nft_comparison(ctx: GasContext) -> list[Comparison]:
         )
         cmp.rows.append(_row(label, tx, ref, floor, floor.note()))
 
-    transfer_pair(ctx.creator, ctx.keeper, "first transfer of a token (to a new holder)", True, False)
+    transfer_pair(
+        ctx.creator,
+        ctx.keeper,
+        "first transfer of a token, to a new holder (ModelNFT stores the implicit royalty receiver once)",
+        True,
+        False,
+    )
     transfer_pair(ctx.keeper, ctx.creator, "later transfer (back; sender's balance -> 0)", False, True)
     return [cmp]
 
@@ -210,14 +216,14 @@ def attestation_comparison(ctx: GasContext) -> list[Comparison]:
     provider = register(node)
     expiry = chain.pending_timestamp + 86400
 
-    def plain_round(epoch: int) -> list[int]:
-        return [plain.attest(node, 9000, epoch, sender=o).gas_used for o in oracles]
+    def plain_round(epoch: int, score: int) -> list[int]:
+        return [plain.attest(node, score, epoch, sender=o).gas_used for o in oracles]
 
     rows: list[CompareRow] = []
     for epoch, label in ((1, "node's first attestation"), (2, "next epoch")):
-        att = _att(provider, node, epoch, expiry)
+        att = replace(_att(provider, node, epoch, expiry), score=9000 + 100 * epoch)  # a new score each epoch
         tx = registry.submit(att.as_tuple(), quorum(attestation_digest(domain, att)), sender=ctx.keeper)
-        calls = plain_round(epoch)
+        calls = plain_round(epoch, att.score)
         floor = Floor.of(tx).add("3 ecrecover", 3 * ECRECOVER).store("node record", epoch == 1)
         rows.append(
             _row(

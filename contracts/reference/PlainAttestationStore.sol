@@ -51,7 +51,8 @@ contract PlainAttestationStore {
         if (index == 0) revert PlainAttestationNotOracle(msg.sender);
         bytes32 key = keccak256(abi.encode(nodeId, epoch));
         Round memory r = _rounds[key];
-        uint216 bit = uint216(1) << (index - 1);
+        // index <= 216 (constructor), so the shift stays inside the bitmap.
+        uint216 bit = uint216(1) << uint8(index - 1);
         if (r.votedMask & bit != 0) revert PlainAttestationAlreadyVoted(nodeId, epoch, msg.sender);
         if (r.votes == 0) r.score = score;
         else if (r.score != score) revert PlainAttestationScoreMismatch(nodeId, epoch, score, r.score);
