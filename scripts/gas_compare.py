@@ -269,10 +269,87 @@ def attestation_comparison(ctx: GasContext) -> list[Comparison]:
     ]
 
 
+# ---------------------------------------------------------------------- marketplace
+
+
+def market_comparison(ctx: GasContext) -> list[Comparison]:
+    """ModelMarketplace.buy vs ReferenceSale (NFT transferFrom + the 3 token transfers of a sale) on
+    the SAME ModelNFT token from the SAME chain state (a snapshot): secondary sale, every payee holds
+    tokens, the buyer has a standing allowance, the seller an operator approval. Measured twice: the
+    buyer holds no NFT of the collection yet (its NFT balance 0 -> 1), and it already holds one."""
+    from scripts.deploy_dao import DAO_DEVNET, deploy_governance
+    from scripts.gas_dao import PRICE, ROYALTY_BPS, model_nft_minter
+
+    dao = deploy_governance(ctx.deployer, ctx.token, params=DAO_DEVNET)
+    market, treasury = dao["ModelMarketplace"], dao["Treasury"]
+    seller, buyer, creator, nft = ctx.keeper, ctx.requester, ctx.creator, ctx.nft
+    reference = ctx.deployer.deploy(project.ReferenceSale)
+    for who in (seller, creator, treasury, buyer):
+        ctx.token.transfer(who, 10 * PRICE, sender=ctx.deployer)
+    for spender in (market, reference):
+        ctx.token.approve(spender, 10 * PRICE, sender=buyer)
+        nft.setApprovalForAll(spender, True, sender=seller)
+    mint = model_nft_minter(nft, creator, seller)
+    sale_id, held_id = mint(0xC001), mint(0xC002)
+    mint(0xC003)  # kept by the seller: its NFT balance never reaches zero
+    listed = market.list(nft, sale_id, PRICE, sender=seller)
+    royalty = PRICE * ROYALTY_BPS // 10_000
+    fee = PRICE * market.feeBps() // 10_000
+    payees = [creator.address, treasury.address, seller.address]
+    amounts = [royalty, fee, PRICE - royalty - fee]
+
+    f_list = Floor.of(listed).store("listing slot", True)
+    rows = [_row("list (no reference step)", listed, None, f_list, f_list.note())]
+    for buyer_holds in (False, True):
+        if buyer_holds:
+            nft.transferFrom(seller, buyer, held_id, sender=seller)
+        snap = chain.snapshot()
+        ref = reference.settle(nft, sale_id, seller, ctx.token, payees, amounts, sender=buyer).gas_used
+        chain.restore(snap)  # a snapshot is used up by a restore: take it again
+        snap = chain.snapshot()
+        buy = market.buy(nft, sale_id, PRICE, sender=buyer)
+        f_buy = Floor.of(buy)  # reads the input from the node: before the restore forgets the tx
+        chain.restore(snap)
+        (
+            f_buy.store("listing slot", False, True, "listing cleared")
+            .erc20_transfer("buyer", "royalty receiver")
+            .erc20_transfer("buyer", "treasury")
+            .erc20_transfer("buyer", "seller")
+            .call("nft")
+            .store("nft owner", False)
+            .store("nft balance[seller]", False)
+            .store("nft balance[buyer]", not buyer_holds)
+            .add("ERC-721 Transfer log", ERC721_TRANSFER_LOG)
+        )
+        label = "buyer already holds one" if buyer_holds else "buyer's first NFT of the collection"
+        rows.append(
+            _row(
+                f"buy (5% royalty + 2.5% fee + seller) vs NFT transferFrom + 3 token transfers, {label}",
+                buy,
+                ref,
+                f_buy,
+                f_buy.note(),
+            )
+        )
+    return [
+        Comparison(
+            "ModelMarketplace vs a bare sale (contracts/reference/ReferenceSale.sol)",
+            rows,
+            notes=[
+                "Both sides sell the same ModelNFT token (royalty receiver already stored) from the same "
+                "chain snapshot, so every storage slot starts in the same state.",
+                "Floor of a buy: the listing slot cleared + 3 ERC-20 transfers out of the buyer's balance "
+                "+ the NFT's owner slot and both NFT balances + the ERC-721 Transfer log.",
+            ],
+        )
+    ]
+
+
 COMPARE_BUILDERS: list[Callable[[GasContext], list[Comparison]]] = [
     nft_comparison,
     escrow_comparison,
     attestation_comparison,
+    market_comparison,
 ]
 
 

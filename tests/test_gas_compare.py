@@ -49,7 +49,7 @@ def comparisons(chain):
 
 
 def test_every_comparison_has_rows_with_reference_and_floor(comparisons):
-    assert len(comparisons) == 3
+    assert len(comparisons) == 4
     for cmp in comparisons:
         assert cmp.rows and cmp.notes
         assert any(r.reference for r in cmp.rows), cmp.title
