@@ -158,6 +158,11 @@ def escrow_comparison(ctx: GasContext) -> list[Comparison]:
             "postJob/approveResult do more than deposit/release by design: the job record (deadline, "
             "min score, collateral rate, model id), fee + royalty (3 transfers instead of 1), the "
             "staking lock/unlock of the provider's collateral (accept/approve), the ERC-2981 lookup.",
+            "The reference's deposit writes two new slots (depositor | amount, payee) and its counter; "
+            "a job needs three (requester | deadline | min score | status | collateral rate, "
+            "provider | budget, model id). Above the floor, the lifecycle pays mostly for what the "
+            "floor leaves out on purpose: the two staking calls (collateral lock and unlock, ~12k "
+            "each), ERC20Votes' delegate reads on every transfer, two more job slots, events, checks.",
         ],
     )
     cmp.rows += [
