@@ -15,9 +15,9 @@ Policy (the exit status / ``Report.ok``):
 - every Low / Informational / Optimization finding is listed in contracts/SLITHER_TRIAGE.md, matched
   by (check, contract, function or event/variable name), never by line number.
 
-Results are cached in ``.build/slither/`` under a hash of every analysed source, the triage-independent
-slither arguments and the slither version, so a re-run with unchanged contracts takes well under a
-second. ``--no-cache`` forces a fresh analysis.
+Results are cached in ``.build/slither/`` under a hash of every analysed source, this script (its
+slither arguments), the solc-js and OpenZeppelin versions and the slither version (not the triage
+file), so a re-run with unchanged contracts takes about a second. ``--no-cache`` forces a fresh run.
 """
 
 from __future__ import annotations
@@ -165,9 +165,10 @@ def _slither_args(entry: Path, out: Path) -> list[str]:
 def _cache_key(files: list[Path]) -> str:
     h = hashlib.sha256()
     h.update(version("slither-analyzer").encode())
-    h.update(REMAP.encode())
-    oz = ROOT / "node_modules" / "@openzeppelin" / "contracts" / "package.json"
-    h.update(oz.read_bytes() if oz.exists() else b"")
+    h.update(Path(__file__).read_bytes())  # this script: its arguments and filters
+    for package in ("solc", "@openzeppelin/contracts"):
+        manifest = ROOT / "node_modules" / package / "package.json"
+        h.update(manifest.read_bytes() if manifest.exists() else b"")
     for p in files:
         h.update(str(p.relative_to(ROOT)).encode())
         h.update(p.read_bytes())
