@@ -22,7 +22,7 @@ help:
 	@echo "make gas       print the gas table per operation"
 	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
 	@echo "make slither  static analysis (slither) of the contracts against contracts/SLITHER_TRIAGE.md"
-	@echo "make bench     oracle benchmarks (challenge check cost, epoch throughput)"
+	@echo "make bench     oracle benchmarks (challenge check cost, CPU GEMM, 100-provider epoch on anvil)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
 	@echo "make lint      ruff + Solidity warnings-as-errors"
 
@@ -65,6 +65,7 @@ slither: setup
 
 bench: setup
 	python -m oracle.benchmarks.run
+	python -m oracle.benchmarks.epoch
 
 frontend: setup
 	npx vite build frontend
