@@ -61,6 +61,7 @@ def market_rows(project, deployer, token, market, treasury, seller, buyer, creat
     """list / buy (royalty + fee) and the bare reference, measured on the same collection: the
     protocol's ModelNFT when given, else a fresh ReferenceRoyaltyNFT."""
     from ape import chain
+
     if nft is None:
         nft = deployer.deploy(project.ReferenceRoyaltyNFT)
         mint = reference_minter(nft, creator, seller)
