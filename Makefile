@@ -14,13 +14,15 @@ export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
 
-.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas bench fuzz frontend lock clean
+.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench fuzz frontend lock clean
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
 	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
 	@echo "make gas       print the gas table per operation"
-	@echo "make bench     oracle benchmarks (challenge check cost, epoch throughput)"
+	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
+	@echo "make slither  static analysis (slither) of the contracts against contracts/SLITHER_TRIAGE.md"
+	@echo "make bench     oracle benchmarks (challenge check cost, CPU GEMM, 100-provider epoch on anvil)"
 	@echo "make fuzz      long stateful fuzzing run (HYPOTHESIS_PROFILE=long; FUZZ_EXAMPLES=N to size it)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
 	@echo "make lint      ruff + Solidity warnings-as-errors"
@@ -56,8 +58,15 @@ lint-sol:
 gas: setup
 	ape run gas_report
 
+gas-compare: setup
+	ape run gas_compare
+
+slither: setup
+	python toolchain/slither.py
+
 bench: setup
 	python -m oracle.benchmarks.run
+	python -m oracle.benchmarks.epoch
 
 # Long fuzzing run: thousands of random operation sequences over the governed protocol, invariants
 # checked after every step; counts in test-artifacts/fuzz-stats.json (tests/FUZZING.md).

@@ -28,6 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-product-n", type=int, default=DEFAULT_MAX_PRODUCT_N, help="largest full C sent"
     )
+    parser.add_argument(
+        "--bench",
+        action="store_true",
+        help="benchmark this machine at start-up and publish the report under 'benchmark' in "
+        "GET /inventory (validators attest these figures, held to them by the challenge deadline)",
+    )
+    parser.add_argument("--bench-n", type=int, default=None, help="matrix size for --bench")
+    parser.add_argument("--bench-repeats", type=int, default=None, help="repeats for --bench")
     parser.set_defaults(func=run)
 
 
@@ -35,9 +43,25 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _benchmarked_inventory(args: argparse.Namespace, ui: Ui):
+    """Run the benchmark once, now, and return an inventory function that publishes it."""
+    from oracle.bench import BenchUnavailable, run_bench
+    from oracle.inventory import collect
+
+    device = {"auto": "auto", "numpy": "cpu", "torch": "gpu"}[args.backend]
+    ui.progress(f"benchmarking ({device}) before serving; this takes a few seconds")
+    try:
+        report = run_bench(device, n=args.bench_n, repeats=args.bench_repeats)
+    except BenchUnavailable as exc:
+        raise CliError(f"--bench could not run: {exc}; drop --bench or choose --backend numpy") from None
+    published = {**collect().to_json(), "benchmark": report.to_dict()}
+    return lambda: published
+
+
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.server import ProviderServer
 
+    inventory_fn = _benchmarked_inventory(args, ui) if args.bench else None
     try:
         server = ProviderServer(
             args.host,
@@ -46,6 +70,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             backend=args.backend,
             max_n=args.max_n,
             max_product_n=args.max_product_n,
+            inventory_fn=inventory_fn,
         )
     except OSError as exc:
         raise CliError(
