@@ -500,3 +500,26 @@ def test_anvil_restart_mid_epoch_loses_recent_blocks_and_the_validator_reposts(n
         assert "rpc_retry" in events and "rolled_back" in events
     finally:
         proxy.stop()
+
+
+def test_journal_reopen_moves_only_posted_entries_back_to_signed(tmp_path):
+    from oracle.journal import JournalError
+
+    j = Journal(tmp_path / "j.sqlite")
+    node = "0x" + "ab" * 32
+    j.advance(1, node, "challenged")
+    with pytest.raises(JournalError, match="only submitted or confirmed entries can be reopened"):
+        j.reopen(1, node, "attest", note="reorg")
+    j.advance(1, node, "signed", payload={"a": 1}, signature="0x01")
+    j.advance(1, node, "confirmed", tx_hash="0xfeed")
+    e = j.reopen(1, node, "attest", note="rolled back")
+    assert (e.state, e.tx_hash, e.payload, e.signature, e.note) == (
+        "signed",
+        None,
+        {"a": 1},
+        "0x01",
+        "rolled back",
+    )
+    with pytest.raises(JournalError, match="refusing to sign twice"):
+        j.advance(1, node, "signed", payload={"a": 2})
+    j.close()
