@@ -1,0 +1,6 @@
+import { h } from '../ui.js';
+export const id = 'models';
+export function mount(body) {
+  body.append(h('p', { class: 'muted' }, 'loading'));
+  return async () => {};
+}
