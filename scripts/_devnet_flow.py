@@ -1,9 +1,229 @@
-"""The devnet's protocol walk-through (imported by scripts/devnet.py, not an Ape script)."""
+"""The devnet's protocol walk-through, run by scripts/devnet.py after the deploy (not an Ape script).
+
+Steps (each one uses what the deployment holds, so a partial deployment still gives a working
+devnet): fund the dev accounts, start the provider agent and register its GPU (stake +
+registerNode with metadataURI = the agent's URL), start the validators and wait for the first
+epoch's attestation, mint a model NFT and list it, post a job that uses the model, have the
+provider accept and submit, approve it as the requester, and open a sample governance proposal.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = 10**18
+FUND = {1: 200_000, 5: 50_000, 6: 10_000}  # dev account index -> GPU tokens
+JOB_BUDGET = 250 * TOKEN
+MODEL_ROYALTY_BPS = 500  # 5 %
+MODEL_PRICE = 500 * TOKEN
+
+
+def fmt(amount: int) -> str:
+    whole, frac = divmod(int(amount), TOKEN)
+    text = f"{whole:,}"
+    if frac:
+        text += "." + f"{frac:018d}".rstrip("0")[:4]
+    return f"{text} GPU"
+
+
+@dataclass
+class FlowContext:
+    ape: Any
+    contracts: dict[str, Any]
+    doc: dict[str, Any]
+    sup: Any
+    rpc_url: str
+    say: Callable[[str], None]
+    state_dir: Path
+    sections: list[dict[str, Any]] = field(default_factory=list)
+
+    def acct(self, index: int) -> Any:
+        return self.ape.accounts.test_accounts[index]
+
+    def has(self, *names: str) -> bool:
+        return all(n in self.contracts for n in names)
+
+    def section(self, title: str, lines: list[str]) -> None:
+        self.sections.append({"title": title, "lines": lines})
+
+
+def _tx_events(tx: Any, contract: Any, name: str) -> list[Any]:
+    return list(tx.events.filter(getattr(contract, name)))
+
+
+def fund_accounts(ctx: FlowContext) -> None:
+    token = ctx.contracts["ComputeToken"]
+    deployer = ctx.acct(0)
+    for index, amount in FUND.items():
+        token.transfer(ctx.acct(index), amount * TOKEN, sender=deployer)
+    # the deployer's votes count in governance once delegated (ERC20Votes)
+    token.invoke_transaction("delegate", deployer, sender=deployer)
+    ctx.say("funded the dev accounts (provider, requester, model creator)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Provider agent
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NodeFacts:
+    node_id: bytes
+    gpu_model: str
+    vram_mib: int
+    url: str
+
+
+def _http_json(url: str, timeout: float = 3.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def start_provider_agent(ctx: FlowContext, port: int) -> NodeFacts:
+    """`oracle serve` on 127.0.0.1:port (GPU if present, else the CPU back end). Returns the node
+    facts it reports. Raises if the agent does not come up."""
+    from devnet import DevnetError, VENV_BIN  # noqa: I001  (scripts/devnet.py)
+
+    url = f"http://127.0.0.1:{port}"
+    argv = [str(VENV_BIN / "oracle"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    ctx.sup.start("provider-agent", argv)
+    deadline = time.monotonic() + 60
+    info: Any = None
+    while time.monotonic() < deadline:
+        ctx.sup.check_alive()
+        try:
+            info = _http_json(url + "/inventory")
+            break
+        except OSError:
+            time.sleep(0.2)
+    if info is None:
+        raise DevnetError(f"the provider agent did not answer on {url}/inventory within 60 s")
+    gpus = info.get("gpus") if isinstance(info, dict) else info
+    gpu = gpus[0]
+    node_id = gpu.get("nodeId") or gpu.get("node_id")
+    node_id_b = bytes.fromhex(node_id[2:]) if isinstance(node_id, str) else node_id
+    return NodeFacts(
+        node_id=node_id_b,
+        gpu_model=gpu.get("name") or gpu.get("gpuModel") or gpu.get("model"),
+        vram_mib=int(gpu.get("vramMiB") or gpu.get("memory_mib") or gpu.get("vram_mib")),
+        url=url,
+    )
+
+
+def oracle_commands() -> set[str]:
+    """The `oracle` CLI sub-commands this checkout has (empty when oracle.cli is absent)."""
+    import importlib.util
+
+    if importlib.util.find_spec("oracle.cli") is None:
+        return set()
+    import subprocess
+
+    from devnet import VENV_BIN
+
+    out = subprocess.run([str(VENV_BIN / "oracle"), "--help"], capture_output=True, text=True, timeout=60)
+    return {c for c in ("serve", "run", "inventory", "bench", "challenge") if c in out.stdout}
+
+
+def local_node_facts() -> NodeFacts:
+    """This machine's compute device without the agent: the CPU (no GPU driver here)."""
+    import platform
+    import socket
+
+    from eth_utils import keccak
+
+    name = f"CPU {platform.machine()} ({os.cpu_count()} cores)"
+    node_id = keccak(text=f"devnet-cpu-node:{socket.gethostname()}")
+    mem_mib = 1024
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        mem_mib = max(1024, pages // (1024 * 1024))
+    except (ValueError, OSError):
+        pass
+    return NodeFacts(node_id=node_id, gpu_model=name[:64], vram_mib=int(mem_mib), url="")
+
+
+def register_provider(ctx: FlowContext, facts: NodeFacts) -> None:
+    token, staking = ctx.contracts["ComputeToken"], ctx.contracts["ComputeStaking"]
+    provider = ctx.acct(1)
+    amount = max(staking.minStakePerGpu() * 2, 10_000 * TOKEN)
+    token.approve(staking, amount, sender=provider)
+    staking.stake(amount, sender=provider)
+    staking.registerNode(facts.node_id, facts.gpu_model, facts.vram_mib, facts.url, sender=provider)
+    ctx.say(
+        f"provider {provider.address} staked {fmt(amount)} and registered {facts.gpu_model} at {facts.url}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Models, jobs, governance
+# ---------------------------------------------------------------------------------------------
+
+
+def mint_and_list_model(ctx: FlowContext) -> int:
+    nft = ctx.contracts["ModelNFT"]
+    creator = ctx.acct(6)
+    weights_hash = hashlib.sha256(b"devnet sample model: tiny-llama-q4.safetensors").digest()
+    nft.mint(creator, weights_hash, "ipfs://devnet/tiny-llama-q4", creator, MODEL_ROYALTY_BPS, sender=creator)
+    model_id = int.from_bytes(weights_hash, "big")
+    ctx.say(
+        f"model NFT 0x{weights_hash.hex()[:12]}… minted by {creator.address} ({MODEL_ROYALTY_BPS / 100}% royalty)"
+    )
+    if ctx.has("ModelMarketplace"):
+        market = ctx.contracts["ModelMarketplace"]
+        nft.approve(market, model_id, sender=creator)
+        market.list(nft, model_id, MODEL_PRICE, sender=creator)
+    return model_id
+
+
+def run_sample_job(ctx: FlowContext, model_id: int, node_id: bytes | None, min_score: int) -> list[str]:
+    token, escrow = ctx.contracts["ComputeToken"], ctx.contracts["JobEscrow"]
+    requester, provider = ctx.acct(5), ctx.acct(1)
+    deadline = ctx.ape.chain.pending_timestamp + 3600
+    spec = hashlib.sha256(b"devnet sample job: 1000 prompts on the sample model").digest()
+    token.approve(escrow, JOB_BUDGET + 100 * TOKEN, sender=requester)
+    tx = escrow.postJob(JOB_BUDGET, deadline, min_score, model_id, spec, sender=requester)
+    job_id = _tx_events(tx, escrow, "JobPosted")[0].jobId
+    lines = [
+        f"job #{job_id} posted by {requester.address}: budget {fmt(JOB_BUDGET)}, model id {hex(model_id)[:14]}…"
+    ]
+    if node_id is None:
+        lines.append("no registered node: the job stays open")
+        return lines
+    escrow.acceptJob(job_id, node_id, b"", sender=provider)
+    lines.append(f"accepted by {provider.address} (min verified score {min_score})")
+    escrow.submitResult(job_id, hashlib.sha256(b"devnet sample result").digest(), sender=provider)
+    tx = escrow.approveResult(job_id, sender=requester)
+    settled = _tx_events(tx, escrow, "JobSettled")[0]
+    lines.append(
+        f"settled: provider {fmt(settled.providerAmount)}, royalty {fmt(settled.royalty)} to "
+        f"{settled.royaltyReceiver}, protocol fee {fmt(settled.fee)} to the treasury"
+    )
+    # a second job left open, for the page to show
+    escrow.postJob(100 * TOKEN, deadline, 0, model_id, spec, sender=requester)
+    return lines
+
+
+def open_sample_proposal(ctx: FlowContext) -> list[str]:
+    gov, token = ctx.contracts["ComputeGovernor"], ctx.contracts["ComputeToken"]
+    deployer = ctx.acct(0)
+    data = token.transfer.encode_input(ctx.acct(6).address, 1_000 * TOKEN)
+    description = "Grant 1,000 GPU from the treasury to the sample model's creator"
+    ctx.ape.chain.mine()  # votes are checkpointed: the delegation must be in an earlier block
+    tx = gov.propose([token.address], [0], [data], description, sender=deployer)
+    pid = _tx_events(tx, gov, "ProposalCreated")[0].proposalId
+    # let the voting delay pass so the proposal is open for votes on the page
+    delay = int(gov.votingDelay())
+    ctx.ape.chain.mine(timestamp=ctx.ape.chain.pending_timestamp + delay + 1)
+    return [f"proposal {str(pid)[:12]}… ({description}) is {['Pending', 'Active'][int(gov.state(pid)) == 1]}"]
 
 
 def run_flow(
@@ -13,5 +233,37 @@ def run_flow(
     sup: Any,
     rpc_url: str,
     say: Callable[[str], None],
+    state_dir: Path,
+    agent_port: int,
+    with_oracle: bool = True,
 ) -> list[dict[str, Any]]:
-    return []
+    ctx = FlowContext(ape, contracts, doc, sup, rpc_url, say, state_dir)
+    if not ctx.has("ComputeToken"):
+        return ctx.sections
+    fund_accounts(ctx)
+    node_id: bytes | None = None
+    commands = oracle_commands() if with_oracle else set()
+    if ctx.has("ComputeStaking"):
+        if "serve" in commands:
+            facts = start_provider_agent(ctx, agent_port)
+        else:
+            facts = local_node_facts()
+            say("no `oracle serve` in this checkout: registering this machine's CPU node directly")
+        register_provider(ctx, facts)
+        node_id = facts.node_id
+        ctx.section(
+            "provider",
+            [
+                f"{facts.gpu_model} ({facts.vram_mib} MiB), node id 0x{facts.node_id.hex()}",
+                f"agent {facts.url or '(none: registered directly)'}",
+            ],
+        )
+    min_score = 0
+    model_id = 0
+    if ctx.has("ModelNFT"):
+        model_id = mint_and_list_model(ctx)
+    if ctx.has("JobEscrow"):
+        ctx.section("sample job", run_sample_job(ctx, model_id, node_id, min_score))
+    if ctx.has("ComputeGovernor"):
+        ctx.section("governance", open_sample_proposal(ctx))
+    return ctx.sections

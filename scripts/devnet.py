@@ -89,7 +89,8 @@ def dev_accounts(count: int = 10) -> list[DevAccount]:
     out = []
     for i in range(count):
         acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-        out.append(DevAccount(i, acct.address, acct.key.hex(), ROLE_LABELS.get(i, f"dev account {i}")))
+        key = "0x" + bytes(acct.key).hex()
+        out.append(DevAccount(i, acct.address, key, ROLE_LABELS.get(i, f"dev account {i}")))
     return out
 
 
@@ -102,6 +103,7 @@ def free_port(preferred: int | None = None) -> int:
     """`preferred` if it is free on 127.0.0.1, else any free port."""
     if preferred:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server and anvil do
             try:
                 s.bind(("127.0.0.1", preferred))
                 return preferred
@@ -355,9 +357,12 @@ def load_deploy_module() -> Any:
     path = ROOT / "scripts" / "deploy.py"
     if not path.exists():
         raise DevnetError("scripts/deploy.py is missing: the devnet deploys through its deploy_protocol().")
-    spec = importlib.util.spec_from_file_location("gpu_protocol_deploy", path)
+    if "deploy" in sys.modules and getattr(sys.modules["deploy"], "__file__", None) == str(path):
+        return sys.modules["deploy"]
+    spec = importlib.util.spec_from_file_location("deploy", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules["deploy"] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
     return module
 
@@ -466,6 +471,31 @@ class PageServer:
 # ---------------------------------------------------------------------------------------------
 
 
+# Short governed periods so that the demo's flows fit in minutes (each within the contracts' bounds).
+DEVNET_OVERRIDES: dict[str, Any] = {
+    "unbonding_period": 3600,
+    "challenge_window": 600,
+    "voting_delay": 1,
+    "voting_period": 300,
+    "timelock_delay": 10,
+    "proposal_threshold": 1_000 * 10**18,
+}
+
+
+def devnet_params(module: Any) -> dict[str, Any]:
+    """deploy.py's own DEVNET_PARAMS if it defines them, else our overrides limited to the parameter
+    names deploy.py knows (its ProtocolParams / DaoParams dataclasses)."""
+    import dataclasses
+
+    if isinstance(getattr(module, "DEVNET_PARAMS", None), dict):
+        return dict(module.DEVNET_PARAMS)
+    known: set[str] = set()
+    for value in vars(module).values():
+        if dataclasses.is_dataclass(value) and isinstance(value, type) and value.__name__.endswith("Params"):
+            known |= {f.name for f in dataclasses.fields(value)}
+    return {k: v for k, v in DEVNET_OVERRIDES.items() if k in known}
+
+
 def deploy_all(ape: Any, deployment_file: Path, rpc_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Deploy every contract with `deploy_protocol` (devnet parameters) and write the deployment
     file, extended with what the page needs on a local chain (rpcUrl, chainName, devAccounts)."""
@@ -476,9 +506,7 @@ def deploy_all(ape: Any, deployment_file: Path, rpc_url: str) -> tuple[dict[str,
     deploy_block = ape.chain.blocks.head.number
     kwargs: dict[str, Any] = {}
     sig = inspect.signature(module.deploy_protocol)
-    devnet_params = getattr(module, "DEVNET_PARAMS", None)
-    if devnet_params is not None and "params" in sig.parameters:
-        kwargs["params"] = devnet_params
+    kwargs["params"] = devnet_params(module)
     if "write_to" in sig.parameters:
         kwargs["write_to"] = deployment_file
     contracts = module.deploy_protocol(deployer, **kwargs)
@@ -526,7 +554,7 @@ def print_summary(summary: dict[str, Any], once: bool) -> None:
         lines.append(f"{section['title']}:")
         for line in section["lines"]:
             lines.append(f"  {line}")
-    lines.append(f"logs       {DEVNET_DIR / 'logs'}")
+    lines.append(f"logs       {summary['logs']}")
     if not once:
         lines.append("stop       press Ctrl-C here (or: python scripts/devnet.py --stop)")
     lines.append("=" * 72)
@@ -534,19 +562,21 @@ def print_summary(summary: dict[str, Any], once: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    stale = kill_stale(DEVNET_DIR)
+    state_dir = Path(args.state_dir).resolve()
+    deployment_file = state_dir / "deployment.json"
+    stale = kill_stale(state_dir)
     if stale:
         say("stopped a stale devnet: " + ", ".join(stale))
     if args.stop:
         say("nothing running" if not stale else "stopped")
         return 0
-    for p in (DEPLOYMENT_FILE, DEVNET_DIR / "logs"):
+    for p in (deployment_file, state_dir / "summary.json", state_dir / "logs"):
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
             p.unlink()
-    DEVNET_DIR.mkdir(parents=True, exist_ok=True)
-    sup = Supervisor(DEVNET_DIR)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(state_dir)
     sup.record()
     server: PageServer | None = None
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -562,15 +592,26 @@ def run(args: argparse.Namespace) -> int:
         compile_contracts()
         with ape_on(rpc_url) as ape:
             say("deploying every contract through scripts/deploy.py:deploy_protocol")
-            contracts, doc = deploy_all(ape, DEPLOYMENT_FILE, rpc_url)
-            say(f"deployment written to {DEPLOYMENT_FILE.relative_to(ROOT)}")
+            contracts, doc = deploy_all(ape, deployment_file, rpc_url)
+            say(f"deployment written to {_shown(deployment_file)}")
             from _devnet_flow import run_flow  # the protocol walk-through (scripts/_devnet_flow.py)
 
-            sections = run_flow(ape, contracts, doc, sup, rpc_url, say)
+            sections = run_flow(
+                ape,
+                contracts,
+                doc,
+                sup,
+                rpc_url,
+                say,
+                state_dir=state_dir,
+                agent_port=free_port(args.agent_port),
+                with_oracle=not args.no_oracle,
+            )
         summary: dict[str, Any] = {
             "rpcUrl": rpc_url,
             "chainId": doc["chainId"],
-            "deploymentFile": str(DEPLOYMENT_FILE.relative_to(ROOT)),
+            "deploymentFile": _shown(deployment_file),
+            "logs": _shown(state_dir / "logs"),
             "contracts": {n: c["address"] for n, c in doc["contracts"].items()},
             "sections": sections,
         }
@@ -578,11 +619,11 @@ def run(args: argparse.Namespace) -> int:
             builder.join()
             if build_error:
                 raise build_error[0]
-            server = PageServer(DIST_DIR, DEPLOYMENT_FILE, free_port(args.port)).start()
+            server = PageServer(DIST_DIR, deployment_file, free_port(args.port)).start()
             summary["pageUrl"] = server.url
         sup.extra["summary"] = summary
         sup.record()
-        write_json(DEVNET_DIR / "summary.json", summary)
+        write_json(state_dir / "summary.json", summary)
         print_summary(summary, args.once)
         if args.once:
             return 0
@@ -606,6 +647,13 @@ def run(args: argparse.Namespace) -> int:
         say("stopped every process it started")
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _build_into(errors: list[BaseException]) -> None:
     try:
         build_frontend()
@@ -619,7 +667,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", action="store_true", help="stop a devnet started earlier and exit")
     parser.add_argument("--port", type=int, default=5173, help="port of the web page (another if busy)")
     parser.add_argument("--anvil-port", type=int, default=8545, help="port of anvil (another if busy)")
+    parser.add_argument("--agent-port", type=int, default=8600, help="port of the provider agent")
     parser.add_argument("--no-page", action="store_true", help="do not build or serve the web page")
+    parser.add_argument(
+        "--no-oracle", action="store_true", help="no provider agent or validators (contracts and page only)"
+    )
+    parser.add_argument(
+        "--state-dir", default=str(DEVNET_DIR), help="where deployment.json, pids.json and logs go (.devnet)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     return run(args)

@@ -13,3 +13,7 @@ def deployer(accounts):
 @pytest.fixture(scope="session")
 def token(project, deployer):
     return deployer.deploy(project.ComputeToken, deployer, TOKEN_SUPPLY)
+
+
+# Browser-test fixtures (one devnet + one Chromium per session): see tests/frontend_support.py.
+from tests.frontend_support import chromium, devnet, open_page  # noqa: E402, F401

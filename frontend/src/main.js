@@ -30,7 +30,22 @@ async function drawWallet() {
       if (preferred >= 0) select.value = String(preferred);
       walletEl.append(
         select,
-        h('button', { id: 'connect-dev', class: 'secondary', onclick: () => connectDev(Number(select.value)) }, 'Use dev account'),
+        h(
+          'button',
+          {
+            id: 'connect-dev',
+            class: 'secondary',
+            onclick: () => {
+              try {
+                connectDev(Number(select.value));
+              } catch (err) {
+                walletMsg.className = 'msg error';
+                walletMsg.textContent = readableError(err);
+              }
+            },
+          },
+          'Use dev account',
+        ),
         h('span', { class: 'devnote' }, 'dev account, local chain only'),
       );
     }

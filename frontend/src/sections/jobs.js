@@ -89,7 +89,14 @@ export function mount(body, { refresh }) {
   }
 
   return async function refreshJobs() {
-    const [posted, settledLogs, models, nodes] = await Promise.all([events('JobEscrow', 'JobPosted'), events('JobEscrow', 'JobSettled'), loadModels().catch(() => []), loadNodes().catch(() => [])]);
+    const [posted, acceptedLogs, settledLogs, models, nodes] = await Promise.all([
+      events('JobEscrow', 'JobPosted'),
+      events('JobEscrow', 'JobAccepted'),
+      events('JobEscrow', 'JobSettled'),
+      loadModels().catch(() => []),
+      loadNodes().catch(() => []),
+    ]);
+    const accepted = new Map(acceptedLogs.map((l) => [l.args.jobId, l.args]));
     // model choices for the post form (keep the user's pick)
     const picked = modelSelect.value;
     modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${Number(m.royalty[1]) / 100}% royalty)`)));
@@ -100,12 +107,15 @@ export function mount(body, { refresh }) {
     const now = Number((await state.publicClient.getBlock()).timestamp);
     const rows = await Promise.all(
       [...posted].reverse().slice(0, 25).map(async (l) => {
-        const jobId = l.args.jobId;
+        // requester, budget and model come from the JobPosted event (a finished job's storage is
+        // cleared); the live status, provider and deadline from getJob.
+        const { jobId, requester, budget, modelId } = l.args;
         const job = await read('JobEscrow', 'getJob', [jobId]);
         const status = STATUS[Number(job.status)] || String(job.status);
+        const provider = accepted.get(jobId)?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
         const actions = h('td', {});
-        const isRequester = me && getAddress(job.requester) === me;
-        const isProvider = me && job.provider && getAddress(job.provider) === me;
+        const isRequester = me && getAddress(requester) === me;
+        const isProvider = me && provider && getAddress(provider) === me;
         if (isRequester && status === 'Submitted') {
           actions.append(
             button('Approve', '', 'Approving the result…', async () => {
@@ -167,11 +177,11 @@ export function mount(body, { refresh }) {
           'tr',
           { 'data-job': jobId.toString(), 'data-status': status },
           h('td', {}, `#${jobId}`),
-          h('td', { class: 'mono' }, short(job.requester)),
-          h('td', { class: 'num' }, tokens(job.budget)),
-          h('td', { class: 'mono' }, job.modelId ? short(toHex(job.modelId, { size: 32 })) : '–'),
+          h('td', { class: 'mono' }, short(requester)),
+          h('td', { class: 'num' }, tokens(budget)),
+          h('td', { class: 'mono' }, modelId ? short(toHex(modelId, { size: 32 })) : '–'),
           h('td', {}, h('span', { class: `pill ${PILL[status] || ''}`, 'data-state': status }, status), detail),
-          h('td', { class: 'mono' }, job.provider && BigInt(job.provider) !== 0n ? short(job.provider) : '–'),
+          h('td', { class: 'mono' }, provider ? short(provider) : '–'),
           actions,
         );
       }),

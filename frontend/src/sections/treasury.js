@@ -14,10 +14,14 @@ const PARAM_RE = /bps|fee|period|delay|min|max|threshold|quorum|window|duration|
 export const governorName = () => ['ComputeGovernor', 'Governor'].find(has);
 export const treasuryName = () => ['Treasury', 'TimelockController', 'Timelock'].find(has);
 
-function treasuryAddress() {
+async function treasuryAddress() {
   const t = treasuryName();
   if (t) return contract(t).address;
-  return state.deployment.treasury ? getAddress(state.deployment.treasury) : null;
+  // no timelock deployed: the fee recipient the escrow pays
+  for (const name of ['JobEscrow', 'ModelMarketplace', 'ComputeStaking']) {
+    if (has(name) && contract(name).abi.some((x) => x.name === 'treasury')) return getAddress(await read(name, 'treasury'));
+  }
+  return null;
 }
 
 async function parameters() {
@@ -31,6 +35,8 @@ async function parameters() {
         x.outputs.length === 1 &&
         /^u?int\d*$/.test(x.outputs[0].type) &&
         !SKIP.has(x.name) &&
+        !/^[A-Z0-9_]+$/.test(x.name) && // constants (bounds) are not governed
+        !/^total/.test(x.name) &&
         PARAM_RE.test(x.name),
     );
     const values = await Promise.all(fns.map((f) => read(name, f.name).catch(() => null)));
@@ -93,7 +99,7 @@ export function mount(body, { refresh }) {
   let paramsDone = false;
 
   return async function refreshTreasury() {
-    const addr = treasuryAddress();
+    const addr = await treasuryAddress();
     const stats = [];
     let feeEvents = [];
     if (addr && has('ComputeToken')) {
