@@ -242,5 +242,6 @@ def connect_dev(page: Any, index: int) -> None:
 def screenshot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header then sits on top, as a user sees it
     page.screenshot(path=str(path), full_page=True)
     return path

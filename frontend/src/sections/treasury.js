@@ -104,8 +104,9 @@ export function mount(body, { refresh }) {
     let feeEvents = [];
     if (addr && has('ComputeToken')) {
       const [bal, logs] = await Promise.all([read('ComputeToken', 'balanceOf', [addr]), events('ComputeToken', 'Transfer', { to: addr })]);
-      feeEvents = logs;
-      const income = logs.reduce((a, l) => a + l.args.value, 0n);
+      // inflows only: the token's initial mint to a deployer-as-treasury is not a fee
+      feeEvents = logs.filter((l) => BigInt(l.args.from) !== 0n);
+      const income = feeEvents.reduce((a, l) => a + l.args.value, 0n);
       stats.push(stat('Treasury', h('span', { class: 'mono', title: addr }, short(addr))));
       stats.push(stat('Balance', h('span', { id: 'treasury-balance' }, tokens(bal))));
       stats.push(stat('Fees collected', h('span', { id: 'fees-collected' }, tokens(income))));
