@@ -69,7 +69,9 @@ def sign_permit(private_key, typed_data: dict) -> PermitSignature:
     return PermitSignature(v=sig.v, r=sig.r.to_bytes(32, "big"), s=sig.s.to_bytes(32, "big"))
 
 
-def token_permit(token, chain_id: int, owner, private_key, spender, value: int, deadline: int) -> PermitSignature:
+def token_permit(
+    token, chain_id: int, owner, private_key, spender, value: int, deadline: int
+) -> PermitSignature:
     """Sign a permit for ``token`` (an Ape contract instance) letting ``spender`` move ``value``."""
     data = permit_typed_data(
         token.name(),

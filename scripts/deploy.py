@@ -41,6 +41,12 @@ class ProtocolParams:
     model_base_uri: str = "ipfs://models/"
     score_oracle: str | None = None
     arbiters: tuple[str, ...] = ()
+    # AttestationRegistry (deployed when `oracles` is non-empty; it then becomes a staking slasher
+    # and, unless `score_oracle` is given, the escrow's score oracle). Threshold 0 = majority.
+    oracles: tuple[str, ...] = ()
+    oracle_threshold: int = 0
+    attestation_max_validity: int = 7 * 24 * 3600
+    fault_max_slash: int = 10_000 * 10**18
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any] | None) -> "ProtocolParams":
@@ -53,6 +59,8 @@ class ProtocolParams:
             raise DeployError(f"unknown deploy parameter(s) {unknown}; known: {sorted(known)}")
         if "arbiters" in params:
             params["arbiters"] = tuple(params["arbiters"])
+        if "oracles" in params:
+            params["oracles"] = tuple(str(o) for o in params["oracles"])
         return cls(**params)
 
 
@@ -112,6 +120,21 @@ def deploy_protocol(
         "ModelNFT": model_nft,
         "JobEscrow": escrow,
     }
+    if p.oracles:
+        threshold = p.oracle_threshold or len(p.oracles) // 2 + 1
+        registry = deployer.deploy(
+            project.AttestationRegistry,
+            staking,
+            deployer,
+            list(p.oracles),
+            threshold,
+            p.attestation_max_validity,
+            p.fault_max_slash,
+        )
+        staking.setSlasher(registry, True, sender=deployer)
+        if not p.score_oracle:
+            escrow.setScoreOracle(registry, sender=deployer)
+        contracts["AttestationRegistry"] = registry
     if write_to is not None:
         write_deployment(contracts, write_to, deploy_block)
     return contracts

@@ -16,6 +16,7 @@ from ape import accounts, chain, project
 
 from scripts._signing import token_permit
 from scripts.deploy import deploy_protocol
+from scripts.gas_oracle import oracle_section
 
 Row = tuple[str, int, int | None]
 Section = tuple[str, list[Row]]
@@ -150,7 +151,16 @@ def escrow_section(ctx: GasContext) -> list[Section]:
         ctx.token, chain.chain_id, ctx.requester, ctx.requester.private_key, ctx.escrow, budget, deadline
     )
     with_permit = ctx.escrow.postJobWithPermit(
-        budget, deadline, 0, model_id, b"\x11" * 32, deadline, permit.v, permit.r, permit.s, sender=ctx.requester
+        budget,
+        deadline,
+        0,
+        model_id,
+        b"\x11" * 32,
+        deadline,
+        permit.v,
+        permit.r,
+        permit.s,
+        sender=ctx.requester,
     )
     rows.append(("postJobWithPermit", with_permit.gas_used, None))
 
@@ -158,7 +168,9 @@ def escrow_section(ctx: GasContext) -> list[Section]:
     ctx.escrow.acceptJob(job, node_id, b"", sender=ctx.provider)
     ctx.escrow.submitResult(job, b"\x22" * 32, sender=ctx.provider)
     advance(ctx.escrow.challengeWindow() + 1)
-    rows.append(("finalize (settle: fee + royalty)", ctx.escrow.finalize(job, sender=ctx.keeper).gas_used, None))
+    rows.append(
+        ("finalize (settle: fee + royalty)", ctx.escrow.finalize(job, sender=ctx.keeper).gas_used, None)
+    )
 
     _, job = _post(ctx, budget, model_id)
     ctx.escrow.acceptJob(job, node_id, b"", sender=ctx.provider)
@@ -174,7 +186,9 @@ def escrow_section(ctx: GasContext) -> list[Section]:
     _, job = _post(ctx, budget, model_id)
     ctx.escrow.acceptJob(job, node_id, b"", sender=ctx.provider)
     advance(3601)
-    rows.append(("claimTimeout (refund + slash)", ctx.escrow.claimTimeout(job, sender=ctx.keeper).gas_used, None))
+    rows.append(
+        ("claimTimeout (refund + slash)", ctx.escrow.claimTimeout(job, sender=ctx.keeper).gas_used, None)
+    )
     sections.append(("JobEscrow", rows))
 
     sections.append(
@@ -218,6 +232,7 @@ SECTION_BUILDERS: list[Callable[[GasContext], list[Section]]] = [
     staking_section,
     escrow_section,
     model_nft_section,
+    oracle_section,
 ]
 
 

@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+import {IComputeStaking} from "../interfaces/IComputeStaking.sol";
+import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
+
+/// @title AttestationRegistry
+/// @notice Stores k-of-n oracle attestations of GPU nodes' verified performance. Oracles (a
+///         governed set with a governed threshold k) sign EIP-712 typed data off chain; anyone
+///         posts the signatures: one attestation per transaction (`submit`), or a quorum-signed
+///         Merkle root over a whole epoch (`submitBatch`) against which single attestations are
+///         proven (`checkScore` with a proof, `recordFromBatch`). k validators can also sign a
+///         fault report that slashes the provider through the staking contract.
+/// @dev Signatures must be listed with their signers strictly ascending, which rejects duplicate
+///      signers with one comparison each. A signature made for another chain or another registry
+///      (another EIP-712 domain) recovers to an unrelated address and fails as an unknown signer.
+contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGuard {
+    // ---------------------------------------------------------------------------------------
+    // Types
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice One node's verified figures for one epoch. All fields are static, so the EIP-712
+    ///         struct hash is keccak256(abi.encode(ATTESTATION_TYPEHASH, attestation)).
+    /// @dev TFLOPS figures are fixed point: TFLOPS * 100 (e.g. 989.4 TFLOPS -> 98940).
+    struct Attestation {
+        address provider;
+        bytes32 nodeId;
+        bytes32 gpuModel; // UTF-8 model name, right-padded with zeros (truncated to 32 bytes)
+        uint32 vramMiB;
+        uint32 fp32; // TFLOPS * 100
+        uint32 tf32;
+        uint32 fp16;
+        uint32 bf16;
+        uint32 memBandwidth; // GB/s
+        uint32 powerW;
+        uint32 score;
+        uint64 epoch;
+        bytes32 reportHash; // keccak256 of the validators' full challenge report (kept off chain)
+        uint64 expiry; // unix seconds after which the attestation no longer counts
+    }
+
+    /// @notice A fault found by validators (for instance a failed challenge), to be slashed.
+    struct Fault {
+        address provider;
+        bytes32 nodeId;
+        uint64 epoch;
+        bytes32 reasonHash;
+        uint256 slashAmount;
+        address finder;
+    }
+
+    /// @notice The latest accepted attestation of a node, packed into exactly two slots.
+    /// @dev slot 0: provider (160) | epoch (56) | expiry (40)                          = 256 bits
+    ///      slot 1: score | vramMiB | fp32 | tf32 | fp16 | bf16 | memBandwidth | powerW = 8 x 32 bits
+    ///      epoch is bounded to 56 bits on entry (`AttestationRegistryEpochOutOfRange`) and expiry
+    ///      to block.timestamp + maxValidity (< 2^40 for the next 30,000 years), so both casts
+    ///      are lossless. gpuModel and reportHash live only in the event.
+    struct NodeRecord {
+        address provider;
+        uint56 epoch;
+        uint40 expiry;
+        uint32 score;
+        uint32 vramMiB;
+        uint32 fp32;
+        uint32 tf32;
+        uint32 fp16;
+        uint32 bf16;
+        uint32 memBandwidth;
+        uint32 powerW;
+    }
+
+    /// @notice An accepted batch root. One slot: epoch (64) | expiry (64).
+    struct BatchInfo {
+        uint64 epoch;
+        uint64 expiry;
+    }
+
+    /// @notice The governed configuration, packed in one slot so that a submission reads it once:
+    ///         threshold (8) | oracleCount (8) | maxValidity (64) | maxSlash (128) = 208 bits.
+    struct Config {
+        uint8 threshold;
+        uint8 oracleCount;
+        uint64 maxValidity;
+        uint128 maxSlash;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Constants and immutables
+    // ---------------------------------------------------------------------------------------
+
+    bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
+        "Attestation(address provider,bytes32 nodeId,bytes32 gpuModel,uint32 vramMiB,uint32 fp32,uint32 tf32,"
+        "uint32 fp16,uint32 bf16,uint32 memBandwidth,uint32 powerW,uint32 score,uint64 epoch,bytes32 reportHash,"
+        "uint64 expiry)"
+    );
+    bytes32 public constant BATCH_TYPEHASH = keccak256("Batch(bytes32 root,uint64 epoch,uint64 expiry)");
+    bytes32 public constant FAULT_TYPEHASH = keccak256(
+        "Fault(address provider,bytes32 nodeId,uint64 epoch,bytes32 reasonHash,uint256 slashAmount,address finder)"
+    );
+
+    /// @notice Most oracles the set may hold (the count is stored in 8 bits; signatures are
+    ///         checked in a loop, so the set stays small).
+    uint256 public constant MAX_ORACLES = 64;
+    /// @notice Bounds of the governed attestation validity (expiry - block.timestamp).
+    uint64 public constant MIN_VALIDITY = 1 hours;
+    uint64 public constant MAX_VALIDITY = 365 days;
+    /// @notice Absolute ceiling of the governed maximum slash per fault (10 million tokens).
+    uint256 public constant MAX_SLASH_CEILING = 10_000_000 ether;
+
+    /// @notice The staking contract: node ownership and slashing.
+    IComputeStaking public immutable staking;
+
+    // ---------------------------------------------------------------------------------------
+    // Storage
+    // ---------------------------------------------------------------------------------------
+
+    Config private _config;
+    mapping(address oracle => bool) public isOracle;
+    mapping(bytes32 nodeId => NodeRecord) private _records;
+    mapping(bytes32 root => BatchInfo) private _batches;
+    mapping(bytes32 faultHash => bool) public faultReported;
+
+    // ---------------------------------------------------------------------------------------
+    // Events
+    // ---------------------------------------------------------------------------------------
+
+    event OracleAdded(address indexed oracle, uint256 oracleCount);
+    event OracleRemoved(address indexed oracle, uint256 oracleCount);
+    event ThresholdSet(uint256 oldThreshold, uint256 newThreshold);
+    event MaxValiditySet(uint256 oldMaxValidity, uint256 newMaxValidity);
+    event MaxSlashSet(uint256 oldMaxSlash, uint256 newMaxSlash);
+    /// @notice A node's attestation became its latest record (`batchRoot` is zero when it was
+    ///         submitted on its own).
+    event AttestationRecorded(
+        bytes32 indexed nodeId, address indexed provider, uint64 indexed epoch, Attestation attestation, bytes32 batchRoot
+    );
+    event BatchSubmitted(bytes32 indexed root, uint64 indexed epoch, uint64 expiry, address submitter);
+    event FaultReported(
+        address indexed provider,
+        bytes32 indexed nodeId,
+        uint64 indexed epoch,
+        bytes32 reasonHash,
+        uint256 slashAmount,
+        uint256 slashed,
+        address finder
+    );
+
+    // ---------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------
+
+    error AttestationRegistryZeroAddress();
+    error AttestationRegistryOracleExists(address oracle);
+    error AttestationRegistryNotOracle(address oracle);
+    error AttestationRegistryTooManyOracles(uint256 count, uint256 max);
+    error AttestationRegistryThresholdOutOfBounds(uint256 threshold, uint256 oracleCount);
+    error AttestationRegistryMaxValidityOutOfBounds(uint256 maxValidity, uint256 min, uint256 max);
+    error AttestationRegistryMaxSlashOutOfBounds(uint256 maxSlash, uint256 ceiling);
+    error AttestationRegistryTooFewSignatures(uint256 given, uint256 threshold);
+    error AttestationRegistryBadSignatureLength(uint256 index, uint256 length);
+    error AttestationRegistryInvalidSignature(uint256 index);
+    error AttestationRegistrySignersNotAscending(uint256 index, address previous, address signer);
+    error AttestationRegistryUnknownSigner(uint256 index, address signer);
+    error AttestationRegistryExpired(uint256 expiry, uint256 nowTimestamp);
+    error AttestationRegistryExpiryTooFar(uint256 expiry, uint256 latestAllowed);
+    error AttestationRegistryEpochOutOfRange(uint256 epoch);
+    error AttestationRegistryStaleEpoch(bytes32 nodeId, uint256 epoch, uint256 lastEpoch);
+    error AttestationRegistryNotNodeOwner(bytes32 nodeId, address provider, address owner);
+    error AttestationRegistryBatchExists(bytes32 root);
+    error AttestationRegistryUnknownBatch(bytes32 root);
+    error AttestationRegistryBatchEpochMismatch(bytes32 root, uint256 batchEpoch, uint256 attestationEpoch);
+    error AttestationRegistryInvalidProof(bytes32 root, bytes32 leaf);
+    error AttestationRegistryProofForOtherNode(address provider, bytes32 nodeId);
+    error AttestationRegistryNoRecord(bytes32 nodeId);
+    error AttestationRegistryScoreTooLow(bytes32 nodeId, uint256 score, uint256 minScore);
+    error AttestationRegistryFaultAlreadyReported(bytes32 faultHash);
+    error AttestationRegistrySlashTooLarge(uint256 amount, uint256 maxSlash);
+
+    // ---------------------------------------------------------------------------------------
+    // Construction and governance
+    // ---------------------------------------------------------------------------------------
+
+    /// @param staking_ the staking contract (this registry must be one of its slashers)
+    /// @param owner_ governance (the deployer first, then the DAO timelock)
+    /// @param oracles_ the initial oracle set
+    /// @param threshold_ k, with 1 <= k <= oracles_.length
+    /// @param maxValidity_ the longest an attestation may stay valid after it is posted
+    /// @param maxSlash_ the most one fault report may slash
+    constructor(
+        IComputeStaking staking_,
+        address owner_,
+        address[] memory oracles_,
+        uint256 threshold_,
+        uint256 maxValidity_,
+        uint256 maxSlash_
+    ) EIP712("AttestationRegistry", "1") Ownable(owner_) {
+        if (address(staking_) == address(0)) revert AttestationRegistryZeroAddress();
+        staking = staking_;
+        for (uint256 i = 0; i < oracles_.length; ++i) {
+            _addOracle(oracles_[i]);
+        }
+        _setThreshold(threshold_);
+        _setMaxValidity(maxValidity_);
+        _setMaxSlash(maxSlash_);
+    }
+
+    /// @notice Add `oracle` to the oracle set. Only governance.
+    function addOracle(address oracle) external onlyOwner {
+        _addOracle(oracle);
+    }
+
+    /// @notice Remove `oracle` from the set. Only governance. Reverts if the threshold would then
+    ///         exceed the set size (lower the threshold first).
+    function removeOracle(address oracle) external onlyOwner {
+        if (!isOracle[oracle]) revert AttestationRegistryNotOracle(oracle);
+        Config memory cfg = _config;
+        if (cfg.threshold > cfg.oracleCount - 1) {
+            revert AttestationRegistryThresholdOutOfBounds(cfg.threshold, cfg.oracleCount - 1);
+        }
+        isOracle[oracle] = false;
+        _config.oracleCount = cfg.oracleCount - 1;
+        emit OracleRemoved(oracle, cfg.oracleCount - 1);
+    }
+
+    /// @notice Set the threshold k (1 <= k <= number of oracles). Only governance.
+    function setThreshold(uint256 threshold_) external onlyOwner {
+        _setThreshold(threshold_);
+    }
+
+    /// @notice Set the longest validity an attestation may carry, in seconds, within
+    ///         [MIN_VALIDITY, MAX_VALIDITY]. Only governance.
+    function setMaxValidity(uint256 maxValidity_) external onlyOwner {
+        _setMaxValidity(maxValidity_);
+    }
+
+    /// @notice Set the most one fault report may slash, in (0, MAX_SLASH_CEILING]. Only governance.
+    function setMaxSlash(uint256 maxSlash_) external onlyOwner {
+        _setMaxSlash(maxSlash_);
+    }
+
+    function _addOracle(address oracle) private {
+        if (oracle == address(0)) revert AttestationRegistryZeroAddress();
+        if (isOracle[oracle]) revert AttestationRegistryOracleExists(oracle);
+        uint256 count = uint256(_config.oracleCount) + 1;
+        if (count > MAX_ORACLES) revert AttestationRegistryTooManyOracles(count, MAX_ORACLES);
+        isOracle[oracle] = true;
+        _config.oracleCount = uint8(count); // count <= MAX_ORACLES = 64 fits in 8 bits
+        emit OracleAdded(oracle, count);
+    }
+
+    function _setThreshold(uint256 threshold_) private {
+        uint256 count = _config.oracleCount;
+        if (threshold_ == 0 || threshold_ > count) revert AttestationRegistryThresholdOutOfBounds(threshold_, count);
+        emit ThresholdSet(_config.threshold, threshold_);
+        _config.threshold = uint8(threshold_); // threshold_ <= count <= 64
+    }
+
+    function _setMaxValidity(uint256 maxValidity_) private {
+        if (maxValidity_ < MIN_VALIDITY || maxValidity_ > MAX_VALIDITY) {
+            revert AttestationRegistryMaxValidityOutOfBounds(maxValidity_, MIN_VALIDITY, MAX_VALIDITY);
+        }
+        emit MaxValiditySet(_config.maxValidity, maxValidity_);
+        _config.maxValidity = uint64(maxValidity_); // <= MAX_VALIDITY
+    }
+
+    function _setMaxSlash(uint256 maxSlash_) private {
+        if (maxSlash_ == 0 || maxSlash_ > MAX_SLASH_CEILING) {
+            revert AttestationRegistryMaxSlashOutOfBounds(maxSlash_, MAX_SLASH_CEILING);
+        }
+        emit MaxSlashSet(_config.maxSlash, maxSlash_);
+        _config.maxSlash = uint128(maxSlash_); // <= 1e25 < 2^128
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice The threshold k.
+    function threshold() external view returns (uint256) {
+        return _config.threshold;
+    }
+
+    /// @notice The number of oracles in the set.
+    function oracleCount() external view returns (uint256) {
+        return _config.oracleCount;
+    }
+
+    /// @notice The longest validity (seconds) an attestation may carry when posted.
+    function maxValidity() external view returns (uint256) {
+        return _config.maxValidity;
+    }
+
+    /// @notice The most one fault report may slash.
+    function maxSlash() external view returns (uint256) {
+        return _config.maxSlash;
+    }
+
+    /// @notice The latest accepted attestation of `nodeId` (all zero if none).
+    function recordOf(bytes32 nodeId) external view returns (NodeRecord memory) {
+        return _records[nodeId];
+    }
+
+    /// @notice The epoch and expiry of an accepted batch root (zero epoch and expiry if unknown).
+    function batchOf(bytes32 root) external view returns (BatchInfo memory) {
+        return _batches[root];
+    }
+
+    /// @notice The EIP-712 struct hash of an attestation: the Merkle leaf of a batch.
+    function attestationStructHash(Attestation calldata att) public pure returns (bytes32) {
+        return keccak256(abi.encode(ATTESTATION_TYPEHASH, att));
+    }
+
+    /// @notice The EIP-712 digest oracles sign for `att` (this chain, this registry).
+    function hashAttestation(Attestation calldata att) external view returns (bytes32) {
+        return _hashTypedDataV4(attestationStructHash(att));
+    }
+
+    /// @notice The EIP-712 digest oracles sign for a batch root.
+    function hashBatch(bytes32 root, uint64 epoch, uint64 expiry) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, root, epoch, expiry)));
+    }
+
+    /// @notice The EIP-712 struct hash of a fault report (the key of its replay protection).
+    function faultStructHash(Fault calldata fault) public pure returns (bytes32) {
+        return keccak256(abi.encode(FAULT_TYPEHASH, fault));
+    }
+
+    /// @notice The EIP-712 digest validators sign for a fault report.
+    function hashFault(Fault calldata fault) external view returns (bytes32) {
+        return _hashTypedDataV4(faultStructHash(fault));
+    }
+
+    /// @notice The EIP-712 domain separator (for off-chain signers to check against).
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Submission
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Record `att` as its node's latest attestation, signed by at least k oracles.
+    /// @param signatures 65-byte (r, s, v) signatures over `hashAttestation(att)`, ordered by
+    ///        signer address strictly ascending
+    function submit(Attestation calldata att, bytes[] calldata signatures) external {
+        Config memory cfg = _config;
+        _checkQuorum(_hashTypedDataV4(attestationStructHash(att)), signatures, cfg.threshold);
+        _record(att, cfg.maxValidity, bytes32(0));
+    }
+
+    /// @notice Accept a Merkle root over an epoch's attestations, signed by at least k oracles.
+    ///         Leaves are `attestationStructHash(att)`, pairs hashed sorted (OZ MerkleProof).
+    /// @param signatures signatures over `hashBatch(root, epoch, expiry)`, signers ascending
+    function submitBatch(bytes32 root, uint64 epoch, uint64 expiry, bytes[] calldata signatures) external {
+        Config memory cfg = _config;
+        // An accepted batch always has a non-zero expiry (it was in the future when accepted).
+        if (_batches[root].expiry != 0) revert AttestationRegistryBatchExists(root);
+        _checkExpiry(expiry, cfg.maxValidity);
+        _checkQuorum(hashBatch(root, epoch, expiry), signatures, cfg.threshold);
+        _batches[root] = BatchInfo(epoch, expiry);
+        emit BatchSubmitted(root, epoch, expiry, msg.sender);
+    }
+
+    /// @notice Store an attestation proven to be in an accepted batch as its node's latest
+    ///         record (the epoch must be newer than the stored one). Anyone may call it.
+    function recordFromBatch(Attestation calldata att, bytes32 root, bytes32[] calldata merkleProof) external {
+        _verifyInBatch(att, root, merkleProof);
+        _record(att, _config.maxValidity, root);
+    }
+
+    /// @inheritdoc IScoreOracle
+    /// @dev `proof` is empty (use the stored latest record) or
+    ///      abi.encode(Attestation att, bytes32 root, bytes32[] merkleProof) against an accepted
+    ///      batch; a batched attestation older than the stored record is refused as stale.
+    function checkScore(address provider, bytes32 nodeId, uint32 minScore, bytes calldata proof)
+        external
+        view
+        returns (uint32 score)
+    {
+        address owner_ = staking.nodeOwner(nodeId);
+        if (owner_ != provider) revert AttestationRegistryNotNodeOwner(nodeId, provider, owner_);
+        NodeRecord storage rec = _records[nodeId];
+        if (proof.length == 0) {
+            address recProvider = rec.provider;
+            uint256 expiry = rec.expiry;
+            if (recProvider != provider) revert AttestationRegistryNoRecord(nodeId);
+            if (expiry <= block.timestamp) revert AttestationRegistryExpired(expiry, block.timestamp);
+            score = rec.score;
+        } else {
+            (Attestation memory att, bytes32 root, bytes32[] memory merkleProof) =
+                abi.decode(proof, (Attestation, bytes32, bytes32[]));
+            if (att.provider != provider || att.nodeId != nodeId) {
+                revert AttestationRegistryProofForOtherNode(att.provider, att.nodeId);
+            }
+            uint64 expiry = _verifyInBatchMemory(att, root, merkleProof);
+            if (expiry <= block.timestamp) revert AttestationRegistryExpired(expiry, block.timestamp);
+            uint256 lastEpoch = rec.epoch;
+            if (rec.provider == provider && att.epoch < lastEpoch) {
+                revert AttestationRegistryStaleEpoch(nodeId, att.epoch, lastEpoch);
+            }
+            score = att.score;
+        }
+        if (score < minScore) revert AttestationRegistryScoreTooLow(nodeId, score, minScore);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Faults
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Slash `fault.slashAmount` (<= maxSlash) from `fault.provider` through staking,
+    ///         paying the finder its governed share. Signed by at least k oracles; each fault
+    ///         (by its struct hash) is reported at most once.
+    /// @return slashed the amount staking actually took
+    function reportFault(Fault calldata fault, bytes[] calldata signatures)
+        external
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        Config memory cfg = _config;
+        if (fault.slashAmount > cfg.maxSlash) revert AttestationRegistrySlashTooLarge(fault.slashAmount, cfg.maxSlash);
+        bytes32 structHash = faultStructHash(fault);
+        if (faultReported[structHash]) revert AttestationRegistryFaultAlreadyReported(structHash);
+        _checkQuorum(_hashTypedDataV4(structHash), signatures, cfg.threshold);
+        faultReported[structHash] = true;
+        slashed = staking.slash(fault.provider, fault.slashAmount, fault.finder, address(0));
+        emit FaultReported(
+            fault.provider, fault.nodeId, fault.epoch, fault.reasonHash, fault.slashAmount, slashed, fault.finder
+        );
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Internals
+    // ---------------------------------------------------------------------------------------
+
+    /// @dev Revert unless `signatures` holds at least `threshold` valid signatures of `digest`
+    ///      by distinct oracles listed strictly ascending.
+    function _checkQuorum(bytes32 digest, bytes[] calldata signatures, uint256 threshold_) private view {
+        uint256 n = signatures.length;
+        if (n < threshold_) revert AttestationRegistryTooFewSignatures(n, threshold_);
+        address previous = address(0);
+        for (uint256 i = 0; i < n; ++i) {
+            bytes calldata sig = signatures[i];
+            if (sig.length != 65) revert AttestationRegistryBadSignatureLength(i, sig.length);
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            // Read (r, s, v) straight from calldata instead of copying the bytes to memory.
+            assembly ("memory-safe") {
+                r := calldataload(sig.offset)
+                s := calldataload(add(sig.offset, 32))
+                v := byte(0, calldataload(add(sig.offset, 64)))
+            }
+            (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, v, r, s);
+            if (err != ECDSA.RecoverError.NoError) revert AttestationRegistryInvalidSignature(i);
+            if (signer <= previous) revert AttestationRegistrySignersNotAscending(i, previous, signer);
+            if (!isOracle[signer]) revert AttestationRegistryUnknownSigner(i, signer);
+            previous = signer;
+        }
+    }
+
+    function _checkExpiry(uint256 expiry, uint256 maxValidity_) private view {
+        if (expiry <= block.timestamp) revert AttestationRegistryExpired(expiry, block.timestamp);
+        uint256 latest = block.timestamp + maxValidity_;
+        if (expiry > latest) revert AttestationRegistryExpiryTooFar(expiry, latest);
+    }
+
+    /// @dev Checks (expiry window, epoch range and freshness, node ownership) then stores `att`
+    ///      as the node's latest record and emits it.
+    function _record(Attestation calldata att, uint256 maxValidity_, bytes32 root) private {
+        _checkExpiry(att.expiry, maxValidity_);
+        uint256 epoch = att.epoch;
+        if (epoch > type(uint56).max) revert AttestationRegistryEpochOutOfRange(epoch);
+        NodeRecord storage rec = _records[att.nodeId];
+        uint256 lastEpoch = rec.epoch;
+        if (epoch <= lastEpoch) revert AttestationRegistryStaleEpoch(att.nodeId, epoch, lastEpoch);
+        address owner_ = staking.nodeOwner(att.nodeId);
+        if (owner_ != att.provider) revert AttestationRegistryNotNodeOwner(att.nodeId, att.provider, owner_);
+        // Casts are lossless: epoch checked < 2^56 above; expiry <= block.timestamp + MAX_VALIDITY < 2^40.
+        _records[att.nodeId] = NodeRecord({
+            provider: att.provider,
+            epoch: uint56(epoch),
+            expiry: uint40(att.expiry),
+            score: att.score,
+            vramMiB: att.vramMiB,
+            fp32: att.fp32,
+            tf32: att.tf32,
+            fp16: att.fp16,
+            bf16: att.bf16,
+            memBandwidth: att.memBandwidth,
+            powerW: att.powerW
+        });
+        emit AttestationRecorded(att.nodeId, att.provider, att.epoch, att, root);
+    }
+
+    function _verifyInBatch(Attestation calldata att, bytes32 root, bytes32[] calldata merkleProof) private view {
+        BatchInfo memory batch = _batches[root];
+        if (batch.expiry == 0) revert AttestationRegistryUnknownBatch(root);
+        if (batch.expiry <= block.timestamp) revert AttestationRegistryExpired(batch.expiry, block.timestamp);
+        if (batch.epoch != att.epoch) revert AttestationRegistryBatchEpochMismatch(root, batch.epoch, att.epoch);
+        bytes32 leaf = attestationStructHash(att);
+        if (!MerkleProof.verifyCalldata(merkleProof, root, leaf)) revert AttestationRegistryInvalidProof(root, leaf);
+    }
+
+    /// @dev As `_verifyInBatch` for a decoded attestation; returns the earlier of the
+    ///      attestation's and the batch's expiry.
+    function _verifyInBatchMemory(Attestation memory att, bytes32 root, bytes32[] memory merkleProof)
+        private
+        view
+        returns (uint64 expiry)
+    {
+        BatchInfo memory batch = _batches[root];
+        if (batch.expiry == 0) revert AttestationRegistryUnknownBatch(root);
+        if (batch.epoch != att.epoch) revert AttestationRegistryBatchEpochMismatch(root, batch.epoch, att.epoch);
+        bytes32 leaf = keccak256(abi.encode(ATTESTATION_TYPEHASH, att));
+        if (!MerkleProof.verify(merkleProof, root, leaf)) revert AttestationRegistryInvalidProof(root, leaf);
+        expiry = att.expiry < batch.expiry ? att.expiry : batch.expiry;
+    }
+}

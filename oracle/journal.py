@@ -1,0 +1,185 @@
+"""Crash-safe SQLite journal of a validator's work per (epoch, node, kind).
+
+States move forward only: ``challenged -> verdict -> signed -> submitted -> confirmed`` (a node
+whose challenge failed goes ``verdict -> signed`` with kind ``fault``). The database runs in WAL
+mode with ``synchronous=FULL``, so every committed transition is fsynced before the call returns:
+a validator killed at any moment restarts with everything it signed (it never signs a second,
+different message for the same epoch and node) and with the hash of everything it sent (it checks
+the chain before posting again, so nothing is posted twice).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATES = ("challenged", "verdict", "signed", "submitted", "confirmed")
+KINDS = ("attest", "fault")
+
+
+class JournalError(Exception):
+    """The journal refused a transition (the message names the entry and the states)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    epoch: int
+    node: str  # 0x-hex nodeId
+    kind: str
+    state: str
+    payload: dict[str, Any] | None
+    signature: str | None
+    tx_hash: str | None
+    note: str | None
+    updated: float
+
+    @property
+    def rank(self) -> int:
+        return STATES.index(self.state)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS work (
+    epoch     INTEGER NOT NULL,
+    node      TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    state     TEXT    NOT NULL,
+    payload   TEXT,
+    signature TEXT,
+    tx_hash   TEXT,
+    note      TEXT,
+    updated   REAL    NOT NULL,
+    PRIMARY KEY (epoch, node, kind)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Journal:
+    """One validator's journal (one SQLite file, safe to share between its threads)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _row(self, row: tuple) -> Entry:
+        epoch, node, kind, state, payload, sig, tx, note, updated = row
+        return Entry(
+            epoch, node, kind, state, json.loads(payload) if payload else None, sig, tx, note, updated
+        )
+
+    def get(self, epoch: int, node: str, kind: str = "attest") -> Entry | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT epoch,node,kind,state,payload,signature,tx_hash,note,updated FROM work "
+                "WHERE epoch=? AND node=? AND kind=?",
+                (epoch, node.lower(), kind),
+            ).fetchone()
+        return self._row(row) if row else None
+
+    def entries(self, epoch: int, kind: str | None = None, min_state: str | None = None) -> list[Entry]:
+        q = "SELECT epoch,node,kind,state,payload,signature,tx_hash,note,updated FROM work WHERE epoch=?"
+        params: list[Any] = [epoch]
+        if kind:
+            q += " AND kind=?"
+            params.append(kind)
+        with self._lock:
+            rows = self._db.execute(q + " ORDER BY node", params).fetchall()
+        out = [self._row(r) for r in rows]
+        if min_state:
+            out = [e for e in out if e.rank >= STATES.index(min_state)]
+        return out
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", (key, value))
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def advance(
+        self,
+        epoch: int,
+        node: str,
+        state: str,
+        *,
+        kind: str = "attest",
+        payload: dict[str, Any] | None = None,
+        signature: str | None = None,
+        tx_hash: str | None = None,
+        note: str | None = None,
+    ) -> Entry:
+        """Move (epoch, node, kind) to ``state`` (forward only; re-entering the same state may add
+        a tx hash or note). Once signed, the payload and signature can never change."""
+        if state not in STATES:
+            raise JournalError(f"unknown state {state!r}; states are {', '.join(STATES)}")
+        if kind not in KINDS:
+            raise JournalError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+        node = node.lower()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT epoch,node,kind,state,payload,signature,tx_hash,note,updated FROM work "
+                    "WHERE epoch=? AND node=? AND kind=?",
+                    (epoch, node, kind),
+                ).fetchone()
+                cur = self._row(row) if row else None
+                if cur is not None:
+                    if STATES.index(state) < cur.rank:
+                        raise JournalError(
+                            f"epoch {epoch} node {node} ({kind}) is already {cur.state}; cannot go back to {state}"
+                        )
+                    if cur.signature is not None:
+                        if payload is not None and payload != cur.payload:
+                            raise JournalError(
+                                f"epoch {epoch} node {node} ({kind}) was signed with another payload; "
+                                "refusing to sign twice"
+                            )
+                        if signature is not None and signature != cur.signature:
+                            raise JournalError(f"epoch {epoch} node {node} ({kind}) already has a signature")
+                    payload = payload if payload is not None else cur.payload
+                    signature = signature if signature is not None else cur.signature
+                    tx_hash = tx_hash if tx_hash is not None else cur.tx_hash
+                    note = note if note is not None else cur.note
+                now = time.time()
+                self._db.execute(
+                    "INSERT OR REPLACE INTO work(epoch,node,kind,state,payload,signature,tx_hash,note,updated) "
+                    "VALUES(?,?,?,?,?,?,?,?,?)",
+                    (
+                        epoch,
+                        node,
+                        kind,
+                        state,
+                        json.dumps(payload, sort_keys=True) if payload is not None else None,
+                        signature,
+                        tx_hash,
+                        note,
+                        now,
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Entry(epoch, node, kind, state, payload, signature, tx_hash, note, now)

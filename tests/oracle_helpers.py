@@ -1,0 +1,110 @@
+"""Helpers shared by the attestation-registry and oracle tests: deterministic oracle keys,
+attestation builders, and the registry deployment on top of the staking contract."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import ape
+from eth_account import Account
+from eth_utils import keccak
+
+from oracle.attest import (
+    Attestation,
+    Domain,
+    Fault,
+    aggregate,
+    attestation_digest,
+    fault_digest,
+    gpu_model_bytes32,
+    sign_attestation,
+    sign_fault,
+)
+
+# Deterministic oracle keys (not Ape accounts: oracles only sign, they never send transactions).
+ORACLE_KEYS = [keccak(text=f"oracle-{i}") for i in range(5)]
+ORACLES = [Account.from_key(k).address for k in ORACLE_KEYS]
+OUTSIDER_KEYS = [keccak(text=f"outsider-{i}") for i in range(3)]
+MAX_VALIDITY = 7 * 24 * 3600
+MAX_SLASH = 1_000 * 10**18
+
+
+def node_id(name: str) -> bytes:
+    return keccak(text=name)
+
+
+def make_attestation(provider: str, node: bytes, epoch: int, expiry: int, **overrides) -> Attestation:
+    att = Attestation(
+        provider=provider,
+        nodeId=node,
+        gpuModel=gpu_model_bytes32("NVIDIA H100 80GB HBM3"),
+        vramMiB=81559,
+        fp32=6700,
+        tf32=49500,
+        fp16=98900,
+        bf16=98900,
+        memBandwidth=3350,
+        powerW=700,
+        score=9000,
+        epoch=epoch,
+        reportHash=keccak(text=f"report-{epoch}"),
+        expiry=expiry,
+    )
+    return replace(att, **overrides) if overrides else att
+
+
+def domain_of(registry, chain_id: int) -> Domain:
+    return Domain(chain_id=chain_id, verifying_contract=str(registry.address))
+
+
+def quorum_sigs(domain: Domain, att: Attestation, keys=None, k: int = 3) -> list[bytes]:
+    keys = ORACLE_KEYS[:k] if keys is None else keys
+    sigs = [sign_attestation(key, domain, att) for key in keys]
+    return aggregate(sigs, threshold=len(sigs), digest=attestation_digest(domain, att))
+
+
+def fault_sigs(domain: Domain, fault: Fault, keys=None, k: int = 3) -> list[bytes]:
+    keys = ORACLE_KEYS[:k] if keys is None else keys
+    sigs = [sign_fault(key, domain, fault) for key in keys]
+    return aggregate(sigs, threshold=len(sigs), digest=fault_digest(domain, fault))
+
+
+def reverts(error, *args):
+    """``ape.reverts`` for a custom error with its inputs given positionally (ape takes them
+    by name)."""
+    if not args:
+        return ape.reverts(error)
+    names = [i.name for i in error.abi.inputs]
+    return ape.reverts(error, **dict(zip(names, args, strict=True)))
+
+
+GPU_MODEL = "NVIDIA H100 80GB HBM3"
+STAKE = 5_000 * 10**18
+
+
+def deploy_with_registry(deployer, treasury, oracles, threshold, **params):
+    """The whole protocol (scripts/deploy.py) with the AttestationRegistry over ``oracles``."""
+    from scripts.deploy import deploy_protocol
+
+    return deploy_protocol(
+        deployer,
+        treasury,
+        {
+            "oracles": list(oracles),
+            "oracle_threshold": threshold,
+            "attestation_max_validity": params.pop("max_validity", MAX_VALIDITY),
+            "fault_max_slash": params.pop("max_slash", MAX_SLASH),
+            **params,
+        },
+    )
+
+
+def register_node(
+    contracts, deployer, provider, node: bytes, uri: str = "", stake: int = STAKE, vram: int = 81559
+):
+    """Fund ``provider``, stake and register ``node`` in the real ComputeStaking."""
+    token, staking = contracts["ComputeToken"], contracts["ComputeStaking"]
+    token.transfer(provider, stake, sender=deployer)
+    token.approve(staking, stake, sender=provider)
+    staking.stake(stake, sender=provider)
+    return staking.registerNode(node, GPU_MODEL, vram, uri, sender=provider)
