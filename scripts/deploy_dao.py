@@ -1,0 +1,262 @@
+"""DAO deployment: the Treasury timelock, the ComputeGovernor, the ModelMarketplace, and the hand-over
+of every protocol contract to the timelock.
+
+Design of the hand-over (Ownable2Step needs the NEW owner to call `acceptOwnership`):
+
+1. The Treasury timelock is deployed first with ``minDelay = 0``, no proposers/executors and the
+   deployer as temporary admin, so that its address can be every contract's treasury and owner.
+2. The protocol contracts are deployed with ``treasury = timelock`` (fees flow there from block one).
+3. The governor is deployed against the token and the timelock.
+4. The deployer calls ``transferOwnership(timelock)`` on every Ownable2Step contract, grants itself
+   PROPOSER_ROLE + EXECUTOR_ROLE for one operation, and schedules ONE batch on the timelock:
+   ``acceptOwnership()`` on every contract, then ``updateDelay(final_delay)`` on the timelock itself.
+   With ``minDelay = 0`` the batch is executed right away (next transaction). Because the delay is
+   raised inside the same batch, there is no window in which the deployer could schedule anything
+   else under a zero delay after the ownership moved.
+5. The governor gets PROPOSER_ROLE, CANCELLER_ROLE and EXECUTOR_ROLE (execution goes through
+   ``governor.execute``, which anyone may call for a queued, ready proposal); the deployer renounces
+   its PROPOSER/EXECUTOR roles and DEFAULT_ADMIN_ROLE. `verify_handover` then checks that no
+   externally owned account keeps any power.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+ZERO_BYTES32 = b"\x00" * 32
+HANDOVER_SALT = b"gpu-compute-dao-handover".ljust(32, b"\x00")
+
+#: Parameters for a real network (periods in seconds: the token's clock is a timestamp clock).
+DAO_DEFAULTS: dict[str, int] = {
+    "voting_delay": 86_400,  # 1 day between proposal and snapshot
+    "voting_period": 432_000,  # 5 days of voting
+    "proposal_threshold": 100_000 * 10**18,  # 0.1 % of the 100 M supply
+    "quorum_percent": 4,
+    "timelock_delay": 172_800,  # 2 days between queue and execute
+    "market_fee_bps": 250,  # 2.5 % protocol fee on marketplace sales
+}
+
+#: Shortened values for the local devnet and the tests (seconds).
+DAO_DEVNET: dict[str, int] = {
+    "voting_delay": 1,
+    "voting_period": 60,
+    "proposal_threshold": 1_000 * 10**18,
+    "quorum_percent": 4,
+    "timelock_delay": 10,
+    "market_fee_bps": 250,
+}
+
+
+class DaoDeploymentError(RuntimeError):
+    """The DAO wiring did not end in the expected state; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class DaoParams:
+    voting_delay: int
+    voting_period: int
+    proposal_threshold: int
+    quorum_percent: int
+    timelock_delay: int
+    market_fee_bps: int
+
+    @classmethod
+    def from_mapping(
+        cls, params: Mapping[str, Any] | None, base: Mapping[str, int] = DAO_DEFAULTS
+    ) -> DaoParams:
+        merged = {**base, **{k: v for k, v in (params or {}).items() if k in base}}
+        p = cls(**{k: int(v) for k, v in merged.items()})
+        if p.voting_period <= 0:
+            raise DaoDeploymentError("voting_period must be > 0 seconds")
+        if not 0 <= p.quorum_percent <= 100:
+            raise DaoDeploymentError("quorum_percent must be within 0..100")
+        if p.timelock_delay < 0 or p.voting_delay < 0:
+            raise DaoDeploymentError("timelock_delay and voting_delay must be >= 0 seconds")
+        return p
+
+
+def _project():
+    from ape import project
+
+    return project
+
+
+def deploy_treasury(deployer):
+    """Deploy the Treasury timelock with a zero delay and the deployer as TEMPORARY admin."""
+    return deployer.deploy(_project().Treasury, 0, [], [], deployer)
+
+
+def deploy_marketplace(deployer, token, treasury, params: Mapping[str, Any] | None = None):
+    """Deploy the ModelMarketplace (owner = deployer until `handover_to_timelock`)."""
+    p = DaoParams.from_mapping(params)
+    return deployer.deploy(_project().ModelMarketplace, token, treasury, p.market_fee_bps, deployer)
+
+
+def deploy_governor(deployer, token, timelock, params: Mapping[str, Any] | None = None):
+    p = DaoParams.from_mapping(params)
+    return deployer.deploy(
+        _project().ComputeGovernor,
+        token,
+        timelock,
+        p.voting_delay,
+        p.voting_period,
+        p.proposal_threshold,
+        p.quorum_percent,
+    )
+
+
+def _calldata(contract, method: str, *args) -> bytes:
+    return bytes(getattr(contract, method).encode_input(*args))
+
+
+def handover_to_timelock(deployer, timelock, governor, owned: Iterable, final_delay: int) -> None:
+    """Move ownership of every `owned` Ownable2Step contract to `timelock`, raise its delay to
+    `final_delay`, hand the proposer/canceller/executor roles to `governor`, and strip the deployer."""
+    owned = list(owned)
+    proposer = timelock.PROPOSER_ROLE()
+    executor = timelock.EXECUTOR_ROLE()
+    canceller = timelock.CANCELLER_ROLE()
+    admin = timelock.DEFAULT_ADMIN_ROLE()
+    if timelock.getMinDelay() != 0:
+        raise DaoDeploymentError("the timelock must start with minDelay 0 (use deploy_treasury)")
+
+    for c in owned:
+        if c.owner() != timelock.address:
+            c.transferOwnership(timelock, sender=deployer)
+
+    targets = [c.address for c in owned if c.pendingOwner() == timelock.address] + [timelock.address]
+    payloads = [_calldata(c, "acceptOwnership") for c in owned if c.pendingOwner() == timelock.address]
+    payloads.append(_calldata(timelock, "updateDelay", final_delay))
+    values = [0] * len(targets)
+
+    timelock.grantRole(proposer, deployer, sender=deployer)
+    timelock.grantRole(executor, deployer, sender=deployer)
+    timelock.scheduleBatch(targets, values, payloads, ZERO_BYTES32, HANDOVER_SALT, 0, sender=deployer)
+    timelock.executeBatch(targets, values, payloads, ZERO_BYTES32, HANDOVER_SALT, sender=deployer)
+
+    for role in (proposer, canceller, executor):
+        timelock.grantRole(role, governor, sender=deployer)
+    for role in (proposer, executor, admin):
+        timelock.renounceRole(role, deployer, sender=deployer)
+
+
+def verify_handover(deployer, timelock, governor, owned: Iterable, final_delay: int) -> None:
+    """Raise DaoDeploymentError unless the timelock owns everything and the deployer holds nothing."""
+    problems: list[str] = []
+    for c in owned:
+        if c.owner() != timelock.address:
+            problems.append(f"{c.address} owner is {c.owner()}, not the timelock")
+        if c.pendingOwner() != ZERO_ADDRESS:
+            problems.append(f"{c.address} still has a pending owner {c.pendingOwner()}")
+        if hasattr(c, "treasury") and c.treasury() != timelock.address:
+            problems.append(f"{c.address} treasury is {c.treasury()}, not the timelock")
+    roles = {
+        name: getattr(timelock, name)()
+        for name in ("DEFAULT_ADMIN_ROLE", "PROPOSER_ROLE", "EXECUTOR_ROLE", "CANCELLER_ROLE")
+    }
+    for name, role in roles.items():
+        if timelock.hasRole(role, deployer):
+            problems.append(f"deployer still holds {name}")
+        if timelock.hasRole(role, ZERO_ADDRESS):
+            problems.append(f"{name} is open to anyone")
+    for name in ("PROPOSER_ROLE", "EXECUTOR_ROLE", "CANCELLER_ROLE"):
+        if not timelock.hasRole(roles[name], governor):
+            problems.append(f"governor lacks {name}")
+    if timelock.getMinDelay() != final_delay:
+        problems.append(f"timelock delay is {timelock.getMinDelay()}, expected {final_delay}")
+    if governor.timelock() != timelock.address:
+        problems.append("governor does not point at the timelock")
+    if problems:
+        raise DaoDeploymentError("DAO hand-over incomplete: " + "; ".join(problems))
+
+
+def deploy_governance(
+    deployer,
+    token,
+    owned: Iterable = (),
+    params: Mapping[str, Any] | None = None,
+    timelock=None,
+    with_marketplace: bool = True,
+) -> dict[str, Any]:
+    """Deploy (or reuse) the Treasury timelock, the governor and the marketplace, then hand over
+    every contract in `owned` (plus the marketplace) to the timelock.
+
+    `owned` contracts must already use the timelock as their treasury: deploy the timelock first
+    with `deploy_treasury` and pass it here as `timelock`. Returns {"Treasury", "ComputeGovernor",
+    "ModelMarketplace"?}.
+    """
+    p = DaoParams.from_mapping(params)
+    timelock = timelock or deploy_treasury(deployer)
+    out: dict[str, Any] = {"Treasury": timelock}
+    owned = list(owned)
+    if with_marketplace:
+        market = deploy_marketplace(deployer, token, timelock, params)
+        out["ModelMarketplace"] = market
+        owned.append(market)
+    governor = deploy_governor(deployer, token, timelock, params)
+    out["ComputeGovernor"] = governor
+    handover_to_timelock(deployer, timelock, governor, owned, p.timelock_delay)
+    verify_handover(deployer, timelock, governor, owned, p.timelock_delay)
+    return out
+
+
+# ------------------------------------------------------------------ the whole protocol, governed
+
+#: Attestation registry defaults (a real network would pass its oracle set in params["oracles"]).
+REGISTRY_DEFAULTS: dict[str, Any] = {
+    "oracles": (),
+    "oracle_threshold": 1,
+    "attestation_max_validity": 7 * 24 * 3600,
+    "attestation_max_slash": 1_000 * 10**18,
+}
+
+
+def split_params(params: Mapping[str, Any] | None) -> tuple[dict, dict, dict]:
+    """(core params, DAO params, registry params) from one flat params dict."""
+    core, dao, registry = {}, {}, {}
+    for key, value in (params or {}).items():
+        if key in DAO_DEFAULTS:
+            dao[key] = value
+        elif key in REGISTRY_DEFAULTS:
+            registry[key] = value
+        else:
+            core[key] = value
+    return core, dao, {**REGISTRY_DEFAULTS, **registry}
+
+
+def deploy_registry(deployer, staking, registry_params: Mapping[str, Any]):
+    """AttestationRegistry (owner = deployer until the hand-over), made a slasher of the staking."""
+    oracles = list(registry_params["oracles"])
+    if not oracles:
+        raise DaoDeploymentError('pass the oracle set as params["oracles"] (addresses of the oracle nodes)')
+    registry = deployer.deploy(
+        _project().AttestationRegistry,
+        staking,
+        deployer,
+        oracles,
+        int(registry_params["oracle_threshold"]),
+        int(registry_params["attestation_max_validity"]),
+        int(registry_params["attestation_max_slash"]),
+    )
+    staking.setSlasher(registry, True, sender=deployer)
+    return registry
+
+
+def deploy_governed_protocol(
+    deployer, params: Mapping[str, Any] | None = None, *, token=None
+) -> dict[str, Any]:
+    """Deploy the whole protocol and leave it governed: every contract owned by the Treasury
+    timelock, every fee paid to it, no power left with the deployer. Returns {name: contract}."""
+    from scripts.deploy import deploy_protocol
+
+    core_params, dao_params, registry_params = split_params(params)
+    timelock = deploy_treasury(deployer)
+    contracts = deploy_protocol(deployer, timelock, core_params, token=token)
+    registry = deploy_registry(deployer, contracts["ComputeStaking"], registry_params)
+    contracts["JobEscrow"].setScoreOracle(registry, sender=deployer)
+    owned = [c for name, c in contracts.items() if name != "ComputeToken"] + [registry]
+    dao = deploy_governance(deployer, contracts["ComputeToken"], owned, dao_params, timelock=timelock)
+    return {**contracts, "AttestationRegistry": registry, **dao}

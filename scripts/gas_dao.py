@@ -1,0 +1,134 @@
+"""Gas rows for the DAO and the marketplace: propose, vote, queue, execute, list, buy, and the bare
+reference a sale is compared with (an ERC-721 transferFrom plus the token transfers of a sale, done by
+contracts/reference/ReferenceSale.sol in the same run and under the same storage conditions).
+
+`dao_gas_rows(accounts, chain)` deploys its own contracts on the connected (local) network and returns
+rows (operation, gas, reference gas or None). Run alone: `ape run gas_dao`.
+"""
+
+from dataclasses import dataclass
+
+from scripts.deploy_dao import DAO_DEVNET, deploy_governance
+
+TOKEN = 10**18
+PRICE = 1_000 * TOKEN
+ROYALTY_BPS = 500
+
+
+@dataclass(frozen=True)
+class GasRow:
+    operation: str
+    gas: int
+    reference: int | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.reference else self.gas / self.reference
+
+
+def _advance(chain, seconds: int) -> None:
+    chain.pending_timestamp += seconds
+    chain.mine()
+
+
+def _nft_for_sale(project, deployer, seller, creator):
+    """The collection a sale is measured on: the protocol's ModelNFT when present (after the merge
+    with `core`), else the ERC-721 + ERC-2981 reference collection."""
+    nft = deployer.deploy(project.ReferenceRoyaltyNFT)
+
+    def mint(token_id: int) -> int:
+        nft.mint(seller, token_id, creator, ROYALTY_BPS, sender=seller)
+        return token_id
+
+    return nft, mint
+
+
+def market_rows(project, deployer, token, market, treasury, accounts) -> list[GasRow]:
+    """list / buy (royalty + fee) and the bare reference, measured on the same collection."""
+    seller, buyer, creator = accounts[1], accounts[2], accounts[3]
+    nft, mint = _nft_for_sale(project, deployer, seller, creator)
+    reference = deployer.deploy(project.ReferenceSale)
+    # Steady state for both measurements: every payee already holds tokens, the buyer has a standing
+    # allowance, the seller uses operator approvals (no per-token approval to clear).
+    for who in (seller, creator, treasury, buyer):
+        token.transfer(who, 10 * PRICE, sender=deployer)
+    for spender in (market, reference):
+        token.approve(spender, 10 * PRICE, sender=buyer)
+        nft.setApprovalForAll(spender, True, sender=seller)
+    ref_id, sale_id = mint(1), mint(2)
+    mint(3)  # kept by the seller: no NFT balance reaches zero (no refund skews either number)
+
+    royalty = PRICE * ROYALTY_BPS // 10_000
+    fee = PRICE * market.feeBps() // 10_000
+    payees3 = [creator.address, treasury.address, seller.address]
+    amounts3 = [royalty, fee, PRICE - royalty - fee]
+    ref3 = reference.settle(nft, ref_id, seller, token, payees3, amounts3, sender=buyer).gas_used
+    nft.transferFrom(buyer, seller, ref_id, sender=buyer)
+    ref2 = reference.settle(
+        nft, ref_id, seller, token, payees3[1:], [fee + royalty, PRICE - royalty - fee], sender=buyer
+    ).gas_used
+
+    listed = market.list(nft, sale_id, PRICE, sender=seller).gas_used
+    bought = market.buy(nft, sale_id, PRICE, sender=buyer).gas_used
+    return [
+        GasRow("market: list", listed),
+        GasRow("reference: NFT transferFrom + 2 token transfers", ref2),
+        GasRow("reference: NFT transferFrom + 3 token transfers", ref3),
+        GasRow("market: buy (royalty + fee) vs ref 2 transfers", bought, ref2),
+        GasRow("market: buy (royalty + fee) vs ref 3 transfers", bought, ref3),
+    ]
+
+
+def governance_rows(deployer, token, accounts, chain, dao) -> list[GasRow]:
+    governor, market = dao["ComputeGovernor"], dao["ModelMarketplace"]
+    voter = accounts[5]
+    token.transfer(voter, 5_000_000 * TOKEN, sender=deployer)
+    token.invoke_transaction("delegate", voter, sender=voter)
+    _advance(chain, 1)
+    calldata = bytes(market.setFeeBps.encode_input(300))
+    args = ([market.address], [0], [calldata])
+    description = "gas: set the market fee to 3 %"
+    tx = governor.propose(*args, description, sender=voter)
+    pid = tx.events.filter(governor.ProposalCreated)[0].proposalId
+    _advance(chain, governor.proposalSnapshot(pid) - chain.pending_timestamp + 1)
+    vote = governor.castVote(pid, 1, sender=voter)
+    _advance(chain, governor.proposalDeadline(pid) - chain.pending_timestamp + 1)
+    from eth_utils import keccak
+
+    dh = keccak(text=description)
+    queue = governor.queue(*args, dh, sender=voter)
+    _advance(chain, DAO_DEVNET["timelock_delay"] + 1)
+    execute = governor.execute(*args, dh, sender=voter)
+    return [
+        GasRow("governor: propose (1 action)", tx.gas_used),
+        GasRow("governor: castVote", vote.gas_used),
+        GasRow("governor: queue (timelock scheduleBatch)", queue.gas_used),
+        GasRow("governor: execute (timelock executeBatch)", execute.gas_used),
+    ]
+
+
+def dao_gas_rows(accounts, chain, project=None) -> list[GasRow]:
+    """Deploy a fresh token + DAO on the connected network and measure every DAO/market operation."""
+    if project is None:
+        from ape import project
+    deployer = accounts[0]
+    token = deployer.deploy(project.ComputeToken, deployer, 100_000_000 * TOKEN)
+    dao = deploy_governance(deployer, token, params=DAO_DEVNET)
+    rows = market_rows(project, deployer, token, dao["ModelMarketplace"], dao["Treasury"], accounts)
+    rows += governance_rows(deployer, token, accounts, chain, dao)
+    return rows
+
+
+def format_rows(rows: list[GasRow]) -> str:
+    lines = [f"{'operation':<52} | {'gas':>9} | {'reference':>9} | ratio", "-" * 85]
+    for r in rows:
+        ref = f"{r.reference:>9}" if r.reference else " " * 9
+        ratio = f"{r.ratio:.3f}" if r.ratio else ""
+        lines.append(f"{r.operation:<52} | {r.gas:>9} | {ref} | {ratio}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from ape import accounts, chain
+
+    print(format_rows(dao_gas_rows(accounts.test_accounts, chain)))
