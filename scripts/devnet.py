@@ -350,23 +350,6 @@ def ape_on(url: str) -> Iterator[Any]:
         yield ape
 
 
-def load_deploy_module() -> Any:
-    """scripts/deploy.py as a module (scripts/ is not a package)."""
-    import importlib.util
-
-    path = ROOT / "scripts" / "deploy.py"
-    if not path.exists():
-        raise DevnetError("scripts/deploy.py is missing: the devnet deploys through its deploy_protocol().")
-    if "deploy" in sys.modules and getattr(sys.modules["deploy"], "__file__", None) == str(path):
-        return sys.modules["deploy"]
-    spec = importlib.util.spec_from_file_location("deploy", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["deploy"] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
 def deployment_document(ape: Any, contracts: dict[str, Any], deploy_block: int) -> dict[str, Any]:
     """The shared deployment-file format: {chainId, contracts: {Name: {address, abi}}, deployBlock}."""
     out: dict[str, Any] = {"chainId": ape.chain.chain_id, "contracts": {}, "deployBlock": deploy_block}
@@ -472,46 +455,65 @@ class PageServer:
 
 
 # Short governed periods so that the demo's flows fit in minutes (each within the contracts' bounds).
-DEVNET_OVERRIDES: dict[str, Any] = {
+DEVNET_PARAMS: dict[str, Any] = {
+    # core (scripts/deploy.py ProtocolParams)
     "unbonding_period": 3600,
     "challenge_window": 600,
+    # DAO (scripts/deploy_dao.py DAO_DEVNET values)
     "voting_delay": 1,
     "voting_period": 300,
-    "timelock_delay": 10,
     "proposal_threshold": 1_000 * 10**18,
+    "quorum_percent": 4,
+    "timelock_delay": 10,
+    # attestation registry: the three dev validators, 2-of-3
+    "oracle_threshold": VALIDATOR_THRESHOLD,
+    "attestation_max_validity": 24 * 3600,
 }
 
 
-def devnet_params(module: Any) -> dict[str, Any]:
-    """deploy.py's own DEVNET_PARAMS if it defines them, else our overrides limited to the parameter
-    names deploy.py knows (its ProtocolParams / DaoParams dataclasses)."""
-    import dataclasses
+def _load_script_module(name: str) -> Any:
+    import importlib
 
-    if isinstance(getattr(module, "DEVNET_PARAMS", None), dict):
-        return dict(module.DEVNET_PARAMS)
-    known: set[str] = set()
-    for value in vars(module).values():
-        if dataclasses.is_dataclass(value) and isinstance(value, type) and value.__name__.endswith("Params"):
-            known |= {f.name for f in dataclasses.fields(value)}
-    return {k: v for k, v in DEVNET_OVERRIDES.items() if k in known}
+    for p in (str(ROOT), str(ROOT / "scripts")):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    return importlib.import_module(f"scripts.{name}")
 
 
-def deploy_all(ape: Any, deployment_file: Path, rpc_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Deploy every contract with `deploy_protocol` (devnet parameters) and write the deployment
-    file, extended with what the page needs on a local chain (rpcUrl, chainName, devAccounts)."""
-    import inspect
+def deploy_function(ape: Any) -> tuple[str, Any, dict[str, Any]]:
+    """The function that deploys the whole protocol with governance wired, and its parameters.
 
-    module = load_deploy_module()
+    Prefers `deploy_governed_protocol` (deploy_protocol + registry + timelock/governor hand-over)
+    from scripts/deploy.py or scripts/deploy_dao.py; falls back to plain `deploy_protocol`."""
+    validators = [ape.accounts.test_accounts[i].address for i in ROLE_VALIDATORS]
+    params = {**DEVNET_PARAMS, "oracles": validators}
+    deploy = _load_script_module("deploy")
+    for module_name in ("deploy", "deploy_dao"):
+        if (ROOT / "scripts" / f"{module_name}.py").exists():
+            module = _load_script_module(module_name)
+            fn = getattr(module, "deploy_governed_protocol", None)
+            if fn is not None:
+                return f"scripts/{module_name}.py:deploy_governed_protocol", fn, params
+    known = {f.name for f in __import__("dataclasses").fields(deploy.ProtocolParams)}
+    return (
+        "scripts/deploy.py:deploy_protocol",
+        deploy.deploy_protocol,
+        {k: v for k, v in params.items() if k in known},
+    )
+
+
+def deploy_all(ape: Any, deployment_file: Path, rpc_url: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Deploy every contract (devnet parameters) and write the deployment file, extended with what
+    the page needs on a local chain (rpcUrl, chainName, devAccounts)."""
+    if not (ROOT / "scripts" / "deploy.py").exists():
+        raise DevnetError("scripts/deploy.py is missing: the devnet deploys through its deploy_protocol().")
+    name, fn, params = deploy_function(ape)
     deployer = ape.accounts.test_accounts[ROLE_DEPLOYER]
-    deploy_block = ape.chain.blocks.head.number
-    kwargs: dict[str, Any] = {}
-    sig = inspect.signature(module.deploy_protocol)
-    kwargs["params"] = devnet_params(module)
-    if "write_to" in sig.parameters:
-        kwargs["write_to"] = deployment_file
-    contracts = module.deploy_protocol(deployer, **kwargs)
-    if deployment_file.exists() and "write_to" in kwargs:
-        doc = json.loads(deployment_file.read_text())
+    deploy_block = ape.chain.blocks.head.number + 1
+    contracts = fn(deployer, params=params)
+    deploy = _load_script_module("deploy")
+    if hasattr(deploy, "deployment_document"):
+        doc = deploy.deployment_document(contracts, deploy_block)
     else:
         doc = deployment_document(ape, contracts, deploy_block)
     doc["rpcUrl"] = rpc_url
@@ -521,7 +523,7 @@ def deploy_all(ape: Any, deployment_file: Path, rpc_url: str) -> tuple[dict[str,
         for a in dev_accounts()
     ]
     write_json(deployment_file, doc)
-    return contracts, doc
+    return contracts, doc, name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,8 +593,9 @@ def run(args: argparse.Namespace) -> int:
         say("compiling (ape compile)")
         compile_contracts()
         with ape_on(rpc_url) as ape:
-            say("deploying every contract through scripts/deploy.py:deploy_protocol")
-            contracts, doc = deploy_all(ape, deployment_file, rpc_url)
+            say("deploying every contract (governance wired)")
+            contracts, doc, how = deploy_all(ape, deployment_file, rpc_url)
+            say(f"deployed with {how}")
             say(f"deployment written to {_shown(deployment_file)}")
             from _devnet_flow import run_flow  # the protocol walk-through (scripts/_devnet_flow.py)
 

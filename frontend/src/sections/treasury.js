@@ -104,8 +104,10 @@ export function mount(body, { refresh }) {
     let feeEvents = [];
     if (addr && has('ComputeToken')) {
       const [bal, logs] = await Promise.all([read('ComputeToken', 'balanceOf', [addr]), events('ComputeToken', 'Transfer', { to: addr })]);
-      // inflows only: the token's initial mint to a deployer-as-treasury is not a fee
-      feeEvents = logs.filter((l) => BigInt(l.args.from) !== 0n);
+      // fees = what protocol contracts paid in (escrow fees, marketplace fees, slash shares);
+      // endowments from other accounts count in the balance only
+      const payers = new Set(['JobEscrow', 'ModelMarketplace', 'ComputeStaking', 'AttestationRegistry'].filter(has).map((n) => contract(n).address.toLowerCase()));
+      feeEvents = logs.filter((l) => payers.has(l.args.from.toLowerCase()));
       const income = feeEvents.reduce((a, l) => a + l.args.value, 0n);
       stats.push(stat('Treasury', h('span', { class: 'mono', title: addr }, short(addr))));
       stats.push(stat('Balance', h('span', { id: 'treasury-balance' }, tokens(bal))));
