@@ -245,3 +245,12 @@ def screenshot(page: Any, name: str) -> Path:
     page.evaluate("window.scrollTo(0, 0)")  # the sticky header then sits on top, as a user sees it
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def outcome(page: Any, msg: str, timeout: float = 20_000) -> str:
+    """Wait until the section message `msg` (e.g. "#jobs-msg") shows a result; return its text,
+    or fail with the page's error text."""
+    el = page.wait_for_selector(f"{msg}.ok, {msg}.error", timeout=timeout)
+    text = el.inner_text()
+    assert "ok" in (el.get_attribute("class") or ""), f"the page reported an error: {text}"
+    return text

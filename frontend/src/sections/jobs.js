@@ -9,14 +9,22 @@ import { loadNodes } from './providers.js';
 import { ensureAllowance } from './staking.js';
 
 export const id = 'jobs';
-export const STATUS = ['None', 'Open', 'Accepted', 'Submitted', 'Disputed', 'Settled', 'Cancelled', 'TimedOut', 'Resolved'];
-const PILL = { Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
+// JobEscrow.Status; a Closed job's outcome comes from its closing event.
+export const STATUS = ['None', 'Open', 'Accepted', 'Submitted', 'Disputed', 'Closed'];
+const CLOSING = [
+  ['JobSettled', 'Settled'],
+  ['JobCancelled', 'Cancelled'],
+  ['JobTimedOut', 'TimedOut'],
+  ['DisputeResolved', 'Resolved'],
+];
+const PILL = { Closed: 'ok', Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
 
 async function permitSignature(amount) {
   const token = contract('ComputeToken');
   const spender = contract('JobEscrow').address;
   const [nonce, name] = await Promise.all([read('ComputeToken', 'nonces', [state.account]), read('ComputeToken', 'name')]);
-  const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
+  // chain time, not the browser's clock (a devnet may run ahead after time travel)
+  const deadline = (await state.publicClient.getBlock()).timestamp + 3600n;
   const signature = await signTyped({
     domain: { name, version: '1', chainId: state.chain.id, verifyingContract: token.address },
     types: {
@@ -89,13 +97,16 @@ export function mount(body, { refresh }) {
   }
 
   return async function refreshJobs() {
-    const [posted, acceptedLogs, settledLogs, models, nodes] = await Promise.all([
+    const [posted, acceptedLogs, settledLogs, models, nodes, ...closingLogs] = await Promise.all([
       events('JobEscrow', 'JobPosted'),
       events('JobEscrow', 'JobAccepted'),
       events('JobEscrow', 'JobSettled'),
       loadModels().catch(() => []),
       loadNodes().catch(() => []),
+      ...CLOSING.map(([ev]) => events('JobEscrow', ev)),
     ]);
+    const outcome = new Map();
+    CLOSING.forEach(([, name], i) => closingLogs[i].forEach((l) => outcome.set(l.args.jobId, name)));
     const accepted = new Map(acceptedLogs.map((l) => [l.args.jobId, l.args]));
     // model choices for the post form (keep the user's pick)
     const picked = modelSelect.value;
@@ -111,7 +122,8 @@ export function mount(body, { refresh }) {
         // cleared); the live status, provider and deadline from getJob.
         const { jobId, requester, budget, modelId } = l.args;
         const job = await read('JobEscrow', 'getJob', [jobId]);
-        const status = STATUS[Number(job.status)] || String(job.status);
+        let status = STATUS[Number(job.status)] || String(job.status);
+        if (status === 'Closed') status = outcome.get(jobId) || 'Closed';
         const provider = accepted.get(jobId)?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
         const actions = h('td', {});
         const isRequester = me && getAddress(requester) === me;
