@@ -41,7 +41,7 @@ export function mount(body) {
       const attested = r && r.epoch > 0n;
       const expired = attested && Number(r.expiry) < now;
       const figures = attested
-        ? `${PRECISIONS.map((p) => `${p} ${(r[p] / 100).toFixed(1)}`).join(' · ')} TFLOPS · ${r.memBandwidth} GB/s · score ${r.score}`
+        ? `${PRECISIONS.map((p) => `${p} ${(r[p] / 100).toFixed(r[p] < 1000 ? 2 : 1)}`).join(' · ')} TFLOPS · ${r.memBandwidth} GB/s · score ${r.score}`
         : 'not attested yet';
       return h(
         'tr',

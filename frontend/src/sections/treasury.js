@@ -103,12 +103,14 @@ export function mount(body, { refresh }) {
     const stats = [];
     let feeEvents = [];
     if (addr && has('ComputeToken')) {
-      const [bal, logs] = await Promise.all([read('ComputeToken', 'balanceOf', [addr]), events('ComputeToken', 'Transfer', { to: addr })]);
-      // fees = what protocol contracts paid in (escrow fees, marketplace fees, slash shares);
-      // endowments from other accounts count in the balance only
-      const payers = new Set(['JobEscrow', 'ModelMarketplace', 'ComputeStaking', 'AttestationRegistry'].filter(has).map((n) => contract(n).address.toLowerCase()));
-      feeEvents = logs.filter((l) => payers.has(l.args.from.toLowerCase()));
-      const income = feeEvents.reduce((a, l) => a + l.args.value, 0n);
+      // protocol fees, from the events that carry them: job settlements and marketplace sales
+      const [bal, settled, sold] = await Promise.all([
+        read('ComputeToken', 'balanceOf', [addr]),
+        has('JobEscrow') ? events('JobEscrow', 'JobSettled') : [],
+        has('ModelMarketplace') ? events('ModelMarketplace', 'Sold') : [],
+      ]);
+      feeEvents = [...settled, ...sold].filter((l) => l.args.fee > 0n).map((l) => ({ blockNumber: l.blockNumber, value: l.args.fee }));
+      const income = feeEvents.reduce((a, l) => a + l.value, 0n);
       stats.push(stat('Treasury', h('span', { class: 'mono', title: addr }, short(addr))));
       stats.push(stat('Balance', h('span', { id: 'treasury-balance' }, tokens(bal))));
       stats.push(stat('Fees collected', h('span', { id: 'fees-collected' }, tokens(income))));
@@ -123,7 +125,7 @@ export function mount(body, { refresh }) {
     await Promise.all(
       [...new Set(feeEvents.map((l) => l.blockNumber))].map(async (n) => blocks.set(n, Number((await state.publicClient.getBlock({ blockNumber: n })).timestamp))),
     );
-    const points = feeEvents.map((l) => ({ t: blocks.get(l.blockNumber), v: Number(l.args.value) / 1e18 }));
+    const points = feeEvents.map((l) => ({ t: blocks.get(l.blockNumber), v: Number(l.value) / 1e18 }));
     chartEl.replaceChildren(lineChart({ points, unit: 'GPU', title: 'treasury fee income over time' }));
     if (!paramsDone) {
       paramsEl.replaceChildren(table(['contract', 'parameter', 'value'], await parameters(), { id: 'params-table' }));
