@@ -1,6 +1,16 @@
 """Shared fixtures. Every test runs against a real anvil chain started by ape-foundry."""
 
+import functools
+
+import ape_test.accounts
 import pytest
+
+# Speed: on every reverted transaction ape-foundry prints a call trace, and enriching it checks each
+# address against the test accounts, which Ape re-derives from the mnemonic (pure-Python secp256k1,
+# ~20 ms per account) every time: ~0.3 s per revert. The derivation is deterministic, so memoise it.
+ape_test.accounts.generate_dev_accounts = functools.lru_cache(maxsize=None)(
+    ape_test.accounts.generate_dev_accounts
+)
 
 TOKEN_SUPPLY = 100_000_000 * 10**18
 
@@ -13,6 +23,74 @@ def deployer(accounts):
 @pytest.fixture(scope="session")
 def token(project, deployer):
     return deployer.deploy(project.ComputeToken, deployer, TOKEN_SUPPLY)
+
+
+# ---------------------------------------------------------------- protocol core (staking, NFT, escrow)
+
+ETHER = 10**18
+# Governed parameters the core tests run with (small stake, short periods, visible shares).
+CORE_PARAMS = {
+    "min_stake_per_gpu": 1_000 * ETHER,
+    "unbonding_period": 7 * 24 * 3600,
+    "finder_share_bps": 1_000,
+    "harmed_share_bps": 5_000,
+    "fee_bps": 250,
+    "collateral_bps": 5_000,
+    "challenge_window": 24 * 3600,
+    "max_royalty_bps": 1_000,
+    "model_base_uri": "ipfs://models/",
+}
+
+
+@pytest.fixture(scope="session")
+def treasury(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="session")
+def provider(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def requester(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def creator(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def outsider(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def protocol(deployer, token, treasury, provider, requester, creator, outsider):
+    """The core deployed by scripts/deploy.py (so the deploy script is tested), actors funded."""
+    from scripts.deploy import deploy_protocol
+
+    contracts = deploy_protocol(deployer, treasury, CORE_PARAMS, token=token)
+    for who in (provider, requester, creator, outsider):
+        token.transfer(who, 1_000_000 * ETHER, sender=deployer)
+    return contracts
+
+
+@pytest.fixture(scope="session")
+def staking(protocol):
+    return protocol["ComputeStaking"]
+
+
+@pytest.fixture(scope="session")
+def model_nft(protocol):
+    return protocol["ModelNFT"]
+
+
+@pytest.fixture(scope="session")
+def escrow(protocol):
+    return protocol["JobEscrow"]
 
 
 # Browser-test fixtures (one devnet + one Chromium per session): see tests/frontend_support.py.
