@@ -19,8 +19,6 @@ Design of the hand-over (Ownable2Step needs the NEW owner to call `acceptOwnersh
    externally owned account keeps any power.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +64,7 @@ class DaoParams:
     @classmethod
     def from_mapping(
         cls, params: Mapping[str, Any] | None, base: Mapping[str, int] = DAO_DEFAULTS
-    ) -> DaoParams:
+    ) -> "DaoParams":
         merged = {**base, **{k: v for k, v in (params or {}).items() if k in base}}
         p = cls(**{k: int(v) for k, v in merged.items()})
         if p.voting_period <= 0:
@@ -246,11 +244,18 @@ def deploy_registry(deployer, staking, registry_params: Mapping[str, Any]):
 
 
 def deploy_governed_protocol(
-    deployer, params: Mapping[str, Any] | None = None, *, token=None
+    deployer, params: Mapping[str, Any] | None = None, *, token=None, write_to=None
 ) -> dict[str, Any]:
     """Deploy the whole protocol and leave it governed: every contract owned by the Treasury
-    timelock, every fee paid to it, no power left with the deployer. Returns {name: contract}."""
-    from scripts.deploy import deploy_protocol
+    timelock, every fee paid to it, no power left with the deployer. `params` is one flat dict of
+    core (scripts/deploy.py ProtocolParams), DAO (DAO_DEFAULTS keys) and registry (REGISTRY_DEFAULTS
+    keys, "oracles" required) values; DAO values default to the real-network DAO_DEFAULTS. Returns
+    {name: contract}; with `write_to` also writes the deployment file there."""
+    from ape import chain
+
+    from scripts.deploy import deploy_protocol, write_deployment
+
+    deploy_block = chain.blocks.height + 1
 
     core_params, dao_params, registry_params = split_params(params)
     timelock = deploy_treasury(deployer)
@@ -259,4 +264,37 @@ def deploy_governed_protocol(
     contracts["JobEscrow"].setScoreOracle(registry, sender=deployer)
     owned = [c for name, c in contracts.items() if name != "ComputeToken"] + [registry]
     dao = deploy_governance(deployer, contracts["ComputeToken"], owned, dao_params, timelock=timelock)
-    return {**contracts, "AttestationRegistry": registry, **dao}
+    result = {**contracts, "AttestationRegistry": registry, **dao}
+    if write_to is not None:
+        write_deployment(result, write_to, deploy_block)
+    return result
+
+
+def main() -> None:
+    """`ape run deploy_dao`: deploy the governed protocol and write .devnet/deployment.json.
+
+    Local network: devnet periods (DAO_DEVNET) and test accounts 7, 8, 9 as a 2-of-3 oracle set unless
+    ORACLES is set. Other networks: real-network defaults; ORACLES (comma-separated addresses) and
+    ORACLE_THRESHOLD are required, the deployer comes from DEPLOYER_ALIAS (see scripts/deploy.py)."""
+    import os
+
+    from ape import accounts, networks
+
+    from scripts.deploy import DEFAULT_DEPLOYMENT_FILE, _deployer_account
+
+    local = networks.provider.network.name == "local"
+    oracles = [a.strip() for a in os.environ.get("ORACLES", "").split(",") if a.strip()]
+    if not oracles and local:
+        oracles = [accounts.test_accounts[i].address for i in (7, 8, 9)]
+    if not oracles:
+        raise DaoDeploymentError("set ORACLES to the comma-separated addresses of the oracle nodes")
+    threshold = int(os.environ.get("ORACLE_THRESHOLD", "2" if local else "0"))
+    if threshold <= 0:
+        raise DaoDeploymentError("set ORACLE_THRESHOLD (k of the k-of-n oracle set)")
+    params = {**(DAO_DEVNET if local else DAO_DEFAULTS), "oracles": oracles, "oracle_threshold": threshold}
+    contracts = deploy_governed_protocol(_deployer_account(), params, write_to=DEFAULT_DEPLOYMENT_FILE)
+    for name, contract in contracts.items():
+        print(f"{name:20} {contract.address}")
+    print(
+        f"wrote {DEFAULT_DEPLOYMENT_FILE}; owner of every contract: {contracts['Treasury'].address} (timelock)"
+    )

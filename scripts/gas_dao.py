@@ -8,6 +8,8 @@ rows (operation, gas, reference gas or None). Run alone: `ape run gas_dao`.
 
 from dataclasses import dataclass
 
+from eth_utils import keccak
+
 from scripts.deploy_dao import DAO_DEVNET, deploy_governance
 
 TOKEN = 10**18
@@ -31,22 +33,38 @@ def _advance(chain, seconds: int) -> None:
     chain.mine()
 
 
-def _nft_for_sale(project, deployer, seller, creator):
-    """The collection a sale is measured on: the protocol's ModelNFT when present (after the merge
-    with `core`), else the ERC-721 + ERC-2981 reference collection."""
-    nft = deployer.deploy(project.ReferenceRoyaltyNFT)
+def model_nft_minter(nft, creator, seller):
+    """Mint ModelNFTs for a SECONDARY sale: minted by `creator` (5 % royalty to the creator), then
+    moved to `seller` once (ModelNFT stores the implicit royalty receiver on the first transfer, a
+    one-off cost that should not be charged to the sale or to the reference)."""
+
+    def mint(token_id: int) -> int:
+        weights = token_id.to_bytes(32, "big")
+        nft.mint(creator, weights, "ipfs://gas-model", creator, ROYALTY_BPS, sender=creator)
+        nft.transferFrom(creator, seller, token_id, sender=creator)
+        return token_id
+
+    return mint
+
+
+def reference_minter(nft, creator, seller):
+    """Mint ReferenceRoyaltyNFTs straight to `seller` with a 5 % royalty to `creator`."""
 
     def mint(token_id: int) -> int:
         nft.mint(seller, token_id, creator, ROYALTY_BPS, sender=seller)
         return token_id
 
-    return nft, mint
+    return mint
 
 
-def market_rows(project, deployer, token, market, treasury, accounts) -> list[GasRow]:
-    """list / buy (royalty + fee) and the bare reference, measured on the same collection."""
-    seller, buyer, creator = accounts[1], accounts[2], accounts[3]
-    nft, mint = _nft_for_sale(project, deployer, seller, creator)
+def market_rows(project, deployer, token, market, treasury, seller, buyer, creator, nft=None) -> list[GasRow]:
+    """list / buy (royalty + fee) and the bare reference, measured on the same collection: the
+    protocol's ModelNFT when given, else a fresh ReferenceRoyaltyNFT."""
+    if nft is None:
+        nft = deployer.deploy(project.ReferenceRoyaltyNFT)
+        mint = reference_minter(nft, creator, seller)
+    else:
+        mint = model_nft_minter(nft, creator, seller)
     reference = deployer.deploy(project.ReferenceSale)
     # Steady state for both measurements: every payee already holds tokens, the buyer has a standing
     # allowance, the seller uses operator approvals (no per-token approval to clear).
@@ -55,8 +73,8 @@ def market_rows(project, deployer, token, market, treasury, accounts) -> list[Ga
     for spender in (market, reference):
         token.approve(spender, 10 * PRICE, sender=buyer)
         nft.setApprovalForAll(spender, True, sender=seller)
-    ref_id, sale_id = mint(1), mint(2)
-    mint(3)  # kept by the seller: no NFT balance reaches zero (no refund skews either number)
+    ref_id, sale_id = mint(0xDA01), mint(0xDA02)
+    mint(0xDA03)  # kept by the seller: no NFT balance reaches zero (no refund skews either number)
 
     royalty = PRICE * ROYALTY_BPS // 10_000
     fee = PRICE * market.feeBps() // 10_000
@@ -79,9 +97,9 @@ def market_rows(project, deployer, token, market, treasury, accounts) -> list[Ga
     ]
 
 
-def governance_rows(deployer, token, accounts, chain, dao) -> list[GasRow]:
+def governance_rows(deployer, token, voter, chain, dao) -> list[GasRow]:
+    """propose / castVote / queue / execute of a one-action proposal (set the market fee)."""
     governor, market = dao["ComputeGovernor"], dao["ModelMarketplace"]
-    voter = accounts[5]
     token.transfer(voter, 5_000_000 * TOKEN, sender=deployer)
     token.invoke_transaction("delegate", voter, sender=voter)
     _advance(chain, 1)
@@ -93,8 +111,6 @@ def governance_rows(deployer, token, accounts, chain, dao) -> list[GasRow]:
     _advance(chain, governor.proposalSnapshot(pid) - chain.pending_timestamp + 1)
     vote = governor.castVote(pid, 1, sender=voter)
     _advance(chain, governor.proposalDeadline(pid) - chain.pending_timestamp + 1)
-    from eth_utils import keccak
-
     dh = keccak(text=description)
     queue = governor.queue(*args, dh, sender=voter)
     _advance(chain, DAO_DEVNET["timelock_delay"] + 1)
@@ -108,15 +124,38 @@ def governance_rows(deployer, token, accounts, chain, dao) -> list[GasRow]:
 
 
 def dao_gas_rows(accounts, chain, project=None) -> list[GasRow]:
-    """Deploy a fresh token + DAO on the connected network and measure every DAO/market operation."""
+    """Deploy a fresh token, ModelNFT and DAO on the connected network and measure every DAO and
+    marketplace operation (standalone: `ape run gas_dao`)."""
     if project is None:
         from ape import project
     deployer = accounts[0]
     token = deployer.deploy(project.ComputeToken, deployer, 100_000_000 * TOKEN)
+    nft = deployer.deploy(project.ModelNFT, 1_000, "ipfs://")
     dao = deploy_governance(deployer, token, params=DAO_DEVNET)
-    rows = market_rows(project, deployer, token, dao["ModelMarketplace"], dao["Treasury"], accounts)
-    rows += governance_rows(deployer, token, accounts, chain, dao)
+    market, treasury = dao["ModelMarketplace"], dao["Treasury"]
+    rows = market_rows(project, deployer, token, market, treasury, accounts[1], accounts[2], accounts[3], nft)
+    rows += governance_rows(deployer, token, accounts[5], chain, dao)
     return rows
+
+
+def dao_sections(ctx) -> list[tuple[str, list[tuple[str, int, int | None]]]]:
+    """Builder for scripts/gas_report.py (its GasContext): the DAO and marketplace sections."""
+    from ape import chain, project
+
+    dao = deploy_governance(ctx.deployer, ctx.token, params=DAO_DEVNET)
+    market, treasury = dao["ModelMarketplace"], dao["Treasury"]
+    market_ = market_rows(
+        project, ctx.deployer, ctx.token, market, treasury, ctx.keeper, ctx.requester, ctx.creator, ctx.nft
+    )
+    gov = governance_rows(ctx.deployer, ctx.token, ctx.provider, chain, dao)
+    as_rows = lambda rows: [(r.operation, r.gas, r.reference) for r in rows]  # noqa: E731
+    return [
+        (
+            "ModelMarketplace (ModelNFT secondary sale: 5% royalty + 2.5% fee; target ratio <= 1.15)",
+            as_rows(market_),
+        ),
+        ("ComputeGovernor + Treasury timelock (1-action proposal)", as_rows(gov)),
+    ]
 
 
 def format_rows(rows: list[GasRow]) -> str:

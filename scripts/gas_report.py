@@ -16,6 +16,7 @@ from ape import accounts, chain, project
 
 from scripts._signing import token_permit
 from scripts.deploy import deploy_protocol
+from scripts.gas_dao import dao_sections
 from scripts.gas_oracle import oracle_section
 
 Row = tuple[str, int, int | None]
@@ -233,6 +234,7 @@ SECTION_BUILDERS: list[Callable[[GasContext], list[Section]]] = [
     escrow_section,
     model_nft_section,
     oracle_section,
+    dao_sections,  # scripts/gas_dao.py: marketplace (vs a bare reference) and governance
 ]
 
 

@@ -3,7 +3,7 @@
 import ape
 import pytest
 
-from scripts.deploy_dao import DAO_DEVNET, deploy_governance
+from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
 from tests.dao_helpers import (
     ACTIVE,
     AGAINST,
@@ -21,6 +21,7 @@ from tests.dao_helpers import (
     reverts_with,
     start_voting,
 )
+from tests.oracle_helpers import ORACLES
 
 M = 1_000_000 * 10**18
 DELAY = DAO_DEVNET["timelock_delay"]
@@ -39,7 +40,9 @@ def voters(accounts, token, deployer, chain):
 
 @pytest.fixture(scope="module")
 def dao(deployer, token, voters):
-    return deploy_governance(deployer, token, params=DAO_DEVNET)
+    """The whole protocol, governed (oracle set: ORACLES[0..2], threshold 2)."""
+    params = {**DAO_DEVNET, "oracles": ORACLES[:3], "oracle_threshold": 2}
+    return deploy_governed_protocol(deployer, params, token=token)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +94,38 @@ def test_full_lifecycle_changes_the_marketplace_fee(governor, timelock, market, 
     assert market.feeBps() == 500
     (ev,) = tx.events.filter(market.FeeUpdated)
     assert (ev.oldFeeBps, ev.newFeeBps) == (DAO_DEVNET["market_fee_bps"], 500)
+
+
+def test_proposal_changes_the_escrow_fee(governor, dao, voters, chain):
+    alice, bob, _, _ = voters
+    escrow = dao["JobEscrow"]
+    old = escrow.feeBps()
+    p, txs = pass_proposal(
+        governor, chain, alice, [alice, bob], [action(escrow, "setFeeBps", 400)], "Escrow fee to 4 %", DELAY
+    )
+    assert governor.state(p.id) == EXECUTED
+    assert escrow.feeBps() == 400
+    (ev,) = txs["execute"].events.filter(escrow.FeeBpsSet)
+    assert (ev.oldValue, ev.newValue) == (old, 400)
+
+
+def test_proposal_rotates_the_oracle_set(governor, dao, voters, chain):
+    alice, bob, _, _ = voters
+    registry = dao["AttestationRegistry"]
+    incoming, outgoing = ORACLES[3], ORACLES[0]
+    actions = [
+        action(registry, "addOracle", incoming),
+        action(registry, "removeOracle", outgoing),
+        action(registry, "setThreshold", 3),
+    ]
+    _, txs = pass_proposal(
+        governor, chain, alice, [alice, bob], actions, "Rotate oracle 0 -> 3, k = 3", DELAY
+    )
+    assert registry.isOracle(incoming) and not registry.isOracle(outgoing)
+    assert all(registry.isOracle(o) for o in ORACLES[1:4])
+    assert (registry.oracleCount(), registry.threshold()) == (3, 3)
+    assert [e.oracle for e in txs["execute"].events.filter(registry.OracleAdded)] == [incoming]
+    assert [e.oracle for e in txs["execute"].events.filter(registry.OracleRemoved)] == [outgoing]
 
 
 def test_treasury_spends_tokens_only_through_a_passed_proposal(
