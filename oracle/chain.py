@@ -21,7 +21,14 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 log = logging.getLogger("oracle.chain")
 T = TypeVar("T")
@@ -317,9 +324,17 @@ class ChainClient:
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self._revert(f"{contract}.{fn}", exc, revert_data_of(exc)) from exc
 
-    def transact(self, contract: str, fn: str, *args: Any, gas: int | None = None) -> TxResult:
+    def transact(
+        self,
+        contract: str,
+        fn: str,
+        *args: Any,
+        gas: int | None = None,
+        on_signed: Callable[[str], None] | None = None,
+    ) -> TxResult:
         """Estimate gas, sign with the client's account, send, wait for the receipt. A revert at
-        estimation or a status-0 receipt raises ContractRevert naming the decoded custom error."""
+        estimation or a status-0 receipt raises ContractRevert naming the decoded custom error.
+        ``on_signed(tx_hash)`` runs after signing and before sending (to journal the hash first)."""
         if self.account is None or self.nonces is None:
             raise ChainError("this client has no account: load a key (oracle keys) to send transactions")
         what = f"{contract}.{fn}"
@@ -344,12 +359,14 @@ class ChainClient:
                 }
             )
             signed = self.account.sign_transaction(tx)
+            if on_signed is not None:
+                on_signed("0x" + bytes(signed.hash).hex())
             try:
                 tx_hash = self.retry(
                     lambda s=signed: self.w3.eth.send_raw_transaction(s.raw_transaction), what
                 )
                 break
-            except ValueError as exc:  # nonce too low / already known / replacement underpriced
+            except (ValueError, Web3RPCError) as exc:  # nonce too low / already known / underpriced
                 text = str(exc).lower()
                 if "nonce" in text or "already known" in text or "underpriced" in text:
                     self.nonces.resync()
@@ -396,6 +413,23 @@ class ChainClient:
         return self.retry(
             lambda: ev.get_logs(from_block=start, to_block=to_block), f"logs {contract}.{event}"
         )
+
+    def receipt(self, tx_hash: str) -> Any | None:
+        """The receipt of ``tx_hash`` if mined; None if the node does not know it (never sent or
+        dropped); waits up to the receipt timeout while it is pending."""
+        try:
+            self.retry(lambda: self.w3.eth.get_transaction(tx_hash), f"tx {tx_hash}")
+        except TransactionNotFound:
+            return None
+        try:
+            return self.retry(
+                lambda: self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=self.receipt_timeout, poll_latency=0.05
+                ),
+                f"receipt {tx_hash}",
+            )
+        except TimeExhausted:
+            return None
 
     def block_timestamp(self, block: int | str = "latest") -> int:
         return int(self.retry(lambda: self.w3.eth.get_block(block)["timestamp"], "eth_getBlockByNumber"))

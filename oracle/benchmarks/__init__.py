@@ -1,0 +1,1 @@
+"""Oracle benchmarks (run with python -m oracle.benchmarks.<name>)."""

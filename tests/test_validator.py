@@ -1,0 +1,205 @@
+"""The validator daemon on a real anvil with the real contracts: 3 validators, threshold 2."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+
+from oracle.attest import Attestation, gpu_model_name
+from oracle.validator import Figures, NodeInfo, ProbeResult, Validator, ValidatorConfig, score_of
+from tests.oracle_helpers import deploy_with_registry, node_id, register_node
+
+FIG = Figures(fp32=60.0, tf32=400.0, fp16=800.0, bf16=800.0, mem_bandwidth_gbps=3000.0, power_w=700.0)
+
+
+@dataclass
+class StubProber:
+    """Stands in for the GPU only: a fixed benchmark, and nodes listed in ``bad`` fail."""
+
+    bad: frozenset[str] = frozenset()
+    down: frozenset[str] = frozenset()
+
+    def probe(self, node: NodeInfo, epoch: int) -> ProbeResult:
+        if node.endpoint in self.down:
+            return ProbeResult(False, "unreachable", reachable=False)
+        if node.endpoint in self.bad:
+            return ProbeResult(False, "row 3 does not match", FIG)
+        return ProbeResult(True, "ok", FIG)
+
+
+@pytest.fixture(scope="module")
+def deployed(accounts, tmp_path_factory):
+    from scripts.deploy import write_deployment
+
+    owner = accounts[0]
+    oracle_accts = [Account.from_key(accounts[i].private_key) for i in (5, 6, 7)]
+    contracts = deploy_with_registry(owner, accounts[1], [a.address for a in oracle_accts], 2)
+    nodes = []
+    for i in range(4):
+        nid = node_id(f"validator-node-{i}")
+        register_node(contracts, owner, accounts[2 + i % 2], nid, uri=f"http://provider-{i}")
+        nodes.append(nid)
+    dep = write_deployment(contracts, tmp_path_factory.mktemp("validator") / "deployment.json", 0)
+    return {"contracts": contracts, "oracles": oracle_accts, "nodes": nodes, "deployment": str(dep)}
+
+
+@pytest.fixture
+def net(deployed, accounts, chain, networks, tmp_path):
+    return {
+        **deployed,
+        "uri": networks.provider.uri,
+        "genesis": chain.pending_timestamp - 10,
+        "tmp": tmp_path,
+        "finder": accounts[8].address,
+    }
+
+
+def make_validators(net, prober, count=3, **overrides):
+    vals = []
+    for i, acct in enumerate(net["oracles"][:count]):
+        settings = {"collect_timeout": 20, "failover_s": 5, "poll_s": 0.05, **overrides}
+        cfg = ValidatorConfig(
+            deployment_path=net["deployment"],
+            rpc=net["uri"],
+            account=acct,
+            journal_path=str(net["tmp"] / f"journal-{i}.sqlite"),
+            genesis=net["genesis"],
+            finder=net["finder"],
+            **settings,
+        )
+        vals.append(Validator(cfg, prober))
+    urls = [v.start() for v in vals]
+    for v in vals:
+        v.cfg.peers = [u for u in urls if u != v.url]
+    return vals
+
+
+def run_all(vals, epoch):
+    import threading
+
+    out = {}
+
+    def go(v):
+        out[v.address] = v.run_epoch(epoch)
+
+    threads = [threading.Thread(target=go, args=(v,)) for v in vals]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_three_validators_attest_every_node_once(net):
+    vals = make_validators(net, StubProber())
+    try:
+        summaries = run_all(vals, 1)
+        registry = net["contracts"]["AttestationRegistry"]
+        for nid in net["nodes"]:
+            rec = registry.recordOf(nid)
+            assert rec.epoch == 1 and rec.score == score_of(FIG)
+            assert (rec.fp32, rec.bf16, rec.memBandwidth, rec.powerW) == (6000, 80000, 3000, 700)
+        assert all(s["confirmed"] == 4 for s in summaries.values())
+        posted = sum(v.metrics.submissions.labels("attest")._value.get() for v in vals)
+        assert posted == 4  # only the leader posted, once per node
+        leader = min(vals, key=lambda v: int(v.address, 16))
+        assert leader.metrics.submissions.labels("attest")._value.get() == 4
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_attestation_figures_come_from_chain_and_benchmark(net):
+    vals = make_validators(net, StubProber())
+    try:
+        run_all(vals, 1)
+        staking = net["contracts"]["ComputeStaking"]
+        registry = net["contracts"]["AttestationRegistry"]
+        logs = list(registry.AttestationRecorded.range(0, 10_000))
+        assert len(logs) == 4
+        att = Attestation(*logs[0].attestation)
+        assert gpu_model_name(att.gpuModel) == staking.nodeInfo(logs[0].nodeId)[1]
+        assert att.expiry == net["genesis"] + 3600 + 2 * 3600
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_failed_challenge_is_reported_as_a_fault_and_slashed(net):
+    vals = make_validators(net, StubProber(bad=frozenset({"http://provider-1"})))
+    try:
+        run_all(vals, 1)
+        registry = net["contracts"]["AttestationRegistry"]
+        staking = net["contracts"]["ComputeStaking"]
+        faults = list(registry.FaultReported.range(0, 10_000))
+        assert len(faults) == 1 and faults[0].nodeId == net["nodes"][1]
+        assert faults[0].finder == net["finder"]
+        slashed = list(staking.Slashed.range(0, 10_000))
+        assert len(slashed) == 1 and slashed[0].slashed == 100 * 10**18
+        assert registry.recordOf(net["nodes"][1]).epoch == 0
+        assert registry.recordOf(net["nodes"][0]).epoch == 1
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_unreachable_node_is_neither_attested_nor_slashed(net):
+    vals = make_validators(net, StubProber(down=frozenset({"http://provider-2"})), collect_timeout=3)
+    try:
+        run_all(vals, 1)
+        registry = net["contracts"]["AttestationRegistry"]
+        assert registry.recordOf(net["nodes"][2]).epoch == 0
+        assert list(registry.FaultReported.range(0, 10_000)) == []
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_threshold_reached_with_one_validator_down(net):
+    vals = make_validators(net, StubProber(), count=2)
+    try:
+        run_all(vals, 1)
+        registry = net["contracts"]["AttestationRegistry"]
+        assert all(registry.recordOf(n).epoch == 1 for n in net["nodes"])
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_single_validator_cannot_reach_threshold(net):
+    vals = make_validators(net, StubProber(), count=1, collect_timeout=1)
+    try:
+        summary = vals[0].run_epoch(1)
+        assert summary["signed"] == 4 and summary["confirmed"] == 0
+    finally:
+        vals[0].stop()
+
+
+def test_signature_endpoint_serves_signed_attestations(net):
+    vals = make_validators(net, StubProber())
+    try:
+        run_all(vals, 1)
+        with urllib.request.urlopen(f"{vals[0].url}/signatures/1") as r:
+            doc = json.loads(r.read())
+        assert doc["validator"] == vals[0].address and len(doc["attestations"]) == 4
+        with urllib.request.urlopen(f"{vals[0].url}/health") as r:
+            assert json.loads(r.read())["validator"] == vals[0].address
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_rerunning_an_epoch_posts_nothing_new(net):
+    vals = make_validators(net, StubProber())
+    try:
+        run_all(vals, 1)
+        again = run_all(vals, 1)
+        assert sum(v.metrics.submissions.labels("attest")._value.get() for v in vals) == 4
+        assert all(s["confirmed"] == 4 for s in again.values())
+    finally:
+        for v in vals:
+            v.stop()
