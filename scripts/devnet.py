@@ -572,7 +572,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stop:
         say("nothing running" if not stale else "stopped")
         return 0
-    for p in (deployment_file, state_dir / "summary.json", state_dir / "logs"):
+    # a new chain every run: journals of validators that signed on the old one must go too
+    for p in (deployment_file, state_dir / "summary.json", state_dir / "logs", state_dir / "validators"):
         if p.is_dir():
             shutil.rmtree(p)
         elif p.exists():
