@@ -1,0 +1,544 @@
+"""Checkable matrix-product challenges: pure functions shared by the validator and the provider.
+
+Protocol (one challenge)
+------------------------
+1. The validator issues ``Challenge(seed, n, precision, deadline_s)``. ``seed`` is 32 random bytes,
+   ``deadline_s = overhead_s + 2 n^3 / claimed_flops * slack`` (:func:`deadline_for`).
+2. Both sides derive the same ``A`` and ``B`` (n x n, entries in [-8, 7]) from the seed
+   (:func:`derive_a`, :func:`derive_b`, :func:`derive_a_rows`). The generator is NumPy's ``PCG64``
+   seeded with ``keccak256(tag || seed)``; matrix row ``i`` is the little-endian bytes of raw 64-bit
+   draws ``i*w .. (i+1)*w - 1`` (``w = ceil(n/8)``), each byte read as int8 and shifted right by 4.
+   Because PCG64 can jump ahead (``advance``), the validator derives single rows of ``A`` in O(n).
+3. The provider computes ``C = A @ B`` and answers, before the deadline, with the Merkle root
+   (keccak256) over the rows of ``C`` (:class:`MerkleTree`). Every entry of ``C`` is an integer with
+   ``|C_ij| <= 64 n``, so the product is EXACT in every supported precision as long as the
+   accumulator is fp32 or wider (fp32 holds every integer up to 2^24 and 64 n <= 2^20 for
+   n <= MAX_N; every partial sum is bounded the same way). fp16/bf16 inputs hold [-8, 7] exactly;
+   the provider must accumulate and output in fp32 (cuBLAS compute type 32F, ``torch.mm(...,
+   out_dtype=torch.float32)``). The committed matrix is therefore the same ``int32`` matrix for
+   every honest provider, whatever its hardware, which is what makes the answer checkable.
+4. The validator checks cheaply:
+
+   (a) sampled rows (:func:`check_rows`): after receiving the root it picks ``s`` distinct rows
+       with its own randomness, the provider opens them with Merkle proofs, the validator recomputes
+       each row (``a_i @ B``, O(n^2) each) and verifies the proofs against the root.
+       ESCAPE PROBABILITY: a provider whose committed rows are correct for a fraction ``f`` of the
+       rows escapes ``s`` distinct uniformly sampled rows with probability
+       ``C(fn, s) / C(n, s) <= f^s`` (:func:`escape_bound_rows`).
+   (b) Freivalds (:func:`freivalds_check`), when the full ``C`` is sent (small n): checks
+       ``A (B r) == C r (mod p)``, ``p = 2^31 - 1``, for ``k`` independent vectors ``r`` uniform in
+       F_p^n, after checking that ``C`` matches the committed root and that every entry is in range
+       (so ``C != AB`` as integers implies ``C != AB (mod p)``). ESCAPE PROBABILITY: a wrong ``C``
+       passes one round with probability <= 1/p, all ``k`` rounds with probability
+       ``<= (1/p)^k`` (:func:`escape_bound_freivalds`).
+
+   An answer that arrives after ``deadline_s`` fails whatever its content (:func:`check_deadline`).
+
+Everything in this module is deterministic and side-effect free except the validator's choice of
+rows / Freivalds vectors, which takes an optional ``numpy.random.Generator`` (default: fresh OS
+entropy) so tests can replay it.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from eth_utils import keccak
+
+PRIME = 2**31 - 1
+"""The Freivalds modulus p (a Mersenne prime < 2^31)."""
+
+ENTRY_MIN, ENTRY_MAX = -8, 7
+"""Range of the entries of A and B."""
+
+MAX_N = 16384
+"""Largest accepted matrix size (C as int32 is 1 GiB at this size)."""
+
+PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "int8")
+"""Precisions a challenge may name. The product is exact in all of them (see module doc)."""
+
+DEFAULT_OVERHEAD_S = 2.0
+DEFAULT_SLACK = 3.0
+DEFAULT_SAMPLES = 16
+DEFAULT_ASSUMED_CORRECT_FRACTION = 0.5
+"""Fraction ``f`` used for the reported row-sampling escape probability ``f^s``: the bound for a
+provider that skipped (or botched) at least half of the rows. Callers can pass another ``f``."""
+
+_TAG_A = b"oracle.challenge.A"
+_TAG_B = b"oracle.challenge.B"
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+
+class ChallengeError(ValueError):
+    """A challenge, commitment or opening is malformed (the message says which field and why)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Challenge and deadline
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """What a validator asks: multiply the two matrices derived from ``seed`` within ``deadline_s``."""
+
+    seed: bytes
+    n: int
+    precision: str
+    deadline_s: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, bytes | bytearray) or len(self.seed) != 32:
+            raise ChallengeError("seed must be 32 bytes (a bytes32, e.g. secrets.token_bytes(32))")
+        if not isinstance(self.n, int) or isinstance(self.n, bool) or not 1 <= self.n <= MAX_N:
+            raise ChallengeError(f"n must be an integer in [1, {MAX_N}], got {self.n!r}")
+        if self.precision not in PRECISIONS:
+            raise ChallengeError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not (isinstance(self.deadline_s, int | float) and math.isfinite(self.deadline_s)):
+            raise ChallengeError(f"deadline_s must be a finite number of seconds, got {self.deadline_s!r}")
+        if self.deadline_s <= 0:
+            raise ChallengeError(f"deadline_s must be positive, got {self.deadline_s!r}")
+
+    @property
+    def flops(self) -> int:
+        """Arithmetic work of the product: 2 n^3 (one multiply and one add per term)."""
+        return 2 * self.n**3
+
+    def to_json(self) -> dict:
+        """JSON-ready form: ``{"seed": "0x..", "n": .., "precision": .., "deadline_s": ..}``."""
+        return {
+            "seed": "0x" + bytes(self.seed).hex(),
+            "n": self.n,
+            "precision": self.precision,
+            "deadline_s": float(self.deadline_s),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Challenge:
+        """Parse :meth:`to_json` output; raises :class:`ChallengeError` on any malformed field."""
+        if not isinstance(data, Mapping):
+            raise ChallengeError("challenge must be a JSON object with seed, n, precision, deadline_s")
+        missing = [k for k in ("seed", "n", "precision", "deadline_s") if k not in data]
+        if missing:
+            raise ChallengeError(f"challenge is missing field(s): {', '.join(missing)}")
+        return cls(
+            seed=parse_bytes32(data["seed"], "seed"),
+            n=data["n"],
+            precision=data["precision"],
+            deadline_s=data["deadline_s"],
+        )
+
+
+def parse_bytes32(value: object, name: str = "value") -> bytes:
+    """``"0x" + 64 hex digits`` (or 64 hex digits) -> 32 bytes; :class:`ChallengeError` otherwise."""
+    if not isinstance(value, str):
+        raise ChallengeError(f"{name} must be a 0x-prefixed hex string of 32 bytes")
+    text = value[2:] if value.startswith(("0x", "0X")) else value
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ChallengeError(f"{name} is not valid hex: {value[:80]!r}") from None
+    if len(raw) != 32:
+        raise ChallengeError(f"{name} must be 32 bytes, got {len(raw)}")
+    return raw
+
+
+def deadline_for(
+    n: int, claimed_flops: float, overhead_s: float = DEFAULT_OVERHEAD_S, slack: float = DEFAULT_SLACK
+) -> float:
+    """Deadline for a provider claiming ``claimed_flops`` (FLOP/s at the challenge precision):
+    ``overhead_s + 2 n^3 / claimed_flops * slack``. ``overhead_s`` covers the network round trip,
+    deriving A and B and the Merkle commitment; ``slack`` tolerates clock and load jitter."""
+    if claimed_flops <= 0:
+        raise ChallengeError(f"claimed_flops must be positive, got {claimed_flops!r}")
+    if overhead_s < 0 or slack < 1:
+        raise ChallengeError("overhead_s must be >= 0 and slack >= 1")
+    return overhead_s + 2.0 * n**3 / claimed_flops * slack
+
+
+def new_challenge(
+    n: int,
+    precision: str,
+    claimed_flops: float,
+    *,
+    seed: bytes | None = None,
+    overhead_s: float = DEFAULT_OVERHEAD_S,
+    slack: float = DEFAULT_SLACK,
+) -> Challenge:
+    """A fresh challenge with a random seed (``secrets``) and the deadline of :func:`deadline_for`."""
+    return Challenge(
+        seed=secrets.token_bytes(32) if seed is None else seed,
+        n=n,
+        precision=precision,
+        deadline_s=deadline_for(n, claimed_flops, overhead_s, slack),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Deterministic matrices
+# --------------------------------------------------------------------------------------------
+
+
+def _bit_generator(seed: bytes, tag: bytes) -> np.random.PCG64:
+    return np.random.PCG64(int.from_bytes(keccak(tag + bytes(seed)), "big"))
+
+
+def _rows_from_words(words: np.ndarray, rows: int, n: int) -> np.ndarray:
+    width = -(-n // 8) * 8
+    raw = words.astype("<u8", copy=False).view(np.int8).reshape(rows, width)
+    return raw[:, :n] >> 4  # arithmetic shift: uniform in [-8, 7]
+
+
+def _derive(seed: bytes, tag: bytes, n: int) -> np.ndarray:
+    words_per_row = -(-n // 8)
+    return _rows_from_words(_bit_generator(seed, tag).random_raw(n * words_per_row), n, n)
+
+
+def derive_a(seed: bytes, n: int) -> np.ndarray:
+    """The challenge's left matrix ``A`` (n x n, int8, entries in [-8, 7])."""
+    return _derive(seed, _TAG_A, n)
+
+
+def derive_b(seed: bytes, n: int) -> np.ndarray:
+    """The challenge's right matrix ``B`` (n x n, int8, entries in [-8, 7])."""
+    return _derive(seed, _TAG_B, n)
+
+
+def derive_a_rows(seed: bytes, n: int, rows: Iterable[int]) -> np.ndarray:
+    """Rows ``rows`` of ``A`` without deriving the rest: O(n) per row (PCG64 jump-ahead)."""
+    words_per_row = -(-n // 8)
+    out = []
+    for i in rows:
+        if not 0 <= i < n:
+            raise ChallengeError(f"row index {i} out of range [0, {n})")
+        bit_gen = _bit_generator(seed, _TAG_A)
+        bit_gen.advance(i * words_per_row)
+        out.append(_rows_from_words(bit_gen.random_raw(words_per_row), 1, n)[0])
+    return np.array(out, dtype=np.int8).reshape(len(out), n)
+
+
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact ``a @ b`` for challenge matrices, as int32, computed with a float32 BLAS GEMM.
+
+    Exact because every partial sum is an integer of magnitude <= 64 n <= 2^20 < 2^24."""
+    n = a.shape[1]
+    if n > MAX_N:
+        raise ChallengeError(f"inner dimension {n} exceeds MAX_N={MAX_N}")
+    return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.int32)
+
+
+def _rows_times_b(a_rows: np.ndarray, b: np.ndarray, block: int = 256) -> np.ndarray:
+    """``a_rows @ b`` (few rows) converting ``b`` to float32 in cache-sized blocks (no big temporaries)."""
+    n = b.shape[0]
+    acc = np.zeros((a_rows.shape[0], b.shape[1]), dtype=np.float32)
+    a32 = a_rows.astype(np.float32)
+    for k0 in range(0, n, block):
+        k1 = min(n, k0 + block)
+        acc += a32[:, k0:k1] @ b[k0:k1].astype(np.float32)
+    return acc.astype(np.int32)
+
+
+def expected_rows(seed: bytes, n: int, rows: Sequence[int], b: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``rows`` of the correct ``C`` (int32), derived from the seed: O(n^2) for ``B`` plus
+    O(n^2) per row. Pass ``b`` when it is already derived."""
+    b = derive_b(seed, n) if b is None else b
+    return _rows_times_b(derive_a_rows(seed, n, rows), b)
+
+
+def compute_product(seed: bytes, n: int) -> np.ndarray:
+    """What an honest CPU provider computes: ``derive_a(seed) @ derive_b(seed)`` as int32."""
+    return product(derive_a(seed, n), derive_b(seed, n))
+
+
+# --------------------------------------------------------------------------------------------
+# Merkle commitment over rows
+# --------------------------------------------------------------------------------------------
+
+
+def row_bytes(row: np.ndarray | Sequence[int]) -> bytes:
+    """Canonical encoding of a row of ``C``: int32 little-endian."""
+    return np.asarray(row, dtype="<i4").tobytes()
+
+
+def row_leaf(index: int, row: np.ndarray | Sequence[int]) -> bytes:
+    """Leaf hash: ``keccak256(0x00 || uint32_be(index) || int32_le(row))`` (0x00 separates leaves
+    from inner nodes, the index binds the row to its position)."""
+    return keccak(_LEAF_PREFIX + index.to_bytes(4, "big") + row_bytes(row))
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """Inner node: ``keccak256(0x01 || left || right)`` (ordered: position matters)."""
+    return keccak(_NODE_PREFIX + left + right)
+
+
+class MerkleTree:
+    """Binary Merkle tree over the rows of ``C``. At a level with an odd number of nodes the last
+    node is carried up unchanged (no duplication), so the shape depends only on ``n``."""
+
+    def __init__(self, leaves: Sequence[bytes]):
+        if not leaves:
+            raise ChallengeError("a Merkle tree needs at least one leaf")
+        self.levels: list[list[bytes]] = [list(leaves)]
+        while len(self.levels[-1]) > 1:
+            below = self.levels[-1]
+            above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            if len(below) % 2:
+                above.append(below[-1])
+            self.levels.append(above)
+
+    @classmethod
+    def from_matrix(cls, c: np.ndarray) -> MerkleTree:
+        """Tree over the rows of ``c`` (any integer dtype; encoded as int32 LE)."""
+        c32 = np.ascontiguousarray(c, dtype="<i4")
+        return cls([row_leaf(i, c32[i]) for i in range(c32.shape[0])])
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[-1][0]
+
+    def proof(self, index: int) -> list[bytes]:
+        """Sibling hashes from the leaf up (levels where the node is carried up contribute none)."""
+        if not 0 <= index < len(self.levels[0]):
+            raise ChallengeError(f"row index {index} out of range [0, {len(self.levels[0])})")
+        path = []
+        for level in self.levels[:-1]:
+            sibling = index ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            index //= 2
+        return path
+
+
+def merkle_root(c: np.ndarray) -> bytes:
+    """Commitment to ``C``: the root of :class:`MerkleTree` over its rows."""
+    return MerkleTree.from_matrix(c).root
+
+
+def verify_proof(
+    root: bytes, n: int, index: int, row: Sequence[int] | np.ndarray, proof: Sequence[bytes]
+) -> bool:
+    """True when ``row`` is row ``index`` of the n-row matrix committed to by ``root``."""
+    if not 0 <= index < n:
+        return False
+    node = row_leaf(index, row)
+    width, pos, used = n, index, 0
+    while width > 1:
+        sibling = pos ^ 1
+        if sibling < width:
+            if used >= len(proof):
+                return False
+            node = node_hash(node, proof[used]) if pos % 2 == 0 else node_hash(proof[used], node)
+            used += 1
+        pos //= 2
+        width = (width + 1) // 2
+    return used == len(proof) and node == root
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts and checks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """Outcome of checking one answer.
+
+    ``escape_probability`` bounds the chance that a cheating provider would have passed this check:
+    ``f^s`` for ``s`` sampled rows (``f`` = ``assumed_correct_fraction``), ``(1/p)^k`` for ``k``
+    Freivalds rounds, their product when both ran (the two draws are independent). It is 1.0 when
+    nothing was checked, 0.0 when the answer failed."""
+
+    ok: bool
+    reason: str
+    escape_probability: float
+    check_seconds: float
+    samples: int = 0
+    freivalds_rounds: int = 0
+    assumed_correct_fraction: float = DEFAULT_ASSUMED_CORRECT_FRACTION
+    elapsed_s: float | None = None
+    deadline_s: float | None = None
+    root: str | None = None
+    failed_rows: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def escape_bound_rows(correct_fraction: float, samples: int) -> float:
+    """Upper bound ``f^s`` on the chance that ``s`` distinct uniformly sampled rows all hit the
+    correct ones when only a fraction ``f`` of the committed rows is correct (sampling without
+    replacement gives ``C(fn, s)/C(n, s)``, which is <= ``f^s``)."""
+    if not 0.0 <= correct_fraction <= 1.0:
+        raise ChallengeError("correct_fraction must be in [0, 1]")
+    return float(correct_fraction**samples)
+
+
+def escape_bound_freivalds(rounds: int, p: int = PRIME) -> float:
+    """Upper bound ``(1/p)^k`` on the chance that a wrong ``C`` passes ``k`` Freivalds rounds."""
+    return float((1.0 / p) ** rounds)
+
+
+def check_deadline(challenge: Challenge, elapsed_s: float) -> Verdict | None:
+    """A failing :class:`Verdict` when the answer came after the deadline, else ``None``."""
+    if elapsed_s > challenge.deadline_s:
+        return Verdict(
+            ok=False,
+            reason=f"late: answered after {elapsed_s:.3f} s, deadline {challenge.deadline_s:.3f} s",
+            escape_probability=0.0,
+            check_seconds=0.0,
+            elapsed_s=elapsed_s,
+            deadline_s=challenge.deadline_s,
+        )
+    return None
+
+
+def sample_rows(n: int, samples: int, rng: np.random.Generator | None = None) -> list[int]:
+    """``min(samples, n)`` distinct row indices, uniform, from the validator's own randomness."""
+    rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
+    k = min(samples, n)
+    return sorted(int(i) for i in rng.choice(n, size=k, replace=False))
+
+
+def check_rows(
+    challenge: Challenge,
+    root: bytes,
+    openings: Mapping[int, tuple[Sequence[int], Sequence[bytes]]],
+    rows: Sequence[int],
+    *,
+    b: np.ndarray | None = None,
+    assumed_correct_fraction: float = DEFAULT_ASSUMED_CORRECT_FRACTION,
+) -> Verdict:
+    """Check the provider's openings ``{row: (values, proof)}`` of the sampled ``rows`` against
+    ``root`` and against the recomputed rows ``a_i @ B``. Cost: O(n^2) to derive ``B`` (skip by
+    passing ``b``) plus O(n^2) per row; no full product."""
+    started = time.perf_counter()
+    n = challenge.n
+
+    def fail(reason: str, bad: list[int] | None = None) -> Verdict:
+        return Verdict(
+            ok=False,
+            reason=reason,
+            escape_probability=0.0,
+            check_seconds=time.perf_counter() - started,
+            samples=len(rows),
+            assumed_correct_fraction=assumed_correct_fraction,
+            root="0x" + root.hex(),
+            failed_rows=bad or [],
+        )
+
+    missing = [i for i in rows if i not in openings]
+    if missing:
+        return fail(f"provider did not open requested row(s) {missing[:8]}", missing)
+    values = []
+    for i in rows:
+        try:
+            row = np.asarray(openings[i][0], dtype=np.int64)
+        except (TypeError, ValueError, OverflowError):
+            return fail(f"opened row {i} is not a list of integers", [i])
+        if row.shape != (n,):
+            return fail(f"opened row {i} does not have {n} entries", [i])
+        if np.abs(row).max(initial=0) > 64 * n:
+            return fail(f"opened row {i} has an entry outside [-{64 * n}, {64 * n}] (wrong product)", [i])
+        values.append(row.astype(np.int32))
+    bad_proof = [i for k, i in enumerate(rows) if not verify_proof(root, n, i, values[k], openings[i][1])]
+    if bad_proof:
+        return fail(f"Merkle proof of row(s) {bad_proof[:8]} does not match the committed root", bad_proof)
+    expected = expected_rows(challenge.seed, n, rows, b)
+    wrong = [i for k, i in enumerate(rows) if not np.array_equal(values[k], expected[k])]
+    if wrong:
+        return fail(f"row(s) {wrong[:8]} differ from A @ B (wrong product)", wrong)
+    return Verdict(
+        ok=True,
+        reason=f"{len(rows)} sampled row(s) correct and committed",
+        escape_probability=escape_bound_rows(assumed_correct_fraction, len(rows)),
+        check_seconds=time.perf_counter() - started,
+        samples=len(rows),
+        assumed_correct_fraction=assumed_correct_fraction,
+        root="0x" + root.hex(),
+    )
+
+
+def _matmul_mod(m: np.ndarray, v: np.ndarray, bound: int, p: int = PRIME) -> np.ndarray:
+    """``(m @ v) mod p`` exactly, with float64 BLAS: ``|m| <= bound`` and ``0 <= v < p``.
+
+    ``v`` is split into limbs small enough that every dot product stays below 2^53."""
+    n = m.shape[1]
+    limb_bits = 52 - max(1, int(bound).bit_length()) - max(1, n.bit_length())
+    if limb_bits < 1:
+        raise ChallengeError("matrix too large for the exact float64 Freivalds product")
+    m64 = m.astype(np.float64)
+    result = np.zeros((m.shape[0], v.shape[1]), dtype=np.int64)
+    shift = 0
+    rest = v.astype(np.int64)
+    while True:
+        limb = rest & ((1 << limb_bits) - 1)
+        part = np.mod((m64 @ limb.astype(np.float64)).astype(np.int64), p)
+        result = (result + np.mod(part * pow(2, shift, p), p)) % p
+        rest = rest >> limb_bits
+        shift += limb_bits
+        if not rest.any():
+            return result
+
+
+def freivalds_check(
+    challenge: Challenge,
+    c: np.ndarray,
+    rounds: int,
+    *,
+    root: bytes | None = None,
+    rng: np.random.Generator | None = None,
+    p: int = PRIME,
+) -> Verdict:
+    """Freivalds' check of a full ``C``: ``A (B R) == C R (mod p)`` for an n x k matrix ``R`` of
+    independent uniform vectors in F_p^n. When ``root`` is given ``C`` must also match it.
+    Cost O(k n^2) (plus O(n^2) hashing for the root). Escape: ``<= (1/p)^k``. ``p`` must be a
+    prime > 128 n for that bound to hold for every wrong ``C``; tests pass a small prime to measure
+    the escape rate empirically (then only differences that are not multiples of p are caught)."""
+    started = time.perf_counter()
+    n = challenge.n
+
+    def fail(reason: str) -> Verdict:
+        return Verdict(
+            ok=False,
+            reason=reason,
+            escape_probability=0.0,
+            check_seconds=time.perf_counter() - started,
+            freivalds_rounds=rounds,
+            root=None if root is None else "0x" + root.hex(),
+        )
+
+    c = np.asarray(c)
+    if c.shape != (n, n):
+        return fail(f"product has shape {c.shape}, expected ({n}, {n})")
+    if not np.issubdtype(c.dtype, np.integer):
+        return fail(f"product must hold integers, got dtype {c.dtype}")
+    limit = 64 * n
+    if c.size and int(np.abs(c.astype(np.int64)).max()) > limit:
+        return fail(f"product has an entry outside [-{limit}, {limit}] (wrong product)")
+    if root is not None and merkle_root(c) != root:
+        return fail("full product does not match the committed root")
+    rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
+    if not 2 <= p <= PRIME:
+        raise ChallengeError(f"p must be a prime in [2, {PRIME}]")
+    r = rng.integers(0, p, size=(n, rounds), dtype=np.int64)
+    a, b = derive_a(challenge.seed, n), derive_b(challenge.seed, n)
+    br = _matmul_mod(b, r, 8, p)
+    abr = _matmul_mod(a, br, 8, p)
+    cr = _matmul_mod(c, r, limit, p)
+    if not np.array_equal(abr, cr):
+        bad = int(np.flatnonzero((abr != cr).any(axis=1))[0])
+        return fail(f"Freivalds check failed (row {bad} of C is wrong)")
+    return Verdict(
+        ok=True,
+        reason=f"Freivalds check passed ({rounds} round(s))",
+        escape_probability=escape_bound_freivalds(rounds, p),
+        check_seconds=time.perf_counter() - started,
+        freivalds_rounds=rounds,
+        root=None if root is None else "0x" + root.hex(),
+    )

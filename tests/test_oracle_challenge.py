@@ -1,0 +1,209 @@
+"""Challenge derivation, Merkle commitment, row sampling and Freivalds checks (pure functions)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oracle import challenge as ch
+
+SEED = bytes(range(32))
+HYPO = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _commit(seed: bytes, n: int):
+    c = ch.compute_product(seed, n)
+    return c, ch.MerkleTree.from_matrix(c)
+
+
+def _openings(c, tree, rows):
+    return {i: (c[i].tolist(), tree.proof(i)) for i in rows}
+
+
+def _challenge(n, seed=SEED):
+    return ch.Challenge(seed=seed, n=n, precision="fp32", deadline_s=10.0)
+
+
+def test_derived_matrices_are_deterministic_and_in_range():
+    a1, a2 = ch.derive_a(SEED, 40), ch.derive_a(SEED, 40)
+    assert np.array_equal(a1, a2)
+    assert a1.min() >= ch.ENTRY_MIN and a1.max() <= ch.ENTRY_MAX
+    assert not np.array_equal(a1, ch.derive_b(SEED, 40))
+    assert not np.array_equal(a1, ch.derive_a(bytes(32), 40))
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 33])
+def test_single_rows_of_a_match_the_full_matrix(n):
+    rows = sorted({0, n // 2, n - 1})
+    assert np.array_equal(ch.derive_a_rows(SEED, n, rows), ch.derive_a(SEED, n)[rows])
+
+
+def test_product_is_exact_integer_product():
+    a, b = ch.derive_a(SEED, 50), ch.derive_b(SEED, 50)
+    assert np.array_equal(ch.product(a, b), a.astype(np.int64) @ b.astype(np.int64))
+
+
+def test_deadline_formula():
+    assert ch.deadline_for(1000, 1e12, overhead_s=1.0, slack=2.0) == pytest.approx(1.0 + 2e9 / 1e12 * 2.0)
+    with pytest.raises(ch.ChallengeError, match="claimed_flops"):
+        ch.deadline_for(10, 0)
+
+
+def test_challenge_json_round_trip_and_validation():
+    c = ch.new_challenge(64, "bf16", 1e12)
+    assert ch.Challenge.from_json(c.to_json()) == c
+    assert len(c.seed) == 32
+    with pytest.raises(ch.ChallengeError, match="precision"):
+        ch.Challenge(SEED, 8, "fp8", 1.0)
+    with pytest.raises(ch.ChallengeError, match="n must be"):
+        ch.Challenge(SEED, 0, "fp32", 1.0)
+    with pytest.raises(ch.ChallengeError, match="32 bytes"):
+        ch.Challenge.from_json({"seed": "0x1234", "n": 8, "precision": "fp32", "deadline_s": 1})
+    with pytest.raises(ch.ChallengeError, match="missing"):
+        ch.Challenge.from_json({"seed": "0x" + "00" * 32})
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
+def test_merkle_proofs_verify_for_every_row_and_only_there(n):
+    c, tree = _commit(SEED, n)
+    for i in range(n):
+        assert ch.verify_proof(tree.root, n, i, c[i], tree.proof(i))
+        wrong = c[i].copy()
+        wrong[0] += 1
+        assert not ch.verify_proof(tree.root, n, i, wrong, tree.proof(i))
+    if n > 1:
+        assert not ch.verify_proof(tree.root, n, 1, c[0], tree.proof(0))
+
+
+@HYPO
+@given(seed=st.binary(min_size=32, max_size=32), n=st.integers(1, 24), s=st.integers(1, 24))
+def test_correct_product_always_passes_both_checks(seed, n, s):
+    challenge = _challenge(n, seed)
+    c, tree = _commit(seed, n)
+    rows = ch.sample_rows(n, s, np.random.default_rng(s))
+    verdict = ch.check_rows(challenge, tree.root, _openings(c, tree, rows), rows)
+    assert verdict.ok, verdict.reason
+    assert verdict.escape_probability == pytest.approx(0.5 ** len(rows))
+    fv = ch.freivalds_check(challenge, c, 2, root=tree.root)
+    assert fv.ok, fv.reason
+    assert fv.escape_probability == pytest.approx((1 / ch.PRIME) ** 2)
+
+
+@HYPO
+@given(
+    seed=st.binary(min_size=32, max_size=32),
+    n=st.integers(2, 24),
+    where=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)),
+    delta=st.integers(1, 1000) | st.integers(-1000, -1),
+)
+def test_one_perturbed_entry_is_always_caught_by_freivalds_and_by_sampling_its_row(seed, n, where, delta):
+    challenge = _challenge(n, seed)
+    c, _ = _commit(seed, n)
+    i, j = where[0] % n, where[1] % n
+    c[i, j] += delta
+    tree = ch.MerkleTree.from_matrix(c)  # the cheat commits to its wrong matrix
+    assert not ch.freivalds_check(challenge, c, 2, root=tree.root).ok
+    verdict = ch.check_rows(challenge, tree.root, _openings(c, tree, [i]), [i])
+    assert not verdict.ok
+    assert verdict.failed_rows == [i]
+    assert "wrong product" in verdict.reason
+
+
+def test_opening_that_does_not_match_the_commitment_fails():
+    n = 16
+    c, tree = _commit(SEED, n)
+    forged = c.copy()
+    forged[3] = 0
+    ops = _openings(forged, tree, [3])
+    verdict = ch.check_rows(_challenge(n), tree.root, ops, [3])
+    assert not verdict.ok and "Merkle proof" in verdict.reason
+
+
+def test_missing_or_malformed_openings_fail():
+    n = 8
+    c, tree = _commit(SEED, n)
+    assert "did not open" in ch.check_rows(_challenge(n), tree.root, {}, [1]).reason
+    short = {1: (c[1][:-1].tolist(), tree.proof(1))}
+    assert "entries" in ch.check_rows(_challenge(n), tree.root, short, [1]).reason
+    garbage = {1: (["x"] * n, tree.proof(1))}
+    assert "integers" in ch.check_rows(_challenge(n), tree.root, garbage, [1]).reason
+
+
+def test_full_product_that_does_not_match_root_fails_freivalds():
+    n = 8
+    c, tree = _commit(SEED, n)
+    other = ch.MerkleTree.from_matrix(c + 1).root
+    assert "committed root" in ch.freivalds_check(_challenge(n), c, 1, root=other).reason
+
+
+def test_late_answer_fails():
+    challenge = ch.Challenge(SEED, 8, "fp32", 1.5)
+    assert ch.check_deadline(challenge, 1.4) is None
+    late = ch.check_deadline(challenge, 1.6)
+    assert late is not None and not late.ok and late.reason.startswith("late")
+
+
+def _escape_rate_rows(n, correct, s, trials):
+    """Empirical escape rate of a provider whose rows outside ``correct`` are wrong."""
+    challenge = _challenge(n)
+    c, _ = _commit(SEED, n)
+    cheat = c.copy()
+    for i in range(n):
+        if i not in correct:
+            cheat[i] = 0  # skipped rows
+    tree = ch.MerkleTree.from_matrix(cheat)
+    rng = np.random.default_rng(1234)
+    b = ch.derive_b(SEED, n)
+    escapes = 0
+    for _ in range(trials):
+        rows = ch.sample_rows(n, s, rng)
+        escapes += ch.check_rows(challenge, tree.root, _openings(cheat, tree, rows), rows, b=b).ok
+    return escapes / trials
+
+
+@pytest.mark.parametrize(("n", "n_correct", "s"), [(8, 4, 1), (8, 4, 2), (8, 7, 2), (10, 5, 3)])
+def test_empirical_row_sampling_escape_rate_is_within_the_bound(n, n_correct, s):
+    trials = 600
+    f = n_correct / n
+    rate = _escape_rate_rows(n, set(range(n_correct)), s, trials)
+    exact = math.comb(n_correct, s) / math.comb(n, s)  # sampling without replacement
+    bound = ch.escape_bound_rows(f, s)
+    assert exact <= bound
+    sigma = math.sqrt(exact * (1 - exact) / trials)
+    assert abs(rate - exact) <= 4 * sigma + 1e-9
+    assert rate <= bound + 4 * sigma
+
+
+def test_empirical_freivalds_escape_rate_matches_one_over_p_with_a_small_prime():
+    n, p, trials = 6, 5, 600
+    challenge = _challenge(n)
+    c, _ = _commit(SEED, n)
+    c[2, 3] += 1
+    rng = np.random.default_rng(7)
+    escapes = sum(ch.freivalds_check(challenge, c, 1, rng=rng, p=p).ok for _ in range(trials))
+    rate = escapes / trials
+    bound = ch.escape_bound_freivalds(1, p)
+    sigma = math.sqrt(bound * (1 - bound) / trials)
+    assert abs(rate - bound) <= 4 * sigma  # a single +1 escapes exactly when r_3 == 0 (mod p)
+    escapes2 = sum(ch.freivalds_check(challenge, c, 2, rng=rng, p=p).ok for _ in range(trials))
+    assert escapes2 / trials <= ch.escape_bound_freivalds(2, p) + 4 * math.sqrt(0.04 / trials)
+
+
+def test_freivalds_rejects_out_of_range_and_misshapen_products():
+    n = 8
+    c, _ = _commit(SEED, n)
+    big = c.copy()
+    big[0, 0] = 64 * n + 1
+    assert "outside" in ch.freivalds_check(_challenge(n), big, 1).reason
+    assert "shape" in ch.freivalds_check(_challenge(n), c[:4], 1).reason
+
+
+def test_check_cost_is_small_against_compute_at_moderate_n():
+    n = 512
+    c, tree = _commit(SEED, n)
+    rows = ch.sample_rows(n, 8, np.random.default_rng(0))
+    verdict = ch.check_rows(_challenge(n), tree.root, _openings(c, tree, rows), rows)
+    assert verdict.ok and verdict.samples == 8
+    assert verdict.escape_probability == pytest.approx(0.5**8)
