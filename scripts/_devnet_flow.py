@@ -255,7 +255,6 @@ def wait_for_attestation(ctx: FlowContext, node_id: bytes, timeout: float = 150.
     )
 
 
-
 def cpu_gemm_tflops(dtype: str, n: int = 384, repeats: int = 3) -> float:
     """Best-of-`repeats` throughput of an n x n matrix product with numpy on this CPU (TFLOPS)."""
     import numpy as np
@@ -416,7 +415,11 @@ def run_flow(
             a = attest_directly(ctx, facts)
             how = (
                 "measured here with numpy: "
-                + ("no provider agent to challenge" if validator_cmd else "this checkout has no validator daemon")
+                + (
+                    "no provider agent to challenge"
+                    if validator_cmd
+                    else "this checkout has no validator daemon"
+                )
                 + "; signed with the dev validator keys through oracle.attest"
             )
             if validator_cmd:

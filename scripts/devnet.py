@@ -345,7 +345,9 @@ def compile_contracts() -> None:
 def ape_on(url: str) -> Iterator[Any]:
     """Connect Ape (in this process) to the anvil at `url`; yields the `ape` module."""
     import ape
+    from ape.logging import logger
 
+    logger.set_level("WARNING")  # no line per confirmed transaction: the summary says what ran
     with ape.networks.parse_network_choice("ethereum:local:foundry", provider_settings={"host": url}):
         yield ape
 

@@ -144,9 +144,9 @@ def start_devnet(
     raise AssertionError(f"the devnet did not come up (status {proc.poll()}):\n{out}")
 
 
-def stop_devnet(proc: subprocess.Popen) -> None:
+def stop_devnet(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -168,7 +168,7 @@ def devnet(tmp_path_factory) -> Iterator[Devnet]:
         recorded = (
             json.loads((state_dir / "pids.json").read_text()) if (state_dir / "pids.json").exists() else {}
         )
-        stop_devnet(proc)
+        stop_devnet(proc, signal.SIGINT)  # what Ctrl-C sends
         children = [c["pid"] for c in recorded.get("children", [])]
         assert not pids_alive(children), f"devnet children left running: {pids_alive(children)}"
 

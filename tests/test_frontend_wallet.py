@@ -83,3 +83,17 @@ def test_wrong_network_banner_switches_and_adds_the_chain(open_page, devnet):
     page.click("#switch-network")
     page.wait_for_selector("#network-banner", state="hidden")
     assert wallet.seen.count("wallet_switchEthereumChain") == 2 and "wallet_addEthereumChain" in wallet.seen
+
+
+def test_insufficient_funds_for_gas_is_reported_readably(open_page, devnet):
+    broke = devnet.account(9)
+    devnet.rpc("anvil_setBalance", [broke, "0x0"])
+    try:
+        page, _ = open_page()
+        connect_dev(page, 9)
+        page.fill("#mint-form input[name=weights]", "no-gas-model")
+        page.click("#mint-form button")
+        page.wait_for_selector("#models-msg.error")
+        assert "Insufficient funds" in page.inner_text("#models-msg")
+    finally:
+        devnet.rpc("anvil_setBalance", [broke, hex(10_000 * 10**18)])
