@@ -239,6 +239,30 @@ def start_validators(ctx: FlowContext, base: list[str]) -> list[str]:
     return urls
 
 
+def validators_gave_up(ctx: FlowContext) -> str | None:
+    """If every validator's JSON log shows a finished epoch with nothing signed, the reason the
+    last challenge gave (e.g. the provider reports no benchmark); else None."""
+    reasons = []
+    logs = sorted((ctx.state_dir / "logs").glob("validator-*.log"))
+    if not logs:
+        return None
+    for log in logs:
+        done, reason = False, ""
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "challenge":
+                reason = f"{event.get('result')}: {event.get('reason')}"
+            if event.get("event") == "epoch_done" and event.get("nodes") and not event.get("signed"):
+                done = True
+        if not done:
+            return None
+        reasons.append(reason)
+    return reasons[-1] or "no reason logged"
+
+
 def wait_for_attestation(ctx: FlowContext, node_id: bytes, timeout: float = 150.0) -> dict[str, Any]:
     """Wait until the validators' first attestation of `node_id` is on chain; returns it."""
     from devnet import DevnetError
@@ -247,6 +271,9 @@ def wait_for_attestation(ctx: FlowContext, node_id: bytes, timeout: float = 150.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ctx.sup.check_alive()
+        gave_up = validators_gave_up(ctx)
+        if gave_up:
+            raise DevnetError(f"every validator finished its epoch without signing: {gave_up}")
         record = registry.recordOf(node_id)
         if int(record.epoch) > 0:
             return {
