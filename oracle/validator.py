@@ -16,10 +16,13 @@ Design
   gives a :class:`~oracle.attest.Fault` instead, with fixed reason hash, slash amount and finder.
 * **Gathering and leader.** Every validator serves what it signed at
   ``GET /signatures/<epoch>`` (JSON). The *leader* of an epoch is the validator with the lowest
-  address among those whose endpoint answers (itself included): it polls the others, aggregates
-  k signatures per node (sorted by signer) and posts one ``submit`` (or ``reportFault``) per node.
-  The others watch the chain; if the leader has not posted everything within ``failover_s`` they
-  post what is missing themselves. Posting twice is impossible by construction: before any post
+  address among those whose endpoint answered within the last ``failover_s`` seconds (itself
+  included; sticky, so a crashed leader that restarts quickly keeps the role): it polls the
+  others, aggregates k signatures per node (sorted by signer) and posts one ``submit`` (or
+  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch (every
+  validator signs the root over its attestations sorted by node id; proofs are served at
+  ``GET /proofs/<epoch>``). The others watch the chain; if the leader has not posted everything
+  within ``failover_s`` they post what is missing themselves. Posting twice is impossible by construction: before any post
   the poster checks the chain (``recordOf(node).epoch`` / ``faultReported``) and a second post of
   the same epoch would revert as stale anyway.
 * **Crash safety** (:mod:`oracle.journal`): every step is journaled (fsynced) before the next; a
@@ -53,15 +56,21 @@ from oracle.attest import (
     UINT32_MAX,
     Attestation,
     AttestError,
+    Batch,
     Domain,
     Fault,
+    MerkleTree,
     Signature,
     aggregate,
     attestation_digest,
+    attestation_struct_hash,
+    batch_digest,
+    encode_score_proof,
     fault_digest,
     fault_struct_hash,
     gpu_model_bytes32,
     sign_attestation,
+    sign_batch,
     sign_fault,
     tflops_fixed,
 )
@@ -164,6 +173,7 @@ class ValidatorConfig:
     failover_s: float = 30.0
     poll_s: float = 0.2
     submit_delay: float = 0.0  # testing aid: pause between posts
+    mode: str = "single"  # "single": one submit per node; "batch": one quorum-signed Merkle root per epoch
 
 
 class Metrics:
@@ -226,6 +236,7 @@ class Validator:
         self.metrics = Metrics()
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
+        self._last_seen: dict[str, float] = {}
         self._server: ThreadingHTTPServer | None = None
         self._metrics_server = None
         self.finder = to_checksum_address(cfg.finder) if cfg.finder else "0x" + "00" * 20
@@ -251,8 +262,10 @@ class Validator:
                     body = {"validator": validator.address}
                 elif len(parts) == 2 and parts[0] == "signatures" and parts[1].isdigit():
                     body = validator.signatures_document(int(parts[1]))
+                elif len(parts) == 2 and parts[0] == "proofs" and parts[1].isdigit():
+                    body = validator.proofs_document(int(parts[1]))
                 else:
-                    self.send_error(404, "use /health or /signatures/<epoch>")
+                    self.send_error(404, "use /health, /signatures/<epoch> or /proofs/<epoch>")
                     return
                 data = json.dumps(body).encode()
                 self.send_response(200)
@@ -288,7 +301,149 @@ class Validator:
                 atts.append({"signer": self.address, "signature": e.signature, "attestation": e.payload})
             else:
                 faults.append({"signer": self.address, "signature": e.signature, "fault": e.payload})
-        return {"validator": self.address, "epoch": epoch, "attestations": atts, "faults": faults}
+        doc: dict[str, Any] = {
+            "validator": self.address,
+            "epoch": epoch,
+            "attestations": atts,
+            "faults": faults,
+        }
+        batch = self._batch_meta(epoch)
+        if batch is not None:
+            doc["batch"] = {k: batch[k] for k in ("root", "epoch", "expiry", "signer", "signature")}
+        return doc
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def _batch_meta(self, epoch: int) -> dict[str, Any] | None:
+        raw = self.journal.meta(f"batch:{epoch}")
+        return json.loads(raw) if raw else None
+
+    def _batch_tree(self, epoch: int) -> tuple[dict[str, Any], list[Attestation], MerkleTree] | None:
+        meta = self._batch_meta(epoch)
+        if meta is None:
+            return None
+        by_node = {e.node: e.payload for e in self.journal.entries(epoch, kind="attest", min_state="signed")}
+        atts = [Attestation.from_json(by_node[n]) for n in meta["nodes"]]
+        return meta, atts, MerkleTree.build([attestation_struct_hash(a) for a in atts])
+
+    def _sign_batch(self, epoch: int) -> None:
+        """Sign one Merkle root over every attestation this validator signed this epoch (leaves
+        sorted by node id, so validators that agree on the attestations agree on the root).
+        Signed once per epoch, journaled, never re-signed."""
+        if self._batch_meta(epoch) is not None:
+            return
+        entries = sorted(self.journal.entries(epoch, kind="attest", min_state="signed"), key=lambda e: e.node)
+        if not entries:
+            return
+        atts = [Attestation.from_json(e.payload) for e in entries]
+        tree = MerkleTree.build([attestation_struct_hash(a) for a in atts])
+        batch = Batch(tree.root, epoch, self.expiry_of(epoch))
+        sig = sign_batch(self.account.key, self.domain, batch)
+        meta = {
+            "root": "0x" + tree.root.hex(),
+            "epoch": epoch,
+            "expiry": batch.expiry,
+            "signer": self.address,
+            "signature": "0x" + sig.signature.hex(),
+            "nodes": [e.node for e in entries],
+        }
+        self.journal.set_meta(f"batch:{epoch}", json.dumps(meta))
+
+    def proofs_document(self, epoch: int) -> dict[str, Any]:
+        """Merkle proofs of this validator's batch (``scoreProof`` is what JobEscrow's acceptJob
+        passes to ``checkScore``)."""
+        built = self._batch_tree(epoch)
+        if built is None:
+            return {"epoch": epoch, "root": None, "proofs": []}
+        meta, atts, tree = built
+        state = json.loads(self.journal.meta(f"batch-state:{epoch}") or "{}")
+        proofs = []
+        for i, a in enumerate(atts):
+            proof = tree.proof(i)
+            proofs.append(
+                {
+                    "nodeId": "0x" + a.nodeId.hex(),
+                    "attestation": a.to_json(),
+                    "proof": ["0x" + p.hex() for p in proof],
+                    "scoreProof": "0x" + encode_score_proof(a, tree.root, proof).hex(),
+                }
+            )
+        return {
+            "epoch": epoch,
+            "root": meta["root"],
+            "onChain": state.get("state") == "confirmed",
+            "proofs": proofs,
+        }
+
+    def _batch_on_chain(self, root_hex: str) -> bool:
+        info = self.chain.call(REGISTRY, "batchOf", bytes.fromhex(root_hex[2:]))
+        return int(info[1]) != 0
+
+    def _confirm_batch(self, epoch: int, meta: dict[str, Any], tx_hash: str | None, note: str) -> None:
+        self.journal.set_meta(f"batch-state:{epoch}", json.dumps({"state": "confirmed", "tx": tx_hash}))
+        for node in meta["nodes"]:
+            e = self.journal.get(epoch, node, "attest")
+            if e is not None and e.state != "confirmed":
+                self.journal.advance(epoch, node, "confirmed", note=note)
+
+    def _gather_batch(self, epoch: int, docs: list[dict[str, Any]]) -> bool:
+        """Post this epoch's batch root once it has k signatures; True when it is on chain."""
+        meta = self._batch_meta(epoch)
+        if meta is None:
+            return True
+        state = json.loads(self.journal.meta(f"batch-state:{epoch}") or "{}")
+        if state.get("state") == "confirmed":
+            return True
+        if state.get("state") == "submitted" and state.get("tx"):
+            receipt = self.chain.receipt(state["tx"])
+            if receipt is not None and receipt["status"] == 1:
+                self._confirm_batch(epoch, meta, state["tx"], "in batch")
+                return True
+        if self._batch_on_chain(meta["root"]):
+            self._confirm_batch(epoch, meta, None, "batch posted by another validator")
+            return True
+        sigs = [Signature(self.address, bytes.fromhex(meta["signature"][2:]))]
+        for d in docs:
+            b = d.get("batch")
+            if (
+                isinstance(b, dict)
+                and b.get("root") == meta["root"]
+                and self.is_oracle(to_checksum_address(b["signer"]))
+            ):
+                sigs.append(Signature.from_json(b))
+        batch = Batch(bytes.fromhex(meta["root"][2:]), epoch, int(meta["expiry"]))
+        try:
+            agg = aggregate(sigs, self.threshold, digest=batch_digest(self.domain, batch))
+        except AttestError:
+            return False
+
+        def journal_hash(tx_hash: str) -> None:
+            self.journal.set_meta(f"batch-state:{epoch}", json.dumps({"state": "submitted", "tx": tx_hash}))
+
+        try:
+            res = self.chain.transact(
+                REGISTRY, "submitBatch", batch.root, batch.epoch, batch.expiry, agg, on_signed=journal_hash
+            )
+        except ContractRevert as exc:
+            if exc.error == "AttestationRegistryBatchExists":
+                self._confirm_batch(epoch, meta, None, "batch posted by another validator")
+                return True
+            self.metrics.errors.labels("post").inc()
+            self._log("batch_failed", logging.ERROR, epoch=epoch, error=str(exc))
+            return False
+        self._confirm_batch(epoch, meta, res.tx_hash, "in batch")
+        self.metrics.submissions.labels("batch").inc()
+        self.metrics.tx_gas.observe(res.gas_used)
+        self._log(
+            "posted",
+            epoch=epoch,
+            kind="batch",
+            root=meta["root"],
+            nodes=len(meta["nodes"]),
+            tx=res.tx_hash,
+            gas=res.gas_used,
+        )
+        return True
 
     # -- epochs -------------------------------------------------------------------------------
 
@@ -382,8 +537,14 @@ class Validator:
         return docs
 
     def _is_leader(self, docs: list[dict[str, Any]]) -> bool:
-        up = {self.address} | {to_checksum_address(d["validator"]) for d in docs if "validator" in d}
-        up = {a for a in up if self.is_oracle(a)} or {self.address}
+        """Lowest address among the validators seen up within the last ``failover_s`` seconds
+        (sticky: a leader that crashes keeps the role for ``failover_s``, time to restart)."""
+        now = time.monotonic()
+        for d in docs:
+            if "validator" in d:
+                self._last_seen[to_checksum_address(d["validator"])] = now
+        up = {a for a, t in self._last_seen.items() if now - t < self.cfg.failover_s and self.is_oracle(a)}
+        up.add(self.address)
         return min(up, key=lambda a: int(a, 16)) == self.address
 
     def _on_chain_done(self, epoch: int, kind: str, payload: dict[str, Any]) -> bool:
@@ -420,10 +581,15 @@ class Validator:
         if self.cfg.submit_delay:
             time.sleep(self.cfg.submit_delay)
 
-    def _gather_and_post(self, epoch: int, docs: list[dict[str, Any]]) -> int:
+    def _gather_and_post(
+        self, epoch: int, docs: list[dict[str, Any]], single_attestations: bool = True
+    ) -> int:
         """Post every entry of this epoch that has k matching signatures; returns how many
-        entries are still open."""
+        entries are still open. Attestations are skipped when ``single_attestations`` is False
+        (batch mode: they go on chain in the batch)."""
         mine = [e for e in self.journal.entries(epoch, min_state="signed") if e.state != "confirmed"]
+        if not single_attestations:
+            mine = [e for e in mine if e.kind != "attest"]
         if not mine:
             return 0
         theirs: dict[tuple[str, str], list[Signature]] = {}
@@ -472,6 +638,9 @@ class Validator:
         return open_count
 
     def _all_on_chain(self, epoch: int) -> bool:
+        meta = self._batch_meta(epoch) if self.cfg.mode == "batch" else None
+        if meta is not None and self._batch_on_chain(meta["root"]):
+            self._confirm_batch(epoch, meta, None, "batch posted by the leader")
         done = True
         for e in self.journal.entries(epoch, min_state="signed"):
             if e.state == "confirmed":
@@ -493,12 +662,21 @@ class Validator:
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
             list(pool.map(lambda n: self._sign_node(epoch, n), nodes))
-        deadline = time.monotonic() + self.cfg.collect_timeout
-        failover_at = time.monotonic() + self.cfg.failover_s
+        batch_mode = self.cfg.mode == "batch"
+        if batch_mode:
+            self._sign_batch(epoch)
+        start = time.monotonic()
+        deadline = start + self.cfg.collect_timeout
+        failover_at = start + self.cfg.failover_s
+        batch_fallback_at = start + self.cfg.collect_timeout / 2
         while True:
             docs = self._peer_documents(epoch)
             if self._is_leader(docs) or time.monotonic() >= failover_at:
-                remaining = self._gather_and_post(epoch, docs)
+                batch_done = self._gather_batch(epoch, docs) if batch_mode else True
+                # Without a quorum on the root in time, post attestations one by one instead.
+                single = not batch_mode or (not batch_done and time.monotonic() >= batch_fallback_at)
+                remaining = self._gather_and_post(epoch, docs, single_attestations=single)
+                remaining += 0 if batch_done else 1
             else:
                 remaining = 0 if self._all_on_chain(epoch) else 1
             if remaining == 0 or time.monotonic() >= deadline:
@@ -661,6 +839,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         collect_timeout=args.collect_timeout,
         failover_s=args.failover,
         submit_delay=args.submit_delay,
+        mode=args.mode,
     )
     v = Validator(cfg)
     v.start()
@@ -700,6 +879,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--collect-timeout", type=float, default=60.0)
     p.add_argument("--failover", type=float, default=30.0, help="seconds before a non-leader posts")
     p.add_argument("--submit-delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--mode",
+        choices=("single", "batch"),
+        default="single",
+        help="single: one submit per node (records stored on chain); batch: one Merkle root per epoch",
+    )
     p.add_argument("--epoch", type=int, default=None, help="run exactly this epoch once and exit")
     p.add_argument("--once", action="store_true", help="run the current epoch once and exit")
     p.add_argument("-v", "--verbose", action="store_true")

@@ -203,3 +203,25 @@ def test_rerunning_an_epoch_posts_nothing_new(net):
     finally:
         for v in vals:
             v.stop()
+
+
+def test_batch_mode_posts_one_root_whose_proofs_pass_check_score(net):
+    vals = make_validators(net, StubProber(), mode="batch")
+    try:
+        run_all(vals, 1)
+        registry = net["contracts"]["AttestationRegistry"]
+        staking = net["contracts"]["ComputeStaking"]
+        [ev] = list(registry.BatchSubmitted.range(0, 10_000))
+        assert ev.epoch == 1
+        with urllib.request.urlopen(f"{vals[1].url}/proofs/1") as r:
+            doc = json.loads(r.read())
+        assert doc["root"] == "0x" + bytes(ev.root).hex() and len(doc["proofs"]) == 4
+        for p in doc["proofs"]:
+            nid = bytes.fromhex(p["nodeId"][2:])
+            owner = staking.nodeOwner(nid)
+            assert registry.checkScore(owner, nid, 1, bytes.fromhex(p["scoreProof"][2:])) == score_of(FIG)
+        assert sum(v.metrics.submissions.labels("batch")._value.get() for v in vals) == 1
+        assert sum(v.metrics.submissions.labels("attest")._value.get() for v in vals) == 0
+    finally:
+        for v in vals:
+            v.stop()

@@ -1,0 +1,502 @@
+"""Throughput benchmarks: dense matrix products per precision, memory bandwidth, work per joule.
+
+GPU (PyTorch, imported lazily; ``BenchUnavailable`` when it or CUDA is absent): for each precision
+(fp64, fp32, tf32, fp16, bf16) ``torch.mm(a, b, out=c)`` after ``warmup`` untimed runs, ``repeats``
+samples timed on the device with CUDA events (each sample runs enough products to last about
+0.1 s), the MEDIAN sample is reported; a reference run of plain ``torch.matmul`` timed with the
+host clock (``cuda.synchronize``) is reported beside it. Device memory bandwidth is a device copy
+(``dst.copy_(src)``, read + write bytes). While the products run, a thread samples NVML board
+power; ``gflops_per_joule = FLOPs done / (mean power * time)``.
+
+CPU (NumPy): float64 and float32 GEMM and a ``numpy.copyto`` bandwidth test, median of repeats.
+
+Each figure is compared with the card's published dense peak (:data:`PEAKS`); an unknown card or
+a CPU says "peak unknown".
+
+Score (uint32, :func:`score_from`)::
+
+    score = min(2^32 - 1, floor(  1.0   * G(fp64) + 1.0   * G(fp32) + 0.25  * G(tf32)
+                                + 0.125 * G(fp16) + 0.125 * G(bf16) + 0.5   * BW ))
+
+where ``G(p)`` is the measured median GFLOP/s at precision ``p`` (0 when not measured) and ``BW``
+the measured bandwidth in GB/s, both taken as stored in the report (rounded to 0.001). Lower
+precisions weigh less per FLOP because they are cheaper per FLOP; an H100 SXM scores about 3e5, a
+2-core CPU about 1e2 -- far inside uint32. The score is a pure function of the reported figures,
+so anyone can recompute it from :meth:`BenchReport.to_json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+UINT32_MAX = 2**32 - 1
+SCORE_WEIGHTS = {"fp64": 1.0, "fp32": 1.0, "tf32": 0.25, "fp16": 0.125, "bf16": 0.125}
+BANDWIDTH_WEIGHT = 0.5
+GPU_PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16")
+CPU_PRECISIONS = ("fp64", "fp32")
+
+
+class BenchUnavailable(RuntimeError):
+    """The requested benchmark cannot run here (e.g. no PyTorch or no CUDA device)."""
+
+
+@dataclass(frozen=True)
+class CardPeaks:
+    """Published dense (no sparsity) peaks: TFLOP/s per precision and memory bandwidth in GB/s.
+    fp64 is the tensor-core fp64 figure where the card has one (that is what GEMM uses)."""
+
+    name: str
+    tflops: dict[str, float]
+    bandwidth_gb_s: float
+
+
+# Order matters: the first pattern that matches the NVML name wins (specific variants first).
+PEAKS: list[tuple[str, CardPeaks]] = [
+    (
+        r"H100.*(PCIe|PCIE)",
+        CardPeaks(
+            "H100 PCIe", {"fp64": 51.2, "fp32": 51.2, "tf32": 378.0, "fp16": 756.0, "bf16": 756.0}, 2000.0
+        ),
+    ),
+    (
+        r"H100.*NVL",
+        CardPeaks(
+            "H100 NVL", {"fp64": 60.0, "fp32": 60.0, "tf32": 417.5, "fp16": 835.5, "bf16": 835.5}, 3900.0
+        ),
+    ),
+    (
+        r"H100",
+        CardPeaks(
+            "H100 SXM", {"fp64": 66.9, "fp32": 66.9, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4}, 3350.0
+        ),
+    ),
+    (
+        r"H200",
+        CardPeaks(
+            "H200 SXM", {"fp64": 66.9, "fp32": 66.9, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4}, 4800.0
+        ),
+    ),
+    (
+        r"A100.*(PCIe|PCIE).*40GB|A100-PCIE-40GB",
+        CardPeaks(
+            "A100 PCIe 40GB",
+            {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+            1555.0,
+        ),
+    ),
+    (
+        r"A100.*(PCIe|PCIE)",
+        CardPeaks(
+            "A100 PCIe 80GB",
+            {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
+            1935.0,
+        ),
+    ),
+    (
+        r"A100.*40GB",
+        CardPeaks(
+            "A100 SXM 40GB", {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0}, 1555.0
+        ),
+    ),
+    (
+        r"A100",
+        CardPeaks(
+            "A100 SXM 80GB", {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0}, 2039.0
+        ),
+    ),
+    (
+        r"L40S",
+        CardPeaks("L40S", {"fp64": 1.41, "fp32": 91.6, "tf32": 183.0, "fp16": 362.05, "bf16": 362.05}, 864.0),
+    ),
+    (
+        r"RTX 4090",
+        CardPeaks(
+            "RTX 4090", {"fp64": 1.29, "fp32": 82.6, "tf32": 82.6, "fp16": 165.2, "bf16": 165.2}, 1008.0
+        ),
+    ),
+    (
+        r"RTX 3090",
+        CardPeaks("RTX 3090", {"fp64": 0.56, "fp32": 35.6, "tf32": 35.6, "fp16": 71.0, "bf16": 71.0}, 936.0),
+    ),
+    (
+        r"\bL4\b",
+        CardPeaks("L4", {"fp64": 0.47, "fp32": 30.3, "tf32": 60.0, "fp16": 121.0, "bf16": 121.0}, 300.0),
+    ),
+    (
+        r"\bA10\b",
+        CardPeaks("A10", {"fp64": 0.98, "fp32": 31.2, "tf32": 62.5, "fp16": 125.0, "bf16": 125.0}, 600.0),
+    ),
+    (r"V100", CardPeaks("V100 SXM2", {"fp64": 7.8, "fp32": 15.7, "fp16": 125.0}, 900.0)),
+    (r"\bT4\b", CardPeaks("T4", {"fp64": 0.25, "fp32": 8.1, "fp16": 65.0}, 320.0)),
+]
+
+
+def lookup_peaks(device_name: str) -> CardPeaks | None:
+    """Published peaks for a card named like NVML names it, or ``None`` (peak unknown)."""
+    for pattern, peaks in PEAKS:
+        if re.search(pattern, device_name, re.IGNORECASE):
+            return peaks
+    return None
+
+
+@dataclass
+class GemmResult:
+    precision: str
+    n: int
+    repeats: int
+    median_s: float
+    """Median time of ONE n x n x n product."""
+    tflops: float
+    peak_tflops: float | None = None
+    fraction_of_peak: float | None = None
+    reference_tflops: float | None = None
+    """Plain ``torch.matmul`` timed with the host clock (GPU only)."""
+    mean_power_w: float | None = None
+    gflops_per_joule: float | None = None
+
+
+@dataclass
+class BandwidthResult:
+    bytes_moved: int
+    median_s: float
+    gb_s: float
+    peak_gb_s: float | None = None
+    fraction_of_peak: float | None = None
+
+
+@dataclass
+class BenchReport:
+    device: str
+    """``"cuda:0"`` or ``"cpu"``."""
+    device_name: str
+    peak_source: str
+    """Which row of :data:`PEAKS` was used, or ``"peak unknown"``."""
+    gemm: list[GemmResult]
+    bandwidth: BandwidthResult | None
+    score: int
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def figure(self, precision: str) -> GemmResult | None:
+        return next((g for g in self.gemm if g.precision == precision), None)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_from(gflops: dict[str, float], bandwidth_gb_s: float | None) -> int:
+    """The uint32 score of the module docstring, from GFLOP/s per precision and GB/s."""
+    total = sum(SCORE_WEIGHTS.get(p, 0.0) * max(0.0, g) for p, g in gflops.items())
+    total += BANDWIDTH_WEIGHT * max(0.0, bandwidth_gb_s or 0.0)
+    return int(min(UINT32_MAX, math.floor(total)))
+
+
+def score_of(report: BenchReport) -> int:
+    """:func:`score_from` applied to a report's stored figures."""
+    return score_from(
+        {g.precision: g.tflops * 1000.0 for g in report.gemm},
+        report.bandwidth.gb_s if report.bandwidth else None,
+    )
+
+
+def _round(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def _compare(value: float, peak: float | None) -> float | None:
+    return None if not peak else _round(value / peak, 4)
+
+
+def _median_time(fn: Callable[[], Any], repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+# --------------------------------------------------------------------------------------------
+# CPU
+# --------------------------------------------------------------------------------------------
+
+
+def bench_cpu(
+    n: int = 1024,
+    repeats: int = 5,
+    warmup: int = 1,
+    bandwidth_mib: int = 256,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """NumPy GEMM (float64, float32) and copy bandwidth on the CPU; medians of ``repeats``."""
+    from oracle.inventory import collect_cpu
+
+    cpu = collect_cpu()
+    rng = np.random.default_rng(0)
+    results = []
+    for precision, dtype in (("fp64", np.float64), ("fp32", np.float32)):
+        if progress:
+            progress(f"CPU GEMM {precision} n={n}")
+        a = rng.standard_normal((n, n)).astype(dtype)
+        b = rng.standard_normal((n, n)).astype(dtype)
+        out = np.empty((n, n), dtype=dtype)
+        median = _median_time(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), repeats, warmup)
+        results.append(
+            GemmResult(
+                precision=precision,
+                n=n,
+                repeats=repeats,
+                median_s=_round(median, 6),
+                tflops=_round(2.0 * n**3 / median / 1e12, 6),
+            )
+        )
+    if progress:
+        progress(f"CPU copy bandwidth {bandwidth_mib} MiB")
+    src = np.ones(bandwidth_mib * 2**20 // 8, dtype=np.float64)
+    dst = np.empty_like(src)
+    median = _median_time(lambda: np.copyto(dst, src), repeats, warmup)
+    moved = 2 * src.nbytes
+    bandwidth = BandwidthResult(
+        bytes_moved=moved, median_s=_round(median, 6), gb_s=_round(moved / median / 1e9)
+    )
+    report = BenchReport(
+        device="cpu",
+        device_name=f"{cpu.model} ({cpu.logical_cores} logical cores, {cpu.blas})",
+        peak_source="peak unknown",
+        gemm=results,
+        bandwidth=bandwidth,
+        score=0,
+        skipped=[f"{p}: GPU only" for p in GPU_PRECISIONS if p not in CPU_PRECISIONS],
+    )
+    report.score = score_of(report)
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# GPU
+# --------------------------------------------------------------------------------------------
+
+
+class PowerSampler:
+    """Samples NVML board power (W) in a background thread while active (``with`` block).
+
+    ``nvml`` is the pynvml module (or a stand-in in tests); ``handle`` a device handle."""
+
+    def __init__(self, nvml: Any, handle: Any, interval_s: float = 0.01):
+        self.nvml, self.handle, self.interval_s = nvml, handle, interval_s
+        self.samples_w: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples_w.append(self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0)
+            except self.nvml.NVMLError:
+                return
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PowerSampler:
+        self.samples_w.clear()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+
+    @property
+    def mean_w(self) -> float | None:
+        return statistics.fmean(self.samples_w) if self.samples_w else None
+
+
+def work_per_joule(flops: float, seconds: float, mean_power_w: float | None) -> float | None:
+    """GFLOP per joule: ``flops / (mean_power_w * seconds) / 1e9`` (None without a power figure)."""
+    if not mean_power_w or seconds <= 0:
+        return None
+    return flops / (mean_power_w * seconds) / 1e9
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise BenchUnavailable("PyTorch is not installed: the GPU benchmark needs torch with CUDA") from None
+    if not torch.cuda.is_available():
+        raise BenchUnavailable(
+            "PyTorch sees no CUDA device: the GPU benchmark needs an NVIDIA GPU and driver"
+        )
+    return torch
+
+
+def _nvml_handle(device_index: int, nvml: Any = None) -> tuple[Any, Any]:
+    try:
+        if nvml is None:
+            import pynvml as nvml
+        nvml.nvmlInit()
+        return nvml, nvml.nvmlDeviceGetHandleByIndex(device_index)
+    except Exception:  # no NVML: benchmark without power figures
+        return None, None
+
+
+def bench_gpu(
+    n: int = 8192,
+    repeats: int = 10,
+    warmup: int = 3,
+    precisions: tuple[str, ...] = GPU_PRECISIONS,
+    device_index: int = 0,
+    bandwidth_mib: int = 1024,
+    sample_target_s: float = 0.1,
+    nvml: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """GPU benchmark with PyTorch (see module doc). Raises :class:`BenchUnavailable` without CUDA."""
+    torch = _import_torch()
+    dev = torch.device(f"cuda:{device_index}")
+    name = torch.cuda.get_device_name(dev)
+    peaks = lookup_peaks(name)
+    nvml, handle = _nvml_handle(device_index, nvml)
+    dtypes = {
+        "fp64": torch.float64,
+        "fp32": torch.float32,
+        "tf32": torch.float32,
+        "fp16": torch.float16,
+        "bf16": torch.bfloat16,
+    }
+    results, skipped, notes = [], [], []
+    flops = 2.0 * n**3
+    previous_tf32 = torch.backends.cuda.matmul.allow_tf32
+    try:
+        for precision in precisions:
+            if progress:
+                progress(f"GPU GEMM {precision} n={n}")
+            torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+            try:
+                a = torch.randn((n, n), device=dev, dtype=dtypes[precision])
+                b = torch.randn((n, n), device=dev, dtype=dtypes[precision])
+                c = torch.empty((n, n), device=dev, dtype=dtypes[precision])
+            except (RuntimeError, TypeError) as exc:
+                skipped.append(f"{precision}: {exc}")
+                continue
+            for _ in range(warmup):
+                torch.mm(a, b, out=c)
+            torch.cuda.synchronize(dev)
+            # Calibrate: enough products per timed sample to last ~sample_target_s.
+            started = time.perf_counter()
+            torch.mm(a, b, out=c)
+            torch.cuda.synchronize(dev)
+            inner = max(1, int(sample_target_s / max(1e-6, time.perf_counter() - started)))
+            samples = []
+            sampler = PowerSampler(nvml, handle) if handle is not None else None
+            with sampler if sampler is not None else contextlib.nullcontext():
+                for _ in range(repeats):
+                    start_evt = torch.cuda.Event(enable_timing=True)
+                    end_evt = torch.cuda.Event(enable_timing=True)
+                    start_evt.record()
+                    for _ in range(inner):
+                        torch.mm(a, b, out=c)
+                    end_evt.record()
+                    end_evt.synchronize()
+                    samples.append(start_evt.elapsed_time(end_evt) / 1000.0 / inner)
+            median = statistics.median(samples)
+
+            def reference(a=a, b=b) -> None:
+                torch.matmul(a, b)
+                torch.cuda.synchronize(dev)
+
+            ref_median = _median_time(reference, max(3, repeats // 2), 1)
+            tflops = flops / median / 1e12
+            mean_w = sampler.mean_w if sampler is not None else None
+            peak = peaks.tflops.get(precision) if peaks else None
+            results.append(
+                GemmResult(
+                    precision=precision,
+                    n=n,
+                    repeats=repeats,
+                    median_s=_round(median, 9),
+                    tflops=_round(tflops),
+                    peak_tflops=peak,
+                    fraction_of_peak=_compare(tflops, peak),
+                    reference_tflops=_round(flops / ref_median / 1e12),
+                    mean_power_w=_round(mean_w, 1),
+                    gflops_per_joule=_round(
+                        work_per_joule(flops * inner * repeats, sum(samples) * inner, mean_w)
+                    ),
+                )
+            )
+            del a, b, c
+            torch.cuda.empty_cache()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous_tf32
+    if progress:
+        progress(f"GPU copy bandwidth {bandwidth_mib} MiB")
+    src = torch.ones(bandwidth_mib * 2**20 // 4, device=dev, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    for _ in range(warmup):
+        dst.copy_(src)
+    copy_samples = []
+    for _ in range(repeats):
+        start_evt, end_evt = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start_evt.record()
+        dst.copy_(src)
+        end_evt.record()
+        end_evt.synchronize()
+        copy_samples.append(start_evt.elapsed_time(end_evt) / 1000.0)
+    moved = 2 * src.numel() * src.element_size()
+    median = statistics.median(copy_samples)
+    gb_s = moved / median / 1e9
+    peak_bw = peaks.bandwidth_gb_s if peaks else None
+    bandwidth = BandwidthResult(moved, _round(median, 9), _round(gb_s), peak_bw, _compare(gb_s, peak_bw))
+    if handle is None:
+        notes.append("NVML unavailable: no power figures")
+    report = BenchReport(
+        device=f"cuda:{device_index}",
+        device_name=name,
+        peak_source=peaks.name if peaks else "peak unknown",
+        gemm=results,
+        bandwidth=bandwidth,
+        score=0,
+        skipped=skipped,
+        notes=notes,
+    )
+    report.score = score_of(report)
+    return report
+
+
+def run_bench(
+    device: str = "auto", n: int | None = None, repeats: int | None = None, **kwargs: Any
+) -> BenchReport:
+    """``device="gpu"``: :func:`bench_gpu`; ``"cpu"``: :func:`bench_cpu`; ``"auto"``: GPU when
+    available, else the CPU with a note saying why the GPU path was skipped."""
+    progress = kwargs.pop("progress", None)
+    if device in ("gpu", "auto"):
+        try:
+            return bench_gpu(n=n or 8192, repeats=repeats or 10, progress=progress, **kwargs)
+        except BenchUnavailable as exc:
+            if device == "gpu":
+                raise
+            report = bench_cpu(n=n or 1024, repeats=repeats or 5, progress=progress)
+            report.notes.append(f"GPU benchmark skipped: {exc}")
+            return report
+    if device == "cpu":
+        return bench_cpu(n=n or 1024, repeats=repeats or 5, progress=progress)
+    raise BenchUnavailable(f"unknown device {device!r}: use auto, gpu or cpu")

@@ -1,0 +1,69 @@
+"""``oracle challenge URL``: run one challenge against a provider and print the verdict."""
+
+from __future__ import annotations
+
+import argparse
+
+from oracle.cli import EXIT_CHECK_FAILED, EXIT_OK, CliError, Ui, common_options
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from oracle.challenge import DEFAULT_SAMPLES, PRECISIONS
+
+    parser = subparsers.add_parser(
+        "challenge", parents=[common_options()], help="challenge a provider once and print the verdict"
+    )
+    parser.add_argument("url", help="provider base URL, e.g. http://127.0.0.1:8600")
+    parser.add_argument("-n", type=int, default=512, help="matrix size (default 512)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument(
+        "--claimed-tflops",
+        type=float,
+        default=0.05,
+        help="provider's claimed speed, sets the deadline (default 0.05)",
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=None, help="deadline in seconds (overrides the formula)"
+    )
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="rows to open and recompute")
+    parser.add_argument(
+        "--freivalds", type=int, default=0, help="Freivalds rounds on the full product (small n)"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="HTTP timeout in seconds")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    from oracle.challenge import Challenge, ChallengeError, new_challenge
+    from oracle.server import ProviderClient, run_challenge
+
+    if args.samples < 0 or args.freivalds < 0:
+        raise CliError("--samples and --freivalds must be >= 0", exit_code=2)
+    try:
+        challenge = new_challenge(args.n, args.precision, args.claimed_tflops * 1e12)
+        if args.deadline is not None:
+            challenge = Challenge(challenge.seed, challenge.n, challenge.precision, args.deadline)
+    except ChallengeError as exc:
+        raise CliError(str(exc), exit_code=2) from None
+    client = ProviderClient(args.url, timeout=args.timeout)
+    ui.progress(
+        f"challenging {args.url}: n={challenge.n} {challenge.precision}, deadline {challenge.deadline_s:.2f} s"
+    )
+    verdict = run_challenge(client, challenge, args.samples, freivalds_rounds=args.freivalds)
+    if ui.json:
+        ui.emit({"challenge": challenge.to_json(), "verdict": verdict.to_json()})
+    else:
+        ui.fields(
+            [
+                ("verdict", "PASS" if verdict.ok else "FAIL"),
+                ("reason", verdict.reason),
+                ("answered in", None if verdict.elapsed_s is None else f"{verdict.elapsed_s:.3f} s"),
+                ("deadline", f"{challenge.deadline_s:.3f} s"),
+                ("sampled rows", verdict.samples),
+                ("Freivalds rounds", verdict.freivalds_rounds),
+                ("escape probability <=", f"{verdict.escape_probability:.3g}"),
+                ("check time", f"{verdict.check_seconds * 1000:.1f} ms"),
+                ("root", verdict.root),
+            ]
+        )
+    return EXIT_OK if verdict.ok else EXIT_CHECK_FAILED

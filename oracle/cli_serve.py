@@ -1,0 +1,69 @@
+"""``oracle serve``: run the provider's challenge server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from oracle.cli import EXIT_OK, CliError, Ui, common_options
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from oracle.server import BEHAVIOURS, DEFAULT_MAX_N, DEFAULT_MAX_PRODUCT_N
+
+    parser = subparsers.add_parser(
+        "serve", parents=[common_options()], help="serve challenges as a provider (Ctrl-C stops)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8600, help="TCP port (0 = any free port; default 8600)")
+    parser.add_argument(
+        "--behaviour", choices=BEHAVIOURS, default="honest", help="misbehave for fault drills"
+    )
+    parser.add_argument(
+        "--backend", choices=["auto", "numpy", "torch"], default="auto", help="compute backend"
+    )
+    parser.add_argument("--max-n", type=int, default=DEFAULT_MAX_N, help="largest challenge accepted")
+    parser.add_argument(
+        "--max-product-n", type=int, default=DEFAULT_MAX_PRODUCT_N, help="largest full C sent"
+    )
+    parser.set_defaults(func=run)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    from oracle.server import ProviderServer
+
+    try:
+        server = ProviderServer(
+            args.host,
+            args.port,
+            behaviour=args.behaviour,
+            backend=args.backend,
+            max_n=args.max_n,
+            max_product_n=args.max_product_n,
+        )
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port"
+        ) from None
+    signal.signal(signal.SIGTERM, _stop)
+    if ui.json:
+        # One compact line, so a supervising process can read the URL with a single readline().
+        ui.line(
+            json.dumps({"url": server.url, "behaviour": server.behaviour, "backend": server.backend_name})
+        )
+    else:
+        ui.line(
+            f"serving on {server.url} (behaviour {server.behaviour}, backend {server.backend_name}); Ctrl-C stops"
+        )
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        ui.progress("stopped")
+    return EXIT_OK

@@ -1,0 +1,571 @@
+"""The provider's HTTP server, the validator's client for it, and the whole validator-side protocol.
+
+HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx status):
+
+- ``GET /health`` -> ``{"status": "ok", "version", "backend", "cached"}``
+- ``GET /inventory`` -> :meth:`oracle.inventory.Inventory.to_json`
+- ``POST /challenge`` ``{seed, n, precision, deadline_s}`` -> ``{root, elapsed_s, n, precision, backend}``
+  The provider computes ``C = A @ B`` (see :mod:`oracle.challenge`) and keeps ``C`` and its Merkle
+  tree for ``cache_ttl_s`` seconds, keyed by seed.
+- ``POST /open`` ``{seed, rows: [i, ...]}`` -> ``{rows: [{index, values, proof: ["0x..", ...]}]}``
+- ``POST /product`` ``{seed}`` -> ``{n, dtype: "<i4", c_b64}`` the full ``C`` (int32 little-endian,
+  base64) for Freivalds' check; only for ``n <= max_product_n``.
+
+Misbehaving providers for tests and fault drills (``behaviour``): ``honest``; ``wrong`` (every row
+of the committed product has a wrong entry); ``lazy`` (computes only the first half of the rows,
+commits zeros for the rest); ``slow`` (answers after the deadline); ``garbage`` (answers with
+bytes that are not JSON); ``silent`` (never answers).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from oracle import __version__
+from oracle import challenge as ch
+
+BEHAVIOURS = ("honest", "wrong", "lazy", "slow", "garbage", "silent")
+MAX_BODY_BYTES = 1 << 20
+DEFAULT_MAX_N = 8192
+DEFAULT_MAX_PRODUCT_N = 1024
+DEFAULT_CACHE_TTL_S = 120.0
+DEFAULT_MAX_CACHED = 4
+
+ProductFn = Callable[[bytes, int, str], np.ndarray]
+"""A compute backend: ``(seed, n, precision) -> C`` as an int32 n x n array."""
+
+
+class ProviderError(Exception):
+    """The provider could not be used (base class; the message says what happened and what to do)."""
+
+
+class ProviderUnreachable(ProviderError):
+    """No connection could be made to the provider."""
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the client's timeout."""
+
+
+class ProviderProtocolError(ProviderError):
+    """The provider answered something that is not the expected JSON (or an HTTP error)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Compute backends
+# --------------------------------------------------------------------------------------------
+
+
+def numpy_product(seed: bytes, n: int, precision: str) -> np.ndarray:
+    """CPU backend: exact float32 BLAS GEMM whatever the precision named (see :mod:`oracle.challenge`)."""
+    return ch.compute_product(seed, n)
+
+
+def torch_product(seed: bytes, n: int, precision: str) -> np.ndarray:
+    """GPU backend (PyTorch, CUDA): computes in the challenge precision, exact by construction.
+
+    fp16/bf16 accumulate and output in fp32 (``torch.mm(..., out_dtype=torch.float32)``; older
+    PyTorch: K-split into chunks whose partial products are exact in the 16-bit output)."""
+    import torch  # lazy: optional dependency
+
+    dev = torch.device("cuda")
+    a = torch.from_numpy(np.ascontiguousarray(ch.derive_a(seed, n))).to(dev)
+    b = torch.from_numpy(np.ascontiguousarray(ch.derive_b(seed, n))).to(dev)
+    if precision == "fp64":
+        c = a.double() @ b.double()
+    elif precision in ("fp32", "tf32", "int8"):
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        try:
+            c = a.float() @ b.float()
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+    else:
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        a16, b16 = a.to(dtype), b.to(dtype)
+        try:
+            c = torch.mm(a16, b16, out_dtype=torch.float32)
+        except (TypeError, RuntimeError):
+            exact_limit = 2048 if precision == "fp16" else 256  # integers exact in the 16-bit format
+            chunk = max(1, exact_limit // 64)
+            c = torch.zeros((n, n), dtype=torch.float32, device=dev)
+            for k in range(0, n, chunk):
+                c += (a16[:, k : k + chunk] @ b16[k : k + chunk]).float()
+    return c.round().to(torch.int32).cpu().numpy()
+
+
+def select_backend(name: str = "auto") -> tuple[str, ProductFn]:
+    """``"numpy"``, ``"torch"`` or ``"auto"`` (torch when it imports and sees a CUDA device)."""
+    if name == "numpy":
+        return "numpy", numpy_product
+    if name in ("torch", "auto"):
+        try:
+            import torch  # noqa: F401
+
+            if torch.cuda.is_available():
+                return "torch", torch_product
+        except ImportError:
+            pass
+        if name == "torch":
+            raise ProviderError("backend 'torch' needs PyTorch with a CUDA device; use --backend numpy")
+        return "numpy", numpy_product
+    raise ProviderError(f"unknown backend {name!r}: use auto, numpy or torch")
+
+
+# --------------------------------------------------------------------------------------------
+# Server
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    expires: float
+    c: np.ndarray
+    tree: ch.MerkleTree
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderServer:
+    """A provider node's challenge server. ``port=0`` picks a free port (see :attr:`url`).
+
+    Use as a context manager (starts a background thread, stops on exit) or call
+    :meth:`serve_forever` in the foreground."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        behaviour: str = "honest",
+        backend: str = "numpy",
+        max_n: int = DEFAULT_MAX_N,
+        max_product_n: int = DEFAULT_MAX_PRODUCT_N,
+        cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
+        max_cached: int = DEFAULT_MAX_CACHED,
+        inventory_fn: Callable[[], dict] | None = None,
+        silent_s: float = 3600.0,
+    ):
+        if behaviour not in BEHAVIOURS:
+            raise ProviderError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
+        self.behaviour = behaviour
+        self.backend_name, self.product_fn = select_backend(backend)
+        self.max_n = max_n
+        self.max_product_n = max_product_n
+        self.cache_ttl_s = cache_ttl_s
+        self.max_cached = max_cached
+        self.silent_s = silent_s
+        self._inventory_fn = inventory_fn
+        self._inventory: dict | None = None
+        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> ProviderServer:
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="provider-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self._stopping.set()
+            self.httpd.server_close()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (safe to call on a server that was never started)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self.httpd.shutdown()  # only valid while serve_forever runs: it waits for the loop to end
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> ProviderServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- request logic (called from handler threads) --------------------------------------
+
+    def health(self) -> dict:
+        with self._lock:
+            cached = len(self._cache)
+        return {"status": "ok", "version": __version__, "backend": self.backend_name, "cached": cached}
+
+    def inventory(self) -> dict:
+        if self._inventory is None:
+            if self._inventory_fn is not None:
+                self._inventory = self._inventory_fn()
+            else:
+                from oracle.inventory import collect
+
+                self._inventory = collect().to_json()
+        return self._inventory
+
+    def handle_challenge(self, body: Any) -> dict:
+        try:
+            challenge = ch.Challenge.from_json(body)
+        except ch.ChallengeError as exc:
+            raise _BadRequest(400, str(exc)) from None
+        if challenge.n > self.max_n:
+            raise _BadRequest(413, f"n={challenge.n} exceeds this provider's max_n={self.max_n}")
+        started = time.perf_counter()
+        c = self.product_fn(challenge.seed, challenge.n, challenge.precision)
+        c = self._misbehave(c, challenge)
+        tree = ch.MerkleTree.from_matrix(c)
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            now = time.monotonic()
+            for key in [k for k, e in self._cache.items() if e.expires < now]:
+                del self._cache[key]
+            self._cache[challenge.seed] = _Entry(now + self.cache_ttl_s, c, tree)
+            self._cache.move_to_end(challenge.seed)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
+        if self.behaviour == "slow":
+            self._stopping.wait(max(0.0, challenge.deadline_s - elapsed) + 0.5)
+        return {
+            "root": "0x" + tree.root.hex(),
+            "elapsed_s": elapsed,
+            "n": challenge.n,
+            "precision": challenge.precision,
+            "backend": self.backend_name,
+        }
+
+    def _misbehave(self, c: np.ndarray, challenge: ch.Challenge) -> np.ndarray:
+        n = challenge.n
+        if self.behaviour == "wrong":
+            c = c.copy()
+            c[np.arange(n), (np.arange(n) * 7 + 3) % n] += 1
+        elif self.behaviour == "lazy":
+            c = c.copy()
+            c[(n + 1) // 2 :] = 0
+        return c
+
+    def _entry(self, body: Any) -> _Entry:
+        if not isinstance(body, dict) or "seed" not in body:
+            raise _BadRequest(400, "body must be a JSON object with a seed")
+        try:
+            seed = ch.parse_bytes32(body["seed"], "seed")
+        except ch.ChallengeError as exc:
+            raise _BadRequest(400, str(exc)) from None
+        with self._lock:
+            entry = self._cache.get(seed)
+        if entry is None or entry.expires < time.monotonic():
+            raise _BadRequest(
+                404, "no product for this seed (never challenged, or expired): POST /challenge first"
+            )
+        return entry
+
+    def handle_open(self, body: Any) -> dict:
+        entry = self._entry(body)
+        rows = body.get("rows")
+        n = entry.c.shape[0]
+        if not isinstance(rows, list) or not all(isinstance(i, int) and 0 <= i < n for i in rows):
+            raise _BadRequest(400, f"rows must be a list of row indices in [0, {n})")
+        if len(rows) > 1024:
+            raise _BadRequest(413, "at most 1024 rows per request")
+        return {
+            "rows": [
+                {
+                    "index": i,
+                    "values": entry.c[i].tolist(),
+                    "proof": ["0x" + h.hex() for h in entry.tree.proof(i)],
+                }
+                for i in rows
+            ]
+        }
+
+    def handle_product(self, body: Any) -> dict:
+        entry = self._entry(body)
+        n = entry.c.shape[0]
+        if n > self.max_product_n:
+            raise _BadRequest(413, f"n={n} exceeds max_product_n={self.max_product_n}: use sampled rows")
+        raw = np.ascontiguousarray(entry.c, dtype="<i4").tobytes()
+        return {"n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
+
+
+def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
+    routes_get = {"/health": server.health, "/inventory": server.inventory}
+    routes_post = {
+        "/challenge": server.handle_challenge,
+        "/open": server.handle_open,
+        "/product": server.handle_product,
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"oracle-provider/{__version__}"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet by default
+            pass
+
+        def _send(self, status: int, payload: dict | bytes) -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _misbehaving_reply(self) -> bool:
+            if server.behaviour == "silent":
+                server._stopping.wait(server.silent_s)
+                self.close_connection = True
+                return True
+            if server.behaviour == "garbage":
+                self._send(200, b"\x00this is not json{{")
+                return True
+            return False
+
+        def do_GET(self) -> None:
+            route = routes_get.get(self.path.split("?", 1)[0])
+            if route is None:
+                self._send(404, {"error": f"unknown path {self.path}: use /health or /inventory"})
+                return
+            self._send(200, route())
+
+        def do_POST(self) -> None:
+            route = routes_post.get(self.path.split("?", 1)[0])
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._send(413, {"error": "request body too large"})
+                self.close_connection = True
+                return
+            raw = self.rfile.read(length)
+            if route is None:
+                self._send(404, {"error": f"unknown path {self.path}: use /challenge, /open or /product"})
+                return
+            if self._misbehaving_reply():
+                return
+            try:
+                body = json.loads(raw or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self._send(400, {"error": "request body is not JSON"})
+                return
+            try:
+                self._send(200, route(body))
+            except _BadRequest as exc:
+                self._send(exc.status, {"error": str(exc)})
+
+    return Handler
+
+
+# --------------------------------------------------------------------------------------------
+# Client and validator protocol
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Commitment:
+    """A provider's answer to ``POST /challenge``: the root, its self-reported compute time and the
+    validator-side wall time from sending the challenge to receiving the answer."""
+
+    root: bytes
+    elapsed_s: float
+    wall_s: float
+    backend: str | None = None
+
+
+class ProviderClient:
+    """Validator-side client of a :class:`ProviderServer` (stdlib ``urllib``; one request per call)."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        wait = self.timeout if timeout is None else timeout
+        try:
+            with urllib.request.urlopen(request, timeout=wait) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode(errors="replace")
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
+                detail = json.loads(detail).get("error", detail)
+            raise ProviderProtocolError(f"{method} {path} -> HTTP {exc.code}: {detail}") from None
+        except TimeoutError:
+            raise ProviderTimeout(f"{method} {path}: no answer within {wait:.1f} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise ProviderTimeout(f"{method} {path}: no answer within {wait:.1f} s") from None
+            raise ProviderUnreachable(
+                f"cannot reach provider at {self.base_url} ({exc.reason}); is `oracle serve` running?"
+            ) from None
+        except (ConnectionError, OSError) as exc:
+            raise ProviderUnreachable(f"connection to {self.base_url} failed: {exc}") from None
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ProviderProtocolError(f"{method} {path}: answer is not JSON ({raw[:40]!r})") from None
+
+    def health(self) -> dict:
+        return self._request("GET", "/health")
+
+    def inventory(self) -> dict:
+        return self._request("GET", "/inventory")
+
+    def challenge(self, challenge: ch.Challenge, grace_s: float = 1.0) -> Commitment:
+        """Send the challenge and wait at most ``deadline_s + grace_s`` (later answers fail anyway)."""
+        started = time.perf_counter()
+        answer = self._request(
+            "POST",
+            "/challenge",
+            challenge.to_json(),
+            timeout=min(self.timeout, challenge.deadline_s + grace_s),
+        )
+        wall = time.perf_counter() - started
+        if not isinstance(answer, dict) or "root" not in answer:
+            raise ProviderProtocolError("POST /challenge: answer has no root")
+        try:
+            root = ch.parse_bytes32(answer["root"], "root")
+            elapsed = float(answer.get("elapsed_s", float("nan")))
+        except (ch.ChallengeError, TypeError, ValueError) as exc:
+            raise ProviderProtocolError(f"POST /challenge: {exc}") from None
+        return Commitment(root=root, elapsed_s=elapsed, wall_s=wall, backend=answer.get("backend"))
+
+    def open(self, seed: bytes, rows: Sequence[int]) -> dict[int, tuple[list[int], list[bytes]]]:
+        """Ask for rows with Merkle proofs: ``{index: (values, proof)}``."""
+        answer = self._request("POST", "/open", {"seed": "0x" + seed.hex(), "rows": [int(i) for i in rows]})
+        try:
+            out = {}
+            for item in answer["rows"]:
+                proof = [bytes.fromhex(h[2:] if h.startswith("0x") else h) for h in item["proof"]]
+                out[int(item["index"])] = (item["values"], proof)
+            return out
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProviderProtocolError(f"POST /open: malformed answer ({exc})") from None
+
+    def product(self, seed: bytes) -> np.ndarray:
+        """The full committed ``C`` (for Freivalds' check)."""
+        answer = self._request("POST", "/product", {"seed": "0x" + seed.hex()})
+        try:
+            n = int(answer["n"])
+            raw = base64.b64decode(answer["c_b64"], validate=True)
+            return np.frombuffer(raw, dtype="<i4").reshape(n, n)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise ProviderProtocolError(f"POST /product: malformed answer ({exc})") from None
+
+
+def run_challenge(
+    client: ProviderClient,
+    challenge: ch.Challenge,
+    samples: int = ch.DEFAULT_SAMPLES,
+    *,
+    freivalds_rounds: int = 0,
+    assumed_correct_fraction: float = ch.DEFAULT_ASSUMED_CORRECT_FRACTION,
+    rng: np.random.Generator | None = None,
+) -> ch.Verdict:
+    """The whole validator-side protocol for one challenge; never raises for provider faults.
+
+    1. ``POST /challenge``; no answer / not JSON -> failing verdict; answer after ``deadline_s``
+       (validator wall clock) -> ``late``.
+    2. ``samples`` rows chosen by the validator after the commitment, opened with ``POST /open`` and
+       checked by :func:`oracle.challenge.check_rows` (escape <= ``f^s``).
+    3. When ``freivalds_rounds > 0``: ``POST /product`` and :func:`oracle.challenge.freivalds_check`
+       against the same root (escape <= ``(1/p)^k``); the escape bounds multiply.
+    """
+
+    def failed(reason: str, elapsed: float | None = None) -> ch.Verdict:
+        return ch.Verdict(
+            ok=False,
+            reason=reason,
+            escape_probability=0.0,
+            check_seconds=0.0,
+            elapsed_s=elapsed,
+            deadline_s=challenge.deadline_s,
+        )
+
+    try:
+        commitment = client.challenge(challenge)
+    except ProviderTimeout as exc:
+        return failed(f"no answer: {exc}")
+    except ProviderError as exc:
+        return failed(f"bad answer: {exc}")
+    late = ch.check_deadline(challenge, commitment.wall_s)
+    if late is not None:
+        late.root = "0x" + commitment.root.hex()
+        return late
+    rows = ch.sample_rows(challenge.n, samples, rng) if samples > 0 else []
+    verdict: ch.Verdict | None = None
+    if rows:
+        try:
+            openings = client.open(challenge.seed, rows)
+        except ProviderError as exc:
+            return failed(f"opening failed: {exc}", commitment.wall_s)
+        verdict = ch.check_rows(
+            challenge, commitment.root, openings, rows, assumed_correct_fraction=assumed_correct_fraction
+        )
+        if not verdict.ok:
+            verdict.elapsed_s, verdict.deadline_s = commitment.wall_s, challenge.deadline_s
+            return verdict
+    if freivalds_rounds > 0:
+        try:
+            c = client.product(challenge.seed)
+        except ProviderError as exc:
+            return failed(f"full product failed: {exc}", commitment.wall_s)
+        fv = ch.freivalds_check(challenge, c, freivalds_rounds, root=commitment.root, rng=rng)
+        if verdict is None or not fv.ok:
+            verdict = fv
+        else:
+            verdict = ch.Verdict(
+                ok=True,
+                reason=f"{verdict.reason}; {fv.reason}",
+                escape_probability=verdict.escape_probability * fv.escape_probability,
+                check_seconds=verdict.check_seconds + fv.check_seconds,
+                samples=verdict.samples,
+                freivalds_rounds=fv.freivalds_rounds,
+                assumed_correct_fraction=assumed_correct_fraction,
+                root=verdict.root,
+            )
+    if verdict is None:
+        verdict = ch.Verdict(
+            ok=True,
+            reason="answered in time (nothing sampled: samples=0 and freivalds_rounds=0)",
+            escape_probability=1.0,
+            check_seconds=0.0,
+            root="0x" + commitment.root.hex(),
+        )
+    verdict.elapsed_s, verdict.deadline_s = commitment.wall_s, challenge.deadline_s
+    return verdict

@@ -1,0 +1,100 @@
+"""Benchmarks: CPU figures for real, the GPU path's clean skip, peaks table, score, power sampling."""
+
+import json
+import time
+import types
+
+import pytest
+
+from oracle import bench
+
+
+def test_cpu_bench_reports_medians_bandwidth_and_score():
+    report = bench.bench_cpu(n=128, repeats=3, warmup=1, bandwidth_mib=8)
+    assert report.device == "cpu" and report.peak_source == "peak unknown"
+    assert [g.precision for g in report.gemm] == ["fp64", "fp32"]
+    for g in report.gemm:
+        assert g.tflops > 0 and g.median_s > 0 and g.peak_tflops is None and g.fraction_of_peak is None
+    assert report.bandwidth.gb_s > 0 and report.bandwidth.bytes_moved == 2 * 8 * 2**20
+    assert report.score == bench.score_of(report) > 0
+    data = json.loads(report.to_json())
+    assert data["score"] == report.score and data["gemm"][0]["precision"] == "fp64"
+
+
+def test_gpu_bench_is_unavailable_cleanly_without_torch_or_cuda():
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA device")
+    except ImportError:
+        pass
+    with pytest.raises(bench.BenchUnavailable, match="GPU benchmark needs"):
+        bench.bench_gpu(n=64, repeats=1)
+    with pytest.raises(bench.BenchUnavailable):
+        bench.run_bench("gpu")
+
+
+def test_auto_falls_back_to_cpu_with_a_note():
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA device")
+    except ImportError:
+        pass
+    report = bench.run_bench("auto", n=64, repeats=1)
+    assert report.device == "cpu"
+    assert any(note.startswith("GPU benchmark skipped") for note in report.notes)
+
+
+@pytest.mark.parametrize(
+    ("nvml_name", "card"),
+    [
+        ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA H200", "H200 SXM"),
+        ("NVIDIA A100-SXM4-80GB", "A100 SXM 80GB"),
+        ("NVIDIA A100-PCIE-40GB", "A100 PCIe 40GB"),
+        ("NVIDIA A100 80GB PCIe", "A100 PCIe 80GB"),
+        ("NVIDIA A10", "A10"),
+        ("NVIDIA L40S", "L40S"),
+        ("NVIDIA L4", "L4"),
+        ("NVIDIA GeForce RTX 4090", "RTX 4090"),
+        ("Tesla T4", "T4"),
+    ],
+)
+def test_known_cards_map_to_their_published_peaks(nvml_name, card):
+    assert bench.lookup_peaks(nvml_name).name == card
+
+
+def test_unknown_card_has_no_peak():
+    assert bench.lookup_peaks("Imaginary Accelerator 9000") is None
+
+
+def test_score_formula():
+    gflops = {"fp64": 60000.0, "fp32": 60000.0, "tf32": 400000.0, "fp16": 700000.0, "bf16": 700000.0}
+    expected = 60000 + 60000 + 0.25 * 400000 + 0.125 * 700000 * 2 + 0.5 * 3000
+    assert bench.score_from(gflops, 3000.0) == int(expected)
+    assert bench.score_from({"fp32": 1.9}, None) == 1
+    assert bench.score_from({"fp32": 1e12}, None) == 2**32 - 1
+    assert bench.score_from({"int4": 1e6}, 0.0) == 0  # unknown precisions do not count
+
+
+def test_power_sampler_and_work_per_joule_with_a_stand_in_nvml():
+    class FakeNvml:
+        NVMLError = type("NVMLError", (Exception,), {})
+
+        def __init__(self):
+            self.readings = iter([300000, 310000, 320000] + [330000] * 1000)
+
+        def nvmlDeviceGetPowerUsage(self, handle):
+            return next(self.readings)
+
+    with bench.PowerSampler(FakeNvml(), handle=types.SimpleNamespace(), interval_s=0.001) as sampler:
+        time.sleep(0.05)
+    assert sampler.samples_w[:3] == [300.0, 310.0, 320.0]
+    assert 300.0 <= sampler.mean_w <= 330.0
+    assert bench.work_per_joule(1e12, 2.0, 250.0) == pytest.approx(2.0)
+    assert bench.work_per_joule(1e12, 2.0, None) is None
