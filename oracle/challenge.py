@@ -213,14 +213,19 @@ def derive_b(seed: bytes, n: int) -> np.ndarray:
 def derive_a_rows(seed: bytes, n: int, rows: Iterable[int]) -> np.ndarray:
     """Rows ``rows`` of ``A`` without deriving the rest: O(n) per row (PCG64 jump-ahead)."""
     words_per_row = -(-n // 8)
-    out = []
-    for i in rows:
+    rows = list(rows)
+    out = np.empty((len(rows), n), dtype=np.int8)
+    bit_gen, position = _bit_generator(seed, _TAG_A), 0  # position: rows already drawn
+    for k in sorted(range(len(rows)), key=rows.__getitem__):
+        i = rows[k]
         if not 0 <= i < n:
             raise ChallengeError(f"row index {i} out of range [0, {n})")
-        bit_gen = _bit_generator(seed, _TAG_A)
-        bit_gen.advance(i * words_per_row)
-        out.append(_rows_from_words(bit_gen.random_raw(words_per_row), 1, n)[0])
-    return np.array(out, dtype=np.int8).reshape(len(out), n)
+        if i < position:  # a repeated index: start again from the beginning
+            bit_gen, position = _bit_generator(seed, _TAG_A), 0
+        bit_gen.advance((i - position) * words_per_row)
+        out[k] = _rows_from_words(bit_gen.random_raw(words_per_row), 1, n)[0]
+        position = i + 1
+    return out
 
 
 def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -435,17 +440,24 @@ def check_rows(
     missing = [i for i in rows if i not in openings]
     if missing:
         return fail(f"provider did not open requested row(s) {missing[:8]}", missing)
-    values = []
-    for i in rows:
-        try:
-            row = np.asarray(openings[i][0], dtype=np.int64)
-        except (TypeError, ValueError, OverflowError):
-            return fail(f"opened row {i} is not a list of integers", [i])
-        if row.shape != (n,):
-            return fail(f"opened row {i} does not have {n} entries", [i])
-        if np.abs(row).max(initial=0) > 64 * n:
-            return fail(f"opened row {i} has an entry outside [-{64 * n}, {64 * n}] (wrong product)", [i])
-        values.append(row.astype(np.int32))
+    try:
+        values = np.array([openings[i][0] for i in rows], dtype=np.int64).reshape(len(rows), n)
+    except (TypeError, ValueError, OverflowError):
+        values = None  # some row is malformed: find which one below
+    if values is None:
+        for i in rows:
+            try:
+                row = np.asarray(openings[i][0], dtype=np.int64)
+            except (TypeError, ValueError, OverflowError):
+                return fail(f"opened row {i} is not a list of integers", [i])
+            if row.shape != (n,):
+                return fail(f"opened row {i} does not have {n} entries", [i])
+        return fail("opened rows are malformed")
+    out_of_range = [i for k, i in enumerate(rows) if np.abs(values[k]).max(initial=0) > 64 * n]
+    if out_of_range:
+        bad = out_of_range[:8]
+        return fail(f"opened row(s) {bad} have an entry outside [-{64 * n}, {64 * n}] (wrong product)", bad)
+    values = values.astype(np.int32)
     bad_proof = [i for k, i in enumerate(rows) if not verify_proof(root, n, i, values[k], openings[i][1])]
     if bad_proof:
         return fail(f"Merkle proof of row(s) {bad_proof[:8]} does not match the committed root", bad_proof)
@@ -464,26 +476,31 @@ def check_rows(
     )
 
 
-def _matmul_mod(m: np.ndarray, v: np.ndarray, bound: int, p: int = PRIME) -> np.ndarray:
+def _matmul_mod(m: np.ndarray, v: np.ndarray, bound: int, p: int = PRIME, block: int = 256) -> np.ndarray:
     """``(m @ v) mod p`` exactly, with float64 BLAS: ``|m| <= bound`` and ``0 <= v < p``.
 
-    ``v`` is split into limbs small enough that every dot product stays below 2^53."""
+    ``v`` is split into limbs small enough that every dot product stays below 2^53; ``m`` is
+    converted to float64 a block of rows at a time (no n x n float64 temporary)."""
     n = m.shape[1]
     limb_bits = 52 - max(1, int(bound).bit_length()) - max(1, n.bit_length())
     if limb_bits < 1:
         raise ChallengeError("matrix too large for the exact float64 Freivalds product")
-    m64 = m.astype(np.float64)
-    result = np.zeros((m.shape[0], v.shape[1]), dtype=np.int64)
-    shift = 0
-    rest = v.astype(np.int64)
+    limbs, scales, rest, shift = [], [], v.astype(np.int64), 0
     while True:
-        limb = rest & ((1 << limb_bits) - 1)
-        part = np.mod((m64 @ limb.astype(np.float64)).astype(np.int64), p)
-        result = (result + np.mod(part * pow(2, shift, p), p)) % p
-        rest = rest >> limb_bits
-        shift += limb_bits
+        limbs.append((rest & ((1 << limb_bits) - 1)).astype(np.float64))
+        scales.append(pow(2, shift, p))
+        rest, shift = rest >> limb_bits, shift + limb_bits
         if not rest.any():
-            return result
+            break
+    result = np.empty((m.shape[0], v.shape[1]), dtype=np.int64)
+    for r0 in range(0, m.shape[0], block):
+        m64 = m[r0 : r0 + block].astype(np.float64)
+        acc = np.zeros((m64.shape[0], v.shape[1]), dtype=np.int64)
+        for limb, scale in zip(limbs, scales, strict=True):
+            part = np.mod((m64 @ limb).astype(np.int64), p)
+            acc = (acc + part * scale) % p
+        result[r0 : r0 + block] = acc
+    return result
 
 
 def freivalds_check(
@@ -519,7 +536,7 @@ def freivalds_check(
     if not np.issubdtype(c.dtype, np.integer):
         return fail(f"product must hold integers, got dtype {c.dtype}")
     limit = 64 * n
-    if c.size and int(np.abs(c.astype(np.int64)).max()) > limit:
+    if c.size and (int(c.min()) < -limit or int(c.max()) > limit):
         return fail(f"product has an entry outside [-{limit}, {limit}] (wrong product)")
     if root is not None and merkle_root(c) != root:
         return fail("full product does not match the committed root")

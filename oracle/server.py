@@ -7,7 +7,8 @@ HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx status):
 - ``POST /challenge`` ``{seed, n, precision, deadline_s}`` -> ``{root, elapsed_s, n, precision, backend}``
   The provider computes ``C = A @ B`` (see :mod:`oracle.challenge`) and keeps ``C`` and its Merkle
   tree for ``cache_ttl_s`` seconds, keyed by seed.
-- ``POST /open`` ``{seed, rows: [i, ...]}`` -> ``{rows: [{index, values, proof: ["0x..", ...]}]}``
+- ``POST /open`` ``{seed, rows: [i, ...]}`` -> ``{rows: [{index, values_b64, proof: ["0x..", ...]}]}``
+  (``values_b64``: the row as int32 little-endian, base64 -- the bytes its Merkle leaf hashes)
 - ``POST /product`` ``{seed}`` -> ``{n, dtype: "<i4", c_b64}`` the full ``C`` (int32 little-endian,
   base64) for Freivalds' check; only for ``n <= max_product_n``.
 
@@ -303,7 +304,9 @@ class ProviderServer:
             "rows": [
                 {
                     "index": i,
-                    "values": entry.c[i].tolist(),
+                    "values_b64": base64.b64encode(
+                        np.ascontiguousarray(entry.c[i], dtype="<i4").tobytes()
+                    ).decode(),
                     "proof": ["0x" + h.hex() for h in entry.tree.proof(i)],
                 }
                 for i in rows
@@ -465,16 +468,17 @@ class ProviderClient:
             raise ProviderProtocolError(f"POST /challenge: {exc}") from None
         return Commitment(root=root, elapsed_s=elapsed, wall_s=wall, backend=answer.get("backend"))
 
-    def open(self, seed: bytes, rows: Sequence[int]) -> dict[int, tuple[list[int], list[bytes]]]:
-        """Ask for rows with Merkle proofs: ``{index: (values, proof)}``."""
+    def open(self, seed: bytes, rows: Sequence[int]) -> dict[int, tuple[np.ndarray, list[bytes]]]:
+        """Ask for rows with Merkle proofs: ``{index: (values as int32 array, proof)}``."""
         answer = self._request("POST", "/open", {"seed": "0x" + seed.hex(), "rows": [int(i) for i in rows]})
         try:
             out = {}
             for item in answer["rows"]:
                 proof = [bytes.fromhex(h[2:] if h.startswith("0x") else h) for h in item["proof"]]
-                out[int(item["index"])] = (item["values"], proof)
+                values = np.frombuffer(base64.b64decode(item["values_b64"], validate=True), dtype="<i4")
+                out[int(item["index"])] = (values, proof)
             return out
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
             raise ProviderProtocolError(f"POST /open: malformed answer ({exc})") from None
 
     def product(self, seed: bytes) -> np.ndarray:

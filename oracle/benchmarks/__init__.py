@@ -1,1 +1,2 @@
-"""Oracle benchmarks (run with python -m oracle.benchmarks.<name>)."""
+"""Oracle benchmarks: ``python -m oracle.benchmarks.run`` (``make bench``) and the others as
+``python -m oracle.benchmarks.<name>``."""

@@ -1,0 +1,216 @@
+"""Cost of checking a challenge vs computing it, and CPU GEMM throughput.
+
+``python -m oracle.benchmarks.run`` (``make bench``) prints a table and writes
+``oracle/benchmarks/results-cpu.json``. Timings are medians of ``--repeats`` runs after one
+warm-up. "compute" is the provider's whole job for one challenge: derive A and B from the seed,
+C = A @ B (exact float32 BLAS GEMM), Merkle commitment over the rows. Each check mode is timed as
+the validator runs it (derivation of what it needs from the seed included):
+
+- ``rows s=K``: :func:`oracle.challenge.check_rows` on K opened rows (derive B and K rows of A,
+  recompute K rows, verify K Merkle proofs);
+- ``freivalds k=2``: :func:`oracle.challenge.freivalds_check` on the full C (derive A and B, 2
+  rounds mod p) -- without and with re-hashing C to check it against the committed root.
+
+The HTTP round trip is measured separately (``http``: one full ``run_challenge`` against a local
+provider) because it depends on the network, not on the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oracle import challenge as ch
+from oracle.bench import bench_cpu
+from oracle.inventory import collect_cpu
+
+DEFAULT_OUT = Path(__file__).with_name("results-cpu.json")
+TARGET_RATIO = 0.02
+
+
+CPU_SECONDS: dict[int, float] = {}
+"""CPU time (all threads of this process) of the last :func:`_median` call, keyed by id(fn)."""
+
+
+def _median(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall time of ``repeats`` runs after a warm-up; the median CPU time (user + system,
+    all threads) goes to ``CPU_SECONDS[id(fn)]``. On a shared machine the CPU time is the fairer
+    cost measure: it does not count time spent waiting for other processes."""
+    fn()  # warm-up (page faults, BLAS thread start)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        fn()
+        cpus.append(time.process_time() - cpu_started)
+        walls.append(time.perf_counter() - started)
+    CPU_SECONDS[id(fn)] = statistics.median(cpus)
+    return statistics.median(walls)
+
+
+def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    wall = _median(fn, repeats)
+    return wall, CPU_SECONDS.pop(id(fn))
+
+
+def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8, 16, 32)) -> dict:
+    seed = bytes(range(32))
+    challenge = ch.Challenge(seed, n, "fp32", 3600.0)
+    parts = {
+        "derive_a_b_s": _median(lambda: (ch.derive_a(seed, n), ch.derive_b(seed, n)), repeats),
+    }
+    a, b = ch.derive_a(seed, n), ch.derive_b(seed, n)
+    parts["gemm_s"] = _median(lambda: ch.product(a, b), repeats)
+    c = ch.product(a, b)
+    parts["merkle_commit_s"] = _median(lambda: ch.MerkleTree.from_matrix(c), repeats)
+    compute_s, compute_cpu_s = _timed(lambda: ch.MerkleTree.from_matrix(ch.compute_product(seed, n)), repeats)
+    tree = ch.MerkleTree.from_matrix(c)
+    rng = np.random.default_rng(0)
+    modes = []
+    for s in samples:
+        rows = ch.sample_rows(n, s, rng)
+        openings = {i: (c[i].copy(), tree.proof(i)) for i in rows}  # as ProviderClient.open returns them
+
+        def check(rows=rows, openings=openings) -> None:
+            verdict = ch.check_rows(challenge, tree.root, openings, rows)
+            assert verdict.ok, verdict.reason
+
+        wall, cpu = _timed(check, repeats)
+        modes.append(
+            {
+                "mode": f"rows s={s}",
+                "check_s": wall,
+                "check_cpu_s": cpu,
+                "escape_bound": f"f^{s} (f=0.5: {ch.escape_bound_rows(0.5, s):.3g})",
+            }
+        )
+    for with_root in (False, True):
+
+        def freivalds(with_root=with_root) -> None:
+            verdict = ch.freivalds_check(challenge, c, 2, root=tree.root if with_root else None)
+            assert verdict.ok, verdict.reason
+
+        wall, cpu = _timed(freivalds, repeats)
+        modes.append(
+            {
+                "mode": "freivalds k=2" + (" + root" if with_root else ""),
+                "check_s": wall,
+                "check_cpu_s": cpu,
+                "escape_bound": f"(1/p)^2 = {ch.escape_bound_freivalds(2):.3g}",
+            }
+        )
+    for mode in modes:
+        mode["ratio"] = mode["check_s"] / compute_s
+        mode["cpu_ratio"] = mode["check_cpu_s"] / compute_cpu_s
+        mode["meets_target"] = mode["cpu_ratio"] <= TARGET_RATIO
+    return {
+        "n": n,
+        "compute_s": compute_s,
+        "compute_cpu_s": compute_cpu_s,
+        "compute_parts": parts,
+        "modes": modes,
+    }
+
+
+def measure_http(n: int, samples: int) -> dict:
+    from oracle.server import ProviderClient, ProviderServer, run_challenge
+
+    with ProviderServer("127.0.0.1", 0, backend="numpy") as server:
+        client = ProviderClient(server.url, timeout=120)
+        challenge = ch.new_challenge(n, "fp32", 1e9, overhead_s=60)
+        started = time.perf_counter()
+        verdict = run_challenge(client, challenge, samples)
+        total = time.perf_counter() - started
+    assert verdict.ok, verdict.reason
+    return {
+        "n": n,
+        "samples": samples,
+        "total_s": total,
+        "answer_wall_s": verdict.elapsed_s,
+        "check_s": verdict.check_seconds,
+        "open_and_transfer_s": total - verdict.elapsed_s - verdict.check_seconds,
+    }
+
+
+def machine() -> dict:
+    cpu = collect_cpu()
+    return {
+        "cpu": cpu.model,
+        "logical_cores": cpu.logical_cores,
+        "memory_gib": round((cpu.memory_total_bytes or 0) / 2**30, 1),
+        "blas": cpu.blas,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "gpu": "none (GPU path not run)",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m oracle.benchmarks.run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("-n", type=int, default=2048, help="challenge size (default 2048)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per figure (median)")
+    parser.add_argument("--gemm-n", type=int, default=2048, help="size of the CPU GEMM benchmark")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT.name})"
+    )
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    print(f"... check vs compute at n={args.n}", file=sys.stderr, flush=True)
+    check = measure_check_vs_compute(args.n, args.repeats)
+    print("... HTTP round trip (local provider)", file=sys.stderr, flush=True)
+    http = measure_http(min(args.n, 1024), 16)
+    print(f"... CPU GEMM n={args.gemm_n}", file=sys.stderr, flush=True)
+    gemm = bench_cpu(n=args.gemm_n, repeats=args.repeats)
+    results = {
+        "machine": machine(),
+        "check_vs_compute": check,
+        "http_round_trip": http,
+        "cpu_gemm": gemm.to_dict(),
+        "wall_s": time.perf_counter() - started,
+    }
+
+    parts = check["compute_parts"]
+    print(
+        f"\nCheck vs compute, n={check['n']} (medians of {args.repeats}; target: check CPU <= 2% of compute CPU)"
+    )
+    print(
+        f"compute (derive + GEMM + commit): wall {check['compute_s'] * 1e3:.1f} ms, CPU {check['compute_cpu_s'] * 1e3:.1f} ms"
+        f"   [wall: derive {parts['derive_a_b_s'] * 1e3:.1f} ms, GEMM {parts['gemm_s'] * 1e3:.1f} ms,"
+        f" Merkle {parts['merkle_commit_s'] * 1e3:.1f} ms]"
+    )
+    print(
+        f"{'check mode':<22} {'wall ms':>8} {'ratio':>7} {'CPU ms':>8} {'ratio':>7}  {'target':<6}  escape bound"
+    )
+    for mode in check["modes"]:
+        ok = "ok" if mode["meets_target"] else "MISSED"
+        print(
+            f"{mode['mode']:<22} {mode['check_s'] * 1e3:8.2f} {100 * mode['ratio']:6.2f}%"
+            f" {mode['check_cpu_s'] * 1e3:8.2f} {100 * mode['cpu_ratio']:6.2f}%  {ok:<6}  {mode['escape_bound']}"
+        )
+    print(
+        f"\nHTTP run_challenge n={http['n']} s={http['samples']}: total {http['total_s'] * 1e3:.1f} ms "
+        f"(answer {http['answer_wall_s'] * 1e3:.1f} ms, open+transfer {http['open_and_transfer_s'] * 1e3:.1f} ms, "
+        f"check {http['check_s'] * 1e3:.1f} ms)"
+    )
+    print(f"\nCPU GEMM ({gemm.device_name})")
+    for g in gemm.gemm:
+        print(f"  {g.precision}: {g.tflops * 1e3:.1f} GFLOP/s (n={g.n}, median {g.median_s * 1e3:.1f} ms)")
+    print(f"  copy bandwidth: {gemm.bandwidth.gb_s:.1f} GB/s; score {gemm.score}")
+    print(f"\nwall time {results['wall_s']:.1f} s; JSON -> {args.out}")
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
