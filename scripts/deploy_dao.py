@@ -9,7 +9,9 @@ Design of the hand-over (Ownable2Step needs the NEW owner to call `acceptOwnersh
 3. The governor is deployed against the token and the timelock.
 4. The deployer calls ``transferOwnership(timelock)`` on every Ownable2Step contract, grants itself
    PROPOSER_ROLE + EXECUTOR_ROLE for one operation, and schedules ONE batch on the timelock:
-   ``acceptOwnership()`` on every contract, then ``updateDelay(final_delay)`` on the timelock itself.
+   ``acceptOwnership()`` on every contract, the timelock's own optional configuration (the treasury
+   balance ceiling, ``setSurplusRouting``, only callable by the timelock itself), then
+   ``updateDelay(final_delay)`` on the timelock itself.
    With ``minDelay = 0`` the batch is executed right away (next transaction). Because the delay is
    raised inside the same batch, there is no window in which the deployer could schedule anything
    else under a zero delay after the ownership moved.
@@ -35,6 +37,9 @@ DAO_DEFAULTS: dict[str, int] = {
     "quorum_percent": 4,
     "timelock_delay": 172_800,  # 2 days between queue and execute
     "market_fee_bps": 250,  # 2.5 % protocol fee on marketplace sales
+    # Treasury balance ceiling (off unless a staker reward distributor is given as "staker_rewards")
+    "surplus_ceiling": 0,
+    "surplus_share_bps": 0,
 }
 
 #: Shortened values for the local devnet and the tests (seconds).
@@ -60,6 +65,8 @@ class DaoParams:
     quorum_percent: int
     timelock_delay: int
     market_fee_bps: int
+    surplus_ceiling: int
+    surplus_share_bps: int
 
     @classmethod
     def from_mapping(
@@ -110,8 +117,11 @@ def _calldata(contract, method: str, *args) -> bytes:
     return bytes(getattr(contract, method).encode_input(*args))
 
 
-def handover_to_timelock(deployer, timelock, governor, owned: Iterable, final_delay: int) -> None:
-    """Move ownership of every `owned` Ownable2Step contract to `timelock`, raise its delay to
+def handover_to_timelock(
+    deployer, timelock, governor, owned: Iterable, final_delay: int, extra_calls: Iterable = ()
+) -> None:
+    """Move ownership of every `owned` Ownable2Step contract to `timelock`, run `extra_calls`
+    ((target, calldata) pairs, e.g. timelock self-configuration) in the same batch, raise its delay to
     `final_delay`, hand the proposer/canceller/executor roles to `governor`, and strip the deployer."""
     owned = list(owned)
     proposer = timelock.PROPOSER_ROLE()
@@ -125,8 +135,12 @@ def handover_to_timelock(deployer, timelock, governor, owned: Iterable, final_de
         if c.owner() != timelock.address:
             c.transferOwnership(timelock, sender=deployer)
 
-    targets = [c.address for c in owned if c.pendingOwner() == timelock.address] + [timelock.address]
+    targets = [c.address for c in owned if c.pendingOwner() == timelock.address]
     payloads = [_calldata(c, "acceptOwnership") for c in owned if c.pendingOwner() == timelock.address]
+    for target, calldata in extra_calls:
+        targets.append(target)
+        payloads.append(calldata)
+    targets.append(timelock.address)
     payloads.append(_calldata(timelock, "updateDelay", final_delay))
     values = [0] * len(targets)
 
@@ -196,7 +210,12 @@ def deploy_governance(
         owned.append(market)
     governor = deploy_governor(deployer, token, timelock, params)
     out["ComputeGovernor"] = governor
-    handover_to_timelock(deployer, timelock, governor, owned, p.timelock_delay)
+    extra = []
+    rewards = (params or {}).get("staker_rewards")
+    if rewards and p.surplus_share_bps:
+        routing = (token, rewards, p.surplus_ceiling, p.surplus_share_bps)
+        extra.append((timelock.address, _calldata(timelock, "setSurplusRouting", *routing)))
+    handover_to_timelock(deployer, timelock, governor, owned, p.timelock_delay, extra)
     verify_handover(deployer, timelock, governor, owned, p.timelock_delay)
     return out
 
@@ -216,7 +235,7 @@ def split_params(params: Mapping[str, Any] | None) -> tuple[dict, dict, dict]:
     """(core params, DAO params, registry params) from one flat params dict."""
     core, dao, registry = {}, {}, {}
     for key, value in (params or {}).items():
-        if key in DAO_DEFAULTS:
+        if key in DAO_DEFAULTS or key == "staker_rewards":
             dao[key] = value
         elif key in REGISTRY_DEFAULTS:
             registry[key] = value

@@ -278,6 +278,20 @@ def test_buy_without_token_allowance_reverts_and_keeps_everything(
     assert market.getListing(listed, TOKEN_ID) == (seller.address, PRICE)
 
 
+def test_reentrant_buy_from_the_nft_is_blocked(project, deployer, market, token, seller, funded_buyer):
+    evil = deployer.deploy(project.ReentrantRoyaltyNFT)
+    for token_id in (1, 2):
+        evil.mint(seller, token_id, sender=seller)
+    evil.setApprovalForAll(market, True, sender=seller)
+    market.list(evil, 1, 100, sender=seller)
+    market.list(evil, 2, 100, sender=seller)
+    evil.arm(market, 2, 100, sender=seller)
+    with reverts_with(market.ReentrancyGuardReentrantCall):
+        market.buy(evil, 1, 100, sender=funded_buyer)
+    assert market.getListing(evil, 1) == (seller.address, 100)
+    assert evil.ownerOf(1) == seller.address
+
+
 # ---------------------------------------------------------------- governance of the market
 
 
