@@ -290,46 +290,34 @@ def wait_for_attestation(ctx: FlowContext, node_id: bytes, timeout: float = 150.
     )
 
 
-def cpu_gemm_tflops(dtype: str, n: int = 384, repeats: int = 3) -> float:
-    """Best-of-`repeats` throughput of an n x n matrix product with numpy on this CPU (TFLOPS)."""
-    import numpy as np
-
-    rng = np.random.default_rng(7)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e12
-
-
 def attest_directly(ctx: FlowContext, facts: NodeFacts, epoch: int = 1) -> dict[str, Any]:
     """Without `oracle run`: measure the CPU node here, have the three dev validators sign the
     attestation with the oracle package's EIP-712 code (oracle.attest) and submit it (2-of-3)."""
     from oracle import attest as A
+    from oracle.bench import run_bench
 
     registry = ctx.contracts["AttestationRegistry"]
-    keys = {i: d.private_key for d in __import__("devnet").dev_accounts() for i in (d.index,)}
-    fp32 = cpu_gemm_tflops("float32")
-    fp16 = cpu_gemm_tflops("float16", n=128, repeats=1)
+    keys = {a.index: a.private_key for a in __import__("devnet").dev_accounts()}
+    # the protocol's own benchmark (oracle.bench: GPU through torch when present, else the CPU)
+    on_gpu = not facts.gpu_model.startswith("CPU")
+    bench = run_bench("auto", n=None if on_gpu else 256, repeats=3)
+    tflops = {g.precision: g.tflops for g in bench.gemm}
+    gbps = bench.bandwidth.gb_s if bench.bandwidth else 0.0
     now = ctx.ape.chain.pending_timestamp
-    report = json.dumps({"fp32_tflops": fp32, "fp16_tflops": fp16, "backend": "numpy-cpu"}, sort_keys=True)
     att = A.Attestation(
         provider=ctx.acct(1).address,
         nodeId=facts.node_id,
         gpuModel=A.gpu_model_bytes32(facts.gpu_model),
         vramMiB=facts.vram_mib,
-        fp32=A.tflops_fixed(fp32),
-        tf32=A.tflops_fixed(fp32),  # no TF32 units on a CPU: the fp32 path is what runs
-        fp16=A.tflops_fixed(fp16),
-        bf16=0,
-        memBandwidth=0,
+        fp32=A.tflops_fixed(tflops.get("fp32", 0.0)),
+        tf32=A.tflops_fixed(tflops.get("tf32", 0.0)),
+        fp16=A.tflops_fixed(tflops.get("fp16", 0.0)),
+        bf16=A.tflops_fixed(tflops.get("bf16", 0.0)),
+        memBandwidth=round(gbps),
         powerW=0,
-        score=max(1, A.tflops_fixed(fp32)),
+        score=max(1, bench.score),
         epoch=epoch,
-        reportHash=hashlib.sha256(report.encode()).digest(),
+        reportHash=hashlib.sha256(bench.to_json().encode()).digest(),
         expiry=now + 12 * 3600,
     )
     domain = A.Domain(chain_id=ctx.ape.chain.chain_id, verifying_contract=registry.address)
@@ -339,7 +327,13 @@ def attest_directly(ctx: FlowContext, facts: NodeFacts, epoch: int = 1) -> dict[
     digest = A.attestation_digest(domain, att)
     signatures = A.aggregate(sigs, VALIDATOR_THRESHOLD, digest=digest)
     registry.submit(att.as_tuple(), signatures, sender=ctx.acct(ROLE_VALIDATORS[0]))
-    return {"epoch": epoch, "score": att.score, "fp32": fp32, "fp16": fp16, "signers": VALIDATOR_THRESHOLD}
+    return {
+        "epoch": epoch,
+        "score": att.score,
+        "fp32": tflops.get("fp32", 0.0),
+        "fp16": tflops.get("fp16", 0.0),
+        "signers": VALIDATOR_THRESHOLD,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,7 +452,7 @@ def run_flow(  # noqa: C901 (one straight walk-through)
         if a is None:
             a = attest_directly(ctx, facts)
             how = (
-                "measured here with numpy: "
+                "measured here with oracle.bench: "
                 + (
                     "no provider agent to challenge"
                     if validator_cmd
