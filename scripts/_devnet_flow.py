@@ -448,7 +448,7 @@ def run_flow(  # noqa: C901 (one straight walk-through)
                 reason = str(e).splitlines()[0]
                 say(f"the validators did not attest ({reason}); attesting with their dev keys directly")
                 a = attest_directly(ctx, facts)
-                how = f"the validators did not attest ({reason}): measured here, signed with the dev validator keys"
+                how = f"the validators did not attest ({reason}): measured here with oracle.bench, signed with the dev validator keys"
         if a is None:
             a = attest_directly(ctx, facts)
             how = (

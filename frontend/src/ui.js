@@ -95,3 +95,13 @@ export async function act(msgEl, button, busyText, fn) {
 export function field(label, name, attrs = {}) {
   return h('label', {}, label, h('input', { name, ...attrs }));
 }
+
+/** JSON with bigints, as a cheap "did anything change" key. */
+export const keyOf = (value) => JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+
+/** Replace `el`'s content with build() only when `key` changed (keeps focus and typed text). */
+export function renderIfChanged(el, key, build) {
+  if (el.dataset.key === key) return;
+  el.replaceChildren(build());
+  el.dataset.key = key;
+}

@@ -2,7 +2,7 @@
 // on the marketplace, buy one with the royalty and fee split shown before the purchase.
 import { getAddress, keccak256, toHex } from 'viem';
 import { contract, events, has, read, send, state } from '../chain.js';
-import { act, field, h, parseAmount, short, table, tokens } from '../ui.js';
+import { act, field, h, keyOf, parseAmount, renderIfChanged, short, table, tokens } from '../ui.js';
 import { ensureAllowance } from './staking.js';
 
 export const id = 'models';
@@ -57,6 +57,7 @@ export function mount(body, { refresh }) {
     });
   });
   body.append(mintForm, listEl, msg);
+  const priceDraft = new Map(); // typed list prices survive a refresh
 
   function actions(m) {
     const cell = h('td', {});
@@ -65,7 +66,9 @@ export function mount(body, { refresh }) {
     const market = contract('ModelMarketplace').address;
     const nft = contract('ModelNFT').address;
     if (getAddress(m.owner) === me) {
-      const price = h('input', { name: 'price', value: '50', 'aria-label': 'price', inputmode: 'decimal', style: 'width:6em' });
+      const id = m.modelId.toString();
+      const price = h('input', { name: 'price', value: priceDraft.get(id) ?? '50', 'aria-label': 'price', inputmode: 'decimal', style: 'width:6em' });
+      price.addEventListener('input', () => priceDraft.set(id, price.value));
       const b = h('button', { class: 'secondary', 'data-action': 'list' }, m.valid ? 'Re-list' : 'List for sale');
       b.addEventListener('click', () =>
         act(msg, b, 'Listing…', async () => {
@@ -97,6 +100,10 @@ export function mount(body, { refresh }) {
 
   return async function refreshModels() {
     const models = await loadModels();
+    renderIfChanged(listEl, keyOf([state.account, models]), () => modelsTable(models));
+  };
+
+  function modelsTable(models) {
     const rows = models.map((m) => {
       const [receiver, bps] = m.royalty;
       let sale = h('span', { class: 'muted' }, 'not for sale');
@@ -120,6 +127,6 @@ export function mount(body, { refresh }) {
         actions(m),
       );
     });
-    listEl.replaceChildren(table(['model', 'creator', 'owner', 'royalty', 'sale', ''], rows, { id: 'models-table' }));
-  };
+    return table(['model', 'creator', 'owner', 'royalty', 'sale', ''], rows, { id: 'models-table' });
+  }
 }
