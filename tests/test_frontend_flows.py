@@ -186,11 +186,11 @@ def test_governance_proposal_created_and_voted_from_the_page(open_page, devnet):
 def test_treasury_shows_fee_income_from_events(open_page, devnet):
     treasury = devnet.deployment["contracts"]["Treasury"]["address"]
     page, _ = open_page()
-    page.wait_for_selector("#fees-collected")
+    page.wait_for_selector("#fee-chart path.line")
+    page.wait_for_selector("#params-table")
     balance = devnet.contract("ComputeToken").functions.balanceOf(treasury).call()
     assert page.inner_text("#treasury-balance").replace(",", "").startswith(str(balance // TOKEN))
     assert page.inner_text("#fees-collected") != "0 GPU"
-    assert page.locator("#fee-chart path.line").count() == 1
     assert page.locator("#params-table tr").count() > 5
     screenshot(page, "15-treasury")
 
