@@ -642,6 +642,16 @@ def run(args: argparse.Namespace) -> int:
     except DevnetError as e:
         print(f"devnet: FAILED: {e}", file=sys.stderr, flush=True)
         return 1
+    except Exception as e:  # any other failure: show where, then stop everything (never half-up)
+        import traceback
+
+        traceback.print_exc()
+        print(
+            f"devnet: FAILED: {type(e).__name__}: {e}\n(logs of the processes it started: {_shown(state_dir / 'logs')})",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     finally:
         for s in old:
             signal.signal(s, signal.SIG_IGN)
