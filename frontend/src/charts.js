@@ -16,7 +16,8 @@ export function compact(n) {
   if (abs >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
   if (abs >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (abs >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
-  return abs >= 10 || n === 0 ? n.toFixed(0) : n.toFixed(2);
+  if (abs >= 10 || n === 0) return n.toFixed(0);
+  return abs >= 1 ? n.toFixed(2) : Number(n.toPrecision(2)).toString();
 }
 
 /**
@@ -26,7 +27,8 @@ export function compact(n) {
 export function barChart({ groups, series, unit = '', title = '' }) {
   const W = 480, H = 220, L = 48, B = 36, T = 22, R = 8;
   const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, class: 'chart' });
-  const max = Math.max(1, ...groups.flatMap((g) => series.map((s) => g.values[s] || 0)));
+  // scale to the data (CPU nodes measure hundredths of a TFLOPS, GPUs hundreds)
+  const max = Math.max(1e-6, ...groups.flatMap((g) => series.map((s) => g.values[s] || 0))) * 1.1;
   const plotW = W - L - R, plotH = H - T - B;
   for (let i = 0; i <= 4; i++) {
     const y = T + plotH - (plotH * i) / 4;
