@@ -14,6 +14,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from eth_account import Account
@@ -190,9 +191,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``keys new|list|show|import`` to the oracle CLI."""
-    keys = subparsers.add_parser("keys", help="manage encrypted oracle signing keys")
+def _plain(fn):
+    return lambda args, ui=None: fn(args)
+
+
+def register(
+    subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser] = (), wrap=_plain
+) -> None:
+    """Add ``keys new|list|show|import`` to an argparse CLI (``wrap`` adapts the handlers to the
+    caller's convention, see :mod:`oracle.cli_keys`)."""
+    keys = subparsers.add_parser("keys", parents=list(parents), help="manage encrypted oracle signing keys")
     keys.add_argument("--keystore-dir", default=str(DEFAULT_KEYSTORE_DIR), help="directory of keystore files")
     keys.add_argument(
         "--password-file", help=f"file holding the password (else ${PASSWORD_ENV}, else prompt)"
@@ -200,18 +208,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = keys.add_subparsers(dest="keys_command", required=True)
     p = sub.add_parser("new", help="generate a key and store it encrypted (scrypt)")
     p.add_argument("--scrypt-n", type=int, default=DEFAULT_SCRYPT_N, help="scrypt cost parameter N")
-    p.set_defaults(func=_cmd_new)
+    p.set_defaults(func=wrap(_cmd_new))
     p = sub.add_parser("list", help="list stored keys")
-    p.set_defaults(func=_cmd_list)
+    p.set_defaults(func=wrap(_cmd_list))
     p = sub.add_parser("show", help="decrypt a key and print its address (checks the password)")
     p.add_argument("key", help="address or keystore path")
-    p.set_defaults(func=_cmd_show)
+    p.set_defaults(func=wrap(_cmd_show))
     p = sub.add_parser(
         "import", help=f"encrypt an existing key (from --private-key-file, ${PRIVATE_KEY_ENV} or stdin)"
     )
     p.add_argument("--private-key-file", help="file holding the hex private key")
     p.add_argument("--scrypt-n", type=int, default=DEFAULT_SCRYPT_N, help="scrypt cost parameter N")
-    p.set_defaults(func=_cmd_import)
+    p.set_defaults(func=wrap(_cmd_import))
 
 
 def main(argv: list[str] | None = None) -> int:

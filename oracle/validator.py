@@ -135,10 +135,13 @@ class Prober(Protocol):
 
 
 def score_of(f: Figures) -> int:
-    """The node's score: 10 points per dense fp16/bf16 TFLOPS (their mean), 20 per fp32 TFLOPS,
-    1 per 10 GB/s of memory bandwidth; clamped to uint32. Pure, so every validator agrees."""
-    raw = 10 * (f.fp16 + f.bf16) / 2 + 20 * f.fp32 + f.mem_bandwidth_gbps / 10
-    return max(0, min(UINT32_MAX, round(raw)))
+    """The node's score: :func:`oracle.bench.score_from` (the protocol's benchmark score) over
+    the attested figures only (fp32, tf32, fp16, bf16 and bandwidth; fp64 is not attested), so
+    anyone can recompute it from the attestation. Pure, so every validator agrees."""
+    from oracle.bench import score_from
+
+    gflops = {"fp32": f.fp32 * 1000, "tf32": f.tf32 * 1000, "fp16": f.fp16 * 1000, "bf16": f.bf16 * 1000}
+    return score_from(gflops, f.mem_bandwidth_gbps)
 
 
 def report_hash(node: NodeInfo, epoch: int, figures: Figures) -> bytes:
@@ -773,11 +776,21 @@ class ChallengeProber:
 
 
 def figures_from_benchmark(bench: Any) -> Figures | None:
-    """Figures from a provider's benchmark report: ``{"tflops": {"fp32": .., "tf32": ..,
-    "fp16": .., "bf16": ..}, "mem_bandwidth_gbps": .., "power_w": ..}`` (missing = 0; flat
-    ``fp32_tflops``-style keys are accepted too)."""
+    """Figures from a provider's benchmark report: an :class:`oracle.bench.BenchReport` dict
+    (``gemm`` list, ``bandwidth.gb_s``, power = the highest mean GEMM power), or the compact
+    ``{"tflops": {"fp32": .., "tf32": .., "fp16": .., "bf16": ..}, "mem_bandwidth_gbps": ..,
+    "power_w": ..}`` (missing = 0; flat ``fp32_tflops``-style keys are accepted too)."""
     if not isinstance(bench, dict) or not bench:
         return None
+    if isinstance(bench.get("gemm"), list):  # an oracle.bench BenchReport (to_dict)
+        gemm = [g for g in bench["gemm"] if isinstance(g, dict)]
+        powers = [g["mean_power_w"] for g in gemm if isinstance(g.get("mean_power_w"), int | float)]
+        bw = bench.get("bandwidth") if isinstance(bench.get("bandwidth"), dict) else {}
+        bench = {
+            "tflops": {g.get("precision"): g.get("tflops") for g in gemm},
+            "mem_bandwidth_gbps": bw.get("gb_s", 0),
+            "power_w": max(powers) if powers else 0,
+        }
     tf = dict(bench.get("tflops", {})) if isinstance(bench.get("tflops"), dict) else {}
     for prec in ("fp32", "tf32", "fp16", "bf16"):
         if prec not in tf and f"{prec}_tflops" in bench:
@@ -804,7 +817,7 @@ def figures_from_benchmark(bench: Any) -> Figures | None:
 # ------------------------------------------------------------------------------------------
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace, ui: Any = None) -> int:
     from oracle.keys import KeystoreError, load_signer
 
     setup_json_logging(logging.DEBUG if args.verbose else logging.INFO)
@@ -855,9 +868,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``run`` (the validator daemon) to the oracle CLI."""
-    p = subparsers.add_parser("run", help="run the validator: challenge, sign, gather k signatures, post")
+def register(
+    subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser] = (), wrap=lambda f: f
+) -> None:
+    """Add ``run`` (the validator daemon) to an argparse CLI (see :mod:`oracle.cli_run`)."""
+    p = subparsers.add_parser(
+        "run", parents=list(parents), help="run the validator: challenge, sign, gather k signatures, post"
+    )
     p.add_argument("--deployment", default=".devnet/deployment.json", help="deployment file")
     p.add_argument("--rpc", default=os.environ.get("ORACLE_RPC_URL", "http://127.0.0.1:8545"))
     p.add_argument("--keystore", help="keystore path or address (see `oracle keys list`)")
@@ -888,7 +905,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epoch", type=int, default=None, help="run exactly this epoch once and exit")
     p.add_argument("--once", action="store_true", help="run the current epoch once and exit")
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=_cmd_run)
+    p.set_defaults(func=wrap(_cmd_run))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -225,3 +225,42 @@ def test_batch_mode_posts_one_root_whose_proofs_pass_check_score(net):
     finally:
         for v in vals:
             v.stop()
+
+
+def test_figures_from_a_bench_report_and_compact_form():
+    from oracle.bench import bench_cpu
+    from oracle.validator import figures_from_benchmark
+
+    report = bench_cpu(n=64, repeats=1, warmup=0, bandwidth_mib=8).to_dict()
+    f = figures_from_benchmark(report)
+    assert f is not None and f.fp32 > 0 and f.mem_bandwidth_gbps > 0
+    compact = figures_from_benchmark({"tflops": {"bf16": 1.5}, "fp32_tflops": 2, "power_w": 300})
+    assert (compact.bf16, compact.fp32, compact.power_w, compact.tf32) == (1.5, 2.0, 300.0, 0.0)
+    assert figures_from_benchmark({}) is None
+    assert score_of(FIG) == score_of(FIG) > 0
+
+
+def test_prometheus_metrics_are_served(net):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    vals = make_validators(net, StubProber(bad=frozenset({"http://provider-3"})), count=2)
+    vals[0].stop()
+    vals[0] = make_validators(
+        net, StubProber(bad=frozenset({"http://provider-3"})), count=1, metrics_port=port
+    )[0]
+    vals[0].cfg.peers = [vals[1].url]
+    vals[1].cfg.peers = [vals[0].url]
+    try:
+        run_all(vals, 1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+            text = r.read().decode()
+        assert "oracle_epochs_total 1.0" in text
+        assert 'oracle_challenges_total{result="ok"} 3.0' in text
+        assert 'oracle_challenges_total{result="failed"} 1.0' in text
+        assert "oracle_tx_gas_count" in text
+    finally:
+        for v in vals:
+            v.stop()
