@@ -191,6 +191,12 @@ class BenchReport:
     def figure(self, precision: str) -> GemmResult | None:
         return next((g for g in self.gemm if g.precision == precision), None)
 
+    def flops(self, precision: str) -> float | None:
+        """Measured FLOP/s at ``precision`` (the ``claimed_flops`` of :func:`oracle.challenge.deadline_for`),
+        or ``None`` when that precision was not measured."""
+        figure = self.figure(precision)
+        return None if figure is None else figure.tflops * 1e12
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 

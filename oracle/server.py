@@ -15,7 +15,8 @@ HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx status):
 Misbehaving providers for tests and fault drills (``behaviour``): ``honest``; ``wrong`` (every row
 of the committed product has a wrong entry); ``lazy`` (computes only the first half of the rows,
 commits zeros for the rest); ``slow`` (answers after the deadline); ``garbage`` (answers with
-bytes that are not JSON); ``silent`` (never answers).
+bytes that are not JSON); ``silent`` (never answers). ``garbage`` and ``silent`` affect the POST
+endpoints only: ``/health`` stays up, like a node whose compute side is broken.
 """
 
 from __future__ import annotations
@@ -364,9 +365,15 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             route = routes_post.get(self.path.split("?", 1)[0])
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._send(413, {"error": "request body too large"})
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY_BYTES:
+                self._send(
+                    413,
+                    {"error": f"request body must have a Content-Length of at most {MAX_BODY_BYTES} bytes"},
+                )
                 self.close_connection = True
                 return
             raw = self.rfile.read(length)

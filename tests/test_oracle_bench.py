@@ -17,6 +17,7 @@ def test_cpu_bench_reports_medians_bandwidth_and_score():
         assert g.tflops > 0 and g.median_s > 0 and g.peak_tflops is None and g.fraction_of_peak is None
     assert report.bandwidth.gb_s > 0 and report.bandwidth.bytes_moved == 2 * 8 * 2**20
     assert report.score == bench.score_of(report) > 0
+    assert report.flops("fp32") == report.figure("fp32").tflops * 1e12 and report.flops("bf16") is None
     data = json.loads(report.to_json())
     assert data["score"] == report.score and data["gemm"][0]["precision"] == "fp64"
 
@@ -98,3 +99,16 @@ def test_power_sampler_and_work_per_joule_with_a_stand_in_nvml():
     assert 300.0 <= sampler.mean_w <= 330.0
     assert bench.work_per_joule(1e12, 2.0, 250.0) == pytest.approx(2.0)
     assert bench.work_per_joule(1e12, 2.0, None) is None
+
+
+def test_benchmark_runner_writes_its_json(tmp_path, capsys):
+    from oracle.benchmarks import run
+
+    out = tmp_path / "results.json"
+    assert run.main(["-n", "128", "--gemm-n", "64", "--repeats", "1", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    modes = {m["mode"]: m for m in data["check_vs_compute"]["modes"]}
+    assert {"rows s=16", "freivalds k=2", "freivalds k=2 + root"} <= set(modes)
+    assert all(m["ratio_best"] > 0 for m in modes.values())
+    assert data["machine"]["gpu"].startswith("none") and data["cpu_gemm"]["device"] == "cpu"
+    assert "Check vs compute, n=128" in capsys.readouterr().out

@@ -138,6 +138,15 @@ def test_full_product_that_does_not_match_root_fails_freivalds():
     assert "committed root" in ch.freivalds_check(_challenge(n), c, 1, root=other).reason
 
 
+@HYPO
+@given(deadline=st.floats(0.01, 1e4), extra=st.floats(1e-6, 1e4))
+def test_any_answer_after_the_deadline_fails_and_any_before_passes_the_timing(deadline, extra):
+    challenge = ch.Challenge(SEED, 8, "fp32", deadline)
+    late = ch.check_deadline(challenge, deadline + extra)
+    assert late is not None and not late.ok and late.escape_probability == 0.0
+    assert ch.check_deadline(challenge, deadline * 0.999) is None
+
+
 def test_late_answer_fails():
     challenge = ch.Challenge(SEED, 8, "fp32", 1.5)
     assert ch.check_deadline(challenge, 1.4) is None
