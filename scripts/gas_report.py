@@ -206,27 +206,39 @@ def escrow_section(ctx: GasContext) -> list[Section]:
 
 
 def model_nft_section(ctx: GasContext) -> list[Section]:
-    """ModelNFT.mint against a bare OpenZeppelin ERC-721 _mint (same holders' state)."""
+    """ModelNFT.mint against a bare OpenZeppelin ERC-721 _mint (same holders' state, same run)."""
     bare = ctx.deployer.deploy(project.BareERC721)
     web3 = chain.provider.web3
     rows: list[Row] = []
-    for label, holder in (("to a new holder", ctx.creator), ("to a holder with tokens", ctx.creator)):
-        seed = f"weights-{label}"
-        weights = web3.keccak(text=seed)
+    counter = iter(range(1_000))
+
+    def pair(holder, uri: str = MODEL_URI, receiver=None, bps: int = 500) -> tuple[int, int]:
+        weights = web3.keccak(text=f"weights-{next(counter)}")
         ref = bare.mint(holder, int.from_bytes(weights, "big"), sender=holder).gas_used
-        gas = ctx.nft.mint(holder, weights, MODEL_URI, holder, 500, sender=holder).gas_used
-        rows.append((f"bare ERC721 mint {label}", ref, None))
-        rows.append((f"ModelNFT.mint {label} (5% royalty to self)", gas, ref))
-    weights = web3.keccak(text="weights-other-receiver")
-    ref = bare.mint(ctx.keeper, int.from_bytes(weights, "big"), sender=ctx.keeper).gas_used
-    gas = ctx.nft.mint(ctx.keeper, weights, MODEL_URI, ctx.creator, 500, sender=ctx.keeper).gas_used
-    rows.append(("ModelNFT.mint, royalty to another receiver (stored)", gas, ref))
-    token_id = int.from_bytes(web3.keccak(text="weights-to a new holder"), "big")
+        gas = ctx.nft.mint(holder, weights, uri, receiver or holder, bps, sender=holder).gas_used
+        return gas, ref
+
+    gas, ref = pair(ctx.creator)
+    rows.append(("bare ERC721 mint to a new holder", ref, None))
+    rows.append((f"ModelNFT.mint to a new holder (5% royalty to self, {len(MODEL_URI)}-byte URI)", gas, ref))
+    gas, ref = pair(ctx.creator)
+    rows.append(("bare ERC721 mint to a holder with tokens", ref, None))
+    rows.append((f"ModelNFT.mint to a holder with tokens (same, {len(MODEL_URI)}-byte URI)", gas, ref))
+    gas, ref = pair(ctx.creator, uri="")
+    rows.append(("ModelNFT.mint, holder with tokens, empty URI (fixed overhead)", gas, ref))
+    gas, ref = pair(ctx.creator, bps=800)
+    rows.append(("ModelNFT.mint, holder with tokens, 8% royalty (reads the governed max)", gas, ref))
+    gas, ref = pair(ctx.keeper, receiver=ctx.creator)
+    rows.append(("ModelNFT.mint to a new holder, royalty to another receiver (stored)", gas, ref))
+
+    token_id = int.from_bytes(web3.keccak(text="weights-0"), "big")
     transfer = ctx.nft.transferFrom(ctx.creator, ctx.keeper, token_id, sender=ctx.creator).gas_used
-    bare_id = int.from_bytes(web3.keccak(text="weights-to a holder with tokens"), "big")
-    bare_transfer = bare.transferFrom(ctx.creator, ctx.keeper, bare_id, sender=ctx.creator).gas_used
-    rows.append(("ModelNFT first transfer (stores implicit receiver)", transfer, bare_transfer))
-    return [("ModelNFT (reference: bare OpenZeppelin ERC721, same run)", rows)]
+    bare_transfer = bare.transferFrom(ctx.creator, ctx.keeper, token_id, sender=ctx.creator).gas_used
+    rows.append(("ModelNFT first transfer (stores the implicit receiver)", transfer, bare_transfer))
+    transfer = ctx.nft.transferFrom(ctx.keeper, ctx.creator, token_id, sender=ctx.keeper).gas_used
+    bare_transfer = bare.transferFrom(ctx.keeper, ctx.creator, token_id, sender=ctx.keeper).gas_used
+    rows.append(("ModelNFT later transfer", transfer, bare_transfer))
+    return [("ModelNFT (reference: bare OpenZeppelin ERC721, same run; target ratio <= 1.10)", rows)]
 
 
 SECTION_BUILDERS: list[Callable[[GasContext], list[Section]]] = [

@@ -67,9 +67,12 @@ def outsider(accounts):
     return accounts[4]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def protocol(deployer, token, treasury, provider, requester, creator, outsider):
-    """The core deployed by scripts/deploy.py (so the deploy script is tested), actors funded."""
+    """The core deployed by scripts/deploy.py (so the deploy script is tested), actors funded.
+
+    Module scope: Ape reverts it (and the funding) after each module, so modules that only use
+    `token` still see the whole supply with the deployer."""
     from scripts.deploy import deploy_protocol
 
     contracts = deploy_protocol(deployer, treasury, CORE_PARAMS, token=token)
@@ -78,17 +81,17 @@ def protocol(deployer, token, treasury, provider, requester, creator, outsider):
     return contracts
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def staking(protocol):
     return protocol["ComputeStaking"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def model_nft(protocol):
     return protocol["ModelNFT"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def escrow(protocol):
     return protocol["JobEscrow"]
 

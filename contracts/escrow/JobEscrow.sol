@@ -243,7 +243,16 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice Like postJob, with an EIP-2612 permit for `budget` in the same transaction. A permit that
     ///         was front-run (already used) is tolerated as long as the allowance covers the budget.
-    /// @param permitDeadline, v, r, s the permit signature by the caller for (escrow, budget)
+    /// @param budget token wei paid for the job (also the permit's value)
+    /// @param deadline unix time by which the result must be submitted
+    /// @param minScore minimum verified benchmark score of the provider's node (0: no check)
+    /// @param modelId the ModelNFT id of the model the job runs (0: none, no royalty)
+    /// @param specHash commitment to the job description (emitted only)
+    /// @param permitDeadline the permit's deadline
+    /// @param v permit signature (by the caller, for spender = this escrow and value = budget)
+    /// @param r permit signature
+    /// @param s permit signature
+    /// @return jobId the new job's id
     function postJobWithPermit(
         uint256 budget,
         uint256 deadline,
@@ -496,6 +505,7 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ internals
 
+    /// @dev Validates, records and escrows a new job (shared by postJob and postJobWithPermit).
     function _post(uint256 budget, uint256 deadline, uint32 minScore, uint256 modelId, bytes32 specHash)
         private
         returns (uint256 jobId)
