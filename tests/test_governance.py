@@ -28,6 +28,13 @@ DELAY = DAO_DEVNET["timelock_delay"]
 
 
 @pytest.fixture(scope="module")
+def token(project, deployer):
+    """A fresh token for this module: voting power and balances must not depend on what session
+    fixtures of other modules (e.g. conftest's `protocol`) transferred."""
+    return deployer.deploy(project.ComputeToken, deployer, 100_000_000 * 10**18)
+
+
+@pytest.fixture(scope="module")
 def voters(accounts, token, deployer, chain):
     """alice 3 M + bob 2 M = 5 M (quorum is 4 % of 100 M = 4 M); carol 1 M; dave 7 M."""
     alice, bob, carol, dave = accounts[1], accounts[2], accounts[3], accounts[4]

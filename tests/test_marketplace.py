@@ -13,6 +13,13 @@ UINT96_MAX = 2**96 - 1
 
 
 @pytest.fixture(scope="module")
+def token(project, deployer):
+    """A fresh token for this module: voting power and balances must not depend on what session
+    fixtures of other modules (e.g. conftest's `protocol`) transferred."""
+    return deployer.deploy(project.ComputeToken, deployer, 100_000_000 * 10**18)
+
+
+@pytest.fixture(scope="module")
 def seller(accounts):
     return accounts[1]
 

@@ -13,6 +13,13 @@ DELAY = DAO_DEVNET["timelock_delay"]
 
 
 @pytest.fixture(scope="module")
+def token(project, deployer):
+    """A fresh token for this module: voting power and balances must not depend on what session
+    fixtures of other modules (e.g. conftest's `protocol`) transferred."""
+    return deployer.deploy(project.ComputeToken, deployer, 100_000_000 * 10**18)
+
+
+@pytest.fixture(scope="module")
 def voter(accounts, token, deployer, chain):
     v = accounts[1]
     token.transfer(v, 10_000_000 * G, sender=deployer)
