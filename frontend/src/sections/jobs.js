@@ -3,7 +3,7 @@
 // requester; a provider account can accept and submit from here too.
 import { getAddress, keccak256, parseSignature, toHex } from 'viem';
 import { contract, events, has, read, send, signTyped, state } from '../chain.js';
-import { act, field, h, parseAmount, short, table, tokens } from '../ui.js';
+import { act, field, h, keyOf, parseAmount, short, table, tokens } from '../ui.js';
 import { loadModels } from './models.js';
 import { loadNodes } from './providers.js';
 import { ensureAllowance } from './staking.js';
@@ -110,18 +110,27 @@ export function mount(body, { refresh }) {
     const accepted = new Map(acceptedLogs.map((l) => [l.args.jobId, l.args]));
     // model choices for the post form (keep the user's pick)
     const picked = modelSelect.value;
-    modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${Number(m.royalty[1]) / 100}% royalty)`)));
-    if ([...modelSelect.options].some((o) => o.value === picked)) modelSelect.value = picked;
+    const modelsKey = keyOf(models.map((m) => [m.modelId, m.royalty]));
+    if (modelSelect.dataset.key !== modelsKey) {
+      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${Number(m.royalty[1]) / 100}% royalty)`)));
+      modelSelect.dataset.key = modelsKey;
+      if ([...modelSelect.options].some((o) => o.value === picked)) modelSelect.value = picked;
+    }
     const settled = new Map(settledLogs.map((l) => [l.args.jobId, l.args]));
     const me = state.account ? getAddress(state.account) : null;
     const myNodes = me ? nodes.filter((n) => n.active && getAddress(n.owner) === me) : [];
     const now = Number((await state.publicClient.getBlock()).timestamp);
+    const recent = [...posted].reverse().slice(0, 25);
+    const jobs = await Promise.all(recent.map((l) => read('JobEscrow', 'getJob', [l.args.jobId])));
+    // redraw only when something a row shows changed (keeps the table still between blocks)
+    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent.map((l) => l.args.jobId), jobs, [...outcome], [...accepted.keys()], jobs.map((j) => Number(j.deadline) < now)]);
+    if (listEl.dataset.key === key) return;
     const rows = await Promise.all(
-      [...posted].reverse().slice(0, 25).map(async (l) => {
+      recent.map(async (l, i) => {
         // requester, budget and model come from the JobPosted event (a finished job's storage is
         // cleared); the live status, provider and deadline from getJob.
         const { jobId, requester, budget, modelId } = l.args;
-        const job = await read('JobEscrow', 'getJob', [jobId]);
+        const job = jobs[i];
         let status = STATUS[Number(job.status)] || String(job.status);
         if (status === 'Closed') status = outcome.get(jobId) || 'Closed';
         const provider = accepted.get(jobId)?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
@@ -199,5 +208,6 @@ export function mount(body, { refresh }) {
       }),
     );
     listEl.replaceChildren(table(['job', 'requester', 'budget', 'model', 'state', 'provider', ''], rows, { id: 'jobs-table' }));
+    listEl.dataset.key = key;
   };
 }
