@@ -28,7 +28,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-product-n", type=int, default=DEFAULT_MAX_PRODUCT_N, help="largest full C sent"
     )
+    parser.add_argument(
+        "--no-bench",
+        action="store_true",
+        help="do not benchmark at start (GET /inventory then carries no 'benchmark' for validators)",
+    )
+    parser.add_argument(
+        "--bench-n", type=int, default=None, help="benchmark matrix size (default per device)"
+    )
+    parser.add_argument("--bench-repeats", type=int, default=3, help="benchmark samples (median)")
     parser.set_defaults(func=run)
+
+
+def benchmark_summary(report) -> dict:
+    """What validators read from ``GET /inventory`` under ``benchmark`` (see
+    ``oracle.validator.figures_from_benchmark``): TFLOPS per precision, GB/s, W, and the score."""
+    powers = [g.mean_power_w for g in report.gemm if g.mean_power_w]
+    return {
+        "device": report.device_name,
+        "tflops": {g.precision: g.tflops for g in report.gemm},
+        "mem_bandwidth_gbps": report.bandwidth.gb_s if report.bandwidth else 0.0,
+        "power_w": max(powers) if powers else 0.0,
+        "score": report.score,
+    }
+
+
+def inventory_with_benchmark(args: argparse.Namespace, ui: Ui) -> dict:
+    """The hardware inventory plus, unless --no-bench, this node's benchmark (run once, now)."""
+    from oracle.bench import run_bench
+    from oracle.inventory import collect
+
+    inventory = collect().to_json()
+    if not getattr(args, "no_bench", False):
+        ui.progress("benchmarking this node once (oracle.bench) for validators to read in /inventory")
+        report = run_bench("auto", n=args.bench_n, repeats=args.bench_repeats)
+        inventory["benchmark"] = benchmark_summary(report)
+    return inventory
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -38,6 +73,7 @@ def _stop(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.server import ProviderServer
 
+    inventory = inventory_with_benchmark(args, ui)
     try:
         server = ProviderServer(
             args.host,
@@ -46,6 +82,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             backend=args.backend,
             max_n=args.max_n,
             max_product_n=args.max_product_n,
+            inventory_fn=lambda: inventory,
         )
     except OSError as exc:
         raise CliError(
