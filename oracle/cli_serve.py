@@ -73,7 +73,7 @@ def _stop(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.server import ProviderServer
 
-    inventory = inventory_with_benchmark(args, ui)
+    inventory: dict = {}
     try:
         server = ProviderServer(
             args.host,
@@ -82,12 +82,14 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             backend=args.backend,
             max_n=args.max_n,
             max_product_n=args.max_product_n,
-            inventory_fn=lambda: inventory,
+            inventory_fn=lambda: inventory,  # filled below, before serving
         )
     except OSError as exc:
         raise CliError(
             f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port"
         ) from None
+    # the port is bound (a busy one failed above): now benchmark once, before the first request
+    inventory.update(inventory_with_benchmark(args, ui))
     signal.signal(signal.SIGTERM, _stop)
     if ui.json:
         # One compact line, so a supervising process can read the URL with a single readline().
