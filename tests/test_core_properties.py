@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import ape
 import pytest
 
-from tests.core_helpers import BPS, ETHER, MODEL_URI, as_int, node_id, weights_hash
+from tests.core_helpers import BPS, ETHER, MODEL_URI, as_int, node_id, reverts, weights_hash
 
 STEPS = 90
 SEEDS = [11, 23, 37]
@@ -186,7 +186,7 @@ def op_accept(w: World, rng: random.Random) -> bool:
     job = w.jobs[job_id]
     p = rng.choice(w.providers)
     if w.free(p) < job.collateral:
-        with ape.reverts(w.staking.ComputeStakingInsufficientFreeStake):
+        with reverts(w.staking.ComputeStakingInsufficientFreeStake, p.account, job.collateral, w.free(p)):
             w.escrow.acceptJob(job_id, p.node, b"", sender=p.account)
         return True
     w.escrow.acceptJob(job_id, p.node, b"", sender=p.account)
@@ -221,7 +221,7 @@ def op_approve(w: World, rng: random.Random) -> bool:
     job_id = rng.choice(ids)
     job = w.jobs[job_id]
     if rng.random() < 0.1:  # someone else tries first: refused, nothing moves
-        with ape.reverts(w.escrow.JobEscrowNotRequester):
+        with reverts(w.escrow.JobEscrowNotRequester, job_id, w.keeper, job.requester):
             w.escrow.approveResult(job_id, sender=w.keeper)
         return True
     w.escrow.approveResult(job_id, sender=job.requester)

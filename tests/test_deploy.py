@@ -6,6 +6,9 @@ import pytest
 
 from scripts.deploy import DeployError, ProtocolParams, deploy_protocol, deployment_document
 from tests.conftest import CORE_PARAMS
+from tests.core_helpers import reverts_on_deploy
+
+ZERO = "0x0000000000000000000000000000000000000000"
 
 
 def test_fixture_deployment_is_wired(protocol, token, deployer, treasury):
@@ -55,3 +58,26 @@ def test_fresh_deployment_writes_the_deployment_file(accounts, chain, tmp_path):
 def test_unknown_parameters_are_refused(deployer):
     with pytest.raises(DeployError, match="fee_bsp"):
         deploy_protocol(deployer, params={"fee_bsp": 1})
+
+
+def test_staking_constructor_rejects_a_zero_token(project, deployer, treasury):
+    with reverts_on_deploy(project.ComputeStaking.ComputeStakingZeroAddress, "token"):
+        deployer.deploy(project.ComputeStaking, ZERO, treasury, 0, 3600, 0, 0)
+
+
+def test_escrow_constructor_rejects_zero_token_and_staking(project, deployer, token, treasury):
+    with reverts_on_deploy(project.JobEscrow.JobEscrowZeroAddress, "token"):
+        deployer.deploy(project.JobEscrow, ZERO, token, ZERO, treasury, 0, 0, 3600)
+    with reverts_on_deploy(project.JobEscrow.JobEscrowZeroAddress, "staking"):
+        deployer.deploy(project.JobEscrow, token, ZERO, ZERO, treasury, 0, 0, 3600)
+
+
+def test_constructors_bound_check_their_parameters(project, deployer, token, treasury):
+    with reverts_on_deploy(
+        project.ComputeStaking.ComputeStakingValueOutOfBounds, "unbondingPeriod", 1, 3600, 90 * 86400
+    ):
+        deployer.deploy(project.ComputeStaking, token, treasury, 0, 1, 0, 0)
+    with reverts_on_deploy(project.ModelNFT.ModelNFTValueOutOfBounds, "maxRoyaltyBps", 6_000, 500, 5_000):
+        deployer.deploy(project.ModelNFT, 6_000, "")
+    with reverts_on_deploy(project.JobEscrow.JobEscrowValueOutOfBounds, "feeBps", 2_000, 0, 1_000):
+        deployer.deploy(project.JobEscrow, token, token, ZERO, treasury, 2_000, 0, 3600)

@@ -145,20 +145,22 @@ def test_post_rejects_a_budget_above_uint96(escrow, requester, chain):
 
 
 def test_post_rejects_a_deadline_in_the_past(escrow, requester, chain):
-    now = chain.pending_timestamp
+    now = chain.pending_timestamp + 5
+    chain.pending_timestamp = now  # pinned: the wall clock may tick before the block
     with reverts(escrow.JobEscrowInvalidDeadline, now, now):
         escrow.postJob(BUDGET, now, 0, 0, SPEC, sender=requester)
 
 
 def test_post_rejects_a_deadline_beyond_a_year(escrow, requester, chain):
-    now = chain.pending_timestamp
+    now = chain.pending_timestamp + 5
+    chain.pending_timestamp = now  # pinned: the wall clock may tick before the block
     far = now + 365 * 86400 + 1
     with reverts(escrow.JobEscrowInvalidDeadline, far, now):
         escrow.postJob(BUDGET, far, 0, 0, SPEC, sender=requester)
 
 
 def test_post_without_allowance_reverts(escrow, token, requester, chain):
-    with ape.reverts(token.ERC20InsufficientAllowance):
+    with reverts(token.ERC20InsufficientAllowance, escrow, 0, BUDGET):
         escrow.postJob(BUDGET, chain.pending_timestamp + 60, 0, 0, SPEC, sender=requester)
 
 

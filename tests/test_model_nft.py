@@ -44,7 +44,7 @@ def test_the_same_weights_cannot_be_minted_twice(model_nft, creator, requester, 
 
 
 def test_mint_rejects_a_zero_weights_hash(model_nft, creator):
-    with reverts(model_nft.ModelNFTZeroWeightsHash):
+    with reverts(model_nft.ModelNFTZeroWeightsHash, creator):
         model_nft.mint(creator, b"\x00" * 32, MODEL_URI, creator, 0, sender=creator)
 
 

@@ -59,7 +59,7 @@ def test_stake_of_zero_reverts(staking, provider):
 
 
 def test_stake_without_allowance_reverts(token, staking, provider):
-    with ape.reverts(token.ERC20InsufficientAllowance):
+    with reverts(token.ERC20InsufficientAllowance, staking, 0, ETHER):
         staking.stake(ETHER, sender=provider)
 
 

@@ -68,8 +68,8 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
     /// @notice Governance changed the base of every token URI.
     event BaseURISet(string baseURI);
 
-    /// @notice The weights hash was zero.
-    error ModelNFTZeroWeightsHash();
+    /// @notice `creator` gave a zero weights hash (no model can commit to it; id 0 means "no model").
+    error ModelNFTZeroWeightsHash(address creator);
     /// @notice A model with these weights exists already (token `modelId`, owned by `owner`).
     error ModelNFTAlreadyMinted(uint256 modelId, address owner);
     /// @notice The royalty rate `bps` is above the governed maximum `maxBps`.
@@ -112,7 +112,7 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
         modelId = uint256(weightsHash);
         uint256 record = _records[modelId];
         if (record != 0) revert ModelNFTAlreadyMinted(modelId, address(uint160(record)));
-        if (modelId == 0) revert ModelNFTZeroWeightsHash();
+        if (modelId == 0) revert ModelNFTZeroWeightsHash(msg.sender);
 
         record = uint256(uint160(to)) | (uint256(royaltyBps) << BPS_SHIFT);
         if (royaltyBps != 0 && royaltyReceiver != to) {
