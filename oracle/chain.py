@@ -225,9 +225,7 @@ def with_retries(fn: Callable[[], T], what: str, retries: int = 5, base_delay: f
                     f"{what}: RPC unreachable after {retries + 1} attempts ({exc}); check the RPC URL and node"
                 ) from exc
             delay = base_delay * 2**attempt
-            log.warning(
-                json.dumps({"event": "rpc_retry", "what": what, "attempt": attempt + 1, "delay_s": delay})
-            )
+            log.warning({"event": "rpc_retry", "what": what, "attempt": attempt + 1, "delay_s": delay})
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -370,7 +368,7 @@ class ChainClient:
                 text = str(exc).lower()
                 if "nonce" in text or "already known" in text or "underpriced" in text:
                     self.nonces.resync()
-                    log.warning(json.dumps({"event": "nonce_resync", "what": what, "attempt": attempt + 1}))
+                    log.warning({"event": "nonce_resync", "what": what, "attempt": attempt + 1})
                     continue
                 raise ChainError(f"{what}: the node refused the transaction: {exc}") from exc
         else:

@@ -743,8 +743,10 @@ class ChallengeProber:
     the CPU/GPU protocol of :mod:`oracle.challenge`) and takes the benchmark figures the provider
     reports in its ``GET /inventory`` (key ``benchmark``, see :func:`figures_from_benchmark`).
 
-    Unreachable (no inventory answer) is not a fault; a wrong, late or missing challenge answer
-    from a provider that is up is."""
+    A provider that reports no benchmark is attested with the published peaks of its registered
+    GPU model (:data:`oracle.bench.PEAKS`; zeros for an unknown model), which is still the same for
+    every validator. Unreachable (no inventory answer) is not a fault; a wrong, late or missing
+    challenge answer from a provider that is up is."""
 
     def __init__(self, n: int = 64, samples: int = 8, timeout: float = 10.0):
         self.n = n
@@ -765,14 +767,30 @@ class ChallengeProber:
         except server.ProviderError as exc:
             return ProbeResult(False, f"unreachable: {exc}", reachable=False)
         bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
-        figures = figures_from_benchmark(bench)
-        if figures is None:
-            return ProbeResult(False, "provider reports no benchmark in /inventory", reachable=False)
+        figures = figures_from_benchmark(bench) or published_figures(node.gpu_model)
         claimed = max(1e9, figures.fp32 * 1e12)
         challenge = ch.new_challenge(self.n, "fp32", claimed)
         verdict = server.run_challenge(client, challenge, self.samples)
         report = verdict.to_json()
         return ProbeResult(bool(verdict.ok), verdict.reason, figures, True, report)
+
+
+def published_figures(gpu_model: str) -> Figures:
+    """The published dense peaks of a GPU model (oracle.bench.PEAKS), zeros when unknown."""
+    from oracle.bench import lookup_peaks
+
+    peaks = lookup_peaks(gpu_model)
+    if peaks is None:
+        return Figures(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    t = peaks.tflops
+    return Figures(
+        t.get("fp32", 0.0),
+        t.get("tf32", 0.0),
+        t.get("fp16", 0.0),
+        t.get("bf16", 0.0),
+        peaks.bandwidth_gb_s or 0.0,
+        0.0,
+    )
 
 
 def figures_from_benchmark(bench: Any) -> Figures | None:

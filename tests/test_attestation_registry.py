@@ -595,3 +595,64 @@ def test_gas_targets_met(registry, protocol, owner, accounts, chain):
     for op, _gas, ref, ratio in rows:
         if ref is not None:
             assert ratio <= 1.0, op
+
+
+# ---------------------------------------------------------------------------------------------
+# The escrow's hook: JobEscrow.acceptJob -> checkScore
+# ---------------------------------------------------------------------------------------------
+
+
+def _post_job(protocol, owner, requester, chain, min_score):
+    token, escrow = protocol["ComputeToken"], protocol["JobEscrow"]
+    token.transfer(requester, 10**21, sender=owner)
+    token.approve(escrow, 10**20, sender=requester)
+    tx = escrow.postJob(10**20, chain.pending_timestamp + 3600, min_score, 0, b"\x01" * 32, sender=requester)
+    return tx.events.filter(escrow.JobPosted)[0].jobId
+
+
+def test_escrow_accepts_a_job_on_the_stored_attestation(
+    registry, protocol, domain, att, owner, provider, accounts, chain
+):
+    registry.submit(att.as_tuple(), quorum_sigs(domain, att), sender=accounts[9])
+    escrow = protocol["JobEscrow"]
+    assert escrow.scoreOracle() == registry.address
+    job = _post_job(protocol, owner, accounts[4], chain, 9000)
+    escrow.acceptJob(job, NODE, b"", sender=provider)
+    too_high = _post_job(protocol, owner, accounts[4], chain, 9001)
+    with ape.reverts():
+        escrow.acceptJob(too_high, NODE, b"", sender=provider)
+
+
+def test_escrow_accepts_a_job_with_a_batch_proof(
+    registry, protocol, domain, att, owner, provider, accounts, chain
+):
+    tree, batch, sigs = _batch_of(_many(att, 6), domain)
+    registry.submitBatch(batch.root, batch.epoch, batch.expiry, sigs, sender=accounts[9])
+    job = _post_job(protocol, owner, accounts[4], chain, 9000)
+    protocol["JobEscrow"].acceptJob(
+        job, NODE, encode_score_proof(att, batch.root, tree.proof(0)), sender=provider
+    )
+    assert registry.recordOf(NODE).epoch == 0  # proven, not stored
+
+
+# ---------------------------------------------------------------------------------------------
+# scripts/deploy.py wiring
+# ---------------------------------------------------------------------------------------------
+
+
+def test_deploy_protocol_wires_the_registry(protocol, registry, staking, owner):
+    assert protocol["JobEscrow"].scoreOracle() == registry.address
+    assert staking.isSlasher(registry)
+    assert registry.owner() == owner.address and registry.staking() == staking.address
+
+
+def test_deploy_protocol_majority_threshold_and_deployment_file(accounts, tmp_path):
+    import json
+
+    from scripts.deploy import deploy_protocol
+
+    path = tmp_path / "deployment.json"
+    contracts = deploy_protocol(accounts[8], params={"oracles": ORACLES[:5]}, write_to=path)
+    assert contracts["AttestationRegistry"].threshold() == 3  # 5 // 2 + 1
+    doc = json.loads(path.read_text())
+    assert doc["contracts"]["AttestationRegistry"]["address"] == contracts["AttestationRegistry"].address

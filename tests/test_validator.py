@@ -264,3 +264,54 @@ def test_prometheus_metrics_are_served(net):
     finally:
         for v in vals:
             v.stop()
+
+
+def test_challenge_prober_against_real_provider_servers():
+    from oracle.server import ProviderServer
+    from oracle.validator import ChallengeProber, published_figures
+
+    bench = {"tflops": {"fp32": 0.5}, "mem_bandwidth_gbps": 20, "power_w": 65}
+    prober = ChallengeProber(n=16, samples=4)
+
+    def node(url, model="NVIDIA H100 80GB HBM3"):
+        return NodeInfo("0x" + "11" * 20, b"\x01" * 32, model, 81559, url)
+
+    with ProviderServer(inventory_fn=lambda: {"benchmark": bench}) as honest:
+        r = prober.probe(node(honest.url), 1)
+        assert r.ok and r.figures.fp32 == 0.5 and r.figures.power_w == 65
+    with ProviderServer(inventory_fn=lambda: {}) as no_bench:
+        r = prober.probe(node(no_bench.url), 1)
+        assert r.ok and r.figures == published_figures("NVIDIA H100 80GB HBM3") and r.figures.bf16 > 0
+    with ProviderServer(behaviour="wrong", inventory_fn=lambda: {"benchmark": bench}) as wrong:
+        r = prober.probe(node(wrong.url), 1)
+        assert not r.ok and r.reachable
+    r = prober.probe(node("http://127.0.0.1:9"), 1)
+    assert not r.ok and not r.reachable
+    r = prober.probe(node("ipfs://whatever"), 1)
+    assert not r.ok and not r.reachable
+
+
+def test_run_once_processes_the_current_epoch(net):
+    vals = make_validators(net, StubProber())
+    try:
+        import threading
+
+        threads = [threading.Thread(target=v.run, kwargs={"once": True}) for v in vals]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        registry = net["contracts"]["AttestationRegistry"]
+        assert all(registry.recordOf(n).epoch == vals[0].current_epoch() == 1 for n in net["nodes"])
+    finally:
+        for v in vals:
+            v.stop()
+
+
+def test_oracle_cli_run_and_keys_report_operational_errors(tmp_path, capsys):
+    from oracle.cli import main
+
+    assert main(["run", "--deployment", str(tmp_path / "missing.json")]) == 3
+    assert "deployment file" in capsys.readouterr().err
+    assert main(["keys", "--keystore-dir", str(tmp_path), "show", "0x" + "12" * 20]) == 3
+    assert "no keystore" in capsys.readouterr().err

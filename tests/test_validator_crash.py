@@ -3,6 +3,7 @@ the middle of an epoch: after a restart every attestation is on chain exactly on
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -197,6 +198,10 @@ def test_leader_killed_mid_epoch_posts_each_attestation_exactly_once(cpu_net):
         assert sorted(recorded) == sorted(net["nodes"][:5])  # each honest node exactly once
         sent = net["w3"].eth.get_transaction_count(leader) - nonce0
         assert sent == 6  # 5 submits + 1 fault report, nothing posted twice or reverted
+        events = [
+            json.loads(line).get("event") for line in (net["tmp"] / "leader.log").read_text().splitlines()
+        ]
+        assert events.count("epoch_done") == 1 and "posted" in events  # structured JSON logs
         j = Journal(journal)
         assert all(e.state == "confirmed" for e in j.entries(1, min_state="signed"))
         assert len(j.entries(1, min_state="signed")) == 6

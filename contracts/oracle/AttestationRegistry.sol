@@ -95,6 +95,7 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
     // Constants and immutables
     // ---------------------------------------------------------------------------------------
 
+    /// @notice EIP-712 type hashes of the three signed messages.
     bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
         "Attestation(address provider,bytes32 nodeId,bytes32 gpuModel,uint32 vramMiB,uint32 fp32,uint32 tf32,"
         "uint32 fp16,uint32 bf16,uint32 memBandwidth,uint32 powerW,uint32 score,uint64 epoch,bytes32 reportHash,"
@@ -121,27 +122,39 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
     // Storage
     // ---------------------------------------------------------------------------------------
 
+    /// @dev One slot, read once per submission (see Config).
     Config private _config;
+    /// @notice Whether `oracle` is in the oracle set.
     mapping(address oracle => bool) public isOracle;
+    /// @dev Latest accepted attestation per node (two slots, see NodeRecord).
     mapping(bytes32 nodeId => NodeRecord) private _records;
+    /// @dev Accepted batch roots (one slot each).
     mapping(bytes32 root => BatchInfo) private _batches;
+    /// @notice Whether the fault with this EIP-712 struct hash was already reported (replay guard).
     mapping(bytes32 faultHash => bool) public faultReported;
 
     // ---------------------------------------------------------------------------------------
     // Events
     // ---------------------------------------------------------------------------------------
 
+    /// @notice `oracle` joined the oracle set, which now has `oracleCount` members.
     event OracleAdded(address indexed oracle, uint256 oracleCount);
+    /// @notice `oracle` left the oracle set, which now has `oracleCount` members.
     event OracleRemoved(address indexed oracle, uint256 oracleCount);
+    /// @notice The number of oracle signatures required changed.
     event ThresholdSet(uint256 oldThreshold, uint256 newThreshold);
+    /// @notice The longest validity an attestation may carry changed (seconds).
     event MaxValiditySet(uint256 oldMaxValidity, uint256 newMaxValidity);
+    /// @notice The most one fault report may slash changed.
     event MaxSlashSet(uint256 oldMaxSlash, uint256 newMaxSlash);
     /// @notice A node's attestation became its latest record (`batchRoot` is zero when it was
     ///         submitted on its own).
     event AttestationRecorded(
         bytes32 indexed nodeId, address indexed provider, uint64 indexed epoch, Attestation attestation, bytes32 batchRoot
     );
+    /// @notice k oracles' root over an epoch's attestations was accepted.
     event BatchSubmitted(bytes32 indexed root, uint64 indexed epoch, uint64 expiry, address submitter);
+    /// @notice A k-signed fault slashed `slashed` of `provider`'s stake (asked: `slashAmount`).
     event FaultReported(
         address indexed provider,
         bytes32 indexed nodeId,

@@ -1,2 +1,2 @@
-"""Oracle benchmarks: ``python -m oracle.benchmarks.run`` (``make bench``) and the others as
-``python -m oracle.benchmarks.<name>``."""
+"""Oracle benchmarks: compute side (``python -m oracle.benchmarks.run``, ``make bench``) and
+epoch throughput of the validators on anvil (``python -m oracle.benchmarks.epoch``)."""
