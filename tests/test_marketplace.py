@@ -59,6 +59,17 @@ def funded_buyer(token, deployer, buyer, market):
     return buyer
 
 
+@pytest.fixture(scope="module")
+def model_nft(project, deployer):
+    return deployer.deploy(project.ModelNFT, 1_000, "ipfs://models/")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_contracts(market, nft, model_nft, funded_buyer):
+    """Build every module-scoped contract before the first test, inside the module's snapshot (a
+    module fixture first built inside a test's isolation snapshot can be rolled back with it)."""
+
+
 @pytest.fixture
 def listed(market, nft, seller):
     market.list(nft, TOKEN_ID, PRICE, sender=seller)
@@ -328,11 +339,6 @@ def test_fee_and_treasury_setters_are_owner_only(market, buyer):
 
 
 # ---------------------------------------------------------------- gas target
-
-
-@pytest.fixture(scope="module")
-def model_nft(project, deployer):
-    return deployer.deploy(project.ModelNFT, 1_000, "ipfs://models/")
 
 
 def test_model_nft_secondary_sale_pays_its_royalty(

@@ -52,6 +52,11 @@ def treasury(dao):
     return dao["Treasury"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _module_state(dao, fee_payer):
+    """Build the module's contracts and balances before the first test, in the module snapshot."""
+
+
 def test_deployment_configures_the_ceiling_in_the_handover_batch(treasury, token, rewards):
     assert treasury.surplusToken() == token.address
     assert treasury.stakerRewards() == rewards.address
