@@ -683,7 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", action="store_true", help="stop a devnet started earlier and exit")
     parser.add_argument("--port", type=int, default=5173, help="port of the web page (another if busy)")
     parser.add_argument("--anvil-port", type=int, default=8545, help="port of anvil (another if busy)")
-    parser.add_argument("--agent-port", type=int, default=8600, help="port of the provider agent")
+    parser.add_argument(
+        "--agent-port", type=int, default=8600, help="port of the provider agent (another if busy)"
+    )
     parser.add_argument("--no-page", action="store_true", help="do not build or serve the web page")
     parser.add_argument(
         "--no-oracle", action="store_true", help="no provider agent or validators (contracts and page only)"
