@@ -128,7 +128,7 @@ export function mount(body, { refresh }) {
     const points = feeEvents.map((l) => ({ t: blocks.get(l.blockNumber), v: Number(l.value) / 1e18 }));
     chartEl.replaceChildren(lineChart({ points, unit: 'GPU', title: 'treasury fee income over time' }));
     if (!paramsDone) {
-      paramsEl.replaceChildren(table(['contract', 'parameter', 'value'], await parameters(), { id: 'params-table' }));
+      paramsEl.replaceChildren(table(['contract', 'parameter', 'value'], await parameters(), { id: 'params-table', class: 'compact' }));
       paramsDone = true;
     }
     const gov = governorName();
