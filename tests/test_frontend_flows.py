@@ -161,7 +161,7 @@ def test_model_minted_listed_and_bought_with_royalty_shown_first(open_page, devn
     assert creator_after - creator_before == 195 * TOKEN
 
 
-def test_governance_proposal_created_and_voted_from_the_page(open_page, devnet):
+def test_governance_proposal_created_voted_queued_and_executed_from_the_page(open_page, devnet):
     gov = devnet.contract("ComputeGovernor")
     page, _ = open_page()
     connect_dev(page, DEPLOYER)
@@ -181,6 +181,23 @@ def test_governance_proposal_created_and_voted_from_the_page(open_page, devnet):
     assert gov.functions.proposalVotes(pid).call()[1] > 0  # forVotes
     wait_row(page, f"{row}:has-text('voted')")
     screenshot(page, "14-governance")
+
+    token = devnet.contract("ComputeToken")
+    before = token.functions.balanceOf(devnet.account(9)).call()
+    devnet.time_travel(gov.functions.votingPeriod().call() + 1)
+    wait_row(page, f"{row} [data-state='Succeeded']")
+    page.click(f"{row} button[data-action=queue]")
+    assert "Queued" in outcome(page, "#gov-msg")
+    assert gov.functions.state(pid).call() == 5  # Queued
+    treasury = devnet.w3.eth.contract(
+        address=devnet.deployment["contracts"]["Treasury"]["address"],
+        abi=devnet.deployment["contracts"]["Treasury"]["abi"],
+    )
+    devnet.time_travel(treasury.functions.getMinDelay().call() + 1)
+    page.click(f"{row} button[data-action=execute]")
+    assert "Executed" in outcome(page, "#gov-msg")
+    assert gov.functions.state(pid).call() == 7  # Executed
+    assert token.functions.balanceOf(devnet.account(9)).call() == before + 250 * TOKEN
 
 
 def test_treasury_shows_fee_income_from_events(open_page, devnet):

@@ -1,6 +1,6 @@
 // Treasury balance, fee income (chart from Transfer events into the treasury), governed parameters,
 // proposals with their state, voting and a simple grant proposal.
-import { encodeFunctionData, getAddress } from 'viem';
+import { encodeFunctionData, getAddress, keccak256, toHex } from 'viem';
 import { contract, events, has, read, send, state } from '../chain.js';
 import { lineChart } from '../charts.js';
 import { act, field, h, parseAmount, short, stat, table, tokens } from '../ui.js';
@@ -159,7 +159,34 @@ export function mount(body, { refresh }) {
             );
             voteCell.append(b, ' ');
           }
-        } else if (voted) voteCell.append(h('span', { class: 'muted' }, 'voted'));
+        } else if (voted && name === 'Active') voteCell.append(h('span', { class: 'muted' }, 'voted'));
+        // after the vote: anyone may queue a succeeded proposal in the timelock, then execute it
+        const { targets, calldatas, description } = l.args;
+        const values = l.args.values;
+        const descriptionHash = keccak256(toHex(description));
+        if (name === 'Succeeded' && state.account) {
+          const b = h('button', { 'data-action': 'queue' }, 'Queue');
+          b.addEventListener('click', () =>
+            act(msg, b, 'Queueing in the timelock…', async () => {
+              await send(gov, 'queue', [targets, values, calldatas, descriptionHash]);
+              refresh();
+              return 'Queued: executable once the timelock delay has passed.';
+            }),
+          );
+          voteCell.append(b);
+        }
+        if (name === 'Queued' && state.account) {
+          const eta = await read(gov, 'proposalEta', [pid]).catch(() => 0n);
+          const b = h('button', { 'data-action': 'execute' }, 'Execute');
+          b.addEventListener('click', () =>
+            act(msg, b, 'Executing…', async () => {
+              await send(gov, 'execute', [targets, values, calldatas, descriptionHash]);
+              refresh();
+              return 'Executed by the timelock.';
+            }),
+          );
+          voteCell.append(b, h('div', { class: 'muted' }, `from ${new Date(Number(eta) * 1000).toLocaleTimeString()}`));
+        }
         return h(
           'tr',
           { 'data-proposal': pid.toString() },
