@@ -221,3 +221,23 @@ def test_phone_screens(open_page, devnet):
         page.evaluate(f"document.getElementById('{section}').scrollIntoView()")
         page.screenshot(path=str(SCREENSHOTS / f"20-phone-{section}.png"))
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+
+
+def test_provider_accepts_and_submits_a_job_from_the_page(open_page, devnet):
+    escrow = devnet.contract("JobEscrow")
+    token = devnet.contract("ComputeToken")
+    deadline = devnet.w3.eth.get_block("latest").timestamp + 3600
+    devnet.transact("ComputeToken", "approve", escrow.address, 20 * TOKEN, sender=REQUESTER)
+    devnet.transact("JobEscrow", "postJob", 20 * TOKEN, deadline, 1, 0, b"\x33" * 32, sender=REQUESTER)
+    job_id = escrow.functions.jobCount().call()
+    assert token.functions.balanceOf(escrow.address).call() >= 20 * TOKEN
+    page, _ = open_page()
+    connect_dev(page, PROVIDER)
+    row = f"#jobs-table tr[data-job='{job_id}']"
+    page.click(f"{row} button[data-action=accept]")  # min score 1: the node's attestation is checked
+    assert "accepted" in outcome(page, "#jobs-msg")
+    assert escrow.functions.statusOf(job_id).call() == 2  # Accepted
+    page.click(f"{row} button[data-action=submit]")
+    assert "submitted" in outcome(page, "#jobs-msg")
+    wait_row(page, f"{row}[data-status='Submitted']")
+    assert escrow.functions.statusOf(job_id).call() == 3  # Submitted
