@@ -46,7 +46,7 @@ class ProtocolParams:
     oracles: tuple[str, ...] = ()
     oracle_threshold: int = 0
     attestation_max_validity: int = 7 * 24 * 3600
-    fault_max_slash: int = 10_000 * 10**18
+    attestation_max_slash: int = 10_000 * 10**18
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any] | None) -> "ProtocolParams":
@@ -129,7 +129,7 @@ def deploy_protocol(
             list(p.oracles),
             threshold,
             p.attestation_max_validity,
-            p.fault_max_slash,
+            p.attestation_max_slash,
         )
         staking.setSlasher(registry, True, sender=deployer)
         if not p.score_oracle:

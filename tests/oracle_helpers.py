@@ -93,7 +93,7 @@ def deploy_with_registry(deployer, treasury, oracles, threshold, **params):
             "oracles": list(oracles),
             "oracle_threshold": threshold,
             "attestation_max_validity": params.pop("max_validity", MAX_VALIDITY),
-            "fault_max_slash": params.pop("max_slash", MAX_SLASH),
+            "attestation_max_slash": params.pop("max_slash", MAX_SLASH),
             **params,
         },
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from oracle.attest import (
     ATTESTATION_TYPEHASH,
+    Attestation,
     AttestError,
     Batch,
     Domain,
@@ -219,3 +220,41 @@ def test_python_merkle_proofs_verify_on_chain_for_every_leaf(deployed, accounts,
             registry.checkScore(provider, a.nodeId, 1, encode_score_proof(a, tree.root, tree.proof(i)))
             == 100 + i
         )
+
+
+_u32 = st.integers(0, 2**32 - 1)
+_b32 = st.binary(min_size=32, max_size=32)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    figures=st.lists(_u32, min_size=8, max_size=8),
+    epoch=st.integers(0, 2**64 - 1),
+    expiry=st.integers(0, 2**64 - 1),
+    node=_b32,
+    model=_b32,
+    report=_b32,
+    provider=st.binary(min_size=20, max_size=20),
+)
+def test_property_python_digest_equals_contract_for_any_attestation(
+    deployed, figures, epoch, expiry, node, model, report, provider
+):
+    registry, domain, _, _ = deployed
+    vram, fp32, tf32, fp16, bf16, bw, power, score = figures
+    att = Attestation(
+        "0x" + provider.hex(),
+        node,
+        model,
+        vram,
+        fp32,
+        tf32,
+        fp16,
+        bf16,
+        bw,
+        power,
+        score,
+        epoch,
+        report,
+        expiry,
+    )
+    assert registry.hashAttestation(att.as_tuple()) == attestation_digest(domain, att)
