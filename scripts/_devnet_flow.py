@@ -297,7 +297,9 @@ def attest_directly(ctx: FlowContext, facts: NodeFacts, epoch: int = 1) -> dict[
     from oracle.bench import run_bench
 
     registry = ctx.contracts["AttestationRegistry"]
-    keys = {a.index: a.private_key for a in __import__("devnet").dev_accounts()}
+    from devnet import dev_accounts
+
+    keys = {a.index: a.private_key for a in dev_accounts()}
     # the protocol's own benchmark (oracle.bench: GPU through torch when present, else the CPU)
     on_gpu = not facts.gpu_model.startswith("CPU")
     bench = run_bench("auto", n=None if on_gpu else 256, repeats=3)

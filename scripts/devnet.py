@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.server
 import json
 import os
@@ -35,8 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVNET_DIR = ROOT / ".devnet"
-PIDS_FILE = DEVNET_DIR / "pids.json"
-DEPLOYMENT_FILE = DEVNET_DIR / "deployment.json"
+DEPLOYMENT_FILE = DEVNET_DIR / "deployment.json"  # what the oracle and the page read by default
 FRONTEND_DIR = ROOT / "frontend"
 DIST_DIR = FRONTEND_DIR / "dist"
 ANVIL_BIN = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -496,7 +496,7 @@ def deploy_function(ape: Any) -> tuple[str, Any, dict[str, Any]]:
             fn = getattr(module, "deploy_governed_protocol", None)
             if fn is not None:
                 return f"scripts/{module_name}.py:deploy_governed_protocol", fn, params
-    known = {f.name for f in __import__("dataclasses").fields(deploy.ProtocolParams)}
+    known = {f.name for f in dataclasses.fields(deploy.ProtocolParams)}
     return (
         "scripts/deploy.py:deploy_protocol",
         deploy.deploy_protocol,
