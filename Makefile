@@ -20,7 +20,7 @@ help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
 	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
 	@echo "make gas       print the gas table per operation"
-	@echo "make bench     oracle benchmarks (challenge check cost, epoch throughput)"
+	@echo "make bench     oracle benchmarks (challenge check cost, CPU GEMM, 100-provider epoch on anvil)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
 	@echo "make lint      ruff + Solidity warnings-as-errors"
 
@@ -57,6 +57,7 @@ gas: setup
 
 bench: setup
 	python -m oracle.benchmarks.run
+	python -m oracle.benchmarks.epoch
 
 frontend: setup
 	npx vite build frontend

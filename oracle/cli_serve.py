@@ -29,51 +29,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-product-n", type=int, default=DEFAULT_MAX_PRODUCT_N, help="largest full C sent"
     )
     parser.add_argument(
-        "--no-bench",
+        "--bench",
         action="store_true",
-        help="do not benchmark at start (GET /inventory then carries no 'benchmark' for validators)",
+        help="benchmark this machine at start-up and publish the report under 'benchmark' in "
+        "GET /inventory (validators attest these figures, held to them by the challenge deadline)",
     )
-    parser.add_argument(
-        "--bench-n", type=int, default=None, help="benchmark matrix size (default per device)"
-    )
-    parser.add_argument("--bench-repeats", type=int, default=3, help="benchmark samples (median)")
+    parser.add_argument("--bench-n", type=int, default=None, help="matrix size for --bench")
+    parser.add_argument("--bench-repeats", type=int, default=None, help="repeats for --bench")
     parser.set_defaults(func=run)
-
-
-def benchmark_summary(report) -> dict:
-    """What validators read from ``GET /inventory`` under ``benchmark`` (see
-    ``oracle.validator.figures_from_benchmark``): TFLOPS per precision, GB/s, W, and the score."""
-    powers = [g.mean_power_w for g in report.gemm if g.mean_power_w]
-    return {
-        "device": report.device_name,
-        "tflops": {g.precision: g.tflops for g in report.gemm},
-        "mem_bandwidth_gbps": report.bandwidth.gb_s if report.bandwidth else 0.0,
-        "power_w": max(powers) if powers else 0.0,
-        "score": report.score,
-    }
-
-
-def inventory_with_benchmark(args: argparse.Namespace, ui: Ui) -> dict:
-    """The hardware inventory plus, unless --no-bench, this node's benchmark (run once, now)."""
-    from oracle.bench import run_bench
-    from oracle.inventory import collect
-
-    inventory = collect().to_json()
-    if not getattr(args, "no_bench", False):
-        ui.progress("benchmarking this node once (oracle.bench) for validators to read in /inventory")
-        report = run_bench("auto", n=args.bench_n, repeats=args.bench_repeats)
-        inventory["benchmark"] = benchmark_summary(report)
-    return inventory
 
 
 def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _benchmarked_inventory(args: argparse.Namespace, ui: Ui):
+    """Run the benchmark once, now, and return an inventory function that publishes it."""
+    from oracle.bench import BenchUnavailable, run_bench
+    from oracle.inventory import collect
+
+    device = {"auto": "auto", "numpy": "cpu", "torch": "gpu"}[args.backend]
+    ui.progress(f"benchmarking ({device}) before serving; this takes a few seconds")
+    try:
+        report = run_bench(device, n=args.bench_n, repeats=args.bench_repeats)
+    except BenchUnavailable as exc:
+        raise CliError(f"--bench could not run: {exc}; drop --bench or choose --backend numpy") from None
+    published = {**collect().to_json(), "benchmark": report.to_dict()}
+    return lambda: published
+
+
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.server import ProviderServer
 
-    inventory: dict = {}
+    inventory_fn = _benchmarked_inventory(args, ui) if args.bench else None
     try:
         server = ProviderServer(
             args.host,
@@ -82,14 +70,12 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             backend=args.backend,
             max_n=args.max_n,
             max_product_n=args.max_product_n,
-            inventory_fn=lambda: inventory,  # filled below, before serving
+            inventory_fn=inventory_fn,
         )
     except OSError as exc:
         raise CliError(
             f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port"
         ) from None
-    # the port is bound (a busy one failed above): now benchmark once, before the first request
-    inventory.update(inventory_with_benchmark(args, ui))
     signal.signal(signal.SIGTERM, _stop)
     if ui.json:
         # One compact line, so a supervising process can read the URL with a single readline().

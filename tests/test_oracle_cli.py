@@ -133,3 +133,14 @@ def test_commands_come_from_registered_modules(monkeypatch):
     monkeypatch.setattr(cli, "OPTIONAL_COMMAND_MODULES", ["oracle.cli_keys", "oracle.cli_not_written_yet"])
     assert cli.main(["keys", "--json"]) == 0
     assert calls == [True]
+
+
+def test_serve_with_bench_publishes_the_measured_figures_the_validators_attest(provider):
+    from oracle.server import ProviderClient
+    from oracle.validator import figures_from_benchmark
+
+    url, _ = provider("--bench", "--backend", "numpy", "--bench-n", "128", "--bench-repeats", "2")
+    inventory = ProviderClient(url).inventory()
+    assert inventory["benchmark"]["device"] == "cpu"
+    figures = figures_from_benchmark(inventory["benchmark"])
+    assert figures is not None and figures.fp32 > 0 and figures.mem_bandwidth_gbps > 0
