@@ -94,13 +94,15 @@ def _http_json(url: str, timeout: float = 3.0) -> Any:
 
 
 def start_provider_agent(ctx: FlowContext, port: int) -> NodeFacts:
-    """`oracle serve` on 127.0.0.1:port (the GPU if this machine has one, else the CPU back end).
+    """`oracle serve --bench` on 127.0.0.1:port (the GPU if this machine has one, else the CPU).
     Returns the node it reports in GET /inventory (the first GPU, or the CPU)."""
     from devnet import VENV_BIN, DevnetError
 
     url = f"http://127.0.0.1:{port}"
     ctx.sup.start(
-        "provider-agent", [str(VENV_BIN / "oracle"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        # --bench: the agent measures itself once and publishes the figures the validators attest
+        "provider-agent",
+        [str(VENV_BIN / "oracle"), "serve", "--host", "127.0.0.1", "--port", str(port), "--bench"],
     )
     deadline = time.monotonic() + 60
     while True:

@@ -92,7 +92,7 @@ def test_provider_agent_inventory_carries_the_benchmark_validators_read():
 
     port = free_port()
     proc = subprocess.Popen(
-        [str(VENV_BIN / "oracle"), "serve", "--port", str(port), "--bench-n", "128"],
+        [str(VENV_BIN / "oracle"), "serve", "--port", str(port), "--bench", "--bench-n", "128"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -111,4 +111,4 @@ def test_provider_agent_inventory_carries_the_benchmark_validators_read():
         proc.terminate()
         proc.wait(timeout=10)
     figures = figures_from_benchmark(inventory["benchmark"])
-    assert figures is not None and figures.fp32 > 0 and inventory["benchmark"]["score"] > 0
+    assert figures is not None and figures.fp32 > 0
