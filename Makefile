@@ -14,12 +14,14 @@ export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
 
-.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas bench frontend lock clean
+.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench frontend lock clean
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
 	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
 	@echo "make gas       print the gas table per operation"
+	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
+	@echo "make slither  static analysis (slither) of the contracts against contracts/SLITHER_TRIAGE.md"
 	@echo "make bench     oracle benchmarks (challenge check cost, CPU GEMM, 100-provider epoch on anvil)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
 	@echo "make lint      ruff + Solidity warnings-as-errors"
@@ -54,6 +56,12 @@ lint-sol:
 
 gas: setup
 	ape run gas_report
+
+gas-compare: setup
+	ape run gas_compare
+
+slither: setup
+	python toolchain/slither.py
 
 bench: setup
 	python -m oracle.benchmarks.run

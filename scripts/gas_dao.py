@@ -60,6 +60,8 @@ def reference_minter(nft, creator, seller):
 def market_rows(project, deployer, token, market, treasury, seller, buyer, creator, nft=None) -> list[GasRow]:
     """list / buy (royalty + fee) and the bare reference, measured on the same collection: the
     protocol's ModelNFT when given, else a fresh ReferenceRoyaltyNFT."""
+    from ape import chain
+
     if nft is None:
         nft = deployer.deploy(project.ReferenceRoyaltyNFT)
         mint = reference_minter(nft, creator, seller)
@@ -73,27 +75,36 @@ def market_rows(project, deployer, token, market, treasury, seller, buyer, creat
     for spender in (market, reference):
         token.approve(spender, 10 * PRICE, sender=buyer)
         nft.setApprovalForAll(spender, True, sender=seller)
-    ref_id, sale_id = mint(0xDA01), mint(0xDA02)
+    sale_id = mint(0xDA02)
     mint(0xDA03)  # kept by the seller: no NFT balance reaches zero (no refund skews either number)
 
     royalty = PRICE * ROYALTY_BPS // 10_000
     fee = PRICE * market.feeBps() // 10_000
     payees3 = [creator.address, treasury.address, seller.address]
     amounts3 = [royalty, fee, PRICE - royalty - fee]
-    ref3 = reference.settle(nft, ref_id, seller, token, payees3, amounts3, sender=buyer).gas_used
-    nft.transferFrom(buyer, seller, ref_id, sender=buyer)
-    ref2 = reference.settle(
-        nft, ref_id, seller, token, payees3[1:], [fee + royalty, PRICE - royalty - fee], sender=buyer
-    ).gas_used
-
     listed = market.list(nft, sale_id, PRICE, sender=seller).gas_used
-    bought = market.buy(nft, sale_id, PRICE, sender=buyer).gas_used
+
+    # Each sale is measured on the SAME token from the SAME snapshot, so every storage slot (the
+    # buyer's NFT balance included) starts in the same state on both sides.
+    def measured(send) -> int:
+        snap = chain.snapshot()
+        gas = send().gas_used
+        chain.restore(snap)
+        return gas
+
+    ref3 = measured(lambda: reference.settle(nft, sale_id, seller, token, payees3, amounts3, sender=buyer))
+    ref2 = measured(
+        lambda: reference.settle(
+            nft, sale_id, seller, token, payees3[1:], [fee + royalty, PRICE - royalty - fee], sender=buyer
+        )
+    )
+    bought = measured(lambda: market.buy(nft, sale_id, PRICE, sender=buyer))
     return [
         GasRow("market: list", listed),
         GasRow("reference: NFT transferFrom + 2 token transfers", ref2),
         GasRow("reference: NFT transferFrom + 3 token transfers", ref3),
-        GasRow("market: buy (royalty + fee) vs ref 2 transfers", bought, ref2),
         GasRow("market: buy (royalty + fee) vs ref 3 transfers", bought, ref3),
+        GasRow("market: buy (royalty + fee) vs ref 2 transfers", bought, ref2),
     ]
 
 

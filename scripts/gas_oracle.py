@@ -133,13 +133,12 @@ def format_rows(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def oracle_section(ctx) -> list[tuple[str, list[tuple[str, int, int | None]]]]:
-    """The gas_report builder: deploy a registry (k=3 of 4 deterministic oracle keys) on the
-    context's staking, make it a slasher, and measure (rows as gas_report's (op, gas, reference))."""
-    from ape import chain, project
+def deploy_gas_registry(ctx, keys: list[bytes]):
+    """Deploy a registry (k=3 of the oracles holding ``keys``) on the gas context's staking, make it a
+    slasher, stake for ``ctx.provider``; returns (registry, register(node_id) -> provider address)."""
+    from ape import project
     from eth_account import Account
 
-    keys = [keccak(text=f"gas-oracle-{i}") for i in range(4)]
     registry = ctx.deployer.deploy(
         project.AttestationRegistry,
         ctx.staking,
@@ -160,5 +159,19 @@ def oracle_section(ctx) -> list[tuple[str, list[tuple[str, int, int | None]]]]:
         )
         return str(ctx.provider.address)
 
-    rows = oracle_gas_rows(registry, keys, register, ctx.keeper, chain, fault_finder=str(ctx.keeper.address))
+    return registry, register
+
+
+GAS_ORACLE_KEYS = [keccak(text=f"gas-oracle-{i}") for i in range(4)]
+
+
+def oracle_section(ctx) -> list[tuple[str, list[tuple[str, int, int | None]]]]:
+    """The gas_report builder: deploy a registry (k=3 of 4 deterministic oracle keys) on the
+    context's staking, make it a slasher, and measure (rows as gas_report's (op, gas, reference))."""
+    from ape import chain
+
+    registry, register = deploy_gas_registry(ctx, GAS_ORACLE_KEYS)
+    rows = oracle_gas_rows(
+        registry, GAS_ORACLE_KEYS, register, ctx.keeper, chain, fault_finder=str(ctx.keeper.address)
+    )
     return [("AttestationRegistry (k=3 signatures)", [(op, gas, ref) for op, gas, ref, _ in rows])]

@@ -143,6 +143,8 @@ contract Treasury is TimelockController {
             if (!ok) return 0; // a broken token must not block governance (which can switch it off)
         }
         routed = _surplusOf(balance, share);
+        // "Nothing to route" is exactly zero; a donation only makes `routed` positive, never blocks.
+        // slither-disable-next-line incorrect-equality
         if (routed == 0) {
             if (balance != accountedBalance) accountedBalance = balance;
             return 0;

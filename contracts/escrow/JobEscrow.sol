@@ -324,7 +324,9 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (minScore > 0) {
             address oracle = scoreOracle;
             if (oracle == address(0)) revert JobEscrowScoreOracleUnset(jobId, minScore);
-            // Reverts (with the oracle's own error) unless the node has a fresh enough score.
+            // Reverts (with the oracle's own error) unless the node has a fresh enough score; the
+            // returned score is not needed.
+            // slither-disable-next-line unused-return
             IScoreOracle(oracle).checkScore(msg.sender, nodeId, minScore, scoreProof);
         }
         uint256 collateral = (uint256(job.budget) * job.collateralBps) / BPS;
@@ -401,6 +403,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (price > 0) _pay(jobId, modelId, provider, price);
         if (refund > 0) token.safeTransfer(requester, refund);
         // Slash first (it takes locked stake, i.e. this job's collateral, first), then release the rest.
+        // The amount actually taken (less when the stake ran short) is in the staking's Slashed event.
+        // slither-disable-next-line unused-return
         if (slashAmount > 0) staking.slash(provider, slashAmount, requester, requester);
         if (collateral > slashAmount) staking.unlockStake(provider, collateral - slashAmount);
     }
@@ -544,8 +548,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     function _pay(uint256 jobId, uint256 modelId, address provider, uint256 price) private {
         Config storage cfg = _config;
         (address treasury_, uint256 fee) = (cfg.treasury, (price * cfg.feeBps) / BPS);
-        uint256 royalty;
-        address receiver;
+        uint256 royalty = 0;
+        address receiver = address(0);
         if (modelId != 0 && address(modelNFT) != address(0)) {
             (receiver, royalty) = modelNFT.royaltyInfo(modelId, price);
             if (receiver == address(0)) royalty = 0;

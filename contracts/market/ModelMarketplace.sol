@@ -184,6 +184,9 @@ contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
         }
         if (fee != 0) paymentToken.safeTransferFrom(msg.sender, treasury_, fee);
         if (toSeller != 0) paymentToken.safeTransferFrom(msg.sender, seller, toSeller);
+        // ERC-721, not ERC-20 (same selector); `seller` is the listing's seller, checked above to be
+        // the current owner who approved this contract.
+        // slither-disable-next-line arbitrary-send-erc20
         IERC721(nft).transferFrom(seller, msg.sender, tokenId);
     }
 

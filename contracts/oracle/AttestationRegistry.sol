@@ -470,6 +470,8 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
                 s := calldataload(add(sig.offset, 32))
                 v := byte(0, calldataload(add(sig.offset, 64)))
             }
+            // The third value (the error's argument) is not needed: any error reverts with index i.
+            // slither-disable-next-line unused-return
             (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, v, r, s);
             if (err != ECDSA.RecoverError.NoError) revert AttestationRegistryInvalidSignature(i);
             if (signer <= previous) revert AttestationRegistrySignersNotAscending(i, previous, signer);
