@@ -94,3 +94,7 @@ def model_nft(protocol):
 @pytest.fixture(scope="module")
 def escrow(protocol):
     return protocol["JobEscrow"]
+
+
+# Browser-test fixtures (one devnet + one Chromium per session): see tests/frontend_support.py.
+from tests.frontend_support import chromium, devnet, open_page  # noqa: E402, F401

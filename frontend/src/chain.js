@@ -1,0 +1,173 @@
+// Deployment, clients and the connected account (injected EIP-1193 wallet or a local dev account).
+import { createPublicClient, createWalletClient, custom, defineChain, getAddress, http, numberToHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { registerErrorAbis } from './errors.js';
+
+export const state = {
+  deployment: null,
+  chain: null,
+  publicClient: null,
+  wallet: null, // viem WalletClient
+  account: null, // address (checksummed)
+  kind: null, // 'injected' | 'dev'
+  walletChainId: null,
+  listeners: new Set(),
+};
+
+export function onChange(fn) {
+  state.listeners.add(fn);
+}
+export function emit() {
+  for (const fn of state.listeners) fn();
+}
+
+export async function loadDeployment(url = './deployment.json') {
+  const res = await fetch(url, { cache: 'no-store' });
+  if (!res.ok) throw new Error(`Could not load ${url} (HTTP ${res.status}). Start the devnet with "make demo".`);
+  const dep = await res.json();
+  state.deployment = dep;
+  const rpcUrl = dep.rpcUrl || 'http://127.0.0.1:8545';
+  state.chain = defineChain({
+    id: dep.chainId,
+    name: dep.chainName || (dep.chainId === 31337 ? 'Local devnet (anvil)' : `Chain ${dep.chainId}`),
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+  state.publicClient = createPublicClient({ chain: state.chain, transport: http(rpcUrl), pollingInterval: 500 });
+  registerErrorAbis(dep);
+  return dep;
+}
+
+export function has(name) {
+  return Boolean(state.deployment?.contracts?.[name]);
+}
+
+export function contract(name) {
+  const c = state.deployment?.contracts?.[name];
+  if (!c) throw new Error(`${name} is not part of this deployment.`);
+  return { address: getAddress(c.address), abi: c.abi };
+}
+
+export function hasFunction(name, fn) {
+  return has(name) && state.deployment.contracts[name].abi.some((x) => x.type === 'function' && x.name === fn);
+}
+
+export function read(name, functionName, args = []) {
+  const c = contract(name);
+  return state.publicClient.readContract({ ...c, functionName, args });
+}
+
+export async function events(name, eventName, args) {
+  const c = contract(name);
+  const item = c.abi.find((x) => x.type === 'event' && x.name === eventName);
+  if (!item) return [];
+  return state.publicClient.getLogs({
+    address: c.address,
+    event: item,
+    args,
+    fromBlock: BigInt(state.deployment.deployBlock || 0),
+    toBlock: 'latest',
+  });
+}
+
+export const devNetwork = () => state.deployment?.chainId === 31337 && Array.isArray(state.deployment?.devAccounts);
+
+/** Connect a local dev account (anvil's public test keys: local chain only). */
+export function connectDev(index) {
+  const entry = state.deployment.devAccounts[index];
+  const account = privateKeyToAccount(entry.privateKey);
+  state.wallet = createWalletClient({ account, chain: state.chain, transport: http(state.chain.rpcUrls.default.http[0]) });
+  state.account = account.address;
+  state.kind = 'dev';
+  state.walletChainId = state.chain.id;
+  emit();
+}
+
+let injectedHooked = false;
+
+/** Connect the injected EIP-1193 wallet (window.ethereum). Throws a 4001 error if the user refuses. */
+export async function connectInjected() {
+  const eth = window.ethereum;
+  if (!eth) throw new Error('No browser wallet found (window.ethereum). Install one, or use a dev account on the local devnet.');
+  const accounts = await eth.request({ method: 'eth_requestAccounts' });
+  if (!accounts?.length) throw new Error('The wallet returned no account.');
+  state.account = getAddress(accounts[0]);
+  state.kind = 'injected';
+  state.walletChainId = Number(await eth.request({ method: 'eth_chainId' }));
+  state.wallet = createWalletClient({ account: state.account, chain: state.chain, transport: custom(eth) });
+  if (!injectedHooked && eth.on) {
+    injectedHooked = true;
+    eth.on('chainChanged', (id) => {
+      state.walletChainId = Number(id);
+      emit();
+    });
+    eth.on('accountsChanged', (accs) => {
+      if (state.kind !== 'injected') return;
+      if (!accs.length) disconnect();
+      else {
+        state.account = getAddress(accs[0]);
+        state.wallet = createWalletClient({ account: state.account, chain: state.chain, transport: custom(eth) });
+        emit();
+      }
+    });
+  }
+  emit();
+}
+
+export function disconnect() {
+  state.wallet = null;
+  state.account = null;
+  state.kind = null;
+  state.walletChainId = null;
+  emit();
+}
+
+export const wrongNetwork = () => state.kind === 'injected' && state.walletChainId !== state.chain?.id;
+
+/** Ask the wallet to switch to the deployment's chain; add it first if the wallet answers 4902. */
+export async function switchNetwork() {
+  const eth = window.ethereum;
+  const chainId = numberToHex(state.chain.id);
+  try {
+    await eth.request({ method: 'wallet_switchEthereumChain', params: [{ chainId }] });
+  } catch (err) {
+    if (err?.code !== 4902) throw err;
+    await eth.request({
+      method: 'wallet_addEthereumChain',
+      params: [
+        {
+          chainId,
+          chainName: state.chain.name,
+          nativeCurrency: state.chain.nativeCurrency,
+          rpcUrls: state.chain.rpcUrls.default.http,
+        },
+      ],
+    });
+    await eth.request({ method: 'wallet_switchEthereumChain', params: [{ chainId }] });
+  }
+  state.walletChainId = Number(await eth.request({ method: 'eth_chainId' }));
+  emit();
+}
+
+/** Simulate (so a revert is decoded before anything is signed), send, wait; returns the receipt. */
+export async function send(name, functionName, args = [], opts = {}) {
+  if (!state.wallet) throw new Error('Connect a wallet first.');
+  if (wrongNetwork()) throw new Error(`Your wallet is on chain ${state.walletChainId}; switch to ${state.chain.name} first.`);
+  const c = contract(name);
+  const account = state.wallet.account || state.account;
+  const { request } = await state.publicClient.simulateContract({ ...c, functionName, args, account, ...opts });
+  const hash = await state.wallet.writeContract(request);
+  const receipt = await state.publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success') throw new Error(`The transaction ${hash} reverted.`);
+  return receipt;
+}
+
+export async function signTyped(typedData) {
+  if (!state.wallet) throw new Error('Connect a wallet first.');
+  return state.wallet.signTypedData({ account: state.wallet.account || state.account, ...typedData });
+}
+
+export async function now() {
+  const block = await state.publicClient.getBlock();
+  return Number(block.timestamp);
+}

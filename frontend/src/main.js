@@ -1,0 +1,182 @@
+// Entry point: load the deployment, draw the wallet bar, mount every section, refresh on new blocks.
+import './style.css';
+import { connectDev, connectInjected, devNetwork, disconnect, emit, loadDeployment, onChange, read, has, state, switchNetwork, wrongNetwork } from './chain.js';
+import { readableError } from './errors.js';
+import { h, short, tokens } from './ui.js';
+import * as providers from './sections/providers.js';
+import * as jobs from './sections/jobs.js';
+import * as staking from './sections/staking.js';
+import * as models from './sections/models.js';
+import * as treasury from './sections/treasury.js';
+
+const SECTIONS = [providers, jobs, staking, models, treasury];
+const refreshers = [];
+const walletEl = document.getElementById('wallet');
+const bannerEl = document.getElementById('network-banner');
+const walletMsg = h('span', { class: 'msg', id: 'wallet-msg' });
+
+async function drawWallet() {
+  walletEl.replaceChildren();
+  if (!state.account) {
+    const connectBtn = h('button', { id: 'connect-injected', onclick: onConnectInjected }, 'Connect wallet');
+    walletEl.append(connectBtn);
+    if (devNetwork()) {
+      const select = h(
+        'select',
+        { id: 'dev-account', 'aria-label': 'dev account' },
+        state.deployment.devAccounts.map((a, i) => h('option', { value: i }, `#${a.index} ${a.label} ${short(a.address)}`)),
+      );
+      const preferred = state.deployment.devAccounts.findIndex((a) => /requester/.test(a.label));
+      if (preferred >= 0) select.value = String(preferred);
+      walletEl.append(
+        select,
+        h(
+          'button',
+          {
+            id: 'connect-dev',
+            class: 'secondary',
+            onclick: () => {
+              try {
+                connectDev(Number(select.value));
+              } catch (err) {
+                walletMsg.className = 'msg error';
+                walletMsg.textContent = readableError(err);
+              }
+            },
+          },
+          'Use dev account',
+        ),
+        h('span', { class: 'devnote' }, 'dev account, local chain only'),
+      );
+    }
+    walletEl.append(walletMsg);
+    return;
+  }
+  const label = state.kind === 'dev' ? h('span', { class: 'devnote', id: 'dev-label' }, 'dev account, local chain only') : h('span', { class: 'badge' }, 'wallet');
+  const bal = h('span', { class: 'muted', id: 'wallet-balance' }, '');
+  walletEl.append(
+    label,
+    h('span', { class: 'who', id: 'account', title: state.account }, short(state.account)),
+    bal,
+    h('button', { class: 'secondary', id: 'disconnect', onclick: disconnect }, 'Disconnect'),
+    walletMsg,
+  );
+  try {
+    const parts = [];
+    if (has('ComputeToken')) parts.push(tokens(await read('ComputeToken', 'balanceOf', [state.account])));
+    const eth = await state.publicClient.getBalance({ address: state.account });
+    parts.push(tokens(eth, 'ETH'));
+    bal.textContent = parts.join(' · ');
+  } catch {
+    /* balances are informative only */
+  }
+}
+
+function drawBanner() {
+  if (!wrongNetwork()) {
+    bannerEl.hidden = true;
+    bannerEl.replaceChildren();
+    return;
+  }
+  bannerEl.hidden = false;
+  const msg = h('span', { class: 'msg' });
+  bannerEl.replaceChildren(
+    h('span', {}, `Wrong network: your wallet is on chain ${state.walletChainId}, this deployment is on ${state.chain.name} (chain ${state.chain.id}).`),
+    h(
+      'button',
+      {
+        id: 'switch-network',
+        onclick: async () => {
+          try {
+            await switchNetwork();
+          } catch (err) {
+            msg.className = 'msg error';
+            msg.textContent = readableError(err);
+          }
+        },
+      },
+      'Switch network',
+    ),
+    msg,
+  );
+}
+
+async function onConnectInjected() {
+  walletMsg.className = 'msg busy';
+  walletMsg.textContent = 'Waiting for the wallet…';
+  try {
+    await connectInjected();
+    walletMsg.textContent = '';
+  } catch (err) {
+    walletMsg.className = 'msg error';
+    walletMsg.textContent = readableError(err);
+  }
+}
+
+let refreshing = null;
+let again = false;
+async function refreshAll() {
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
+  refreshing = (async () => {
+    do {
+      again = false;
+      await Promise.all(
+        refreshers.map((r) =>
+          r().catch((err) => {
+            console.error(err);
+          }),
+        ),
+      );
+    } while (again);
+  })();
+  try {
+    await refreshing;
+  } finally {
+    refreshing = null;
+    document.body.dataset.refreshed = String(Date.now());
+  }
+}
+
+async function boot() {
+  try {
+    await loadDeployment();
+  } catch (err) {
+    const fatal = document.getElementById('fatal');
+    fatal.hidden = false;
+    fatal.textContent = readableError(err);
+    return;
+  }
+  const badge = document.getElementById('chain-badge');
+  badge.textContent = `${state.chain.name} · chain ${state.chain.id}`;
+  badge.className = 'badge ok';
+  for (const s of SECTIONS) {
+    const section = document.getElementById(s.id);
+    refreshers.push(s.mount(section.querySelector('.body'), { refresh: refreshAll }));
+  }
+  onChange(() => {
+    drawWallet();
+    drawBanner();
+    refreshAll();
+  });
+  emit();
+  let last = -1n;
+  const blockEl = document.getElementById('block');
+  state.publicClient.watchBlockNumber({
+    emitOnBegin: true,
+    poll: true,
+    pollingInterval: 1000,
+    onBlockNumber: (n) => {
+      if (n === last) return;
+      last = n;
+      blockEl.textContent = `block ${n}`;
+      refreshAll();
+      if (state.account) drawWallet();
+    },
+  });
+  document.body.dataset.ready = '1';
+}
+
+boot();

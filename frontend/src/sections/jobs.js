@@ -1,0 +1,213 @@
+// Jobs: post a job (approve + post, or an EIP-2612 permit signed off chain + post in one
+// transaction), follow its state (open → accepted → submitted → settled), approve or dispute as
+// requester; a provider account can accept and submit from here too.
+import { getAddress, keccak256, parseSignature, toHex } from 'viem';
+import { contract, events, has, read, send, signTyped, state } from '../chain.js';
+import { act, field, h, keyOf, parseAmount, short, table, tokens } from '../ui.js';
+import { loadModels } from './models.js';
+import { loadNodes } from './providers.js';
+import { ensureAllowance } from './staking.js';
+
+export const id = 'jobs';
+// JobEscrow.Status; a Closed job's outcome comes from its closing event.
+export const STATUS = ['None', 'Open', 'Accepted', 'Submitted', 'Disputed', 'Closed'];
+const CLOSING = [
+  ['JobSettled', 'Settled'],
+  ['JobCancelled', 'Cancelled'],
+  ['JobTimedOut', 'TimedOut'],
+  ['DisputeResolved', 'Resolved'],
+];
+const PILL = { Closed: 'ok', Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
+
+async function permitSignature(amount) {
+  const token = contract('ComputeToken');
+  const spender = contract('JobEscrow').address;
+  const [nonce, name] = await Promise.all([read('ComputeToken', 'nonces', [state.account]), read('ComputeToken', 'name')]);
+  // chain time, not the browser's clock (a devnet may run ahead after time travel)
+  const deadline = (await state.publicClient.getBlock()).timestamp + 3600n;
+  const signature = await signTyped({
+    domain: { name, version: '1', chainId: state.chain.id, verifyingContract: token.address },
+    types: {
+      Permit: [
+        { name: 'owner', type: 'address' },
+        { name: 'spender', type: 'address' },
+        { name: 'value', type: 'uint256' },
+        { name: 'nonce', type: 'uint256' },
+        { name: 'deadline', type: 'uint256' },
+      ],
+    },
+    primaryType: 'Permit',
+    message: { owner: state.account, spender, value: amount, nonce, deadline },
+  });
+  const sig = parseSignature(signature);
+  const v = sig.v !== undefined ? Number(sig.v) : 27 + sig.yParity;
+  return { deadline, v, r: sig.r, s: sig.s };
+}
+
+export function mount(body, { refresh }) {
+  if (!has('JobEscrow')) {
+    body.append(h('p', { class: 'muted' }, 'No job escrow in this deployment.'));
+    return async () => {};
+  }
+  const msg = h('div', { class: 'msg', id: 'jobs-msg' });
+  const listEl = h('div', { id: 'jobs-list' });
+  const modelSelect = h('select', { name: 'model', 'aria-label': 'model' }, h('option', { value: '0' }, 'no model'));
+  const postForm = h(
+    'form',
+    { class: 'row', id: 'post-job-form' },
+    field('budget (GPU)', 'budget', { value: '100', inputmode: 'decimal' }),
+    field('deadline (minutes)', 'minutes', { value: '60', inputmode: 'numeric' }),
+    field('min score', 'minScore', { value: '0', inputmode: 'numeric' }),
+    h('label', {}, 'model', modelSelect),
+    field('spec', 'spec', { class: 'wide', value: 'run inference: 1k prompts' }),
+    h('label', {}, 'payment', h('select', { name: 'mode', 'aria-label': 'payment' }, h('option', { value: 'permit' }, 'permit (1 tx)'), h('option', { value: 'approve' }, 'approve + post'))),
+    h('button', { type: 'submit' }, 'Post job'),
+  );
+  postForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const f = new FormData(postForm);
+    act(msg, postForm.querySelector('button[type=submit]'), 'Posting the job…', async () => {
+      if (!state.account) throw new Error('Connect a wallet first.');
+      const budget = parseAmount(f.get('budget'));
+      const minutes = Number(f.get('minutes'));
+      if (!(minutes > 0)) throw new Error('The deadline must be a positive number of minutes.');
+      const block = await state.publicClient.getBlock();
+      const deadline = block.timestamp + BigInt(Math.round(minutes * 60));
+      const minScore = Number(f.get('minScore') || 0);
+      const modelId = BigInt(f.get('model') || 0);
+      const specHash = keccak256(toHex(String(f.get('spec'))));
+      let receipt;
+      if (f.get('mode') === 'permit') {
+        const p = await permitSignature(budget);
+        receipt = await send('JobEscrow', 'postJobWithPermit', [budget, deadline, minScore, modelId, specHash, p.deadline, p.v, p.r, p.s]);
+      } else {
+        await ensureAllowance(contract('JobEscrow').address, budget);
+        receipt = await send('JobEscrow', 'postJob', [budget, deadline, minScore, modelId, specHash]);
+      }
+      refresh();
+      return `Job posted (tx ${short(receipt.transactionHash)}).`;
+    });
+  });
+  body.append(postForm, listEl, msg);
+
+  function button(label, cls, busy, fn, dataAction) {
+    const b = h('button', { class: cls, 'data-action': dataAction }, label);
+    b.addEventListener('click', () => act(msg, b, busy, fn));
+    return b;
+  }
+
+  return async function refreshJobs() {
+    const [posted, acceptedLogs, settledLogs, models, nodes, ...closingLogs] = await Promise.all([
+      events('JobEscrow', 'JobPosted'),
+      events('JobEscrow', 'JobAccepted'),
+      events('JobEscrow', 'JobSettled'),
+      loadModels().catch(() => []),
+      loadNodes().catch(() => []),
+      ...CLOSING.map(([ev]) => events('JobEscrow', ev)),
+    ]);
+    const outcome = new Map();
+    CLOSING.forEach(([, name], i) => closingLogs[i].forEach((l) => outcome.set(l.args.jobId, name)));
+    const accepted = new Map(acceptedLogs.map((l) => [l.args.jobId, l.args]));
+    // model choices for the post form (keep the user's pick)
+    const picked = modelSelect.value;
+    const modelsKey = keyOf(models.map((m) => [m.modelId, m.royalty]));
+    if (modelSelect.dataset.key !== modelsKey) {
+      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${Number(m.royalty[1]) / 100}% royalty)`)));
+      modelSelect.dataset.key = modelsKey;
+      if ([...modelSelect.options].some((o) => o.value === picked)) modelSelect.value = picked;
+    }
+    const settled = new Map(settledLogs.map((l) => [l.args.jobId, l.args]));
+    const me = state.account ? getAddress(state.account) : null;
+    const myNodes = me ? nodes.filter((n) => n.active && getAddress(n.owner) === me) : [];
+    const now = Number((await state.publicClient.getBlock()).timestamp);
+    const recent = [...posted].reverse().slice(0, 25);
+    const jobs = await Promise.all(recent.map((l) => read('JobEscrow', 'getJob', [l.args.jobId])));
+    // redraw only when something a row shows changed (keeps the table still between blocks)
+    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent.map((l) => l.args.jobId), jobs, [...outcome], [...accepted.keys()], jobs.map((j) => Number(j.deadline) < now)]);
+    if (listEl.dataset.key === key) return;
+    const rows = await Promise.all(
+      recent.map(async (l, i) => {
+        // requester, budget and model come from the JobPosted event (a finished job's storage is
+        // cleared); the live status, provider and deadline from getJob.
+        const { jobId, requester, budget, modelId } = l.args;
+        const job = jobs[i];
+        let status = STATUS[Number(job.status)] || String(job.status);
+        if (status === 'Closed') status = outcome.get(jobId) || 'Closed';
+        const provider = accepted.get(jobId)?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
+        const actions = h('td', {});
+        const isRequester = me && getAddress(requester) === me;
+        const isProvider = me && provider && getAddress(provider) === me;
+        if (isRequester && status === 'Submitted') {
+          actions.append(
+            button('Approve', '', 'Approving the result…', async () => {
+              await send('JobEscrow', 'approveResult', [jobId]);
+              refresh();
+              return `Job ${jobId} approved and settled.`;
+            }, 'approve'),
+            ' ',
+            button('Dispute', 'danger', 'Disputing…', async () => {
+              await send('JobEscrow', 'dispute', [jobId, keccak256(toHex(`dispute of job ${jobId} from the page`))]);
+              refresh();
+              return `Job ${jobId} disputed: governance or an arbiter decides.`;
+            }, 'dispute'),
+          );
+        }
+        if (isRequester && status === 'Open') {
+          actions.append(
+            button('Cancel', 'secondary', 'Cancelling…', async () => {
+              await send('JobEscrow', 'cancelJob', [jobId]);
+              refresh();
+              return `Job ${jobId} cancelled, budget refunded.`;
+            }, 'cancel'),
+          );
+        }
+        if (!isRequester && status === 'Open' && myNodes.length) {
+          actions.append(
+            button('Accept', '', 'Accepting…', async () => {
+              await send('JobEscrow', 'acceptJob', [jobId, myNodes[0].nodeId, '0x']);
+              refresh();
+              return `Job ${jobId} accepted with ${myNodes[0].gpuModel}.`;
+            }, 'accept'),
+          );
+        }
+        if (isProvider && status === 'Accepted') {
+          actions.append(
+            button('Submit result', '', 'Submitting…', async () => {
+              await send('JobEscrow', 'submitResult', [jobId, keccak256(toHex(`result of job ${jobId}`))]);
+              refresh();
+              return `Result of job ${jobId} submitted.`;
+            }, 'submit'),
+          );
+        }
+        if (status === 'Submitted' && !isRequester && Number(job.deadline) < now) {
+          actions.append(
+            button('Finalize', 'secondary', 'Finalizing…', async () => {
+              await send('JobEscrow', 'finalize', [jobId]);
+              refresh();
+              return `Job ${jobId} finalized.`;
+            }, 'finalize'),
+          );
+        }
+        const split = settled.get(jobId);
+        const detail = split
+          ? h('div', { class: 'muted', 'data-split': '1' }, `provider ${tokens(split.providerAmount)} · royalty ${tokens(split.royalty)} · fee ${tokens(split.fee)}`)
+          : status === 'Submitted'
+            ? h('div', { class: 'muted' }, `challenge window ends ${new Date(Number(job.deadline) * 1000).toLocaleTimeString()}`)
+            : null;
+        return h(
+          'tr',
+          { 'data-job': jobId.toString(), 'data-status': status },
+          h('td', {}, `#${jobId}`),
+          h('td', { class: 'mono' }, short(requester)),
+          h('td', { class: 'num' }, tokens(budget)),
+          h('td', { class: 'mono' }, modelId ? short(toHex(modelId, { size: 32 })) : '–'),
+          h('td', {}, h('span', { class: `pill ${PILL[status] || ''}`, 'data-state': status }, status), detail),
+          h('td', { class: 'mono' }, provider ? short(provider) : '–'),
+          actions,
+        );
+      }),
+    );
+    listEl.replaceChildren(table(['job', 'requester', 'budget', 'model', 'state', 'provider', ''], rows, { id: 'jobs-table' }));
+    listEl.dataset.key = key;
+  };
+}

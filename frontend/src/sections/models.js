@@ -1,0 +1,132 @@
+// Models: mint a model NFT (content-addressed by its weights hash, royalty chosen at mint), list it
+// on the marketplace, buy one with the royalty and fee split shown before the purchase.
+import { getAddress, keccak256, toHex } from 'viem';
+import { contract, events, has, read, send, state } from '../chain.js';
+import { act, field, h, keyOf, parseAmount, renderIfChanged, short, table, tokens } from '../ui.js';
+import { ensureAllowance } from './staking.js';
+
+export const id = 'models';
+
+export async function loadModels() {
+  if (!has('ModelNFT')) return [];
+  const minted = await events('ModelNFT', 'ModelMinted');
+  const nft = contract('ModelNFT').address;
+  const market = has('ModelMarketplace');
+  return Promise.all(
+    minted.map(async (l) => {
+      const modelId = BigInt(l.args.weightsHash);
+      const [owner, royalty, listing, valid] = await Promise.all([
+        read('ModelNFT', 'ownerOf', [modelId]),
+        read('ModelNFT', 'royaltyOf', [modelId]),
+        market ? read('ModelMarketplace', 'getListing', [nft, modelId]) : [null, 0n],
+        market ? read('ModelMarketplace', 'isListingValid', [nft, modelId]) : false,
+      ]);
+      let quote = null;
+      if (market && valid) quote = await read('ModelMarketplace', 'quote', [nft, modelId, listing[1]]);
+      return { modelId, weightsHash: l.args.weightsHash, creator: l.args.creator, uri: l.args.metadataURI, owner, royalty, listing, valid, quote };
+    }),
+  );
+}
+
+export function mount(body, { refresh }) {
+  if (!has('ModelNFT')) {
+    body.append(h('p', { class: 'muted' }, 'No model NFT contract in this deployment.'));
+    return async () => {};
+  }
+  const msg = h('div', { class: 'msg', id: 'models-msg' });
+  const listEl = h('div', { id: 'models-list' });
+  const mintForm = h(
+    'form',
+    { class: 'row', id: 'mint-form' },
+    field('model name / weights file', 'weights', { class: 'wide', value: `llama-mini-${Math.floor(Math.random() * 1e6)}.safetensors` }),
+    field('metadata URI', 'uri', { class: 'wide', value: 'ipfs://model-card' }),
+    field('royalty (%)', 'royalty', { value: '5', inputmode: 'decimal' }),
+    h('button', { type: 'submit' }, 'Mint model NFT'),
+  );
+  mintForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const f = new FormData(mintForm);
+    act(msg, mintForm.querySelector('button'), 'Minting…', async () => {
+      const pct = Number(f.get('royalty'));
+      if (!Number.isFinite(pct) || pct < 0) throw new Error('Royalty must be a percentage like 5 or 2.5.');
+      const bps = Math.round(pct * 100);
+      const weightsHash = keccak256(toHex(String(f.get('weights'))));
+      await send('ModelNFT', 'mint', [state.account, weightsHash, String(f.get('uri')), state.account, bps]);
+      refresh();
+      return `Minted model ${short(weightsHash)} with a ${pct}% royalty.`;
+    });
+  });
+  body.append(mintForm, listEl, msg);
+  const priceDraft = new Map(); // typed list prices survive a refresh
+
+  function actions(m) {
+    const cell = h('td', {});
+    if (!state.account || !has('ModelMarketplace')) return cell;
+    const me = getAddress(state.account);
+    const market = contract('ModelMarketplace').address;
+    const nft = contract('ModelNFT').address;
+    if (getAddress(m.owner) === me) {
+      const id = m.modelId.toString();
+      const price = h('input', { name: 'price', value: priceDraft.get(id) ?? '50', 'aria-label': 'price', inputmode: 'decimal', style: 'width:6em' });
+      price.addEventListener('input', () => priceDraft.set(id, price.value));
+      const b = h('button', { class: 'secondary', 'data-action': 'list' }, m.valid ? 'Re-list' : 'List for sale');
+      b.addEventListener('click', () =>
+        act(msg, b, 'Listing…', async () => {
+          const p = parseAmount(price.value);
+          const approved = await read('ModelNFT', 'getApproved', [m.modelId]);
+          const all = await read('ModelNFT', 'isApprovedForAll', [me, market]);
+          if (getAddress(approved) !== market && !all) await send('ModelNFT', 'approve', [market, m.modelId]);
+          await send('ModelMarketplace', 'list', [nft, m.modelId, p]);
+          refresh();
+          return `Listed for ${tokens(p)}.`;
+        }),
+      );
+      cell.append(price, ' ', b);
+    } else if (m.valid) {
+      const [, royalty, fee, toSeller] = m.quote;
+      const b = h('button', { 'data-action': 'buy' }, `Buy for ${tokens(m.listing[1])}`);
+      b.addEventListener('click', () =>
+        act(msg, b, 'Approving and buying…', async () => {
+          await ensureAllowance(market, m.listing[1]);
+          await send('ModelMarketplace', 'buy', [nft, m.modelId, m.listing[1]]);
+          refresh();
+          return `Bought: ${tokens(royalty)} royalty to the creator, ${tokens(fee)} fee to the treasury, ${tokens(toSeller)} to the seller.`;
+        }),
+      );
+      cell.append(b);
+    }
+    return cell;
+  }
+
+  return async function refreshModels() {
+    const models = await loadModels();
+    renderIfChanged(listEl, keyOf([state.account, models]), () => modelsTable(models));
+  };
+
+  function modelsTable(models) {
+    const rows = models.map((m) => {
+      const [receiver, bps] = m.royalty;
+      let sale = h('span', { class: 'muted' }, 'not for sale');
+      if (m.valid && m.quote) {
+        const [, royalty, fee, toSeller] = m.quote;
+        sale = h(
+          'div',
+          { class: 'sale', 'data-royalty': royalty.toString() },
+          h('div', {}, `price ${tokens(m.listing[1])}`),
+          h('div', { class: 'muted' }, `royalty ${tokens(royalty)} to ${short(receiver)} · fee ${tokens(fee)} · seller ${tokens(toSeller)}`),
+        );
+      }
+      return h(
+        'tr',
+        { 'data-model': m.weightsHash },
+        h('td', {}, h('div', { class: 'mono' }, short(m.weightsHash)), h('div', { class: 'muted' }, m.uri)),
+        h('td', { class: 'mono' }, short(m.creator)),
+        h('td', { class: 'mono' }, short(m.owner)),
+        h('td', { class: 'num' }, `${Number(bps) / 100}%`),
+        h('td', {}, sale),
+        actions(m),
+      );
+    });
+    return table(['model', 'creator', 'owner', 'royalty', 'sale', ''], rows, { id: 'models-table' });
+  }
+}

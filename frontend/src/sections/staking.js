@@ -1,0 +1,96 @@
+// Staking: stake (approve + stake), request unbond, withdraw, with a live unbonding countdown.
+import { contract, has, read, send, state } from '../chain.js';
+import { act, duration, field, h, parseAmount, stat, tokens } from '../ui.js';
+
+export const id = 'staking';
+
+/** Approve `spender` for `amount` of the token if the allowance is short (one extra transaction). */
+export async function ensureAllowance(spender, amount) {
+  const allowance = await read('ComputeToken', 'allowance', [state.account, spender]);
+  if (allowance < amount) await send('ComputeToken', 'approve', [spender, amount]);
+}
+
+export function mount(body, { refresh }) {
+  if (!has('ComputeStaking')) {
+    body.append(h('p', { class: 'muted' }, 'No staking contract in this deployment.'));
+    return async () => {};
+  }
+  const statsEl = h('div', { class: 'stats', id: 'stake-stats' });
+  const countdown = h('div', { class: 'msg', id: 'unbond-countdown' });
+  const msg = h('div', { class: 'msg', id: 'stake-msg' });
+  const stakeForm = h('form', { class: 'row', id: 'stake-form' }, field('amount (GPU)', 'amount', { value: '1000', inputmode: 'decimal' }), h('button', { type: 'submit' }, 'Stake'));
+  const unbondForm = h('form', { class: 'row', id: 'unbond-form' }, field('amount (GPU)', 'amount', { value: '100', inputmode: 'decimal' }), h('button', { type: 'submit', class: 'secondary' }, 'Request unbond'));
+  const withdrawBtn = h('button', { id: 'withdraw', class: 'secondary' }, 'Withdraw');
+  const staking = () => contract('ComputeStaking').address;
+
+  stakeForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const amountText = new FormData(stakeForm).get('amount');
+    act(msg, stakeForm.querySelector('button'), 'Approving and staking…', async () => {
+      const amount = parseAmount(amountText);
+      await ensureAllowance(staking(), amount);
+      await send('ComputeStaking', 'stake', [amount]);
+      refresh();
+      return `Staked ${tokens(amount)}.`;
+    });
+  });
+  unbondForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const amountText = new FormData(unbondForm).get('amount');
+    act(msg, unbondForm.querySelector('button'), 'Requesting unbond…', async () => {
+      const amount = parseAmount(amountText);
+      await send('ComputeStaking', 'requestUnbond', [amount]);
+      refresh();
+      return `Unbonding ${tokens(amount)}.`;
+    });
+  });
+  withdrawBtn.addEventListener('click', () =>
+    act(msg, withdrawBtn, 'Withdrawing…', async () => {
+      await send('ComputeStaking', 'withdraw', []);
+      refresh();
+      return 'Withdrawn.';
+    }),
+  );
+  body.append(statsEl, countdown, h('div', { class: 'grid2' }, stakeForm, h('div', { class: 'row' }, unbondForm, withdrawBtn)), msg);
+
+  let release = 0;
+  let skew = 0; // chain time - local time (anvil may run ahead after time travel)
+  setInterval(() => {
+    if (!release) {
+      countdown.textContent = '';
+      return;
+    }
+    const left = release - (Date.now() / 1000 + skew);
+    countdown.className = `msg ${left > 0 ? 'busy' : 'ok'}`;
+    countdown.textContent = left > 0 ? `Unbonding: withdrawable in ${duration(left)}` : 'Unbonding done: you can withdraw now.';
+  }, 500);
+
+  return async function refreshStaking() {
+    const stats = [stat('Total staked', tokens(await read('ComputeStaking', 'totalStaked')))];
+    const [period, minStake] = await Promise.all([read('ComputeStaking', 'unbondingPeriod'), read('ComputeStaking', 'minStakePerGpu')]);
+    stats.push(stat('Unbonding period', duration(Number(period))), stat('Stake per GPU', tokens(minStake)));
+    if (state.account) {
+      const [info, free, bal, block] = await Promise.all([
+        read('ComputeStaking', 'providerInfo', [state.account]),
+        read('ComputeStaking', 'freeStake', [state.account]),
+        read('ComputeToken', 'balanceOf', [state.account]),
+        state.publicClient.getBlock(),
+      ]);
+      const [staked, locked, unbonding, unbondingRelease, nodeCount] = info;
+      skew = Number(block.timestamp) - Date.now() / 1000;
+      release = unbonding > 0n ? Number(unbondingRelease) : 0;
+      stats.push(
+        stat('Your stake', h('span', { id: 'my-stake' }, tokens(staked))),
+        stat('Free', h('span', { id: 'my-free-stake' }, tokens(free))),
+        stat('Locked in jobs', tokens(locked)),
+        stat('Unbonding', h('span', { id: 'my-unbonding' }, tokens(unbonding))),
+        stat('GPUs', String(nodeCount)),
+        stat('Wallet', tokens(bal)),
+      );
+    } else {
+      release = 0;
+      stats.push(stat('Your stake', 'connect a wallet'));
+    }
+    statsEl.replaceChildren(...stats);
+  };
+}

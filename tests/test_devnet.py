@@ -1,0 +1,114 @@
+"""The one-command devnet: `python scripts/devnet.py --once` end to end with the real provider
+agent and validators, nothing left running afterwards, a stale devnet stopped by the next run,
+the deployment file's format, and the agent's inventory the validators read."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.frontend_support import (
+    ROOT,
+    devnet_command,
+    pids_alive,
+    processes_mentioning,
+    start_devnet,
+    stop_devnet,
+)
+
+
+def test_devnet_once_runs_end_to_end_and_leaves_nothing_running(tmp_path):
+    state = tmp_path / "once"
+    out = subprocess.run(
+        devnet_command(state, "--once"), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    text = out.stdout
+    for expected in (
+        "GPU compute devnet is up",
+        "AttestationRegistry",
+        "ComputeGovernor",
+        "settled: provider",
+    ):
+        assert expected in text, f"{expected!r} missing from the summary:\n{text[-3000:]}"
+    # the first epoch was attested by the validator daemons challenging the provider agent
+    assert "recorded on chain" in text and "by the validator daemons" in text, text[-3000:]
+    summary = json.loads((state / "summary.json").read_text())
+    assert summary["pageUrl"].startswith("http://127.0.0.1:")
+    assert not (state / "pids.json").exists()
+    assert processes_mentioning(str(state)) == []
+    for url in (summary["rpcUrl"], summary["pageUrl"]):  # anvil and the page server are gone
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=2)
+
+
+def test_a_second_run_stops_the_stale_devnet_first(tmp_path):
+    state = tmp_path / "stale"
+    proc, _ = start_devnet(state, "--no-page")
+    recorded = json.loads((state / "pids.json").read_text())
+    children = [c["pid"] for c in recorded["children"]]
+    assert pids_alive(children)
+    try:
+        out = subprocess.run(
+            devnet_command(state, "--stop"), cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0 and "stopped a stale devnet" in out.stdout
+        assert pids_alive(children) == []
+        proc.wait(timeout=15)
+        assert processes_mentioning(str(state)) == []
+    finally:
+        stop_devnet(proc)
+
+
+def test_deployment_file_has_the_shared_format(devnet):
+    doc = json.loads(Path(devnet.state_dir / "deployment.json").read_text())
+    assert doc["chainId"] == 31337 and isinstance(doc["deployBlock"], int)
+    for name in (
+        "ComputeToken",
+        "ComputeStaking",
+        "ModelNFT",
+        "JobEscrow",
+        "AttestationRegistry",
+        "Treasury",
+        "ComputeGovernor",
+        "ModelMarketplace",
+    ):
+        entry = doc["contracts"][name]
+        assert entry["address"].startswith("0x") and any(
+            item.get("type") == "function" for item in entry["abi"]
+        )
+    assert [a["index"] for a in doc["devAccounts"]] == list(range(10))
+
+
+def test_provider_agent_inventory_carries_the_benchmark_validators_read():
+    from oracle.validator import figures_from_benchmark
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from devnet import VENV_BIN, free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "oracle"), "serve", "--port", str(port), "--bench", "--bench-n", "128"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/inventory", timeout=2) as r:
+                    inventory = json.loads(r.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "oracle serve did not come up"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    figures = figures_from_benchmark(inventory["benchmark"])
+    assert figures is not None and figures.fp32 > 0

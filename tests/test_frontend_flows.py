@@ -1,0 +1,243 @@
+"""Each section of the page clicked through in Chromium against the session's devnet, and checked
+both on the page and on chain (web3 reads of the same contracts)."""
+
+import time
+
+from tests.frontend_support import PHONE, SCREENSHOTS, connect_dev, outcome, screenshot
+
+TOKEN = 10**18
+REQUESTER, PROVIDER, CREATOR, DEPLOYER = 5, 1, 6, 0
+
+
+def fund(devnet, index, amount):
+    devnet.transact("ComputeToken", "transfer", devnet.account(index), amount * TOKEN, sender=DEPLOYER)
+
+
+def wait_row(page, selector, timeout=20_000):
+    return page.wait_for_selector(selector, timeout=timeout)
+
+
+def provider_node_id(devnet):
+    staking = devnet.contract("ComputeStaking")
+    logs = staking.events.NodeRegistered.get_logs(from_block=devnet.deployment["deployBlock"])
+    return logs[0].args.nodeId
+
+
+def test_providers_show_the_attested_node_and_the_throughput_chart(open_page, devnet):
+    page, _ = open_page()
+    row = wait_row(page, "#providers-table tr[data-node]")
+    node_id = "0x" + provider_node_id(devnet).hex()
+    assert row.get_attribute("data-node") == node_id
+    epoch = page.wait_for_selector("#providers-table [data-epoch]").get_attribute("data-epoch")
+    record = devnet.contract("AttestationRegistry").functions.recordOf(node_id).call()
+    assert int(epoch) == record[1] >= 1  # NodeRecord.epoch
+    assert "TFLOPS" in row.inner_text() and "score" in row.inner_text()
+    assert page.locator("#throughput-chart rect.bar").count() >= 3
+    screenshot(page, "10-providers")
+
+
+def test_staking_stake_unbond_countdown_then_withdraw(open_page, devnet):
+    fund(devnet, 7, 5_000)
+    staking = devnet.contract("ComputeStaking")
+    me = devnet.account(7)
+    page, _ = open_page()
+    connect_dev(page, 7)
+    page.fill("#stake-form input[name=amount]", "1000")
+    page.click("#stake-form button")
+    page.wait_for_selector("#stake-msg.ok", timeout=20_000)
+    assert staking.functions.providerInfo(me).call()[0] == 1000 * TOKEN
+    page.wait_for_function("document.querySelector('#my-stake').textContent.startsWith('1,000')")
+
+    page.fill("#unbond-form input[name=amount]", "400")
+    page.click("#unbond-form button")
+    page.wait_for_selector("#stake-msg.ok")
+    info = staking.functions.providerInfo(me).call()
+    assert info[0] == 600 * TOKEN and info[2] == 400 * TOKEN
+    page.wait_for_selector("#unbond-countdown:has-text('withdrawable in')")
+    screenshot(page, "11-staking-countdown")
+
+    page.click("#withdraw")  # too early: the contract's custom error, readable
+    page.wait_for_selector("#stake-msg.error")
+    assert "ComputeStakingStillUnbonding" in page.inner_text("#stake-msg")
+
+    devnet.time_travel(staking.functions.unbondingPeriod().call() + 1)
+    page.wait_for_selector("#unbond-countdown:has-text('you can withdraw now')", timeout=20_000)
+    before = devnet.contract("ComputeToken").functions.balanceOf(me).call()
+    page.click("#withdraw")
+    page.wait_for_selector("#stake-msg.ok:has-text('Withdrawn')")
+    assert staking.functions.providerInfo(me).call()[2] == 0
+    assert devnet.contract("ComputeToken").functions.balanceOf(me).call() == before + 400 * TOKEN
+
+
+def _post_job(page, mode, budget="40"):
+    page.fill("#post-job-form input[name=budget]", budget)
+    page.select_option("#post-job-form select[name=mode]", mode)
+    page.click("#post-job-form button[type=submit]")
+    assert "Job posted" in outcome(page, "#jobs-msg")
+
+
+def test_job_posted_with_permit_is_followed_to_settlement_and_approved(open_page, devnet):
+    escrow = devnet.contract("JobEscrow")
+    page, _ = open_page()
+    connect_dev(page, REQUESTER)
+    page.wait_for_selector("#post-job-form select[name=model] option:nth-child(2)", state="attached")
+    model_value = page.locator("#post-job-form select[name=model] option").nth(1).get_attribute("value")
+    page.select_option("#post-job-form select[name=model]", model_value)
+    nonce_before = devnet.contract("ComputeToken").functions.nonces(devnet.account(REQUESTER)).call()
+    _post_job(page, "permit")
+    job_id = escrow.functions.jobCount().call()
+    job = escrow.functions.getJob(job_id).call()
+    assert job[0] == devnet.account(REQUESTER) and job[6] == 40 * TOKEN and job[7] == int(model_value)
+    # the permit was used (one signature, one transaction)
+    assert (
+        devnet.contract("ComputeToken").functions.nonces(devnet.account(REQUESTER)).call() == nonce_before + 1
+    )
+    row = f"#jobs-table tr[data-job='{job_id}']"
+    wait_row(page, f"{row}[data-status='Open']")
+
+    node_id = provider_node_id(devnet)
+    devnet.transact("JobEscrow", "acceptJob", job_id, node_id, b"", sender=PROVIDER)
+    wait_row(page, f"{row}[data-status='Accepted']")
+    devnet.transact("JobEscrow", "submitResult", job_id, b"\x11" * 32, sender=PROVIDER)
+    wait_row(page, f"{row}[data-status='Submitted']")
+    screenshot(page, "12-job-submitted")
+
+    page.click(f"{row} button[data-action=approve]")
+    wait_row(page, f"{row}[data-status='Settled']")
+    assert escrow.functions.statusOf(job_id).call() == 5  # Closed
+    settled = escrow.events.JobSettled.get_logs(from_block=0, argument_filters={"jobId": job_id})
+    assert len(settled) == 1
+    split = page.inner_text(f"{row} [data-split]")
+    assert "royalty 2 GPU" in split and "fee 1 GPU" in split  # 5 % royalty, 2.5 % fee of 40
+
+
+def test_job_posted_with_approve_can_be_disputed_by_the_requester(open_page, devnet):
+    escrow = devnet.contract("JobEscrow")
+    page, _ = open_page()
+    connect_dev(page, REQUESTER)
+    _post_job(page, "approve", budget="30")
+    job_id = escrow.functions.jobCount().call()
+    devnet.transact("JobEscrow", "acceptJob", job_id, provider_node_id(devnet), b"", sender=PROVIDER)
+    devnet.transact("JobEscrow", "submitResult", job_id, b"\x22" * 32, sender=PROVIDER)
+    row = f"#jobs-table tr[data-job='{job_id}']"
+    wait_row(page, f"{row}[data-status='Submitted']")
+    page.click(f"{row} button[data-action=dispute]")
+    wait_row(page, f"{row}[data-status='Disputed']")
+    assert escrow.functions.statusOf(job_id).call() == 4  # Disputed
+
+
+def test_model_minted_listed_and_bought_with_royalty_shown_first(open_page, devnet):
+    nft = devnet.contract("ModelNFT")
+    fund(devnet, 8, 1_000)
+    seller_page, _ = open_page()
+    connect_dev(seller_page, CREATOR)
+    name = f"test-model-{time.time_ns()}"
+    seller_page.fill("#mint-form input[name=weights]", name)
+    seller_page.fill("#mint-form input[name=royalty]", "7.5")
+    seller_page.click("#mint-form button")
+    seller_page.wait_for_selector("#models-msg.ok:has-text('Minted')", timeout=20_000)
+    from eth_utils import keccak
+
+    model_id = int.from_bytes(keccak(text=name), "big")
+    assert nft.functions.ownerOf(model_id).call() == devnet.account(CREATOR)
+    assert nft.functions.royaltyOf(model_id).call()[1] == 750
+    row = f"#models-table tr[data-model='0x{model_id:064x}']"
+    wait_row(seller_page, row)
+    seller_page.fill(f"{row} input[name=price]", "200")
+    seller_page.click(f"{row} button[data-action=list]")
+    seller_page.wait_for_selector("#models-msg.ok:has-text('Listed')", timeout=20_000)
+
+    buyer_page, _ = open_page()
+    connect_dev(buyer_page, 8)
+    sale = wait_row(buyer_page, f"{row} .sale")
+    assert "royalty 15 GPU" in sale.inner_text() and "fee 5 GPU" in sale.inner_text()
+    screenshot(buyer_page, "13-model-for-sale")
+    creator_before = devnet.contract("ComputeToken").functions.balanceOf(devnet.account(CREATOR)).call()
+    buyer_page.click(f"{row} button[data-action=buy]")
+    buyer_page.wait_for_selector("#models-msg.ok:has-text('Bought')", timeout=20_000)
+    assert nft.functions.ownerOf(model_id).call() == devnet.account(8)
+    # the creator sold its own model: royalty + seller share arrive together, the fee goes to the treasury
+    creator_after = devnet.contract("ComputeToken").functions.balanceOf(devnet.account(CREATOR)).call()
+    assert creator_after - creator_before == 195 * TOKEN
+
+
+def test_governance_proposal_created_voted_queued_and_executed_from_the_page(open_page, devnet):
+    gov = devnet.contract("ComputeGovernor")
+    page, _ = open_page()
+    connect_dev(page, DEPLOYER)
+    page.fill("#propose-form input[name=to]", devnet.account(9))
+    page.fill("#propose-form input[name=amount]", "250")
+    page.fill("#propose-form input[name=description]", f"Grant 250 GPU to account 9 ({time.time_ns()})")
+    page.click("#propose-form button")
+    page.wait_for_selector("#gov-msg.ok:has-text('Proposal created')", timeout=20_000)
+    created = gov.events.ProposalCreated.get_logs(from_block=devnet.deployment["deployBlock"])
+    pid = created[-1].args.proposalId
+    devnet.time_travel(gov.functions.votingDelay().call() + 1)
+    row = f"#proposals-table tr[data-proposal='{pid}']"
+    wait_row(page, f"{row} [data-state='Active']")
+    page.click(f"{row} button[data-vote=for]")
+    page.wait_for_selector("#gov-msg.ok:has-text('Voted For')", timeout=20_000)
+    assert gov.functions.hasVoted(pid, devnet.account(DEPLOYER)).call()
+    assert gov.functions.proposalVotes(pid).call()[1] > 0  # forVotes
+    wait_row(page, f"{row}:has-text('voted')")
+    screenshot(page, "14-governance")
+
+    token = devnet.contract("ComputeToken")
+    before = token.functions.balanceOf(devnet.account(9)).call()
+    devnet.time_travel(gov.functions.votingPeriod().call() + 1)
+    wait_row(page, f"{row} [data-state='Succeeded']")
+    page.click(f"{row} button[data-action=queue]")
+    assert "Queued" in outcome(page, "#gov-msg")
+    assert gov.functions.state(pid).call() == 5  # Queued
+    treasury = devnet.w3.eth.contract(
+        address=devnet.deployment["contracts"]["Treasury"]["address"],
+        abi=devnet.deployment["contracts"]["Treasury"]["abi"],
+    )
+    devnet.time_travel(treasury.functions.getMinDelay().call() + 1)
+    page.click(f"{row} button[data-action=execute]")
+    assert "Executed" in outcome(page, "#gov-msg")
+    assert gov.functions.state(pid).call() == 7  # Executed
+    assert token.functions.balanceOf(devnet.account(9)).call() == before + 250 * TOKEN
+
+
+def test_treasury_shows_fee_income_from_events(open_page, devnet):
+    treasury = devnet.deployment["contracts"]["Treasury"]["address"]
+    page, _ = open_page()
+    page.wait_for_selector("#fee-chart path.line")
+    page.wait_for_selector("#params-table")
+    balance = devnet.contract("ComputeToken").functions.balanceOf(treasury).call()
+    assert page.inner_text("#treasury-balance").replace(",", "").startswith(str(balance // TOKEN))
+    assert page.inner_text("#fees-collected") != "0 GPU"
+    assert page.locator("#params-table tr").count() > 5
+    screenshot(page, "15-treasury")
+
+
+def test_phone_screens(open_page, devnet):
+    page, _ = open_page(viewport=PHONE)
+    connect_dev(page, REQUESTER)
+    page.wait_for_selector("#jobs-table tr[data-job]")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for section in ("providers", "jobs", "models", "treasury"):
+        page.evaluate(f"document.getElementById('{section}').scrollIntoView()")
+        page.screenshot(path=str(SCREENSHOTS / f"20-phone-{section}.png"))
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+
+
+def test_provider_accepts_and_submits_a_job_from_the_page(open_page, devnet):
+    escrow = devnet.contract("JobEscrow")
+    token = devnet.contract("ComputeToken")
+    deadline = devnet.w3.eth.get_block("latest").timestamp + 3600
+    devnet.transact("ComputeToken", "approve", escrow.address, 20 * TOKEN, sender=REQUESTER)
+    devnet.transact("JobEscrow", "postJob", 20 * TOKEN, deadline, 1, 0, b"\x33" * 32, sender=REQUESTER)
+    job_id = escrow.functions.jobCount().call()
+    assert token.functions.balanceOf(escrow.address).call() >= 20 * TOKEN
+    page, _ = open_page()
+    connect_dev(page, PROVIDER)
+    row = f"#jobs-table tr[data-job='{job_id}']"
+    page.click(f"{row} button[data-action=accept]")  # min score 1: the node's attestation is checked
+    assert "accepted" in outcome(page, "#jobs-msg")
+    assert escrow.functions.statusOf(job_id).call() == 2  # Accepted
+    page.click(f"{row} button[data-action=submit]")
+    assert "submitted" in outcome(page, "#jobs-msg")
+    wait_row(page, f"{row}[data-status='Submitted']")
+    assert escrow.functions.statusOf(job_id).call() == 3  # Submitted
