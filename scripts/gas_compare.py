@@ -18,7 +18,7 @@ from pathlib import Path
 from ape import accounts, chain, project
 from eth_utils import keccak
 
-from scripts.gas_oracle import BATCH_SIZE, GAS_ORACLE_KEYS, _att, deploy_gas_registry
+from scripts.gas_oracle import BATCH_SIZE, GAS_ORACLE_KEYS, deploy_gas_registry, sample_attestation
 from scripts.gas_report import (
     ECRECOVER,
     ERC721_TRANSFER_LOG,
@@ -226,7 +226,9 @@ def attestation_comparison(ctx: GasContext) -> list[Comparison]:
 
     rows: list[CompareRow] = []
     for epoch, label in ((1, "node's first attestation"), (2, "next epoch")):
-        att = replace(_att(provider, node, epoch, expiry), score=9000 + 100 * epoch)  # a new score each epoch
+        att = replace(
+            sample_attestation(provider, node, epoch, expiry), score=9000 + 100 * epoch
+        )  # a new score each epoch
         tx = registry.submit(att.as_tuple(), quorum(attestation_digest(domain, att)), sender=ctx.keeper)
         calls = plain_round(epoch, att.score)
         floor = Floor.of(tx).add("3 ecrecover", 3 * ECRECOVER).store("node record", epoch == 1)
@@ -242,7 +244,9 @@ def attestation_comparison(ctx: GasContext) -> list[Comparison]:
         if epoch == 2:
             next_epoch_calls = sum(calls)
 
-    atts = [_att(provider, keccak(text=f"compare-batch-{i}"), 3, expiry) for i in range(BATCH_SIZE)]
+    atts = [
+        sample_attestation(provider, keccak(text=f"compare-batch-{i}"), 3, expiry) for i in range(BATCH_SIZE)
+    ]
     tree = MerkleTree.build([attestation_struct_hash(a) for a in atts])
     batch = Batch(tree.root, 3, expiry)
     tx = registry.submitBatch(batch.root, 3, expiry, quorum(batch_digest(domain, batch)), sender=ctx.keeper)

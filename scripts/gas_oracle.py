@@ -37,8 +37,9 @@ BATCH_SIZE = 256
 Row = tuple[str, int, int | None, float | None]
 
 
-def _att(provider: str, node: bytes, epoch: int, expiry: int) -> Attestation:
-    return Attestation(
+def sample_attestation(provider: str, node: bytes, epoch: int, expiry: int, **overrides) -> Attestation:
+    """An H100-like attestation (published figures) for gas measurements and tests."""
+    att = Attestation(
         provider=provider,
         nodeId=node,
         gpuModel=gpu_model_bytes32("NVIDIA H100 80GB HBM3"),
@@ -54,6 +55,7 @@ def _att(provider: str, node: bytes, epoch: int, expiry: int) -> Attestation:
         reportHash=keccak(text=f"report-{epoch}"),
         expiry=expiry,
     )
+    return replace(att, **overrides) if overrides else att
 
 
 def oracle_gas_rows(
@@ -77,7 +79,7 @@ def oracle_gas_rows(
     provider = register_node(node)
     expiry = chain.pending_timestamp + 86400
 
-    a1 = _att(provider, node, 1, expiry)
+    a1 = sample_attestation(provider, node, 1, expiry)
     tx = registry.submit(a1.as_tuple(), quorum(attestation_digest(domain, a1)), sender=sender)
     rows.append(("registry.submit, k=3, node's first attestation", tx.gas_used, None, None))
     a2 = replace(a1, epoch=2, score=9100)
@@ -85,7 +87,7 @@ def oracle_gas_rows(
     rows.append(("registry.submit, k=3, next epoch", tx.gas_used, ATTEST_TARGET, tx.gas_used / ATTEST_TARGET))
 
     atts = [replace(a2, epoch=3)] + [
-        _att(provider, keccak(text=f"gas-batch-{i}"), 3, expiry) for i in range(1, BATCH_SIZE)
+        sample_attestation(provider, keccak(text=f"gas-batch-{i}"), 3, expiry) for i in range(1, BATCH_SIZE)
     ]
     tree = MerkleTree.build([attestation_struct_hash(a) for a in atts])
     batch = Batch(tree.root, 3, expiry)

@@ -3,8 +3,6 @@ attestation builders, and the registry deployment on top of the staking contract
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import ape
 from eth_account import Account
 from eth_utils import keccak
@@ -16,10 +14,10 @@ from oracle.attest import (
     aggregate,
     attestation_digest,
     fault_digest,
-    gpu_model_bytes32,
     sign_attestation,
     sign_fault,
 )
+from scripts.gas_oracle import sample_attestation
 
 # Deterministic oracle keys (not Ape accounts: oracles only sign, they never send transactions).
 ORACLE_KEYS = [keccak(text=f"oracle-{i}") for i in range(5)]
@@ -34,23 +32,7 @@ def node_id(name: str) -> bytes:
 
 
 def make_attestation(provider: str, node: bytes, epoch: int, expiry: int, **overrides) -> Attestation:
-    att = Attestation(
-        provider=provider,
-        nodeId=node,
-        gpuModel=gpu_model_bytes32("NVIDIA H100 80GB HBM3"),
-        vramMiB=81559,
-        fp32=6700,
-        tf32=49500,
-        fp16=98900,
-        bf16=98900,
-        memBandwidth=3350,
-        powerW=700,
-        score=9000,
-        epoch=epoch,
-        reportHash=keccak(text=f"report-{epoch}"),
-        expiry=expiry,
-    )
-    return replace(att, **overrides) if overrides else att
+    return sample_attestation(provider, node, epoch, expiry, **overrides)
 
 
 def domain_of(registry, chain_id: int) -> Domain:
