@@ -453,19 +453,23 @@ class ProtocolMachine(RuleBasedStateMachine):
     @op(1, pre=lambda self: self.m.jobs, j=st.integers(0, 10**6), other=st.booleans())
     def cancel_job(self, j, other):
         jid, job = self.pick_job(j, "open")
-        sender = self._other_requester(job.requester) if other else job.requester
-        if job.state != "open":
-            expected = "JobEscrowWrongStatus"
-        elif sender != job.requester:
-            expected = "JobEscrowNotRequester"
-        else:
-            expected = None
+        sender, expected = self._requester_call(job, other, "open")
         if self.expect(expected, "JobEscrow", "cancelJob", jid, sender=sender):
             job.state = "closed"
             self.move(self.w.addr["JobEscrow"], job.requester, job.budget)
 
     def _other_requester(self, requester: str) -> str:
         return next(r for r in self.w.actors["requesters"] if r != requester)
+
+    def _requester_call(self, job: Job, other: bool, state: str) -> tuple[str, str | None]:
+        """Sender of a requester-only call (the job's requester, or another requester when
+        ``other``) and the first error the escrow must give for it (None: it passes)."""
+        sender = self._other_requester(job.requester) if other else job.requester
+        if job.state != state:
+            return sender, "JobEscrowWrongStatus"
+        if sender != job.requester:
+            return sender, "JobEscrowNotRequester"
+        return sender, None
 
     @op(
         8,
@@ -530,28 +534,16 @@ class ProtocolMachine(RuleBasedStateMachine):
     @op(2, pre=lambda self: self.m.jobs, j=st.integers(0, 10**6), other=st.booleans())
     def approve_result(self, j, other):
         jid, job = self.pick_job(j, "submitted")
-        sender = self._other_requester(job.requester) if other else job.requester
-        if job.state != "submitted":
-            expected = "JobEscrowWrongStatus"
-        elif sender != job.requester:
-            expected = "JobEscrowNotRequester"
-        else:
-            expected = None
+        sender, expected = self._requester_call(job, other, "submitted")
         if self.expect(expected, "JobEscrow", "approveResult", jid, sender=sender):
             self._settle(job)
 
     @op(5, pre=lambda self: self.m.jobs, j=st.integers(0, 10**6), other=st.booleans())
     def dispute(self, j, other):
         jid, job = self.pick_job(j, "submitted")
-        sender = self._other_requester(job.requester) if other else job.requester
-        if job.state != "submitted":
-            expected = "JobEscrowWrongStatus"
-        elif sender != job.requester:
-            expected = "JobEscrowNotRequester"
-        elif self.t > job.end:
+        sender, expected = self._requester_call(job, other, "submitted")
+        if expected is None and self.t > job.end:
             expected = "JobEscrowChallengeWindowClosed"
-        else:
-            expected = None
         if self.expect(expected, "JobEscrow", "dispute", jid, b"\x03" * 32, sender=sender):
             job.state = "disputed"
 

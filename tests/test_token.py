@@ -1,8 +1,8 @@
 """ComputeToken: fixed supply, permit, timestamp-clocked votes."""
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
+from scripts._signing import token_permit
 from tests.conftest import TOKEN_SUPPLY
 
 
@@ -27,46 +27,7 @@ def test_permit_sets_allowance_from_a_signature(token, deployer, accounts, chain
     spender = accounts[6]
     token.transfer(owner.address, 500, sender=deployer)
     deadline = chain.pending_timestamp + 3600
-    data = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": "GPU Compute Token",
-            "version": "1",
-            "chainId": chain.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": owner.address,
-            "spender": spender.address,
-            "value": 500,
-            "nonce": token.nonces(owner.address),
-            "deadline": deadline,
-        },
-    }
-    sig = Account.sign_message(encode_typed_data(full_message=data), owner.key)
-    token.permit(
-        owner.address,
-        spender,
-        500,
-        deadline,
-        sig.v,
-        sig.r.to_bytes(32, "big"),
-        sig.s.to_bytes(32, "big"),
-        sender=spender,
-    )
+    assert token.name() == "GPU Compute Token"  # the EIP-712 domain name the permit is signed for
+    sig = token_permit(token, chain.chain_id, owner.address, owner.key, spender, 500, deadline)
+    token.permit(owner.address, spender, 500, deadline, sig.v, sig.r, sig.s, sender=spender)
     assert token.allowance(owner.address, spender) == 500
