@@ -2,15 +2,21 @@
 
 Protocol (one challenge)
 ------------------------
-1. The validator issues ``Challenge(seed, n, precision, deadline_s)``. ``seed`` is 32 random bytes,
+1. The validator issues ``Challenge(seed, n, precision, deadline_s, b_seed)``. ``seed`` is 32 fresh
+   random bytes per challenge; ``b_seed`` is 32 random bytes the validator draws once per epoch and
+   uses for every provider it challenges in that epoch (it defaults to ``seed``);
    ``deadline_s = overhead_s + 2 n^3 / claimed_flops * slack`` (:func:`deadline_for`).
-2. Both sides derive the same ``A`` and ``B`` (n x n, entries in [-8, 7]) from the seed
-   (:func:`derive_a`, :func:`derive_b`, :func:`derive_a_rows`). The generator is NumPy's ``PCG64``
+2. Both sides derive the same ``A`` (from ``seed``) and ``B`` (from ``b_seed``), n x n with entries
+   in [-8, 7] (:func:`derive_a`, :func:`derive_b`, :func:`derive_a_rows`). Sharing ``B`` across an
+   epoch's challenges shares no work between providers: each ``C = A_i B`` needs its own n^3
+   product, and a ``B`` known early does not help compute ``A_i B`` for an ``A_i`` that is not.
+   What it buys is the validator's check (4a): its O(n^2) part is done once per epoch instead of
+   once per provider. The generator is NumPy's ``PCG64``
    seeded with ``keccak256(tag || seed)``; matrix row ``i`` is the little-endian bytes of raw 64-bit
    draws ``i*w .. (i+1)*w - 1`` (``w = ceil(n/8)``), each byte read as int8 and shifted right by 4.
    Because PCG64 can jump ahead (``advance``), the validator derives single rows of ``A`` in O(n).
 3. The provider computes ``C = A @ B`` and answers, before the deadline, with the Merkle root
-   (keccak256) over the rows of ``C`` (:class:`MerkleTree`). Every entry of ``C`` is an integer with
+   (SHA-256, see :func:`row_leaf`) over the rows of ``C`` (:class:`MerkleTree`). Every entry of ``C`` is an integer with
    ``|C_ij| <= 64 n``, so the product is EXACT in every supported precision as long as the
    accumulator is fp32 or wider (fp32 holds every integer up to 2^24 and 64 n <= 2^20 for
    n <= MAX_N; every partial sum is bounded the same way). fp16/bf16 inputs hold [-8, 7] exactly;
@@ -20,11 +26,18 @@ Protocol (one challenge)
 4. The validator checks cheaply:
 
    (a) sampled rows (:func:`check_rows`): after receiving the root it picks ``s`` distinct rows
-       with its own randomness, the provider opens them with Merkle proofs, the validator recomputes
-       each row (``a_i @ B``, O(n^2) each) and verifies the proofs against the root.
+       with its own randomness, the provider opens them with Merkle proofs, the validator verifies
+       the proofs against the root and checks the opened rows ``C_S`` through ``k`` secret random
+       projections: ``C_S R == A_S (B R) (mod p)`` with ``R`` an n x k matrix uniform in F_p that
+       never leaves the validator (:class:`ProjectionKey`). ``B R`` is computed once per
+       ``b_seed`` (per epoch: derive ``B``, one pass through BLAS); per challenge the check costs
+       O(s n) arithmetic, s leaf hashes of 4n bytes and s log n inner hashes.
        ESCAPE PROBABILITY: a provider whose committed rows are correct for a fraction ``f`` of the
        rows escapes ``s`` distinct uniformly sampled rows with probability
-       ``C(fn, s) / C(n, s) <= f^s`` (:func:`escape_bound_rows`).
+       ``C(fn, s) / C(n, s) <= f^s`` (:func:`escape_bound_rows`); a wrong row that is sampled
+       passes ``k`` projections with probability ``<= p^-k`` (its difference from the true row is
+       a non-zero vector mod p because both are range-checked to ``|x| <= 64 n < p / 2``), so the
+       whole check lets a cheat through with probability ``<= f^s + p^-k``.
    (b) Freivalds (:func:`freivalds_check`), when the full ``C`` is sent (small n): checks
        ``A (B r) == C r (mod p)``, ``p = 2^31 - 1``, for ``k`` independent vectors ``r`` uniform in
        F_p^n, after checking that ``C`` matches the committed root and that every entry is in range
@@ -41,8 +54,10 @@ entropy) so tests can replay it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -65,6 +80,8 @@ PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "int8")
 DEFAULT_OVERHEAD_S = 2.0
 DEFAULT_SLACK = 3.0
 DEFAULT_SAMPLES = 16
+DEFAULT_PROJECTIONS = 2
+"""Random projections ``k`` in the sampled-row check: a sampled wrong row passes with ``<= p^-k``."""
 DEFAULT_ASSUMED_CORRECT_FRACTION = 0.5
 """Fraction ``f`` used for the reported row-sampling escape probability ``f^s``: the bound for a
 provider that skipped (or botched) at least half of the rows. Callers can pass another ``f``."""
@@ -92,10 +109,16 @@ class Challenge:
     n: int
     precision: str
     deadline_s: float
+    b_seed: bytes | None = None
+    """Seed of ``B``, shared by the challenges a validator sends in one epoch; ``None`` = ``seed``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, bytes | bytearray) or len(self.seed) != 32:
             raise ChallengeError("seed must be 32 bytes (a bytes32, e.g. secrets.token_bytes(32))")
+        if self.b_seed is None:
+            object.__setattr__(self, "b_seed", bytes(self.seed))
+        elif not isinstance(self.b_seed, bytes | bytearray) or len(self.b_seed) != 32:
+            raise ChallengeError("b_seed must be 32 bytes (a bytes32, e.g. secrets.token_bytes(32))")
         if not isinstance(self.n, int) or isinstance(self.n, bool) or not 1 <= self.n <= MAX_N:
             raise ChallengeError(f"n must be an integer in [1, {MAX_N}], got {self.n!r}")
         if self.precision not in PRECISIONS:
@@ -111,9 +134,10 @@ class Challenge:
         return 2 * self.n**3
 
     def to_json(self) -> dict:
-        """JSON-ready form: ``{"seed": "0x..", "n": .., "precision": .., "deadline_s": ..}``."""
+        """JSON-ready form: ``{"seed": "0x..", "b_seed": "0x..", "n": .., "precision": .., "deadline_s": ..}``."""
         return {
             "seed": "0x" + bytes(self.seed).hex(),
+            "b_seed": "0x" + bytes(self.b_seed).hex(),
             "n": self.n,
             "precision": self.precision,
             "deadline_s": float(self.deadline_s),
@@ -121,7 +145,8 @@ class Challenge:
 
     @classmethod
     def from_json(cls, data: Mapping) -> Challenge:
-        """Parse :meth:`to_json` output; raises :class:`ChallengeError` on any malformed field."""
+        """Parse :meth:`to_json` output (``b_seed`` may be left out: it is then ``seed``); raises
+        :class:`ChallengeError` on any malformed field."""
         if not isinstance(data, Mapping):
             raise ChallengeError("challenge must be a JSON object with seed, n, precision, deadline_s")
         missing = [k for k in ("seed", "n", "precision", "deadline_s") if k not in data]
@@ -132,6 +157,7 @@ class Challenge:
             n=data["n"],
             precision=data["precision"],
             deadline_s=data["deadline_s"],
+            b_seed=parse_bytes32(data["b_seed"], "b_seed") if data.get("b_seed") is not None else None,
         )
 
 
@@ -168,15 +194,18 @@ def new_challenge(
     claimed_flops: float,
     *,
     seed: bytes | None = None,
+    b_seed: bytes | None = None,
     overhead_s: float = DEFAULT_OVERHEAD_S,
     slack: float = DEFAULT_SLACK,
 ) -> Challenge:
-    """A fresh challenge with a random seed (``secrets``) and the deadline of :func:`deadline_for`."""
+    """A fresh challenge with a random seed (``secrets``) and the deadline of :func:`deadline_for`.
+    Pass the epoch's ``b_seed`` to share ``B`` (and the validator's :class:`ProjectionKey`)."""
     return Challenge(
         seed=secrets.token_bytes(32) if seed is None else seed,
         n=n,
         precision=precision,
         deadline_s=deadline_for(n, claimed_flops, overhead_s, slack),
+        b_seed=b_seed,
     )
 
 
@@ -205,9 +234,9 @@ def derive_a(seed: bytes, n: int) -> np.ndarray:
     return _derive(seed, _TAG_A, n)
 
 
-def derive_b(seed: bytes, n: int) -> np.ndarray:
-    """The challenge's right matrix ``B`` (n x n, int8, entries in [-8, 7])."""
-    return _derive(seed, _TAG_B, n)
+def derive_b(b_seed: bytes, n: int) -> np.ndarray:
+    """The challenge's right matrix ``B`` (n x n, int8, entries in [-8, 7]) from its ``b_seed``."""
+    return _derive(b_seed, _TAG_B, n)
 
 
 def derive_a_rows(seed: bytes, n: int, rows: Iterable[int]) -> np.ndarray:
@@ -249,16 +278,17 @@ def _rows_times_b(a_rows: np.ndarray, b: np.ndarray, block: int = 256) -> np.nda
     return acc.astype(np.int32)
 
 
-def expected_rows(seed: bytes, n: int, rows: Sequence[int], b: np.ndarray | None = None) -> np.ndarray:
-    """Rows ``rows`` of the correct ``C`` (int32), derived from the seed: O(n^2) for ``B`` plus
-    O(n^2) per row. Pass ``b`` when it is already derived."""
-    b = derive_b(seed, n) if b is None else b
-    return _rows_times_b(derive_a_rows(seed, n, rows), b)
+def expected_rows(challenge: Challenge, rows: Sequence[int], b: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``rows`` of the correct ``C`` (int32), recomputed in full: O(n^2) for ``B`` plus O(n^2)
+    per row. Pass ``b`` when it is already derived. (:func:`check_rows` needs less: projections.)"""
+    b = derive_b(challenge.b_seed, challenge.n) if b is None else b
+    return _rows_times_b(derive_a_rows(challenge.seed, challenge.n, rows), b)
 
 
-def compute_product(seed: bytes, n: int) -> np.ndarray:
-    """What an honest CPU provider computes: ``derive_a(seed) @ derive_b(seed)`` as int32."""
-    return product(derive_a(seed, n), derive_b(seed, n))
+def compute_product(seed: bytes, n: int, b_seed: bytes | None = None) -> np.ndarray:
+    """What an honest CPU provider computes: ``derive_a(seed) @ derive_b(b_seed)`` as int32
+    (``b_seed`` defaults to ``seed``, as in :class:`Challenge`)."""
+    return product(derive_a(seed, n), derive_b(seed if b_seed is None else b_seed, n))
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,14 +302,19 @@ def row_bytes(row: np.ndarray | Sequence[int]) -> bytes:
 
 
 def row_leaf(index: int, row: np.ndarray | Sequence[int]) -> bytes:
-    """Leaf hash: ``keccak256(0x00 || uint32_be(index) || int32_le(row))`` (0x00 separates leaves
-    from inner nodes, the index binds the row to its position)."""
-    return keccak(_LEAF_PREFIX + index.to_bytes(4, "big") + row_bytes(row))
+    """Leaf hash: ``sha256(0x00 || uint32_be(index) || int32_le(row))`` (0x00 separates leaves
+    from inner nodes, the index binds the row to its position).
+
+    SHA-256, not keccak: this tree never reaches the chain (a row cannot be recomputed on chain at
+    any useful n), and hashlib's SHA-256 runs at ~2 GB/s with the CPU's SHA extensions against
+    ~0.4 GB/s for keccak in Python -- the provider's commitment and the validator's proof checks
+    are 5-15x cheaper."""
+    return hashlib.sha256(_LEAF_PREFIX + index.to_bytes(4, "big") + row_bytes(row)).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    """Inner node: ``keccak256(0x01 || left || right)`` (ordered: position matters)."""
-    return keccak(_NODE_PREFIX + left + right)
+    """Inner node: ``sha256(0x01 || left || right)`` (ordered: position matters)."""
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
 class MerkleTree:
@@ -355,9 +390,10 @@ class Verdict:
     """Outcome of checking one answer.
 
     ``escape_probability`` bounds the chance that a cheating provider would have passed this check:
-    ``f^s`` for ``s`` sampled rows (``f`` = ``assumed_correct_fraction``), ``(1/p)^k`` for ``k``
-    Freivalds rounds, their product when both ran (the two draws are independent). It is 1.0 when
-    nothing was checked, 0.0 when the answer failed."""
+    ``f^s + p^-k`` for ``s`` sampled rows checked by ``k`` projections (``f`` =
+    ``assumed_correct_fraction``), ``(1/p)^k`` for ``k`` Freivalds rounds on the full product, their
+    product when both ran (the draws are independent). It is 1.0 when nothing was checked, 0.0 when
+    the answer failed. ``freivalds_rounds`` counts the random vectors used (projections included)."""
 
     ok: bool
     reason: str
@@ -403,6 +439,67 @@ def check_deadline(challenge: Challenge, elapsed_s: float) -> Verdict | None:
     return None
 
 
+class ProjectionKey:
+    """A validator's secret for checking sampled rows without recomputing them.
+
+    ``r``: ``rounds`` vectors uniform in F_p^n (an n x k matrix) drawn from the validator's own
+    randomness, never sent anywhere; ``br = B r mod p`` for the ``B`` of one ``b_seed``. Building it
+    costs O(n^2) (derive ``B``, one float64 BLAS pass over it); the validator builds one per epoch
+    and checks every challenge of that epoch with it (:meth:`for_challenge` caches by ``b_seed``
+    and ``n``), so per challenge only O(s n) arithmetic remains. Thread-safe."""
+
+    def __init__(
+        self,
+        b_seed: bytes,
+        n: int,
+        rounds: int = DEFAULT_PROJECTIONS,
+        *,
+        rng: np.random.Generator | None = None,
+        b: np.ndarray | None = None,
+        p: int = PRIME,
+    ):
+        if not 1 <= rounds <= 64:
+            raise ChallengeError(f"rounds must be in [1, 64], got {rounds!r}")
+        if not 2 <= p <= PRIME:
+            raise ChallengeError(f"p must be a prime in [2, {PRIME}]")
+        rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
+        self.b_seed, self.n, self.rounds, self.p = bytes(b_seed), n, rounds, p
+        self.r = rng.integers(0, p, size=(n, rounds), dtype=np.int64)
+        b = derive_b(self.b_seed, n) if b is None else b
+        if b.shape != (n, n):
+            raise ChallengeError(f"b has shape {b.shape}, expected ({n}, {n})")
+        self.br = _matmul_mod(b, self.r, max(-ENTRY_MIN, ENTRY_MAX), p)
+
+    def project(self, rows: np.ndarray, bound: int) -> np.ndarray:
+        """``rows @ r mod p`` for integer rows with entries of magnitude at most ``bound``."""
+        return _matmul_mod(rows, self.r, bound, self.p)
+
+    def expected(self, a_rows: np.ndarray) -> np.ndarray:
+        """``a_rows @ (B r) mod p``: the projections the true rows ``a_rows @ B`` must have."""
+        return _matmul_mod(a_rows, self.br, max(-ENTRY_MIN, ENTRY_MAX), self.p)
+
+
+class ProjectionKeys:
+    """One :class:`ProjectionKey` per ``(b_seed, n)``, built on first use and kept for ``keep`` keys
+    (the validator's cache across one epoch's challenges; thread-safe)."""
+
+    def __init__(self, rounds: int = DEFAULT_PROJECTIONS, keep: int = 4):
+        self.rounds, self.keep = rounds, keep
+        self._keys: dict[tuple[bytes, int], ProjectionKey] = {}
+        self._lock = threading.Lock()
+
+    def for_challenge(self, challenge: Challenge) -> ProjectionKey:
+        ident = (bytes(challenge.b_seed), challenge.n)
+        with self._lock:  # built under the lock: concurrent probes of one epoch build it once
+            key = self._keys.get(ident)
+            if key is None:
+                key = ProjectionKey(ident[0], ident[1], self.rounds)
+                self._keys[ident] = key
+                while len(self._keys) > self.keep:
+                    del self._keys[next(iter(self._keys))]
+            return key
+
+
 def sample_rows(n: int, samples: int, rng: np.random.Generator | None = None) -> list[int]:
     """``min(samples, n)`` distinct row indices, uniform, from the validator's own randomness."""
     rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
@@ -416,14 +513,22 @@ def check_rows(
     openings: Mapping[int, tuple[Sequence[int], Sequence[bytes]]],
     rows: Sequence[int],
     *,
+    key: ProjectionKey | None = None,
     b: np.ndarray | None = None,
     assumed_correct_fraction: float = DEFAULT_ASSUMED_CORRECT_FRACTION,
 ) -> Verdict:
     """Check the provider's openings ``{row: (values, proof)}`` of the sampled ``rows`` against
-    ``root`` and against the recomputed rows ``a_i @ B``. Cost: O(n^2) to derive ``B`` (skip by
-    passing ``b``) plus O(n^2) per row; no full product."""
+    ``root`` and, through ``key``'s secret projections, against the true rows ``a_i @ B``.
+
+    Cost with a ``key`` built for this challenge's ``b_seed`` (the validator's per-epoch
+    :class:`ProjectionKey`): O(s n) arithmetic plus the s Merkle proofs. Without one, a fresh key is
+    built first (O(n^2): derive ``B`` -- skipped when ``b`` is passed -- and project it)."""
     started = time.perf_counter()
     n = challenge.n
+    if key is None:
+        key = ProjectionKey(challenge.b_seed, n, b=b)
+    elif key.b_seed != bytes(challenge.b_seed) or key.n != n:
+        raise ChallengeError("projection key was built for another b_seed or n than this challenge's")
 
     def fail(reason: str, bad: list[int] | None = None) -> Verdict:
         return Verdict(
@@ -432,6 +537,7 @@ def check_rows(
             escape_probability=0.0,
             check_seconds=time.perf_counter() - started,
             samples=len(rows),
+            freivalds_rounds=key.rounds,
             assumed_correct_fraction=assumed_correct_fraction,
             root="0x" + root.hex(),
             failed_rows=bad or [],
@@ -461,16 +567,21 @@ def check_rows(
     bad_proof = [i for k, i in enumerate(rows) if not verify_proof(root, n, i, values[k], openings[i][1])]
     if bad_proof:
         return fail(f"Merkle proof of row(s) {bad_proof[:8]} does not match the committed root", bad_proof)
-    expected = expected_rows(challenge.seed, n, rows, b)
-    wrong = [i for k, i in enumerate(rows) if not np.array_equal(values[k], expected[k])]
+    got = key.project(values, 64 * n)
+    want = key.expected(derive_a_rows(challenge.seed, n, rows))
+    wrong = [i for k, i in enumerate(rows) if not np.array_equal(got[k], want[k])]
     if wrong:
         return fail(f"row(s) {wrong[:8]} differ from A @ B (wrong product)", wrong)
+    escape = escape_bound_rows(assumed_correct_fraction, len(rows)) + escape_bound_freivalds(
+        key.rounds, key.p
+    )
     return Verdict(
         ok=True,
-        reason=f"{len(rows)} sampled row(s) correct and committed",
-        escape_probability=escape_bound_rows(assumed_correct_fraction, len(rows)),
+        reason=f"{len(rows)} sampled row(s) committed and correct ({key.rounds} secret projections)",
+        escape_probability=min(1.0, escape),
         check_seconds=time.perf_counter() - started,
         samples=len(rows),
+        freivalds_rounds=key.rounds,
         assumed_correct_fraction=assumed_correct_fraction,
         root="0x" + root.hex(),
     )
@@ -544,7 +655,7 @@ def freivalds_check(
     if not 2 <= p <= PRIME:
         raise ChallengeError(f"p must be a prime in [2, {PRIME}]")
     r = rng.integers(0, p, size=(n, rounds), dtype=np.int64)
-    a, b = derive_a(challenge.seed, n), derive_b(challenge.seed, n)
+    a, b = derive_a(challenge.seed, n), derive_b(challenge.b_seed, n)
     br = _matmul_mod(b, r, 8, p)
     abr = _matmul_mod(a, br, 8, p)
     cr = _matmul_mod(c, r, limit, p)

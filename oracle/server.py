@@ -4,7 +4,7 @@ HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx status):
 
 - ``GET /health`` -> ``{"status": "ok", "version", "backend", "cached"}``
 - ``GET /inventory`` -> :meth:`oracle.inventory.Inventory.to_json`
-- ``POST /challenge`` ``{seed, n, precision, deadline_s}`` -> ``{root, elapsed_s, n, precision, backend}``
+- ``POST /challenge`` ``{seed, b_seed, n, precision, deadline_s}`` -> ``{root, elapsed_s, n, precision, backend}``
   The provider computes ``C = A @ B`` (see :mod:`oracle.challenge`) and keeps ``C`` and its Merkle
   tree for ``cache_ttl_s`` seconds, keyed by seed.
 - ``POST /open`` ``{seed, rows: [i, ...]}`` -> ``{rows: [{index, values_b64, proof: ["0x..", ...]}]}``
@@ -47,8 +47,8 @@ DEFAULT_MAX_PRODUCT_N = 1024
 DEFAULT_CACHE_TTL_S = 120.0
 DEFAULT_MAX_CACHED = 4
 
-ProductFn = Callable[[bytes, int, str], np.ndarray]
-"""A compute backend: ``(seed, n, precision) -> C`` as an int32 n x n array."""
+ProductFn = Callable[[ch.Challenge], np.ndarray]
+"""A compute backend: ``challenge -> C`` (``derive_a(seed) @ derive_b(b_seed)``), int32 n x n."""
 
 
 class ProviderError(Exception):
@@ -72,21 +72,22 @@ class ProviderProtocolError(ProviderError):
 # --------------------------------------------------------------------------------------------
 
 
-def numpy_product(seed: bytes, n: int, precision: str) -> np.ndarray:
+def numpy_product(challenge: ch.Challenge) -> np.ndarray:
     """CPU backend: exact float32 BLAS GEMM whatever the precision named (see :mod:`oracle.challenge`)."""
-    return ch.compute_product(seed, n)
+    return ch.compute_product(challenge.seed, challenge.n, challenge.b_seed)
 
 
-def torch_product(seed: bytes, n: int, precision: str) -> np.ndarray:
+def torch_product(challenge: ch.Challenge) -> np.ndarray:
     """GPU backend (PyTorch, CUDA): computes in the challenge precision, exact by construction.
 
     fp16/bf16 accumulate and output in fp32 (``torch.mm(..., out_dtype=torch.float32)``; older
     PyTorch: K-split into chunks whose partial products are exact in the 16-bit output)."""
     import torch  # lazy: optional dependency
 
+    n, precision = challenge.n, challenge.precision
     dev = torch.device("cuda")
-    a = torch.from_numpy(np.ascontiguousarray(ch.derive_a(seed, n))).to(dev)
-    b = torch.from_numpy(np.ascontiguousarray(ch.derive_b(seed, n))).to(dev)
+    a = torch.from_numpy(np.ascontiguousarray(ch.derive_a(challenge.seed, n))).to(dev)
+    b = torch.from_numpy(np.ascontiguousarray(ch.derive_b(challenge.b_seed, n))).to(dev)
     if precision == "fp64":
         c = a.double() @ b.double()
     elif precision in ("fp32", "tf32", "int8"):
@@ -246,7 +247,7 @@ class ProviderServer:
         if challenge.n > self.max_n:
             raise _BadRequest(413, f"n={challenge.n} exceeds this provider's max_n={self.max_n}")
         started = time.perf_counter()
-        c = self.product_fn(challenge.seed, challenge.n, challenge.precision)
+        c = self.product_fn(challenge)
         c = self._misbehave(c, challenge)
         tree = ch.MerkleTree.from_matrix(c)
         elapsed = time.perf_counter() - started
@@ -507,13 +508,15 @@ def run_challenge(
     freivalds_rounds: int = 0,
     assumed_correct_fraction: float = ch.DEFAULT_ASSUMED_CORRECT_FRACTION,
     rng: np.random.Generator | None = None,
+    key: ch.ProjectionKey | None = None,
 ) -> ch.Verdict:
     """The whole validator-side protocol for one challenge; never raises for provider faults.
 
     1. ``POST /challenge``; no answer / not JSON -> failing verdict; answer after ``deadline_s``
        (validator wall clock) -> ``late``.
     2. ``samples`` rows chosen by the validator after the commitment, opened with ``POST /open`` and
-       checked by :func:`oracle.challenge.check_rows` (escape <= ``f^s``).
+       checked by :func:`oracle.challenge.check_rows` (escape <= ``f^s + p^-k``) with ``key``, the
+       validator's projection key for this challenge's ``b_seed`` (built here when not given).
     3. When ``freivalds_rounds > 0``: ``POST /product`` and :func:`oracle.challenge.freivalds_check`
        against the same root (escape <= ``(1/p)^k``); the escape bounds multiply.
     """
@@ -546,7 +549,12 @@ def run_challenge(
         except ProviderError as exc:
             return failed(f"opening failed: {exc}", commitment.wall_s)
         verdict = ch.check_rows(
-            challenge, commitment.root, openings, rows, assumed_correct_fraction=assumed_correct_fraction
+            challenge,
+            commitment.root,
+            openings,
+            rows,
+            key=key,
+            assumed_correct_fraction=assumed_correct_fraction,
         )
         if not verdict.ok:
             verdict.elapsed_s, verdict.deadline_s = commitment.wall_s, challenge.deadline_s

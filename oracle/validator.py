@@ -37,6 +37,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
@@ -769,12 +770,30 @@ class ChallengeProber:
     A provider that reports no benchmark is attested with the published peaks of its registered
     GPU model (:data:`oracle.bench.PEAKS`; zeros for an unknown model), which is still the same for
     every validator. Unreachable (no inventory answer) is not a fault; a wrong, late or missing
-    challenge answer from a provider that is up is."""
+    challenge answer from a provider that is up is.
+
+    Every challenge gets a fresh ``seed`` (its ``A``); all challenges of one epoch share a
+    ``b_seed`` (their ``B``) drawn from OS entropy when the epoch is first probed, so the O(n^2)
+    part of the check (:class:`oracle.challenge.ProjectionKey`) is paid once per epoch."""
 
     def __init__(self, n: int = 64, samples: int = 8, timeout: float = 10.0):
+        from oracle.challenge import ProjectionKeys
+
         self.n = n
         self.samples = samples
         self.timeout = timeout
+        self._keys = ProjectionKeys(keep=2)
+        self._b_seeds: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+
+    def epoch_b_seed(self, epoch: int) -> bytes:
+        """The ``b_seed`` of ``epoch`` (random, drawn once; the two newest epochs are kept)."""
+        with self._lock:
+            if epoch not in self._b_seeds:
+                self._b_seeds[epoch] = secrets.token_bytes(32)
+                for old in sorted(self._b_seeds)[:-2]:
+                    del self._b_seeds[old]
+            return self._b_seeds[epoch]
 
     def probe(self, node: NodeInfo, epoch: int) -> ProbeResult:
         from oracle import challenge as ch
@@ -792,8 +811,9 @@ class ChallengeProber:
         bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
         figures = figures_from_benchmark(bench) or published_figures(node.gpu_model)
         claimed = max(1e9, figures.fp32 * 1e12)
-        challenge = ch.new_challenge(self.n, "fp32", claimed)
-        verdict = server.run_challenge(client, challenge, self.samples)
+        challenge = ch.new_challenge(self.n, "fp32", claimed, b_seed=self.epoch_b_seed(epoch))
+        key = self._keys.for_challenge(challenge) if self.samples > 0 else None
+        verdict = server.run_challenge(client, challenge, self.samples, key=key)
         report = verdict.to_json()
         return ProbeResult(bool(verdict.ok), verdict.reason, figures, True, report)
 

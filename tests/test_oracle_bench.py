@@ -108,7 +108,11 @@ def test_benchmark_runner_writes_its_json(tmp_path, capsys):
     assert run.main(["-n", "128", "--gemm-n", "64", "--repeats", "1", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     modes = {m["mode"]: m for m in data["check_vs_compute"]["modes"]}
-    assert {"rows s=16", "freivalds k=2", "freivalds k=2 + root"} <= set(modes)
+    assert {"rows s=16, 100 provider(s)/epoch", "freivalds k=2", "freivalds k=2 + root"} <= set(modes)
     assert all(m["ratio_best"] > 0 for m in modes.values())
+    one, many = modes["rows s=16, 1 provider(s)/epoch"], modes["rows s=16, 100 provider(s)/epoch"]
+    setup = data["check_vs_compute"]["epoch_setup"]["best_s"]
+    assert one["amortised_s"]["best_s"] == pytest.approx(one["check"]["best_s"] + setup)
+    assert many["amortised_s"]["best_s"] == pytest.approx(many["check"]["best_s"] + setup / 100)
     assert data["machine"]["gpu"].startswith("none") and data["cpu_gemm"]["device"] == "cpu"
     assert "Check vs compute, n=128" in capsys.readouterr().out

@@ -85,7 +85,7 @@ def test_correct_product_always_passes_both_checks(seed, n, s):
     rows = ch.sample_rows(n, s, np.random.default_rng(s))
     verdict = ch.check_rows(challenge, tree.root, _openings(c, tree, rows), rows)
     assert verdict.ok, verdict.reason
-    assert verdict.escape_probability == pytest.approx(0.5 ** len(rows))
+    assert verdict.escape_probability == pytest.approx(0.5 ** len(rows) + ch.PRIME**-ch.DEFAULT_PROJECTIONS)
     fv = ch.freivalds_check(challenge, c, 2, root=tree.root)
     assert fv.ok, fv.reason
     assert fv.escape_probability == pytest.approx((1 / ch.PRIME) ** 2)
@@ -109,6 +109,76 @@ def test_one_perturbed_entry_is_always_caught_by_freivalds_and_by_sampling_its_r
     assert not verdict.ok
     assert verdict.failed_rows == [i]
     assert "wrong product" in verdict.reason
+
+
+def test_challenges_sharing_b_seed_share_b_but_not_a_and_json_carries_it():
+    b_seed = bytes(range(100, 132))
+    c1 = ch.new_challenge(16, "fp32", 1e9, b_seed=b_seed)
+    c2 = ch.new_challenge(16, "fp32", 1e9, b_seed=b_seed)
+    assert c1.b_seed == c2.b_seed == b_seed and c1.seed != c2.seed
+    assert ch.Challenge.from_json(c1.to_json()) == c1
+    assert c1.to_json()["b_seed"] == "0x" + b_seed.hex()
+    legacy = {k: v for k, v in c1.to_json().items() if k != "b_seed"}
+    assert ch.Challenge.from_json(legacy).b_seed == c1.seed  # left out: B from the same seed
+    assert ch.Challenge(SEED, 8, "fp32", 1.0).b_seed == SEED
+    with pytest.raises(ch.ChallengeError, match="b_seed must be 32 bytes"):
+        ch.Challenge(SEED, 8, "fp32", 1.0, b_seed=b"short")
+    with pytest.raises(ch.ChallengeError, match="b_seed"):
+        ch.Challenge.from_json({**c1.to_json(), "b_seed": "0x12"})
+    c = ch.compute_product(c1.seed, 16, b_seed)
+    assert np.array_equal(c, ch.derive_a(c1.seed, 16).astype(np.int64) @ ch.derive_b(b_seed, 16))
+    assert not np.array_equal(c, ch.compute_product(c1.seed, 16))
+
+
+def test_one_projection_key_checks_every_challenge_of_its_b_seed():
+    n, b_seed = 32, bytes(range(7, 39))
+    keys = ch.ProjectionKeys()
+    key = None
+    for k in range(5):
+        challenge = ch.new_challenge(n, "fp32", 1e9, b_seed=b_seed)
+        assert key is None or keys.for_challenge(challenge) is key  # built once, reused
+        key = keys.for_challenge(challenge)
+        c = ch.compute_product(challenge.seed, n, b_seed)
+        tree = ch.MerkleTree.from_matrix(c)
+        rows = ch.sample_rows(n, 6, np.random.default_rng(k))
+        assert ch.check_rows(challenge, tree.root, _openings(c, tree, rows), rows, key=key).ok
+        ignored_b = ch.compute_product(challenge.seed, n)  # a provider that ignored b_seed
+        bad_tree = ch.MerkleTree.from_matrix(ignored_b)
+        bad = ch.check_rows(challenge, bad_tree.root, _openings(ignored_b, bad_tree, rows), rows, key=key)
+        assert not bad.ok and bad.failed_rows == rows
+    other = ch.new_challenge(n, "fp32", 1e9)
+    assert keys.for_challenge(other) is not key
+    with pytest.raises(ch.ChallengeError, match="another b_seed"):
+        ch.check_rows(other, tree.root, {}, [], key=key)
+
+
+def test_empirical_projection_escape_rate_matches_one_over_p_with_a_small_prime():
+    """A sampled row with one entry off by one passes k projections mod p exactly when the
+    matching entries of all k secret vectors are 0 mod p: rate p^-k."""
+    n, p, trials = 6, 5, 600
+    challenge = _challenge(n)
+    c, _ = _commit(SEED, n)
+    c[2, 3] += 1
+    tree = ch.MerkleTree.from_matrix(c)
+    b = ch.derive_b(SEED, n)
+    rng = np.random.default_rng(11)
+    for rounds in (1, 2):
+        escapes = 0
+        for _ in range(trials):
+            key = ch.ProjectionKey(SEED, n, rounds, rng=rng, b=b, p=p)
+            escapes += ch.check_rows(challenge, tree.root, _openings(c, tree, [2]), [2], key=key).ok
+        bound = ch.escape_bound_freivalds(rounds, p)
+        sigma = math.sqrt(bound * (1 - bound) / trials)
+        assert abs(escapes / trials - bound) <= 4 * sigma
+
+
+def test_projection_key_rejects_bad_parameters():
+    with pytest.raises(ch.ChallengeError, match="rounds"):
+        ch.ProjectionKey(SEED, 8, 0)
+    with pytest.raises(ch.ChallengeError, match="prime"):
+        ch.ProjectionKey(SEED, 8, 1, p=2**40)
+    with pytest.raises(ch.ChallengeError, match="shape"):
+        ch.ProjectionKey(SEED, 8, 1, b=np.zeros((4, 4), dtype=np.int8))
 
 
 def test_opening_that_does_not_match_the_commitment_fails():
