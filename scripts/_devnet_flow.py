@@ -278,11 +278,22 @@ def wait_for_attestation(ctx: FlowContext, node_id: bytes, timeout: float = 150.
             raise DevnetError(f"every validator finished its epoch without signing: {gave_up}")
         record = registry.recordOf(node_id)
         if int(record.epoch) > 0:
+            from oracle.attest import Attestation
+
+            # the stored record holds epoch and score; the figures are in the event of that epoch
+            att = next(
+                a
+                for a in (
+                    Attestation(*log.attestation)
+                    for log in registry.AttestationRecorded.range(0, registry.chain_manager.blocks.height + 1)
+                )
+                if a.nodeId == node_id and a.epoch == int(record.epoch)
+            )
             return {
                 "epoch": int(record.epoch),
                 "score": int(record.score),
-                "fp32": int(record.fp32) / 100,
-                "fp16": int(record.fp16) / 100,
+                "fp32": att.fp32 / 100,
+                "fp16": att.fp16 / 100,
                 "signers": VALIDATOR_THRESHOLD_FLOW,
             }
         time.sleep(0.5)

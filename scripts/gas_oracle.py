@@ -81,7 +81,37 @@ def oracle_gas_rows(
 
     a1 = sample_attestation(provider, node, 1, expiry)
     tx = registry.submit(a1.as_tuple(), quorum(attestation_digest(domain, a1)), sender=sender)
-    rows.append(("registry.submit, k=3, node's first attestation", tx.gas_used, None, None))
+    rows.append(
+        (
+            "registry.submit, k=3, node's first attestation",
+            tx.gas_used,
+            ATTEST_TARGET,
+            tx.gas_used / ATTEST_TARGET,
+        )
+    )
+    # The same for calldata at its most expensive: a 32-character GPU name and every figure using
+    # all 4 bytes (zero calldata bytes cost 4 gas, others 16), on a second fresh node.
+    node_w = keccak(text="gas-node-worst")
+    worst = sample_attestation(
+        register_node(node_w),
+        node_w,
+        1,
+        expiry,
+        gpuModel=b"NVIDIA RTX PRO 6000 Blackwell WS",
+        **{
+            f: 0xFFFFFFFF
+            for f in ("vramMiB", "fp32", "tf32", "fp16", "bf16", "memBandwidth", "powerW", "score")
+        },
+    )
+    tx = registry.submit(worst.as_tuple(), quorum(attestation_digest(domain, worst)), sender=sender)
+    rows.append(
+        (
+            "registry.submit, k=3, first attestation, worst-case calldata",
+            tx.gas_used,
+            ATTEST_TARGET,
+            tx.gas_used / ATTEST_TARGET,
+        )
+    )
     a2 = replace(a1, epoch=2, score=9100)
     tx = registry.submit(a2.as_tuple(), quorum(attestation_digest(domain, a2)), sender=sender)
     rows.append(("registry.submit, k=3, next epoch", tx.gas_used, ATTEST_TARGET, tx.gas_used / ATTEST_TARGET))

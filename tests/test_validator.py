@@ -102,7 +102,9 @@ def test_three_validators_attest_every_node_once(net):
         for nid in net["nodes"]:
             rec = registry.recordOf(nid)
             assert rec.epoch == 1 and rec.score == score_of(FIG)
-            assert (rec.fp32, rec.bf16, rec.memBandwidth, rec.powerW) == (6000, 80000, 3000, 700)
+        for log in registry.AttestationRecorded.range(0, 10_000):  # the figures are in the event
+            att = Attestation(*log.attestation)
+            assert (att.fp32, att.bf16, att.memBandwidth, att.powerW) == (6000, 80000, 3000, 700)
         assert all(s["confirmed"] == 4 for s in summaries.values())
         posted = sum(v.metrics.submissions.labels("attest")._value.get() for v in vals)
         assert posted == 4  # only the leader posted, once per node
@@ -289,6 +291,29 @@ def test_challenge_prober_against_real_provider_servers():
     assert not r.ok and not r.reachable
     r = prober.probe(node("ipfs://whatever"), 1)
     assert not r.ok and not r.reachable
+
+
+def test_challenge_prober_shares_b_per_epoch_and_draws_a_fresh_one_each_epoch():
+    from oracle.server import ProviderServer
+    from oracle.validator import ChallengeProber
+
+    prober = ChallengeProber(n=16, samples=4)
+    b1 = prober.epoch_b_seed(1)
+    assert prober.epoch_b_seed(1) == b1 and len(b1) == 32
+    b2, b3 = prober.epoch_b_seed(2), prober.epoch_b_seed(3)
+    assert len({b1, b2, b3}) == 3
+    assert prober.epoch_b_seed(3) == b3 and 1 not in prober._b_seeds  # only the two newest kept
+
+    seen = []
+    with ProviderServer(inventory_fn=lambda: {}) as server:
+        original = server.product_fn
+        server.product_fn = lambda challenge: (seen.append(challenge.to_json()), original(challenge))[1]
+        node = NodeInfo("0x" + "11" * 20, b"\x01" * 32, "NVIDIA H100 80GB HBM3", 81559, server.url)
+        assert all(prober.probe(node, 7).ok for _ in range(3))
+        assert prober.probe(node, 8).ok
+    assert len({body["seed"] for body in seen}) == 4  # a fresh A for every challenge
+    assert [body["b_seed"] for body in seen[:3]] == ["0x" + prober.epoch_b_seed(7).hex()] * 3
+    assert seen[3]["b_seed"] == "0x" + prober.epoch_b_seed(8).hex() != seen[0]["b_seed"]
 
 
 def test_run_once_processes_the_current_epoch(net):

@@ -56,24 +56,20 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
         address finder;
     }
 
-    /// @notice The latest accepted attestation of a node, packed into exactly two slots.
-    /// @dev slot 0: provider (160) | epoch (56) | expiry (40)                          = 256 bits
-    ///      slot 1: score | vramMiB | fp32 | tf32 | fp16 | bf16 | memBandwidth | powerW = 8 x 32 bits
-    ///      epoch is bounded to 56 bits on entry (`AttestationRegistryEpochOutOfRange`) and expiry
-    ///      to block.timestamp + maxValidity (< 2^40 for the next 30,000 years), so both casts
-    ///      are lossless. gpuModel and reportHash live only in the event.
+    /// @notice What the chain needs of a node's latest accepted attestation, in one slot:
+    ///         provider (160) | epoch (32) | expiry (32) | score (32) = 256 bits.
+    /// @dev The measured figures (VRAM, TFLOPS per precision, bandwidth, power), the GPU model and
+    ///      the report hash are emitted in full in `AttestationRecorded` and not stored: no
+    ///      contract reads them, and a second storage slot would cost a new node's first
+    ///      attestation 22,100 gas more. epoch is bounded to 32 bits on entry
+    ///      (`AttestationRegistryEpochOutOfRange`); expiry is bounded by block.timestamp +
+    ///      maxValidity and to 32 bits (`AttestationRegistryExpiryTooFar` names the limit), which
+    ///      lasts until the year 2106.
     struct NodeRecord {
         address provider;
-        uint56 epoch;
-        uint40 expiry;
+        uint32 epoch;
+        uint32 expiry;
         uint32 score;
-        uint32 vramMiB;
-        uint32 fp32;
-        uint32 tf32;
-        uint32 fp16;
-        uint32 bf16;
-        uint32 memBandwidth;
-        uint32 powerW;
     }
 
     /// @notice An accepted batch root. One slot: epoch (64) | expiry (64).
@@ -126,7 +122,7 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
     Config private _config;
     /// @notice Whether `oracle` is in the oracle set.
     mapping(address oracle => bool) public isOracle;
-    /// @dev Latest accepted attestation per node (two slots, see NodeRecord).
+    /// @dev Latest accepted attestation per node (one slot, see NodeRecord).
     mapping(bytes32 nodeId => NodeRecord) private _records;
     /// @dev Accepted batch roots (one slot each).
     mapping(bytes32 root => BatchInfo) private _batches;
@@ -148,9 +144,11 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
     /// @notice The most one fault report may slash changed.
     event MaxSlashSet(uint256 oldMaxSlash, uint256 newMaxSlash);
     /// @notice A node's attestation became its latest record (`batchRoot` is zero when it was
-    ///         submitted on its own).
+    ///         submitted on its own). The full attestation, figures included, is only here: the
+    ///         stored record keeps what contracts read (see NodeRecord). The epoch is in
+    ///         `attestation`, not a topic (a topic costs 375 gas per attestation).
     event AttestationRecorded(
-        bytes32 indexed nodeId, address indexed provider, uint64 indexed epoch, Attestation attestation, bytes32 batchRoot
+        bytes32 indexed nodeId, address indexed provider, Attestation attestation, bytes32 batchRoot
     );
     /// @notice k oracles' root over an epoch's attestations was accepted.
     event BatchSubmitted(bytes32 indexed root, uint64 indexed epoch, uint64 expiry, address submitter);
@@ -483,6 +481,7 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
     function _checkExpiry(uint256 expiry, uint256 maxValidity_) private view {
         if (expiry <= block.timestamp) revert AttestationRegistryExpired(expiry, block.timestamp);
         uint256 latest = block.timestamp + maxValidity_;
+        if (latest > type(uint32).max) latest = type(uint32).max; // NodeRecord.expiry is 32 bits
         if (expiry > latest) revert AttestationRegistryExpiryTooFar(expiry, latest);
     }
 
@@ -491,27 +490,16 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
     function _record(Attestation calldata att, uint256 maxValidity_, bytes32 root) private {
         _checkExpiry(att.expiry, maxValidity_);
         uint256 epoch = att.epoch;
-        if (epoch > type(uint56).max) revert AttestationRegistryEpochOutOfRange(epoch);
+        if (epoch > type(uint32).max) revert AttestationRegistryEpochOutOfRange(epoch);
         NodeRecord storage rec = _records[att.nodeId];
         uint256 lastEpoch = rec.epoch;
         if (epoch <= lastEpoch) revert AttestationRegistryStaleEpoch(att.nodeId, epoch, lastEpoch);
         address owner_ = staking.nodeOwner(att.nodeId);
         if (owner_ != att.provider) revert AttestationRegistryNotNodeOwner(att.nodeId, att.provider, owner_);
-        // Casts are lossless: epoch checked < 2^56 above; expiry <= block.timestamp + MAX_VALIDITY < 2^40.
-        _records[att.nodeId] = NodeRecord({
-            provider: att.provider,
-            epoch: uint56(epoch),
-            expiry: uint40(att.expiry),
-            score: att.score,
-            vramMiB: att.vramMiB,
-            fp32: att.fp32,
-            tf32: att.tf32,
-            fp16: att.fp16,
-            bf16: att.bf16,
-            memBandwidth: att.memBandwidth,
-            powerW: att.powerW
-        });
-        emit AttestationRecorded(att.nodeId, att.provider, att.epoch, att, root);
+        // Casts are lossless: epoch checked < 2^32 above, expiry < 2^32 in _checkExpiry.
+        _records[att.nodeId] =
+            NodeRecord({provider: att.provider, epoch: uint32(epoch), expiry: uint32(att.expiry), score: att.score});
+        emit AttestationRecorded(att.nodeId, att.provider, att, root);
     }
 
     function _verifyInBatch(Attestation calldata att, bytes32 root, bytes32[] calldata merkleProof) private view {

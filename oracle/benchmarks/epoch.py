@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import threading
@@ -148,7 +149,7 @@ def record(results: list[dict]) -> None:
         f"One epoch: {r0['providers']} provider servers (CPU, n={r0['n']}, {r0['samples']} rows opened per "
         f"challenge, all in one process) checked by {r0['validators']} validators (threads, own journals and "
         f"signature servers), threshold {r0['threshold']}; the epoch's leader posts. `single` = one `submit` per "
-        "node (first attestation of each node: two fresh storage slots); `batch` = one `submitBatch` root for "
+        "node (first attestation of each node: one fresh storage slot); `batch` = one `submitBatch` root for "
         "the epoch (nodes then prove their attestation with a Merkle proof).",
         "",
         "| mode | epoch wall time | nodes verified on chain | transactions | gas per node |",
@@ -161,8 +162,9 @@ def record(results: list[dict]) -> None:
         )
     lines += [
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {r0['machine']}, a 2-core box shared "
-        "with other jobs. Target: under 60 s per epoch. The wall time covers 3 x 100 challenges, signing, "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {r0['machine']}, "
+        f"{os.cpu_count()} cores, 1-minute load average {os.getloadavg()[0]:.2f} at the end. Target: under "
+        f"60 s per epoch. The wall time covers {r0['validators']} x {r0['providers']} challenges, signing, "
         "gathering over HTTP and posting (anvil automine).",
         END,
     ]

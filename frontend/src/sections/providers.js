@@ -15,15 +15,23 @@ export async function loadNodes() {
   const latest = new Map();
   for (const l of regs) latest.set(l.args.nodeId, l);
   const reg = registryName();
+  // The registry stores only provider, epoch, expiry and score per node; the verified figures are
+  // in the AttestationRecorded event of that epoch (the newest one per node wins).
+  const attested = new Map();
+  for (const l of reg ? await events(reg, 'AttestationRecorded').catch(() => []) : []) {
+    attested.set(`${l.args.nodeId}:${l.args.attestation.epoch}`, l.args.attestation);
+  }
   return Promise.all(
     [...latest.values()].map(async (l) => {
       const nodeId = l.args.nodeId;
-      const [info, pinfo, record] = await Promise.all([
+      const [info, pinfo, stored] = await Promise.all([
         read('ComputeStaking', 'nodeInfo', [nodeId]),
         read('ComputeStaking', 'providerInfo', [l.args.provider]),
         reg ? read(reg, 'recordOf', [nodeId]).catch(() => null) : null,
       ]);
       const [owner, gpuModel, vramMiB, metadataURI, active] = info;
+      const figures = stored && attested.get(`${nodeId}:${stored.epoch}`);
+      const record = stored && { ...(figures || {}), ...stored };
       return { nodeId, owner, gpuModel, vramMiB, metadataURI, active, stake: pinfo[0], record };
     }),
   );
@@ -40,9 +48,11 @@ export function mount(body) {
       const r = n.record;
       const attested = r && r.epoch > 0n;
       const expired = attested && Number(r.expiry) < now;
-      const figures = attested
-        ? `${PRECISIONS.map((p) => `${p} ${(r[p] / 100).toFixed(r[p] < 1000 ? 2 : 1)}`).join(' · ')} TFLOPS · ${r.memBandwidth} GB/s · score ${r.score}`
-        : 'not attested yet';
+      const figures = !attested
+        ? 'not attested yet'
+        : r.fp32 === undefined
+          ? `score ${r.score} (figures not found in the registry's events)`
+          : `${PRECISIONS.map((p) => `${p} ${(r[p] / 100).toFixed(r[p] < 1000 ? 2 : 1)}`).join(' · ')} TFLOPS · ${r.memBandwidth} GB/s · score ${r.score}`;
       return h(
         'tr',
         { 'data-node': n.nodeId },
@@ -60,7 +70,7 @@ export function mount(body) {
     });
     tableEl.replaceChildren(table(['GPU', 'provider', 'verified figures', 'last attestation', 'stake', 'status'], rows, { id: 'providers-table' }));
     const groups = nodes
-      .filter((n) => n.record && n.record.epoch > 0n)
+      .filter((n) => n.record && n.record.epoch > 0n && n.record.fp32 !== undefined)
       .map((n) => ({
         label: `${n.gpuModel.replace(/^NVIDIA\s+/, '').slice(0, 14)} ${short(n.nodeId).slice(2, 6)}`,
         values: Object.fromEntries(PRECISIONS.map((p) => [p, n.record[p] / 100])),
