@@ -279,6 +279,14 @@ def escrow_section(ctx: GasContext) -> list[Section]:
     rows.append(("resolveDispute (50% paid, half collateral slashed)", resolved.gas_used, None))
 
     _, job = _post(ctx, budget, model_id)
+    ctx.escrow.acceptJob(job, node_id, b"", sender=ctx.provider)
+    ctx.escrow.submitResult(job, b"\x22" * 32, sender=ctx.provider)
+    ctx.escrow.dispute(job, b"\x33" * 32, sender=ctx.requester)
+    advance(ctx.escrow.DISPUTE_TIMEOUT() + 1)
+    expired = ctx.escrow.expireDispute(job, sender=ctx.keeper)
+    rows.append(("expireDispute (undecided after 14 days: 50/50, no slash)", expired.gas_used, None))
+
+    _, job = _post(ctx, budget, model_id)
     rows.append(("cancelJob", ctx.escrow.cancelJob(job, sender=ctx.requester).gas_used, None))
 
     _, job = _post(ctx, budget, model_id)

@@ -22,6 +22,7 @@ from tests.core_helpers import (
 
 ZERO = ape.utils.ZERO_ADDRESS
 NONE, OPEN, ACCEPTED, SUBMITTED, DISPUTED, CLOSED = range(6)
+DISPUTE_TIMEOUT = 14 * 86_400
 BUDGET = 100 * ETHER
 FEE = BUDGET * CORE_PARAMS["fee_bps"] // BPS
 ROYALTY_BPS = 500
@@ -437,12 +438,14 @@ def test_collateral_rate_is_fixed_when_the_job_is_posted(
 # ---------------------------------------------------------------- disputes
 
 
-def test_dispute_within_the_window(escrow, requester, submitted):
+def test_dispute_within_the_window(escrow, chain, requester, submitted):
     tx = escrow.dispute(submitted, b"\xdd" * 32, sender=requester)
+    resolve_by = tx.timestamp + DISPUTE_TIMEOUT
     assert events(tx, escrow.JobDisputed) == [
-        {"jobId": submitted, "requester": requester, "reasonHash": b"\xdd" * 32}
+        {"jobId": submitted, "requester": requester, "reasonHash": b"\xdd" * 32, "resolveBy": resolve_by}
     ]
     assert escrow.statusOf(submitted) == DISPUTED
+    assert escrow.getJob(submitted).deadline == resolve_by  # the field now holds the arbiters' deadline
 
 
 def test_dispute_after_the_window_reverts(escrow, chain, requester, submitted):
@@ -528,6 +531,52 @@ def test_resolve_with_a_slash_above_the_collateral_reverts(escrow, deployer, dis
 def test_resolve_of_an_undisputed_job_reverts(escrow, deployer, submitted):
     with reverts(escrow.JobEscrowWrongStatus, submitted, SUBMITTED, DISPUTED):
         escrow.resolveDispute(submitted, 0, 0, sender=deployer)
+
+
+def test_an_undecided_dispute_expires_half_and_half_without_a_slash(
+    escrow, token, staking, chain, requester, provider, creator, treasury, outsider, disputed
+):
+    resolve_by = escrow.getJob(disputed).deadline
+    chain.pending_timestamp = resolve_by
+    with reverts(escrow.JobEscrowDisputeNotExpired, disputed, resolve_by, resolve_by):
+        escrow.expireDispute(disputed, sender=outsider)
+    chain.pending_timestamp = resolve_by + 1
+    price = BUDGET * escrow.EXPIRED_DISPUTE_PROVIDER_BPS() // BPS
+    fee, royalty = price * CORE_PARAMS["fee_bps"] // BPS, price * ROYALTY_BPS // BPS
+    before = balances(token, requester, provider, creator, treasury)
+    staked_before = staking.providerInfo(provider)[0]
+    tx = escrow.expireDispute(disputed, sender=outsider)  # anyone may close it
+    assert balances(token, requester, provider, creator, treasury) == [
+        before[0] + BUDGET - price,
+        before[1] + price - fee - royalty,
+        before[2] + royalty,
+        before[3] + fee,
+    ]
+    assert events(tx, escrow.DisputeExpired) == [
+        {"jobId": disputed, "caller": outsider, "refund": BUDGET - price}
+    ]
+    assert events(tx, escrow.DisputeResolved) == []
+    assert locked(staking, provider) == 0 and staking.providerInfo(provider)[0] == staked_before  # no slash
+    assert escrow.statusOf(disputed) == CLOSED and token.balanceOf(escrow) == 0
+    with reverts(escrow.JobEscrowWrongStatus, disputed, CLOSED, DISPUTED):
+        escrow.expireDispute(disputed, sender=outsider)
+
+
+def test_arbiters_may_still_decide_after_the_timeout_until_someone_expires_the_dispute(
+    escrow, token, chain, deployer, requester, outsider, disputed
+):
+    chain.pending_timestamp = escrow.getJob(disputed).deadline + 1
+    before = token.balanceOf(requester)
+    escrow.resolveDispute(disputed, 0, 0, sender=deployer)
+    assert token.balanceOf(requester) == before + BUDGET
+    with reverts(escrow.JobEscrowWrongStatus, disputed, CLOSED, DISPUTED):
+        escrow.expireDispute(disputed, sender=outsider)
+
+
+def test_only_a_disputed_job_can_expire(escrow, chain, outsider, submitted):
+    advance(chain, DISPUTE_TIMEOUT + WINDOW + 1)
+    with reverts(escrow.JobEscrowWrongStatus, submitted, SUBMITTED, DISPUTED):
+        escrow.expireDispute(submitted, sender=outsider)
 
 
 # ---------------------------------------------------------------- timeouts

@@ -124,6 +124,9 @@ def test_job_posted_with_approve_can_be_disputed_by_the_requester(open_page, dev
     page.click(f"{row} button[data-action=dispute]")
     wait_row(page, f"{row}[data-status='Disputed']")
     assert escrow.functions.statusOf(job_id).call() == 4  # Disputed
+    resolve_by = escrow.functions.getJob(job_id).call()[1]  # Job.deadline holds the arbiters' deadline
+    assert page.get_attribute(f"{row} [data-resolve-by]", "data-resolve-by") == str(resolve_by)
+    assert page.locator(f"{row} button[data-action=expire]").count() == 0  # arbiters still have time
 
 
 def test_model_minted_listed_and_bought_with_royalty_shown_first(open_page, devnet):
@@ -241,3 +244,31 @@ def test_provider_accepts_and_submits_a_job_from_the_page(open_page, devnet):
     assert "submitted" in outcome(page, "#jobs-msg")
     wait_row(page, f"{row}[data-status='Submitted']")
     assert escrow.functions.statusOf(job_id).call() == 3  # Submitted
+
+
+def test_undecided_dispute_is_closed_half_and_half_from_the_page_after_the_timeout(open_page, devnet):
+    """Last in this file: it moves the devnet 14 days on (attestations expire)."""
+    escrow = devnet.contract("JobEscrow")
+    deadline = devnet.w3.eth.get_block("latest").timestamp + 3600
+    devnet.transact("ComputeToken", "approve", escrow.address, 30 * TOKEN, sender=REQUESTER)
+    devnet.transact("JobEscrow", "postJob", 30 * TOKEN, deadline, 0, 0, b"\x44" * 32, sender=REQUESTER)
+    job_id = escrow.functions.jobCount().call()
+    devnet.transact("JobEscrow", "acceptJob", job_id, provider_node_id(devnet), b"", sender=PROVIDER)
+    devnet.transact("JobEscrow", "submitResult", job_id, b"\x55" * 32, sender=PROVIDER)
+    devnet.transact("JobEscrow", "dispute", job_id, b"\x66" * 32, sender=REQUESTER)
+    page, _ = open_page()
+    connect_dev(page, CREATOR)  # a bystander: closing an expired dispute is open to anyone
+    row = f"#jobs-table tr[data-job='{job_id}']"
+    wait_row(page, f"{row}[data-status='Disputed']")
+    resolve_by = escrow.functions.getJob(job_id).call()[1]  # Job.deadline holds the arbiters' deadline
+    assert page.get_attribute(f"{row} [data-resolve-by]", "data-resolve-by") == str(resolve_by)
+    assert page.locator(f"{row} button[data-action=expire]").count() == 0  # arbiters still have time
+
+    devnet.time_travel(escrow.functions.DISPUTE_TIMEOUT().call() + 1)
+    page.click(f"{row} button[data-action=expire]", timeout=20_000)
+    assert "half the budget" in outcome(page, "#jobs-msg")
+    wait_row(page, f"{row}[data-status='Expired']")
+    [expired] = escrow.events.DisputeExpired.get_logs(from_block=0, argument_filters={"jobId": job_id})
+    assert expired.args.refund == 15 * TOKEN  # half of the 30 GPU budget back to the requester
+    [settled] = escrow.events.JobSettled.get_logs(from_block=0, argument_filters={"jobId": job_id})
+    assert settled.args.fee + settled.args.royalty + settled.args.providerAmount == 15 * TOKEN

@@ -57,7 +57,9 @@ from oracle.attest import (
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
 from tests.fuzz_world import (
     BPS,
+    DISPUTE_TIMEOUT,
     ETHER,
+    EXPIRED_SHARE_BPS,
     FUNDING,
     FUZZ_PARAMS,
     GPU_MODEL,
@@ -200,8 +202,8 @@ def base_jobs(w: World, providers: dict[str, Prov]) -> dict[int, Job]:
             t = mined_at(escrow.submitResult(jid, b"\x02" * 32).transact({"from": job.provider}))
             job.state, job.end = "submitted", t + w.params["challenge_window"]
         if state == "disputed":
-            escrow.dispute(jid, b"\x03" * 32).transact({"from": requester})
-            job.state = "disputed"
+            t = mined_at(escrow.dispute(jid, b"\x03" * 32).transact({"from": requester}))
+            job.state, job.end = "disputed", t + DISPUTE_TIMEOUT
         jobs[jid] = job
     return jobs
 
@@ -545,7 +547,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         if expected is None and self.t > job.end:
             expected = "JobEscrowChallengeWindowClosed"
         if self.expect(expected, "JobEscrow", "dispute", jid, b"\x03" * 32, sender=sender):
-            job.state = "disputed"
+            job.state, job.end = "disputed", self.t + DISPUTE_TIMEOUT
 
     @op(3, pre=lambda self: self.m.jobs, j=st.integers(0, 10**6))
     def finalize(self, j):
@@ -611,6 +613,23 @@ class ProtocolMachine(RuleBasedStateMachine):
         args = (jid, share, slash)
         if self.expect(expected, "JobEscrow", "resolveDispute", *args, sender=self.w.actors["arbiter"]):
             self._resolve_model(job, share, slash)
+
+    @op(2, pre=lambda self: self.m.jobs, j=st.integers(0, 10**6), wait=st.booleans())
+    def expire_dispute(self, j, wait):
+        """Anyone closes a dispute nobody resolved in time: 50/50, collateral unlocked, no slash.
+        With ``wait`` the arbiters' 14 days first pass without a decision."""
+        jid, job = self.pick_job(j, "disputed")
+        if wait and job.state == "disputed" and self.t <= job.end:
+            self.w.set_time(job.end)  # the next transaction is mined at job.end + 1
+            self.m.now = self.w.latest_timestamp()
+        if job.state != "disputed":
+            expected = "JobEscrowWrongStatus"
+        elif self.t <= job.end:
+            expected = "JobEscrowDisputeNotExpired"
+        else:
+            expected = None
+        if self.expect(expected, "JobEscrow", "expireDispute", jid, sender=self.w.actors["outsider"]):
+            self._resolve_model(job, EXPIRED_SHARE_BPS, 0)
 
     @op(
         3,
@@ -864,7 +883,7 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ time
 
-    @op(4, dt=st.sampled_from([1, 59, 600, 601, 3_600, 3_601, 86_400, 8 * 86_400]))
+    @op(4, dt=st.sampled_from([1, 59, 600, 601, 3_600, 3_601, 86_400, 8 * 86_400, 15 * 86_400]))
     def time_travel(self, dt):
         self.w.set_time(self.m.now + dt)
         self.m.now += dt

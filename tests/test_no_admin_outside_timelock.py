@@ -68,6 +68,7 @@ ESCROW_PUBLIC = {
     "dispute": "only the job's requester",
     "finalize": "anyone, after the challenge window",
     "claimTimeout": "anyone, after the deadline",
+    "expireDispute": "anyone, after DISPUTE_TIMEOUT (splits 50/50, slashes nothing)",
 }
 REGISTRY_PUBLIC = {
     "submit": "needs k-of-n oracle signatures",

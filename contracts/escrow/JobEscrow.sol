@@ -17,12 +17,16 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 ///         collateral, and submits a result hash before the deadline. The requester approves (or,
 ///         after the challenge window, anyone finalizes) and the escrow settles in one transaction:
 ///         protocol fee to the treasury, the model's ERC-2981 royalty to its receiver, the rest to the
-///         provider, collateral unlocked. Disputes go to governance or an authorised arbiter; a missed
-///         deadline refunds the requester and slashes the provider's collateral.
+///         provider, collateral unlocked. Disputes go to governance or an authorised arbiter, who have
+///         DISPUTE_TIMEOUT to decide; a dispute nobody decided in time is split half and half by
+///         anyone (`expireDispute`), so no budget stays locked. A missed deadline refunds the
+///         requester and slashes the provider's collateral.
 /// @dev Lifecycle: Open -accept-> Accepted -submit-> Submitted -approve/finalize-> Closed (settled)
 ///                 Open -cancel-> Closed;  Accepted -claimTimeout-> Closed (timed out)
 ///                 Submitted -dispute-> Disputed -resolveDispute-> Closed (resolved)
-///      How a job closed is told by its event (JobSettled, JobCancelled, JobTimedOut, DisputeResolved).
+///                 Disputed -expireDispute (after DISPUTE_TIMEOUT)-> Closed (expired: 50/50, no slash)
+///      How a job closed is told by its event (JobSettled, JobCancelled, JobTimedOut, DisputeResolved,
+///      DisputeExpired).
 ///      Invariant: the escrow's token balance >= the sum of the budgets of jobs that are Open,
 ///      Accepted, Submitted or Disputed (each budget enters once at post and leaves exactly once,
 ///      split, when the job closes).
@@ -32,8 +36,8 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 ///        slot 1: provider (160) | budget (96)
 ///        slot 2: modelId (256)  -- content-addressed model ids are full hashes; written only if != 0
 ///      `deadline` is the job deadline while Open/Accepted; once a result is submitted the same field
-///      holds the end of the challenge window (the job deadline no longer matters then), which saves
-///      a slot. `collateralBps` is the governed rate snapshotted at post time, so a later governance
+///      holds the end of the challenge window (the job deadline no longer matters then), and once
+///      disputed the time after which the dispute may be expired, which saves two slots. `collateralBps` is the governed rate snapshotted at post time, so a later governance
 ///      change never unbalances lock and unlock. The stored `status` is Open, Submitted or Disputed:
 ///      Accepted is "Open with a provider" (acceptJob writes only slot 1, one SSTORE less), and a
 ///      closed job's slots are deleted (the refunds pay for most of the closing writes), which
@@ -90,6 +94,12 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     uint32 public constant MAX_CHALLENGE_WINDOW = 30 days;
     /// @notice Furthest a job deadline may lie in the future.
     uint256 public constant MAX_JOB_DURATION = 365 days;
+    /// @notice Time governance or an arbiter has to resolve a dispute (a governance proposal takes
+    ///         about a week: voting delay, voting period, timelock); after it anyone may expire the
+    ///         dispute, which splits the budget half and half and slashes nothing.
+    uint256 public constant DISPUTE_TIMEOUT = 14 days;
+    /// @notice The provider's share of the budget when a dispute expires undecided.
+    uint16 public constant EXPIRED_DISPUTE_PROVIDER_BPS = 5_000;
 
     /// @notice The payment token (the protocol's ComputeToken, EIP-2612 capable).
     IERC20 public immutable token;
@@ -131,13 +141,16 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         address royaltyReceiver,
         uint256 providerAmount
     );
-    /// @notice The requester disputed the result.
-    event JobDisputed(uint256 indexed jobId, address indexed requester, bytes32 reasonHash);
+    /// @notice The requester disputed the result; arbiters have until `resolveBy` to decide.
+    event JobDisputed(uint256 indexed jobId, address indexed requester, bytes32 reasonHash, uint40 resolveBy);
     /// @notice `arbiter` resolved the dispute: the provider's share was paid (see JobSettled when > 0),
     ///         `refund` went back to the requester and `slashed` of the collateral was slashed.
     event DisputeResolved(
         uint256 indexed jobId, address indexed arbiter, uint16 providerShareBps, uint256 refund, uint256 slashed
     );
+    /// @notice Nobody resolved the dispute by its deadline: `caller` closed it, the provider's half was
+    ///         paid (see JobSettled), `refund` went back to the requester, the collateral was unlocked.
+    event DisputeExpired(uint256 indexed jobId, address indexed caller, uint256 refund);
     /// @notice The requester cancelled the open job and got `refund` back.
     event JobCancelled(uint256 indexed jobId, address indexed requester, uint256 refund);
     /// @notice The provider missed the deadline: `refund` went back to the requester and `slashed` of
@@ -186,6 +199,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     error JobEscrowChallengeWindowOpen(uint256 jobId, uint256 challengeEnd, uint256 nowTime);
     /// @notice The challenge window of job `jobId` closed at `challengeEnd`; now is `nowTime`.
     error JobEscrowChallengeWindowClosed(uint256 jobId, uint256 challengeEnd, uint256 nowTime);
+    /// @notice The dispute can only be expired after `resolveBy` (arbiters may still decide).
+    error JobEscrowDisputeNotExpired(uint256 jobId, uint256 resolveBy, uint256 nowTime);
     /// @notice The result hash was zero.
     error JobEscrowZeroResultHash(uint256 jobId);
     /// @notice `caller` is neither the owner nor an authorised arbiter.
@@ -302,8 +317,10 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (block.timestamp > challengeEnd) {
             revert JobEscrowChallengeWindowClosed(jobId, challengeEnd, block.timestamp);
         }
+        uint40 resolveBy = uint40(block.timestamp + DISPUTE_TIMEOUT);
         job.status = Status.Disputed;
-        emit JobDisputed(jobId, msg.sender, reasonHash);
+        job.deadline = resolveBy; // same slot as status: the dispute deadline costs no extra write
+        emit JobDisputed(jobId, msg.sender, reasonHash, resolveBy);
     }
 
     // ------------------------------------------------------------------ provider
@@ -392,21 +409,24 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         Job storage job = _jobs[jobId];
         if (job.status != Status.Disputed) _revertWrongStatus(jobId, Status.Disputed);
         if (providerShareBps > BPS) revert JobEscrowInvalidShare(providerShareBps);
-        (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
-        uint256 collateral = (budget * job.collateralBps) / BPS;
+        uint256 collateral = (uint256(job.budget) * job.collateralBps) / BPS;
         if (slashAmount > collateral) revert JobEscrowSlashExceedsCollateral(jobId, slashAmount, collateral);
-        uint256 modelId = job.modelId;
-        delete _jobs[jobId];
-        uint256 price = (budget * providerShareBps) / BPS;
-        uint256 refund = budget - price;
-        emit DisputeResolved(jobId, msg.sender, providerShareBps, refund, slashAmount);
-        if (price > 0) _pay(jobId, modelId, provider, price);
-        if (refund > 0) token.safeTransfer(requester, refund);
-        // Slash first (it takes locked stake, i.e. this job's collateral, first), then release the rest.
-        // The amount actually taken (less when the stake ran short) is in the staking's Slashed event.
-        // slither-disable-next-line unused-return
-        if (slashAmount > 0) staking.slash(provider, slashAmount, requester, requester);
-        if (collateral > slashAmount) staking.unlockStake(provider, collateral - slashAmount);
+        _closeDispute(jobId, job, providerShareBps, slashAmount, collateral, false);
+    }
+
+    // ------------------------------------------------------------------ anyone, after the arbiters
+
+    /// @notice Close a dispute nobody resolved within DISPUTE_TIMEOUT: the provider is paid half the
+    ///         budget (fee and royalty taken from it), the requester gets the other half back, and the
+    ///         whole collateral is unlocked. Callable by anyone; an arbiter may still resolve the
+    ///         dispute until someone calls this.
+    function expireDispute(uint256 jobId) external nonReentrant {
+        Job storage job = _jobs[jobId];
+        if (job.status != Status.Disputed) _revertWrongStatus(jobId, Status.Disputed);
+        uint256 resolveBy = job.deadline;
+        if (block.timestamp <= resolveBy) revert JobEscrowDisputeNotExpired(jobId, resolveBy, block.timestamp);
+        uint256 collateral = (uint256(job.budget) * job.collateralBps) / BPS;
+        _closeDispute(jobId, job, EXPIRED_DISPUTE_PROVIDER_BPS, 0, collateral, true);
     }
 
     // ------------------------------------------------------------------ views
@@ -532,6 +552,34 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (modelId != 0) job.modelId = modelId;
         emit JobPosted(jobId, msg.sender, modelId, budget, uint40(deadline), minScore, specHash);
         token.safeTransferFrom(msg.sender, address(this), budget);
+    }
+
+    /// @dev Closes a Disputed job: pays the provider `shareBps` of the budget (through _pay), refunds
+    ///      the rest, slashes `slashAmount` of the collateral (harmed user and finder: the requester)
+    ///      and unlocks the remainder; emits DisputeExpired or DisputeResolved before any transfer.
+    ///      The caller checked the status, `shareBps <= BPS` and `slashAmount <= collateral`.
+    function _closeDispute(
+        uint256 jobId,
+        Job storage job,
+        uint16 shareBps,
+        uint256 slashAmount,
+        uint256 collateral,
+        bool expired
+    ) private {
+        (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
+        uint256 modelId = job.modelId;
+        delete _jobs[jobId];
+        uint256 price = (budget * shareBps) / BPS;
+        uint256 refund = budget - price;
+        if (expired) emit DisputeExpired(jobId, msg.sender, refund);
+        else emit DisputeResolved(jobId, msg.sender, shareBps, refund, slashAmount);
+        if (price > 0) _pay(jobId, modelId, provider, price);
+        if (refund > 0) token.safeTransfer(requester, refund);
+        // Slash first (it takes locked stake, i.e. this job's collateral, first), then release the rest.
+        // The amount actually taken (less when the stake ran short) is in the staking's Slashed event.
+        // slither-disable-next-line unused-return
+        if (slashAmount > 0) staking.slash(provider, slashAmount, requester, requester);
+        if (collateral > slashAmount) staking.unlockStake(provider, collateral - slashAmount);
     }
 
     /// @dev Closes a Submitted job: pays the whole budget out and releases the collateral.

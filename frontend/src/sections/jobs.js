@@ -16,8 +16,9 @@ const CLOSING = [
   ['JobCancelled', 'Cancelled'],
   ['JobTimedOut', 'TimedOut'],
   ['DisputeResolved', 'Resolved'],
+  ['DisputeExpired', 'Expired'],
 ];
-const PILL = { Closed: 'ok', Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
+const PILL = { Closed: 'ok', Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Expired: 'warn', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
 
 async function permitSignature(amount) {
   const token = contract('ComputeToken');
@@ -148,7 +149,7 @@ export function mount(body, { refresh }) {
             button('Dispute', 'danger', 'Disputing…', async () => {
               await send('JobEscrow', 'dispute', [jobId, keccak256(toHex(`dispute of job ${jobId} from the page`))]);
               refresh();
-              return `Job ${jobId} disputed: governance or an arbiter decides.`;
+              return `Job ${jobId} disputed: governance or an arbiter decides within 14 days.`;
             }, 'dispute'),
           );
         }
@@ -188,12 +189,23 @@ export function mount(body, { refresh }) {
             }, 'finalize'),
           );
         }
+        if (status === 'Disputed' && Number(job.deadline) < now) {
+          actions.append(
+            button('Close dispute (50/50)', 'secondary', 'Closing the dispute…', async () => {
+              await send('JobEscrow', 'expireDispute', [jobId]);
+              refresh();
+              return `Dispute of job ${jobId} closed undecided: half the budget to each side, collateral released.`;
+            }, 'expire'),
+          );
+        }
         const split = settled.get(jobId);
         const detail = split
           ? h('div', { class: 'muted', 'data-split': '1' }, `provider ${tokens(split.providerAmount)} · royalty ${tokens(split.royalty)} · fee ${tokens(split.fee)}`)
           : status === 'Submitted'
             ? h('div', { class: 'muted' }, `challenge window ends ${new Date(Number(job.deadline) * 1000).toLocaleTimeString()}`)
-            : null;
+            : status === 'Disputed'
+              ? h('div', { class: 'muted', 'data-resolve-by': String(job.deadline) }, `arbiters decide by ${new Date(Number(job.deadline) * 1000).toLocaleString()}; then anyone may close it 50/50`)
+              : null;
         return h(
           'tr',
           { 'data-job': jobId.toString(), 'data-status': status },
