@@ -3,6 +3,8 @@ both on the page and on chain (web3 reads of the same contracts)."""
 
 import time
 
+from eth_utils import keccak
+
 from tests.frontend_support import PHONE, SCREENSHOTS, connect_dev, outcome, screenshot
 
 TOKEN = 10**18
@@ -67,6 +69,38 @@ def test_staking_stake_unbond_countdown_then_withdraw(open_page, devnet):
     page.wait_for_selector("#stake-msg.ok:has-text('Withdrawn')")
     assert staking.functions.providerInfo(me).call()[2] == 0
     assert devnet.contract("ComputeToken").functions.balanceOf(me).call() == before + 400 * TOKEN
+
+
+def test_gpu_registered_from_the_staking_section_then_deregistered(open_page, devnet):
+    staking = devnet.contract("ComputeStaking")
+    me = devnet.account(7)
+    fund(devnet, 7, 1_000)
+    devnet.transact("ComputeToken", "approve", staking.address, 1_000 * TOKEN, sender=7)
+    devnet.transact("ComputeStaking", "stake", 1_000 * TOKEN, sender=7)  # covers minStakePerGpu
+    page, _ = open_page()
+    connect_dev(page, 7)
+    page.click("#register-node-form button")  # no UUID yet: a sentence saying what to enter
+    page.wait_for_selector("#stake-msg.error:has-text('GPU UUID')")
+
+    uuid = f"GPU-page-test-{time.time_ns()}"
+    node_id = "0x" + keccak(text=uuid).hex()  # what `oracle inventory` derives from the UUID
+    page.fill("#register-node-form input[name=uuid]", uuid)
+    page.fill("#register-node-form input[name=model]", "NVIDIA L4")
+    page.fill("#register-node-form input[name=vram]", "23034")
+    page.fill("#register-node-form input[name=endpoint]", "http://127.0.0.1:9")
+    page.click("#register-node-form button")
+    page.wait_for_selector("#stake-msg.ok:has-text('registered')", timeout=20_000)
+    assert staking.functions.nodeOwner(node_id).call() == me
+    owner, model, vram, uri, active = staking.functions.nodeInfo(node_id).call()
+    assert (model, vram, uri, active) == ("NVIDIA L4", 23034, "http://127.0.0.1:9", True)
+
+    row = f"#my-nodes-table tr[data-node='{node_id}']"
+    page.wait_for_selector(row, timeout=20_000)
+    screenshot(page, "11b-gpu-registered")
+    page.click(f"{row} button[data-action=deregister]")
+    page.wait_for_selector("#stake-msg.ok:has-text('deregistered')", timeout=20_000)
+    assert staking.functions.nodeInfo(node_id).call()[4] is False
+    page.wait_for_selector(row, state="detached", timeout=20_000)
 
 
 def _post_job(page, mode, budget="40"):

@@ -1,6 +1,10 @@
-// Staking: stake (approve + stake), request unbond, withdraw, with a live unbonding countdown.
+// Staking: stake (approve + stake), request unbond, withdraw, with a live unbonding countdown;
+// register a GPU (node id = keccak256 of its NVML UUID, as `oracle inventory` prints it) with the
+// endpoint validators challenge, and deregister one.
+import { getAddress, keccak256, toHex } from 'viem';
 import { contract, has, read, send, state } from '../chain.js';
-import { act, duration, field, h, parseAmount, stat, tokens } from '../ui.js';
+import { act, duration, field, h, keyOf, parseAmount, renderIfChanged, short, stat, table, tokens } from '../ui.js';
+import { loadNodes } from './providers.js';
 
 export const id = 'staking';
 
@@ -21,6 +25,16 @@ export function mount(body, { refresh }) {
   const stakeForm = h('form', { class: 'row', id: 'stake-form' }, field('amount (GPU)', 'amount', { value: '1000', inputmode: 'decimal' }), h('button', { type: 'submit' }, 'Stake'));
   const unbondForm = h('form', { class: 'row', id: 'unbond-form' }, field('amount (GPU)', 'amount', { value: '100', inputmode: 'decimal' }), h('button', { type: 'submit', class: 'secondary' }, 'Request unbond'));
   const withdrawBtn = h('button', { id: 'withdraw', class: 'secondary' }, 'Withdraw');
+  const nodeForm = h(
+    'form',
+    { class: 'row', id: 'register-node-form' },
+    field('GPU UUID (oracle inventory)', 'uuid', { class: 'wide', placeholder: 'GPU-…' }),
+    field('model', 'model', { value: 'NVIDIA H100 80GB HBM3' }),
+    field('VRAM (MiB)', 'vram', { value: '81559', inputmode: 'numeric' }),
+    field('challenge endpoint', 'endpoint', { class: 'wide', value: 'http://127.0.0.1:8600' }),
+    h('button', { type: 'submit' }, 'Register GPU'),
+  );
+  const myNodesEl = h('div', { id: 'my-nodes' });
   const staking = () => contract('ComputeStaking').address;
 
   stakeForm.addEventListener('submit', (e) => {
@@ -44,6 +58,24 @@ export function mount(body, { refresh }) {
       return `Unbonding ${tokens(amount)}.`;
     });
   });
+  nodeForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const form = new FormData(nodeForm);
+    act(msg, nodeForm.querySelector('button'), 'Registering the GPU…', async () => {
+      const uuid = String(form.get('uuid')).trim();
+      const model = String(form.get('model')).trim();
+      const vram = Number(form.get('vram'));
+      const endpoint = String(form.get('endpoint')).trim();
+      if (!uuid) throw new Error('Enter the GPU UUID that `oracle inventory` prints (GPU-…).');
+      if (!model) throw new Error('Enter the GPU model, e.g. NVIDIA H100 80GB HBM3.');
+      if (!Number.isInteger(vram) || vram <= 0 || vram > 0xffffffff) throw new Error('VRAM must be a whole number of MiB, e.g. 81559.');
+      if (endpoint && !/^https?:\/\//.test(endpoint)) throw new Error('The endpoint must start with http:// or https:// (where `oracle serve` listens).');
+      const nodeId = keccak256(toHex(uuid));
+      await send('ComputeStaking', 'registerNode', [nodeId, model, vram, endpoint]);
+      refresh();
+      return `GPU registered as node ${short(nodeId)}; validators will challenge it at ${endpoint || '(no endpoint)'}.`;
+    });
+  });
   withdrawBtn.addEventListener('click', () =>
     act(msg, withdrawBtn, 'Withdrawing…', async () => {
       await send('ComputeStaking', 'withdraw', []);
@@ -51,7 +83,34 @@ export function mount(body, { refresh }) {
       return 'Withdrawn.';
     }),
   );
-  body.append(statsEl, countdown, h('div', { class: 'grid2' }, stakeForm, h('div', { class: 'row' }, unbondForm, withdrawBtn)), msg);
+  body.append(
+    statsEl,
+    countdown,
+    h('div', { class: 'grid2' }, stakeForm, h('div', { class: 'row' }, unbondForm, withdrawBtn)),
+    h('h3', {}, 'Your GPUs'),
+    myNodesEl,
+    nodeForm,
+    msg,
+  );
+
+  async function refreshMyNodes() {
+    const me = state.account ? getAddress(state.account) : null;
+    const mine = me ? (await loadNodes()).filter((n) => n.active && getAddress(n.owner) === me) : [];
+    renderIfChanged(myNodesEl, keyOf([me, mine.map((n) => n.nodeId)]), () => {
+      const rows = mine.map((n) => {
+      const btn = h('button', { class: 'secondary', 'data-action': 'deregister' }, 'Deregister');
+      btn.addEventListener('click', () =>
+        act(msg, btn, 'Deregistering…', async () => {
+          await send('ComputeStaking', 'deregisterNode', [n.nodeId]);
+          refresh();
+          return `Node ${short(n.nodeId)} deregistered; its reserved stake is free again.`;
+        }),
+      );
+      return h('tr', { 'data-node': n.nodeId }, h('td', {}, n.gpuModel), h('td', { class: 'mono' }, short(n.nodeId)), h('td', { class: 'muted' }, n.metadataURI), h('td', {}, btn));
+      });
+      return table(['GPU', 'node', 'endpoint', ''], rows, { id: 'my-nodes-table', class: 'compact' });
+    });
+  }
 
   let release = 0;
   let skew = 0; // chain time - local time (anvil may run ahead after time travel)
@@ -92,5 +151,6 @@ export function mount(body, { refresh }) {
       stats.push(stat('Your stake', 'connect a wallet'));
     }
     statsEl.replaceChildren(...stats);
+    await refreshMyNodes();
   };
 }
