@@ -97,3 +97,21 @@ def test_insufficient_funds_for_gas_is_reported_readably(open_page, devnet):
         assert "Insufficient funds" in page.inner_text("#models-msg")
     finally:
         devnet.rpc("anvil_setBalance", [broke, hex(10_000 * 10**18)])
+
+
+def test_out_of_gas_is_reported_readably_and_nothing_is_minted(open_page, devnet):
+    """A block gas limit below what a mint needs: the estimate fails and the page says why."""
+    nft = devnet.contract("ModelNFT")
+    minted_before = len(nft.events.ModelMinted.get_logs(from_block=0))
+    limit = devnet.w3.eth.get_block("latest").gasLimit
+    devnet.rpc("evm_setBlockGasLimit", [hex(40_000)])  # a mint needs ~57k-74k
+    try:
+        page, _ = open_page()
+        connect_dev(page, 8)
+        page.fill("#mint-form input[name=weights]", "out-of-gas-model")
+        page.click("#mint-form button")
+        page.wait_for_selector("#models-msg.error", timeout=20_000)
+        assert "Out of gas" in page.inner_text("#models-msg")
+    finally:
+        devnet.rpc("evm_setBlockGasLimit", [hex(limit)])
+    assert len(nft.events.ModelMinted.get_logs(from_block=0)) == minted_before

@@ -57,6 +57,9 @@ function errorCode(err) {
   return undefined;
 }
 
+const OUT_OF_GAS = /out ?of ?gas|gas required exceeds|intrinsic gas/i;
+const OUT_OF_GAS_TEXT = 'Out of gas: the transaction needs more gas than the limit allows (the block gas limit, or the limit your wallet set).';
+
 /** A readable message for anything thrown by viem, a wallet, or our own code. */
 export function readableError(err) {
   if (!err) return 'Unknown error.';
@@ -64,6 +67,9 @@ export function readableError(err) {
   if (code === 4001) return 'You rejected the request in your wallet (nothing was sent).';
   if (code === 4902) return 'Your wallet does not know this network yet.';
   if (err instanceof BaseError) {
+    // Running out of gas is not the contract refusing: anvil says "EVM error OutOfGas", geth
+    // "out of gas" or "gas required exceeds allowance"; check before the revert branch.
+    if (OUT_OF_GAS.test(`${err.shortMessage || ''} ${err.details || ''} ${err.message || ''}`)) return OUT_OF_GAS_TEXT;
     const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError);
     if (reverted instanceof ContractFunctionRevertedError) {
       if (reverted.data?.errorName) {
@@ -85,13 +91,12 @@ export function readableError(err) {
     if (name) return 'Insufficient funds: this account cannot pay the amount plus gas.';
     const text = `${err.shortMessage || ''} ${err.details || ''}`;
     if (/insufficient funds/i.test(text)) return 'Insufficient funds: this account cannot pay the amount plus gas.';
-    if (/out of gas|gas required exceeds|intrinsic gas/i.test(text)) return 'Out of gas: the transaction needs more gas than allowed.';
     if (/user rejected|denied/i.test(text)) return 'You rejected the request in your wallet (nothing was sent).';
     if (/reverted/i.test(text)) return `The contract refused: ${err.shortMessage}`;
     return err.shortMessage || err.message;
   }
   const msg = String(err.message || err);
   if (/insufficient funds/i.test(msg)) return 'Insufficient funds: this account cannot pay the amount plus gas.';
-  if (/out of gas/i.test(msg)) return 'Out of gas: the transaction needs more gas than allowed.';
+  if (OUT_OF_GAS.test(msg)) return OUT_OF_GAS_TEXT;
   return msg;
 }
