@@ -105,8 +105,13 @@ def test_benchmark_runner_writes_its_json(tmp_path, capsys):
     from oracle.benchmarks import run
 
     out = tmp_path / "results.json"
-    assert run.main(["-n", "128", "--gemm-n", "64", "--repeats", "1", "--out", str(out)]) == 0
+    args = ["-n", "128", "--gemm-n", "64", "--repeats", "1", "--accuracy-trials", "40", "--out", str(out)]
+    assert run.main(args) == 0
     data = json.loads(out.read_text())
+    accuracy = {c["provider"]: c for c in data["accuracy"]["cases"]}
+    assert accuracy["honest"]["passed"] == 40  # never a false alarm
+    assert accuracy["one entry off in every row"]["passed"] == 0  # any opened row exposes it
+    assert accuracy["skips 50% of rows (f=0.5)"]["passed"] == 0  # exact escape chance ~1e-5
     modes = {m["mode"]: m for m in data["check_vs_compute"]["modes"]}
     assert {"rows s=16, 100 provider(s)/epoch", "freivalds k=2", "freivalds k=2 + root"} <= set(modes)
     assert all(m["ratio_best"] > 0 for m in modes.values())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -135,6 +136,49 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
     }
 
 
+def measure_accuracy(
+    n: int = 256, samples: int = ch.DEFAULT_SAMPLES, trials: int = 2000, seed: int = 7
+) -> dict:
+    """How often the default check catches each kind of provider, counted over ``trials`` fresh
+    row samples against one committed answer each (one shared epoch key, as a validator runs it).
+
+    Cheats: ``skip`` = a fraction ``1 - f`` of the rows left as zeros (the work not done; the
+    exact escape probability is C(fn, s) / C(n, s) <= f^s); ``one entry off`` = every row has one
+    wrong entry (any sampled row exposes it); ``honest`` = the correct product (must never fail)."""
+    rng = np.random.default_rng(seed)
+    challenge = ch.Challenge(bytes(range(32)), n, "fp32", 3600.0, b_seed=bytes(range(32, 64)))
+    c = ch.compute_product(challenge.seed, n, challenge.b_seed)
+    key = ch.ProjectionKey(challenge.b_seed, n, rng=rng)
+
+    def passes(answer: np.ndarray) -> int:
+        tree = ch.MerkleTree.from_matrix(answer)
+        passed = 0
+        for _ in range(trials):
+            rows = ch.sample_rows(n, samples, rng)
+            openings = {i: (answer[i], tree.proof(i)) for i in rows}
+            passed += ch.check_rows(challenge, tree.root, openings, rows, key=key).ok
+        return passed
+
+    cases = []
+    for f in (0.5, 0.8, 0.9, 0.95):
+        done = round(f * n)
+        cheat = c.copy()
+        cheat[rng.permutation(n)[: n - done]] = 0
+        exact = math.comb(done, samples) / math.comb(n, samples)
+        cases.append(
+            {"provider": f"skips {100 - round(100 * f)}% of rows (f={f})", "answer": cheat, "exact": exact}
+        )
+    off = c.copy()
+    off[np.arange(n), rng.integers(0, n, size=n)] += 1
+    cases.append({"provider": "one entry off in every row", "answer": off, "exact": 0.0})
+    cases.append({"provider": "honest", "answer": c, "exact": 1.0})
+    out = []
+    for case in cases:
+        passed = passes(case.pop("answer"))
+        out.append({**case, "trials": trials, "passed": passed, "pass_rate": passed / trials})
+    return {"n": n, "samples": samples, "projections": key.rounds, "cases": out}
+
+
 def measure_http(n: int, samples: int) -> dict:
     from oracle.server import ProviderClient, ProviderServer, run_challenge
 
@@ -177,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per figure (median)")
     parser.add_argument("--gemm-n", type=int, default=2048, help="size of the CPU GEMM benchmark")
     parser.add_argument(
+        "--accuracy-trials",
+        type=int,
+        default=2000,
+        help="row samples per provider kind in the accuracy table",
+    )
+    parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT.name})"
     )
     args = parser.parse_args(argv)
@@ -185,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"... check vs compute at n={args.n}", file=sys.stderr, flush=True)
     check = measure_check_vs_compute(args.n, args.repeats)
+    print("... detection rates (accuracy)", file=sys.stderr, flush=True)
+    accuracy = measure_accuracy(trials=args.accuracy_trials)
     print("... HTTP round trip (local provider)", file=sys.stderr, flush=True)
     http = measure_http(min(args.n, 1024), 16)
     print(f"... CPU GEMM n={args.gemm_n}", file=sys.stderr, flush=True)
@@ -192,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "machine": info,
         "check_vs_compute": check,
+        "accuracy": accuracy,
         "http_round_trip": http,
         "cpu_gemm": gemm.to_dict(),
         "wall_s": time.perf_counter() - started,
@@ -223,6 +276,13 @@ def main(argv: list[str] | None = None) -> int:
             f" {100 * mode['ratio_median']:6.2f}% {mode['amortised_s']['best_s'] * 1e3:8.2f}"
             f" {100 * mode['ratio_best']:6.2f}%  {ok:<6}  {mode['escape_bound']}"
         )
+    print(
+        f"\nAccuracy: n={accuracy['n']}, s={accuracy['samples']} rows, {accuracy['projections']} projections,"
+        f" {args.accuracy_trials} fresh samples per provider"
+    )
+    print(f"{'provider':<34} {'passed':>8} {'pass rate':>9} {'exact':>9}")
+    for case in accuracy["cases"]:
+        print(f"{case['provider']:<34} {case['passed']:>8} {case['pass_rate']:>9.4f} {case['exact']:>9.3g}")
     print(
         f"\nHTTP run_challenge n={http['n']} s={http['samples']}: total {http['total_s'] * 1e3:.1f} ms "
         f"(answer {http['answer_wall_s'] * 1e3:.1f} ms, open+transfer {http['open_and_transfer_s'] * 1e3:.1f} ms, "
