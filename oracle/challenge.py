@@ -267,24 +267,6 @@ def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.int32)
 
 
-def _rows_times_b(a_rows: np.ndarray, b: np.ndarray, block: int = 256) -> np.ndarray:
-    """``a_rows @ b`` (few rows) converting ``b`` to float32 in cache-sized blocks (no big temporaries)."""
-    n = b.shape[0]
-    acc = np.zeros((a_rows.shape[0], b.shape[1]), dtype=np.float32)
-    a32 = a_rows.astype(np.float32)
-    for k0 in range(0, n, block):
-        k1 = min(n, k0 + block)
-        acc += a32[:, k0:k1] @ b[k0:k1].astype(np.float32)
-    return acc.astype(np.int32)
-
-
-def expected_rows(challenge: Challenge, rows: Sequence[int], b: np.ndarray | None = None) -> np.ndarray:
-    """Rows ``rows`` of the correct ``C`` (int32), recomputed in full: O(n^2) for ``B`` plus O(n^2)
-    per row. Pass ``b`` when it is already derived. (:func:`check_rows` needs less: projections.)"""
-    b = derive_b(challenge.b_seed, challenge.n) if b is None else b
-    return _rows_times_b(derive_a_rows(challenge.seed, challenge.n, rows), b)
-
-
 def compute_product(seed: bytes, n: int, b_seed: bytes | None = None) -> np.ndarray:
     """What an honest CPU provider computes: ``derive_a(seed) @ derive_b(b_seed)`` as int32
     (``b_seed`` defaults to ``seed``, as in :class:`Challenge`)."""

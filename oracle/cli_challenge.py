@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--deadline", type=float, default=None, help="deadline in seconds (overrides the formula)"
     )
-    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="rows to open and recompute")
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="rows to open and check")
     parser.add_argument(
         "--freivalds", type=int, default=0, help="Freivalds rounds on the full product (small n)"
     )
