@@ -70,6 +70,14 @@ PRIME = 2**31 - 1
 
 ENTRY_MIN, ENTRY_MAX = -8, 7
 """Range of the entries of A and B."""
+ENTRY_ABS_MAX = max(-ENTRY_MIN, ENTRY_MAX)
+"""Largest magnitude of an entry of A or B (8)."""
+
+
+def product_bound(n: int) -> int:
+    """Largest magnitude of an entry of ``C = A @ B`` (and of any partial sum): ``64 n``."""
+    return ENTRY_ABS_MAX**2 * n
+
 
 MAX_N = 16384
 """Largest accepted matrix size (C as int32 is 1 GiB at this size)."""
@@ -427,8 +435,9 @@ class ProjectionKey:
     ``r``: ``rounds`` vectors uniform in F_p^n (an n x k matrix) drawn from the validator's own
     randomness, never sent anywhere; ``br = B r mod p`` for the ``B`` of one ``b_seed``. Building it
     costs O(n^2) (derive ``B``, one float64 BLAS pass over it); the validator builds one per epoch
-    and checks every challenge of that epoch with it (:meth:`for_challenge` caches by ``b_seed``
-    and ``n``), so per challenge only O(s n) arithmetic remains. Thread-safe."""
+    and checks every challenge of that epoch with it (:class:`ProjectionKeys` caches them by
+    ``b_seed`` and ``n``), so per challenge only O(s n) arithmetic remains. Immutable once built.
+    :func:`freivalds_check` uses the same key over the whole ``C``."""
 
     def __init__(
         self,
@@ -450,7 +459,7 @@ class ProjectionKey:
         b = derive_b(self.b_seed, n) if b is None else b
         if b.shape != (n, n):
             raise ChallengeError(f"b has shape {b.shape}, expected ({n}, {n})")
-        self.br = _matmul_mod(b, self.r, max(-ENTRY_MIN, ENTRY_MAX), p)
+        self.br = _matmul_mod(b, self.r, ENTRY_ABS_MAX, p)
 
     def project(self, rows: np.ndarray, bound: int) -> np.ndarray:
         """``rows @ r mod p`` for integer rows with entries of magnitude at most ``bound``."""
@@ -458,7 +467,7 @@ class ProjectionKey:
 
     def expected(self, a_rows: np.ndarray) -> np.ndarray:
         """``a_rows @ (B r) mod p``: the projections the true rows ``a_rows @ B`` must have."""
-        return _matmul_mod(a_rows, self.br, max(-ENTRY_MIN, ENTRY_MAX), self.p)
+        return _matmul_mod(a_rows, self.br, ENTRY_ABS_MAX, self.p)
 
 
 class ProjectionKeys:
@@ -541,15 +550,16 @@ def check_rows(
             if row.shape != (n,):
                 return fail(f"opened row {i} does not have {n} entries", [i])
         return fail("opened rows are malformed")
-    out_of_range = [i for k, i in enumerate(rows) if np.abs(values[k]).max(initial=0) > 64 * n]
+    limit = product_bound(n)
+    out_of_range = [i for k, i in enumerate(rows) if np.abs(values[k]).max(initial=0) > limit]
     if out_of_range:
         bad = out_of_range[:8]
-        return fail(f"opened row(s) {bad} have an entry outside [-{64 * n}, {64 * n}] (wrong product)", bad)
+        return fail(f"opened row(s) {bad} have an entry outside [-{limit}, {limit}] (wrong product)", bad)
     values = values.astype(np.int32)
     bad_proof = [i for k, i in enumerate(rows) if not verify_proof(root, n, i, values[k], openings[i][1])]
     if bad_proof:
         return fail(f"Merkle proof of row(s) {bad_proof[:8]} does not match the committed root", bad_proof)
-    got = key.project(values, 64 * n)
+    got = key.project(values, limit)
     want = key.expected(derive_a_rows(challenge.seed, n, rows))
     wrong = [i for k, i in enumerate(rows) if not np.array_equal(got[k], want[k])]
     if wrong:
@@ -628,19 +638,14 @@ def freivalds_check(
         return fail(f"product has shape {c.shape}, expected ({n}, {n})")
     if not np.issubdtype(c.dtype, np.integer):
         return fail(f"product must hold integers, got dtype {c.dtype}")
-    limit = 64 * n
+    limit = product_bound(n)
     if c.size and (int(c.min()) < -limit or int(c.max()) > limit):
         return fail(f"product has an entry outside [-{limit}, {limit}] (wrong product)")
     if root is not None and merkle_root(c) != root:
         return fail("full product does not match the committed root")
-    rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
-    if not 2 <= p <= PRIME:
-        raise ChallengeError(f"p must be a prime in [2, {PRIME}]")
-    r = rng.integers(0, p, size=(n, rounds), dtype=np.int64)
-    a, b = derive_a(challenge.seed, n), derive_b(challenge.b_seed, n)
-    br = _matmul_mod(b, r, 8, p)
-    abr = _matmul_mod(a, br, 8, p)
-    cr = _matmul_mod(c, r, limit, p)
+    key = ProjectionKey(challenge.b_seed, n, rounds, rng=rng, p=p)  # the same R, B R as the row check
+    abr = key.expected(derive_a(challenge.seed, n))
+    cr = key.project(c, limit)
     if not np.array_equal(abr, cr):
         bad = int(np.flatnonzero((abr != cr).any(axis=1))[0])
         return fail(f"Freivalds check failed (row {bad} of C is wrong)")
