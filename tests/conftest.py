@@ -1,6 +1,7 @@
 """Shared fixtures. Every test runs against a real anvil chain started by ape-foundry."""
 
 import functools
+import logging
 
 import ape_test.accounts
 import pytest
@@ -13,6 +14,18 @@ ape_test.accounts.generate_dev_accounts = functools.lru_cache(maxsize=None)(
 )
 
 TOKEN_SUPPLY = 100_000_000 * 10**18
+
+
+@pytest.fixture(autouse=True)
+def _restore_oracle_logging():
+    """An in-process `oracle run` (tests/test_validator.py) configures the "oracle" logger for a
+    daemon: its own stderr handler and propagate=False. Undo it after each test, or later tests'
+    caplog sees none of the validator's records (and logging writes to a closed capture stream)."""
+    logger = logging.getLogger("oracle")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.propagate = saved[0], saved[2]
+    logger.setLevel(saved[1])  # setLevel, not assignment: it also clears the loggers' level cache
 
 
 @pytest.fixture(scope="session")
