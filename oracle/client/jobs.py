@@ -160,8 +160,16 @@ class JobClient:
 
     # -- following ----------------------------------------------------------------------------
 
+    def _posted(self, job_id: int) -> dict[str, Any]:
+        try:
+            return self.escrow.posted(job_id)
+        except LookupError:
+            raise JobClientError(
+                f"job {job_id} was never posted on the escrow at {self.escrow.address}: check the id and --deployment"
+            ) from None
+
     def manifest_of(self, job_id: int) -> Manifest:
-        spec = bytes(self.escrow.posted(job_id)["specHash"])
+        spec = bytes(self._posted(job_id)["specHash"])
         try:
             return parse_manifest(self.store.get(spec))
         except BlobError:
@@ -171,6 +179,8 @@ class JobClient:
             ) from None
 
     def status(self, job_id: int) -> dict[str, Any]:
+        if not 1 <= job_id <= self.escrow.job_count():
+            self._posted(job_id)
         job = self.escrow.job(job_id)
         result = self.escrow.result_hash(job_id)
         node = self.escrow.accepted_node(job_id)
@@ -285,7 +295,7 @@ class JobClient:
         bad = set(report.bad)
         doc = {
             "job_id": job_id,
-            "spec_hash": hex32(bytes(self.escrow.posted(job_id)["specHash"])),
+            "spec_hash": hex32(bytes(self._posted(job_id)["specHash"])),
             "result_hash": hex32(self._result_root(job_id)),
             "items": sorted(bad),
             "openings": [o for o in report.openings if o["index"] in bad],

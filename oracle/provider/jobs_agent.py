@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from oracle.chain import ChainError
 from oracle.journal import Journal
 from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
@@ -97,6 +98,8 @@ class JobAgent:
         head = self.escrow.chain.w3.eth.block_number
         if start > head + 1:  # the chain went back (a reorg, a devnet reset): scan it again
             start = self.escrow.chain.deployment.deploy_block
+        if start > head:
+            return done
         for log in self.escrow.chain.events("JobEscrow", "JobPosted", from_block=start, to_block=head):
             job_id = int(log["args"]["jobId"])
             if self.records.get(job_id) is None:
@@ -105,8 +108,12 @@ class JobAgent:
         return done
 
     def run_forever(self) -> None:
+        """Poll until interrupted; an error of one poll is shown and the next poll retries."""
         while True:
-            self.poll_once()
+            try:
+                self.poll_once()
+            except (WorkError, ChainError) as exc:
+                self._step("error", 0, error=str(exc)[:300])
             time.sleep(self.policy.poll_s)
 
     def resume(self) -> list[JobRecord]:
