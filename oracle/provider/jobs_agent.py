@@ -172,10 +172,13 @@ class JobAgent:
 
     def _consider(self, rec: JobRecord, manifest: Manifest) -> JobRecord:
         job = self.escrow.job(rec.job_id)
-        if job.status != Status.OPEN:
+        if job.status != Status.OPEN or int(job.provider, 16) != 0:
             return self.records.put(
                 rec, step="declined", reason=f"job is {job.status.name.lower()}, not open"
             )
+        if self._active() >= self.policy.max_active_jobs:  # full: look again when a slot frees
+            self._step("busy", rec.job_id, active=self._active())
+            return rec
         royalty = self.escrow.royalty(job.model_id, job.budget)
         try:
             model, inputs = self._fetch_and_check(manifest)
@@ -204,9 +207,6 @@ class JobAgent:
         )
         if not decision.accept:
             return self.records.put(rec, step="declined", reason="; ".join(decision.reasons))
-        if self._active() >= self.policy.max_active_jobs:  # full: look again when a slot frees
-            self._step("busy", rec.job_id, active=self._active())
-            return rec
         return self.records.put(rec, step="accepting")
 
     def _fetch_and_check(self, manifest: Manifest) -> tuple[OnnxModel, bytes]:
