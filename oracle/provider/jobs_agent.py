@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+import numpy as np
 
 from oracle.chain import ChainError
 from oracle.journal import Journal
@@ -46,6 +48,34 @@ StepHook = Callable[[str, int, dict[str, Any]], None]
 """Called at each step boundary ``(step, job id, details)``: progress output, and fault drills
 (a hook that raises stops the agent there, as a kill would)."""
 MAX_OPEN_ITEMS = 1024
+
+
+def run_chunks(
+    manifest: Manifest,
+    model: OnnxModel,
+    x: np.ndarray,
+    store: BlobStore,
+    batch_size: int,
+    done: Sequence[str],
+    on_chunk: Callable[[list[str], int], None],
+) -> list[str]:
+    """Run the items after the ``done`` chunks, ``batch_size`` per chunk; each chunk's output
+    records are stored as a blob and reported (``on_chunk(chunk digests, items done)``, where the
+    agent journals them) before the next starts. Returns every chunk's digest."""
+    count, batch = manifest.inputs.count, max(batch_size, 1)
+    chunks = list(done)
+    for start in range(len(chunks) * batch, count, batch):
+        records = work.run(manifest, model, x[start : start + batch], batch_size=batch)
+        chunks.append(hex32(store.put(work.outputs_file(records))))
+        on_chunk(chunks, min(start + batch, count))
+    return chunks
+
+
+def commit_outputs(manifest: Manifest, store: BlobStore, chunks: Sequence[str]) -> tuple[bytes, ItemTree]:
+    """The outputs file (stored) and the item tree whose root is the ``resultHash``."""
+    outputs = b"".join(store.get(parse_digest(c)) for c in chunks)
+    tree = ItemTree(split_items(outputs, manifest.record_size))
+    return store.put(outputs), tree
 
 
 def print_progress(step: str, job_id: int, info: dict[str, Any]) -> None:
@@ -263,25 +293,27 @@ class JobAgent:
 
     def _compute(self, rec: JobRecord, manifest: Manifest) -> JobRecord:
         model, inputs = self._fetch_and_check(manifest)
-        x = work.input_array(manifest, inputs)
-        count, batch = manifest.inputs.count, max(self.policy.batch_size, 1)
-        chunks = list(rec.chunks)
         t0 = time.perf_counter()
-        for start in range(len(chunks) * batch, count, batch):
-            records = work.run(manifest, model, x[start : start + batch], batch_size=batch)
-            chunks.append(hex32(self.store.put(work.outputs_file(records))))
+
+        def journal_chunk(chunks: list[str], done: int) -> None:
+            nonlocal rec
             rec = self.records.put(rec, chunks=chunks)
-            done = min(start + batch, count)
+            count = manifest.inputs.count
+            elapsed = f"{time.perf_counter() - t0:.2f}"
             self._step(
-                "progress",
-                rec.job_id,
-                items=f"{done}/{count}",
-                pct=f"{100 * done // count}%",
-                s=f"{time.perf_counter() - t0:.2f}",
+                "progress", rec.job_id, items=f"{done}/{count}", pct=f"{100 * done // count}%", s=elapsed
             )
-        outputs = b"".join(self.store.get(parse_digest(c)) for c in chunks)
-        tree = ItemTree(split_items(outputs, manifest.record_size))
-        digest = self.store.put(outputs)
+
+        chunks = run_chunks(
+            manifest,
+            model,
+            work.input_array(manifest, inputs),
+            self.store,
+            self.policy.batch_size,
+            rec.chunks,
+            journal_chunk,
+        )
+        digest, tree = commit_outputs(manifest, self.store, chunks)
         self._trees[rec.job_id] = (manifest, tree)
         self._step("computed", rec.job_id, root=hex32(tree.root))
         return self.records.put(rec, step="computed", outputs=hex32(digest), root=hex32(tree.root))
