@@ -224,6 +224,7 @@ class JobAgent:
             score=self._score(),
             flops_per_s=self._throughput(model, inputs, manifest),
             now=self.escrow.chain.block_timestamp(),
+            free_stake=self.escrow.free_stake(self.escrow.me),
         )
         self._step(
             "offer",

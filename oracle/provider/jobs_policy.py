@@ -19,7 +19,7 @@ Config file (TOML, the ``[jobs]`` table)::
 
 A job is accepted when every rule holds (:func:`decide`): the model is listed, the node's score
 meets the job's minimum, the net price per item (budget minus protocol fee minus the model's
-royalty, over the item count) meets the floor, the item count is within ``max_items``, and the
+royalty, over the item count) meets the floor, the free stake covers the job's collateral, the item count is within ``max_items``, and the
 inference can finish ``deadline_margin_s`` before the deadline at the planned throughput.
 """
 
@@ -139,6 +139,7 @@ def decide(
     score: int,
     flops_per_s: float,
     now: int,
+    free_stake: int,
 ) -> Decision:
     """Apply the policy (module doc) to one open job; every failing rule is named."""
     reasons = []
@@ -157,6 +158,9 @@ def decide(
         reasons.append(
             f"net pay {per_item} wei per item is below jobs.min_price_per_item {policy.min_price_per_item}"
         )
+    collateral = job.budget * job.collateral_bps // BPS
+    if free_stake < collateral:
+        reasons.append(f"the job locks {collateral} wei of collateral, the free stake is {free_stake}")
     if count > policy.max_items:
         reasons.append(f"{count} items exceed jobs.max_items {policy.max_items}")
     seconds = count * manifest.flops_per_item / max(flops_per_s, 1.0)
