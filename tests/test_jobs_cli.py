@@ -87,6 +87,7 @@ def test_compute_job_post_status_fetch_check_approve(world):
     assert code == 3 and "nothing to dispute" in err
     code, out, _ = compute(world, "job", "approve", job)
     assert code == 0 and json.loads(out)["approved"]
+    world.stop()  # frees the node's port for the next test's agent
 
 
 def test_errors_are_one_line_with_exit_codes(world, tmp_path):
@@ -99,3 +100,40 @@ def test_errors_are_one_line_with_exit_codes(world, tmp_path):
     assert code == 2 and err_text.startswith("compute: error: cannot read") and err_text.count("\n") == 1
     code, _, err_text = compute(world, "job", "fetch", "999")
     assert code == 3 and "job 999 was never posted on the escrow" in err_text
+
+
+def test_the_agent_command_runs_one_poll_from_its_config_file(world, tmp_path, capsys):
+    from oracle.provider.jobs_cli import main as agent_main
+    from tests.work_helpers import demo_bytes, digits
+
+    client = world.client("agent-cli")
+    try:
+        x, _ = digits(20)
+        posted = client.post(demo_bytes(), x, 20 * 10**18, client.escrow.chain.block_timestamp() + 3600)
+        config = tmp_path / "provider.toml"
+        config.write_text(
+            f'[jobs]\nnode_id = "0x{world.nodes[0].hex()}"\nmanifest_sources = ["{client.server.url}"]\n'
+            "flops_per_s = 1e9\ndeadline_margin_s = 60\n"
+        )
+        argv = [
+            "--config",
+            str(config),
+            "--deployment",
+            world.deployment,
+            "--rpc",
+            world.rpc,
+            "--private-key",
+            world.providers[0].private_key,
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--port",
+            str(world.ports[0]),
+            "--once",
+        ]
+        assert agent_main(argv) == 0
+        err = capsys.readouterr().err
+        assert f"job {posted.job_id}: submitted" in err and "royalty=" in err
+        assert agent_main(["--config", str(tmp_path / "none.toml")]) == 2
+        assert "jobs: error: config file" in capsys.readouterr().err
+    finally:
+        client.stop()
