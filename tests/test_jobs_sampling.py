@@ -20,7 +20,7 @@ from tests.conftest import CORE_PARAMS
 
 @pytest.mark.parametrize(("wrong", "samples"), [(1, 16), (18, 16), (36, 16), (90, 4), (180, 16)])
 def test_measured_pass_rate_matches_the_exact_odds(wrong, samples):
-    n, trials = 360, 4000
+    n, trials = 360, 5000
     exact = pass_probability(n, wrong, samples)
     measured = measured_pass_rate(n, wrong, samples, trials, np.random.default_rng(wrong * 100 + samples))
     sigma = max((exact * (1 - exact) / trials) ** 0.5, 1 / trials)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from oracle.work import demo_model
 from oracle.work.content import sha256
@@ -37,7 +37,7 @@ def test_large_variant_costs_about_100x_per_item():
     layers = [(256, 1152), (1152, 1152), (1152, 10)]
     nodes, inits, cur = [], [], "x"
     for k, (a, b) in enumerate(layers):  # the large recipe's graph shape, without fitting it
-        inits.append(helper.make_tensor(f"w{k}", TensorProto.FLOAT, [a, b], np.zeros(a * b, np.float32)))
+        inits.append(numpy_helper.from_array(np.zeros((a, b), np.float32), f"w{k}"))
         nodes.append(helper.make_node("MatMul", [cur, f"w{k}"], [f"h{k}"]))
         cur = f"h{k}"
     graph = helper.make_graph(
