@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oracle.client.cli import Out, escrow_from
+from oracle.client.cli_ui import Out, escrow_from
 from oracle.client.jobs import DEFAULT_SAMPLES, JobClient, JobClientError
 from oracle.work import demo_model
 from oracle.work.errors import InputError, ModelError

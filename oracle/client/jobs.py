@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from oracle.client.sampling import escape_bound
 from oracle.work import job as work
 from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher
 from oracle.work.content import hex32, sha256
@@ -258,8 +259,6 @@ class JobClient:
         self, job_id: int, samples: int = DEFAULT_SAMPLES, rng: np.random.Generator | None = None
     ) -> CheckReport:
         """Open ``samples`` random items with proofs and re-run them here as one batch."""
-        from oracle.client.sampling import escape_bound
-
         t0 = time.perf_counter()
         manifest = self.manifest_of(job_id)
         indices = work.sample_indices(manifest.inputs.count, samples, rng)
