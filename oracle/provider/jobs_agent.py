@@ -106,6 +106,7 @@ class JobAgent:
         self.server = BlobServer(self.store, host, port, routes={"/jobs/": self._serve_job})
         self._models: dict[int, OnnxModel] = {}
         self._flops: dict[int, float] = {}
+        self._inputs: dict[bytes, bytes] = {}
         self._trees: dict[int, tuple[Manifest, ItemTree]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -247,10 +248,14 @@ class JobAgent:
             model = OnnxModel(data, device=self.policy.device)
             self._models[manifest.model_id] = model
         work.check_model(manifest, model)
-        assert manifest.inputs.blob is not None
-        inputs = self.fetcher.fetch(manifest.inputs.blob)
-        if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
-            raise InputError("the input items do not match the manifest's Merkle root")
+        blob = manifest.inputs.blob
+        assert blob is not None
+        inputs = self._inputs.get(blob.digest)
+        if inputs is None:  # fetched and checked once per agent run (a restart checks again)
+            inputs = self.fetcher.fetch(blob)
+            if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
+                raise InputError("the input items do not match the manifest's Merkle root")
+            self._inputs = {blob.digest: inputs}  # the last job's inputs only: bounded memory
         return model, inputs
 
     def _score(self) -> int:
