@@ -149,3 +149,17 @@ def test_outputs_that_do_not_match_the_root_are_refused(world, client):
     with pytest.raises(ProofError, match="hash to root .* the provider submitted"):
         client.fetch(posted.job_id)
     assert CORE_PARAMS["fee_bps"] == 250
+
+
+def test_a_job_whose_manifest_cannot_be_fetched_waits_without_blocking_others(world, client):
+    x, _ = digits(16)
+    first = client.post(demo_bytes(), x, BUDGET, deadline(client))
+    blind = world.agent(client=None, state="blind", on_step=None)  # no manifest source at all
+    assert [r.step for r in blind.poll_once()] == ["seen"]
+    blind.stop()
+    world.agents.clear()
+    second = client.post(demo_bytes(), x, BUDGET, deadline(client))
+    agent = world.agent(client=client, state="blind", on_step=None, max_active_jobs=4)
+    agent.poll_once()
+    assert agent.records.get(first.job_id).step == "submitted"
+    assert agent.records.get(second.job_id).step == "submitted"

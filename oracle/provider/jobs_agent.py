@@ -175,7 +175,11 @@ class JobAgent:
         if rec.final:
             return rec
         try:
-            manifest = self._manifest(spec_hash)
+            try:
+                manifest = self._manifest(spec_hash)
+            except BlobError as exc:  # no source has it (yet): the record waits, other jobs go on
+                self._step("waiting", job_id, reason=str(exc)[:200])
+                return rec
             if rec.step == "seen":
                 rec = self._consider(rec, manifest)
                 if rec.final or rec.step == "seen":
