@@ -82,3 +82,24 @@ def test_killed_agent_resumes_without_losing_work_or_sending_twice(world, step, 
     finally:
         client.stop()
         world.stop()
+
+
+def test_an_agent_back_after_the_deadline_gives_the_job_up_without_a_reverting_submit(world, chain):
+    client = world.client("client-late")
+    try:
+        x, _ = digits(16)
+        posted = client.post(demo_bytes(), x, 100 * ETHER, client.escrow.chain.block_timestamp() + 600)
+        first = world.agent(client=client, state="late", on_step=killer("accept-mined"))
+        with pytest.raises(Killed):
+            first.poll_once()
+        first.stop()
+        chain.pending_timestamp += 3600
+        chain.mine()
+        second = world.agent(client=client, state="late", on_step=None)
+        second.poll_once()
+        rec = second.records.get(posted.job_id)
+        assert rec.step == "done" and "deadline passed" in rec.reason
+        assert client.escrow.events("ResultSubmitted", posted.job_id) == []
+    finally:
+        client.stop()
+        world.stop()

@@ -188,6 +188,10 @@ class JobAgent:
                 rec = self._accept(rec)
                 if rec.final:
                     return rec
+            if rec.step in ("accepted", "computed", "submitting") and self._missed(rec.job_id):
+                return self.records.put(
+                    rec, step="done", reason="the deadline passed before the result was submitted"
+                )
             if rec.step == "accepted":
                 rec = self._compute(rec, manifest)
             if rec.step in ("computed", "submitting"):
@@ -197,6 +201,11 @@ class JobAgent:
                 return self.records.put(rec, step="declined", reason=str(exc))
             raise
         return rec
+
+    def _missed(self, job_id: int) -> bool:
+        """Still accepted (not submitted) and past its deadline: submitting would revert."""
+        job = self.escrow.job(job_id)
+        return job.status == Status.ACCEPTED and self.escrow.chain.block_timestamp() > job.deadline
 
     def _manifest(self, spec_hash: bytes) -> Manifest:
         urls = [f"{s.rstrip('/')}/blobs/{spec_hash.hex()}" for s in self.policy.manifest_sources]
