@@ -40,6 +40,7 @@ TIMELOCK_PUBLIC = {
 }
 MARKET_PUBLIC = {
     "list": "the NFT owner lists their own NFT",
+    "listUntil": "as list, with an expiry",
     "updatePrice": "only the listing's seller",
     "cancel": "only the listing's seller",
     "buy": "anyone pays the listed price",
@@ -101,6 +102,7 @@ PERMISSIONLESS = {
 ROLE_ERRORS = {
     ("ComputeStaking", "lockStake"): "ComputeStakingNotLocker",
     ("ComputeStaking", "unlockStake"): "ComputeStakingNotLocker",
+    ("ComputeStaking", "slashLocked"): "ComputeStakingNotLocker",
     ("ComputeStaking", "slash"): "ComputeStakingNotSlasher",
     ("JobEscrow", "resolveDispute"): "JobEscrowNotArbiter",
 }
@@ -236,6 +238,7 @@ def test_every_privileged_function_reverts_for_the_deployer(deployment, deployer
         "ComputeStaking.setSlasher",
         "ComputeStaking.setTreasury",
         "ComputeStaking.lockStake",
+        "ComputeStaking.slashLocked",
         "ComputeStaking.slash",
         "ModelNFT.setMaxRoyaltyBps",
         "JobEscrow.setFeeBps",
