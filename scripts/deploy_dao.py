@@ -50,6 +50,7 @@ DAO_DEVNET: dict[str, int] = {
     "quorum_percent": 4,
     "timelock_delay": 10,
     "market_fee_bps": 250,
+    "channel_close_delay": 600,  # PaymentChannels' shortest allowed close delay (see CHANNEL_DEFAULTS)
 }
 
 
