@@ -377,8 +377,8 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
         if (amount == 0 || amount > type(uint96).max) revert PaymentChannelsInvalidAmount(amount);
         Config storage cfg = _config;
         uint16 fee = cfg.feeBps;
-        address receiver;
-        uint256 royaltyBps;
+        address receiver = address(0);
+        uint256 royaltyBps = 0;
         if (modelId != 0) {
             if (!modelNFT.exists(modelId)) revert PaymentChannelsUnknownModel(modelId);
             // The rate, as the royalty on a price of BPS wei (exact for ModelNFT's linear royalty).
