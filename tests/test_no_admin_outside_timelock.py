@@ -77,6 +77,16 @@ REGISTRY_PUBLIC = {
     "recordFromBatch": "needs a Merkle proof into a quorum-signed batch",
     "reportFault": "needs k-of-n oracle signatures",
 }
+CHANNELS_PUBLIC = {
+    "open": "a user opens a channel with its own deposit",
+    "openWithPermit": "as open, by permit",
+    "topUp": "only the channel's user",
+    "topUpWithPermit": "as topUp, by permit",
+    "setSigner": "only the channel's user",
+    "requestClose": "only the channel's user",
+    "withdraw": "only the channel's user, after the close delay",
+    "redeem": "only the channel's provider, with a voucher signed for the channel",
+}
 TOKEN_PUBLIC = {
     "transfer": "ERC-20",
     "transferFrom": "ERC-20",
@@ -96,6 +106,7 @@ PERMISSIONLESS = {
     "ModelNFT": NFT_PUBLIC,
     "JobEscrow": ESCROW_PUBLIC,
     "AttestationRegistry": REGISTRY_PUBLIC,
+    "PaymentChannels": CHANNELS_PUBLIC,
 }
 
 #: role-gated functions (not onlyOwner) and the error they revert with for an outsider
@@ -248,6 +259,12 @@ def test_every_privileged_function_reverts_for_the_deployer(deployment, deployer
         "AttestationRegistry.addOracle",
         "AttestationRegistry.removeOracle",
         "AttestationRegistry.setThreshold",
+        "PaymentChannels.setFeeBps",
+        "PaymentChannels.setCloseDelay",
+        "PaymentChannels.setTreasury",
+        "PaymentChannels.transferOwnership",
+        "PaymentChannels.acceptOwnership",
+        "PaymentChannels.renounceOwnership",
     } <= set(tried)
 
 
