@@ -106,7 +106,9 @@ class MachineBase(RuleBasedStateMachine):
         return self._pay_slash(p, amount, finder, harmed)
 
     def _pay_slash(self, p: Prov, slashed: int, finder: str, harmed: str) -> int:
-        if finder == p.addr:  # the party at fault earns no finder share: it goes to the harmed user
+        if harmed == p.addr:  # the party at fault earns no share of its own slash
+            harmed = ZERO
+        if finder == p.addr:  # ... its finder share goes to the harmed user (the treasury if none)
             finder = harmed
         staking = self.w.addr["ComputeStaking"]
         finder_amount = slashed * self.w.params["finder_share_bps"] // BPS if finder != ZERO else 0
