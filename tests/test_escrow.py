@@ -728,3 +728,23 @@ def test_lifecycle_gas_is_within_300k(escrow, token, requester, provider, chain,
     post(escrow, token, requester, chain)  # another open job: the escrow's balance stays non-zero
     gas = lifecycle()
     assert sum(gas) <= 300_000, f"lifecycle {sum(gas)} = {gas}"
+
+
+# ---------------------------------------------------------------- disputes by verdict (see test_dispute_verdict.py)
+
+
+def test_a_verdict_needs_the_oracle_quorum_set(escrow, chain, outsider, disputed):
+    expiry = chain.pending_timestamp + 600
+    with reverts(escrow.JobEscrowQuorumUnset, disputed):
+        escrow.settleDispute(disputed, RESULT, evidence_hash(ITEMS), True, expiry, [], sender=outsider)
+
+
+def test_dispute_bond_setter_is_bounded_and_emits(escrow, deployer, outsider):
+    top = escrow.MAX_DISPUTE_BOND()
+    tx = escrow.setDisputeBond(top, sender=deployer)
+    assert events(tx, escrow.DisputeBondSet) == [{"oldValue": 0, "newValue": top}]
+    assert escrow.disputeBond() == top
+    with reverts(escrow.JobEscrowValueOutOfBounds, "disputeBond", top + 1, 0, top):
+        escrow.setDisputeBond(top + 1, sender=deployer)
+    with reverts(escrow.OwnableUnauthorizedAccount, outsider):
+        escrow.setDisputeBond(1, sender=outsider)
