@@ -37,6 +37,7 @@ class ProtocolParams:
     fee_bps: int = 250
     collateral_bps: int = 10_000
     challenge_window: int = 24 * 3600
+    dispute_bond: int = 10 * 10**18  # JobEscrow.disputeBond: what a dispute costs the requester
     max_royalty_bps: int = 1_000
     model_base_uri: str = "ipfs://models/"
     score_oracle: str | None = None
@@ -107,6 +108,8 @@ def deploy_protocol(
         p.collateral_bps,
         p.challenge_window,
     )
+    if p.dispute_bond:
+        escrow.setDisputeBond(p.dispute_bond, sender=deployer)
     staking.setLocker(escrow, True, sender=deployer)
     staking.setSlasher(escrow, True, sender=deployer)
     if p.score_oracle:

@@ -257,7 +257,7 @@ def op_dispute(w: World, rng: random.Random) -> bool:
         return False
     job_id = rng.choice(ids)
     job = w.jobs[job_id]
-    w.escrow.dispute(job_id, b"\x03" * 32, sender=job.requester)
+    w.escrow.dispute(job_id, b"\x02" * 32, [1], sender=job.requester)
     job.state = "disputed"
     return True
 

@@ -70,6 +70,7 @@ ESCROW_PUBLIC = {
     "finalize": "anyone, after the challenge window",
     "claimTimeout": "anyone, after the deadline",
     "expireDispute": "anyone, after DISPUTE_TIMEOUT (splits 50/50, slashes nothing)",
+    "settleDispute": "anyone, with a verdict signed by a quorum of the registry's oracles",
 }
 REGISTRY_PUBLIC = {
     "submit": "needs k-of-n oracle signatures",

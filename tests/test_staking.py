@@ -310,6 +310,17 @@ def test_slash_locked_is_for_lockers_only(staking, provider, creator):
         staking.slashLocked(provider, 1, creator, creator, sender=creator)
 
 
+def test_a_provider_named_finder_and_harmed_earns_nothing(token, staking, provider, locker, treasury):
+    stake(token, staking, provider, 10 * ETHER)
+    before = (token.balanceOf(provider), token.balanceOf(treasury))
+    tx = staking.slash(provider, 10 * ETHER, provider, provider, sender=locker)
+    ev = events(tx, staking.Slashed)[0]
+    zero = ape.utils.ZERO_ADDRESS
+    assert (ev["finder"], ev["harmed"], ev["treasuryAmount"]) == (zero, zero, 10 * ETHER)
+    assert token.balanceOf(provider) == before[0]
+    assert token.balanceOf(treasury) - before[1] == 10 * ETHER
+
+
 def test_a_finder_that_is_the_provider_earns_nothing(token, staking, provider, locker, requester):
     stake(token, staking, provider, 10 * ETHER)
     before = (token.balanceOf(provider), token.balanceOf(requester))

@@ -15,7 +15,8 @@ interface IComputeStaking {
     /// @notice Slash up to `amount` of `provider`'s stake that is not locked (free stake and node
     ///         reserve first, then unbonding stake), paying the governed shares to `finder`, `harmed`
     ///         and the treasury. Locked collateral is never taken: it answers for the running jobs.
-    ///         A `finder` equal to `provider` earns nothing (its share goes to `harmed`). Only
+    ///         The provider earns nothing as `finder` (that share goes to `harmed`) or as `harmed`
+    ///         (that share goes to the treasury). Only
     ///         authorised slashers (and the owner, i.e. governance).
     /// @return slashed the amount actually taken (may be less than `amount` if stake is short)
     function slash(address provider, uint256 amount, address finder, address harmed) external returns (uint256 slashed);

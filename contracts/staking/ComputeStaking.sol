@@ -319,8 +319,8 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     /// @dev Takes the provider's stake that is not locked (free stake and the nodes' reserve first,
     ///      then unbonding stake) and never locked collateral: that belongs to the running jobs, whose
     ///      requesters it compensates if they fail (see `slashLocked`). A zero `finder` or `harmed`
-    ///      sends that share to the treasury; a `finder` that is the provider itself gets nothing (its
-    ///      share goes to `harmed`). Nothing is burnt.
+    ///      sends that share to the treasury; the provider itself gets nothing as either (a finder
+    ///      share goes to `harmed`, a harmed share to the treasury). Nothing is burnt.
     function slash(address provider, uint256 amount, address finder, address harmed)
         external
         nonReentrant
@@ -351,9 +351,11 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     }
 
     /// @dev Pays `slashed` (asked: `requested`) out as the governed shares and emits Slashed. The
-    ///      party at fault never earns the finder share of its own slash: a `finder` equal to the
-    ///      provider has its share paid to `harmed` (the treasury when there is no harmed user).
+    ///      party at fault never earns a share of its own slash: a `harmed` equal to the provider is
+    ///      dropped (its share goes to the treasury), and a `finder` equal to the provider has its
+    ///      share paid to `harmed` (the treasury when there is no harmed user).
     function _payOut(address provider, uint256 requested, uint256 slashed, address finder, address harmed) private {
+        if (harmed == provider) harmed = address(0);
         if (finder == provider) finder = harmed;
         uint256 finderAmount = finder == address(0) ? 0 : (slashed * finderShareBps) / BPS;
         uint256 harmedAmount = harmed == address(0) ? 0 : (slashed * harmedShareBps) / BPS;

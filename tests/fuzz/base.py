@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from tests.fuzz.model import Job, Model, Prov
-from tests.fuzz.params import BPS, ZERO
+from tests.fuzz.params import BPS, ORACLE_SET, ZERO
 from tests.fuzz.world import World
+from tests.oracle_helpers import ORACLE_KEYS, OUTSIDER_KEYS
 
 STATS: Counter = Counter()
 _OPERATIONS: dict[type, list[tuple[str, object]]] = {}
@@ -105,7 +106,9 @@ class MachineBase(RuleBasedStateMachine):
         return self._pay_slash(p, amount, finder, harmed)
 
     def _pay_slash(self, p: Prov, slashed: int, finder: str, harmed: str) -> int:
-        if finder == p.addr:  # the party at fault earns no finder share: it goes to the harmed user
+        if harmed == p.addr:  # the party at fault earns no share of its own slash
+            harmed = ZERO
+        if finder == p.addr:  # ... its finder share goes to the harmed user (the treasury if none)
             finder = harmed
         staking = self.w.addr["ComputeStaking"]
         finder_amount = slashed * self.w.params["finder_share_bps"] // BPS if finder != ZERO else 0
@@ -142,6 +145,24 @@ class MachineBase(RuleBasedStateMachine):
         pool = aimed if aimed and i % 5 != 4 else ids  # small draws (hypothesis' favourites) aim
         jid = pool[(i // 5) % len(pool)]
         return jid, self.m.jobs[jid]
+
+    def signatures(self, digest, mode, sign) -> tuple[list[bytes], str | None]:
+        """Signatures for `mode` and the error the registry must give (None: a valid quorum).
+        `sign(key)` returns an object with `.signer` and `.signature`."""
+        valid = sorted((sign(k) for k in ORACLE_SET), key=lambda s: int(s.signer, 16))
+        if mode == "quorum":
+            return [s.signature for s in valid[:2]], None
+        if mode == "all":
+            return [s.signature for s in valid], None
+        if mode == "duplicate":
+            return [valid[0].signature, valid[0].signature], "AttestationRegistrySignersNotAscending"
+        if mode == "descending":
+            return [valid[1].signature, valid[0].signature], "AttestationRegistrySignersNotAscending"
+        if mode == "too_few":
+            return [valid[0].signature], "AttestationRegistryTooFewSignatures"
+        stranger = sign(OUTSIDER_KEYS[0] if digest[0] % 2 else ORACLE_KEYS[3])
+        mixed = sorted([valid[0], stranger], key=lambda s: int(s.signer, 16))
+        return [s.signature for s in mixed], "AttestationRegistryUnknownSigner"
 
     def escrow_status(self, job: Job) -> str:
         return {"open": "Open", "accepted": "Accepted"}.get(job.state, job.state)

@@ -51,9 +51,11 @@ class Invariants(MachineBase):
                 f"balance of {address}: chain {balances[address]}, model {expected}"
             )
         # escrow solvency
+        # escrow solvency: every open budget and every open dispute's bond, nothing else
         open_budgets = sum(j.budget for j in m.jobs.values() if j.state != "closed")
-        assert balances[w.addr["JobEscrow"]] >= open_budgets
-        assert balances[w.addr["JobEscrow"]] == open_budgets
+        open_bonds = sum(j.bond for j in m.jobs.values() if j.state == "disputed")
+        assert balances[w.addr["JobEscrow"]] >= open_budgets + open_bonds
+        assert balances[w.addr["JobEscrow"]] == open_budgets + open_bonds
         # stake accounting
         staking_balance = balances[w.addr["ComputeStaking"]]
         assert staking_balance == sum(i[0] + i[2] for i in infos) == total_staked + total_unbonding

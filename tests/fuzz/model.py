@@ -31,6 +31,8 @@ class Job:
     state: str = "open"  # open | accepted | submitted | disputed | closed
     end: int = 0
     royalty: tuple[str, int] = (ZERO, 0)  # (receiver, bps) snapshotted at post time
+    bond: int = 0  # the dispute bond paid, while disputed
+    evidence: bytes = b""  # the dispute's evidence hash
 
 
 @dataclass

@@ -3,12 +3,26 @@ expiry)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from hypothesis import strategies as st
 
+from scripts._signing import dispute_verdict_typed_data, evidence_hash, sign_dispute_verdict
 from tests.fuzz.base import STATS, MachineBase, op
 from tests.fuzz.model import Job
-from tests.fuzz.params import BPS, DISPUTE_TIMEOUT, ETHER, EXPIRED_SHARE_BPS, NODES, SCORE
+from tests.fuzz.params import (
+    BPS,
+    DISPUTE_ITEMS,
+    DISPUTE_TIMEOUT,
+    ETHER,
+    EXPIRED_SHARE_BPS,
+    NODES,
+    RESULT_HASH,
+    SCORE,
+    SIGNER_MODES,
+)
 
 
 class EscrowOps(MachineBase):
@@ -18,12 +32,14 @@ class EscrowOps(MachineBase):
         budget=st.integers(1, 20_000 * ETHER),
         duration=st.sampled_from([3_600, 600, 86_400, 60]),
         min_score=st.sampled_from([0, 0, 0, 0, 1, SCORE, SCORE + 1]),
-        model=st.integers(-1, 3),
+        model=st.integers(-2, 3),
     )
     def post_job(self, r, budget, duration, min_score, model):
+        """`model`: -2 an unminted id (refused), -1 none, 0..3 a minted model (none while there is none)."""
         requester = self.w.actors["requesters"][r]
         nft_ids = sorted(self.m.nfts)
-        model_id = 0 if model < 0 else (nft_ids[model % len(nft_ids)] if nft_ids else 12345)
+        minted = nft_ids[model % len(nft_ids)] if model >= 0 and nft_ids else 0
+        model_id = 12345 if model == -2 else minted
         deadline = self.t + duration
         nft = self.m.nfts.get(model_id)
         if model_id and nft is None:
@@ -113,7 +129,7 @@ class EscrowOps(MachineBase):
             expected = "JobEscrowDeadlinePassed"
         else:
             expected = None
-        if self.expect(expected, "JobEscrow", "submitResult", jid, b"\x02" * 32, sender=sender):
+        if self.expect(expected, "JobEscrow", "submitResult", jid, RESULT_HASH, sender=sender):
             job.state = "submitted"
             job.end = t + self.w.params["challenge_window"]
 
@@ -129,14 +145,81 @@ class EscrowOps(MachineBase):
         if self.expect(expected, "JobEscrow", "approveResult", jid, sender=sender):
             self._settle(job)
 
-    @op(5, pre=lambda self: self.m.jobs, j=st.integers(0, 10**6), other=st.booleans())
-    def dispute(self, j, other):
+    @op(
+        5,
+        pre=lambda self: self.m.jobs,
+        j=st.integers(0, 10**6),
+        other=st.booleans(),
+        items=st.integers(0, len(DISPUTE_ITEMS) - 1).map(DISPUTE_ITEMS.__getitem__),
+    )
+    def dispute(self, j, other, items):
+        """The requester names the items it claims wrong (two of the sets are refused) and pays the bond."""
         jid, job = self.pick_job(j, "submitted")
         sender, expected = self._requester_call(job, other, "submitted")
+        bond = self.w.params["dispute_bond"]
         if expected is None and self.t > job.end:
             expected = "JobEscrowChallengeWindowClosed"
-        if self.expect(expected, "JobEscrow", "dispute", jid, b"\x03" * 32, sender=sender):
+        elif expected is None and not items:
+            expected = "JobEscrowInvalidItemCount"
+        elif expected is None and any(b <= a for a, b in zip(items, items[1:], strict=False)):
+            expected = "JobEscrowItemsNotAscending"
+        elif expected is None and self.m.balances[sender] < bond:
+            expected = "ERC20InsufficientBalance"
+        if self.expect(expected, "JobEscrow", "dispute", jid, RESULT_HASH, items, sender=sender):
             job.state, job.end = "disputed", self.t + DISPUTE_TIMEOUT
+            job.bond, job.evidence = bond, evidence_hash(items)
+            self.move(sender, self.w.addr["JobEscrow"], bond)
+
+    @op(
+        5,
+        pre=lambda self: any(j.state == "disputed" for j in self.m.jobs.values()),
+        j=st.integers(0, 10**6),
+        at_fault=st.booleans(),
+        signers=st.integers(0, len(SIGNER_MODES) - 1).map(SIGNER_MODES.__getitem__),
+        variant=st.sampled_from(["good"] * 5 + ["wrong_result", "other_items", "expired", "other_job"]),
+    )
+    def settle_dispute(self, j, at_fault, signers, variant):
+        """Anyone submits the oracles' verdict: refund + slash, or pay the provider and give it the bond."""
+        jid, job = self.pick_job(j, "disputed")
+        t = self.t
+        result = keccak(text="not the result") if variant == "wrong_result" else RESULT_HASH
+        evidence = evidence_hash([2, 3]) if variant == "other_items" else (job.evidence or evidence_hash([0]))
+        expiry = t - 1 if variant == "expired" else t + 600
+        signed_job = jid + 1 if variant == "other_job" else jid  # signed for another job: a replay
+        data = dispute_verdict_typed_data(
+            self.w.w3.eth.chain_id, self.w.addr["JobEscrow"], signed_job, result, evidence, at_fault, expiry
+        )
+        encoded = encode_typed_data(full_message=data)
+        digest = keccak(b"\x19" + encoded.version + encoded.header + encoded.body)
+
+        def sign(key):
+            signer, signature = sign_dispute_verdict(key, data)
+            return SimpleNamespace(signer=signer, signature=signature)
+
+        sigs, sig_error = self.signatures(digest, signers, sign)
+        if job.state != "disputed":
+            expected = "JobEscrowWrongStatus"
+        elif variant == "expired":
+            expected = "JobEscrowVerdictExpired"
+        elif variant in ("wrong_result", "other_items"):
+            expected = "JobEscrowVerdictMismatch"
+        elif variant == "other_job":
+            # over another digest the first signature recovers to a stranger (sig_error for
+            # too_few stays: the count is checked first)
+            expected = (
+                sig_error
+                if sig_error == "AttestationRegistryTooFewSignatures"
+                else "AttestationRegistryUnknownSigner"
+            )
+        else:
+            expected = sig_error
+        args = (jid, result, evidence, at_fault, expiry, sigs)
+        if self.expect(expected, "JobEscrow", "settleDispute", *args, sender=self.w.actors["outsider"]):
+            if at_fault:
+                self._resolve_model(job, 0, job.collateral)
+            else:
+                self._resolve_model(job, BPS, 0)
+            STATS[f"verdicts_settled_{'fault' if at_fault else 'false_claim'}"] += 1
 
     @op(3, pre=lambda self: self.m.jobs, j=st.integers(0, 10**6))
     def finalize(self, j):
@@ -195,12 +278,19 @@ class EscrowOps(MachineBase):
         return None
 
     def _resolve_model(self, job: Job, share: int, slash: int) -> None:
+        """A dispute closes: `share` of the budget paid, and of the bond (the bond follows the budget)."""
         job.state = "closed"
+        escrow = self.w.addr["JobEscrow"]
         price = job.budget * share // BPS
+        bond_to_provider = job.bond * share // BPS
         if price:
             self.pay(job, price)
-        if job.budget - price:
-            self.move(self.w.addr["JobEscrow"], job.requester, job.budget - price)
+        if bond_to_provider:
+            self.move(escrow, job.provider, bond_to_provider)
+        back = (job.budget - price) + (job.bond - bond_to_provider)
+        if back:
+            self.move(escrow, job.requester, back)
+        job.bond = 0
         prov = self.m.providers[job.provider]
         if slash:
             self.slash_locked(prov, slash, job.requester, job.requester)

@@ -16,8 +16,7 @@ from oracle.attest import (
     sign_fault,
 )
 from tests.fuzz.base import STATS, MachineBase, op
-from tests.fuzz.params import ETHER, GPU_MODEL, NODES, ORACLE_SET, SCORE, SIGNER_MODES, ZERO
-from tests.oracle_helpers import ORACLE_KEYS, OUTSIDER_KEYS
+from tests.fuzz.params import ETHER, GPU_MODEL, NODES, SCORE, SIGNER_MODES, ZERO
 
 
 class OracleOps(MachineBase):
@@ -57,7 +56,7 @@ class OracleOps(MachineBase):
             expiry=expiry,
         )
         digest = attestation_digest(self.w.domain, att)
-        sigs, sig_error = self._signatures(digest, signers, lambda k: sign_attestation(k, self.w.domain, att))
+        sigs, sig_error = self.signatures(digest, signers, lambda k: sign_attestation(k, self.w.domain, att))
         if sig_error:
             expected = sig_error
         elif expiry <= t:
@@ -81,23 +80,6 @@ class OracleOps(MachineBase):
             self.m.records[node] = (provider, epoch, expiry, score)
             STATS["attestations_accepted"] += 1
 
-    def _signatures(self, digest, mode, sign) -> tuple[list[bytes], str | None]:
-        """Signatures for `mode` and the error the registry must give (None: a valid quorum)."""
-        valid = sorted((sign(k) for k in ORACLE_SET), key=lambda s: int(s.signer, 16))
-        if mode == "quorum":
-            return [s.signature for s in valid[:2]], None
-        if mode == "all":
-            return [s.signature for s in valid], None
-        if mode == "duplicate":
-            return [valid[0].signature, valid[0].signature], "AttestationRegistrySignersNotAscending"
-        if mode == "descending":
-            return [valid[1].signature, valid[0].signature], "AttestationRegistrySignersNotAscending"
-        if mode == "too_few":
-            return [valid[0].signature], "AttestationRegistryTooFewSignatures"
-        stranger = sign(OUTSIDER_KEYS[0] if digest[0] % 2 else ORACLE_KEYS[3])
-        mixed = sorted([valid[0], stranger], key=lambda s: int(s.signer, 16))
-        return [s.signature for s in mixed], "AttestationRegistryUnknownSigner"
-
     @op(
         2,
         p=st.integers(0, 2),
@@ -116,7 +98,7 @@ class OracleOps(MachineBase):
         else:
             fault = Fault(provider, NODES[p], epoch, keccak(text="fuzz-fault"), amount, finder_addr)
         digest = fault_digest(self.w.domain, fault)
-        sigs, sig_error = self._signatures(digest, signers, lambda k: sign_fault(k, self.w.domain, fault))
+        sigs, sig_error = self.signatures(digest, signers, lambda k: sign_fault(k, self.w.domain, fault))
         if fault.slashAmount > self.w.params["attestation_max_slash"]:
             expected = "AttestationRegistrySlashTooLarge"
         elif fault in self.m.faults:

@@ -17,6 +17,9 @@ FUNDING = 1_000_000 * ETHER
 BASE_STAKE = 20_000 * ETHER
 SCORE = 9_000
 ORACLE_SET = ORACLE_KEYS[:3]  # registry oracles (threshold 2); ORACLE_KEYS[3:] are not in the set
+RESULT_HASH = b"\x02" * 32  # what every provider submits
+#: the item sets a dispute names (the last two are refused)
+DISPUTE_ITEMS = [[0], [1, 5, 9], [3, 4, 200], [7, 7], []]
 #: how an attestation is signed: mostly a valid quorum, else each way the registry must refuse
 SIGNER_MODES = ["quorum"] * 6 + ["all", "duplicate", "too_few", "outsider", "descending"]
 
@@ -29,6 +32,7 @@ FUZZ_PARAMS = {
     "fee_bps": 250,
     "collateral_bps": 5_000,
     "challenge_window": 600,
+    "dispute_bond": 7 * ETHER + 1,  # odd: every split of it must still add up to the wei
     "max_royalty_bps": 1_000,
     "oracle_threshold": 2,
     "attestation_max_validity": 7 * 24 * 3600,

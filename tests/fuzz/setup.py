@@ -6,11 +6,31 @@ from __future__ import annotations
 from eth_utils import keccak, to_checksum_address
 
 from oracle.attest import Domain
+from scripts._signing import evidence_hash
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
 from tests.fuzz.model import Job, Model, Prov
-from tests.fuzz.params import BASE_STAKE, BPS, DISPUTE_TIMEOUT, ETHER, FUNDING, FUZZ_PARAMS, GPU_MODEL, NODES
+from tests.fuzz.params import (
+    BASE_STAKE,
+    BPS,
+    DISPUTE_ITEMS,
+    DISPUTE_TIMEOUT,
+    ETHER,
+    FUNDING,
+    FUZZ_PARAMS,
+    GPU_MODEL,
+    NODES,
+    RESULT_HASH,
+)
 from tests.fuzz.world import World, impersonate
 from tests.oracle_helpers import ORACLES
+
+
+def mine(w: World, tx_hash) -> dict:
+    """Wait for `tx_hash`'s receipt: anvil mines each transaction right after answering
+    eth_sendTransaction, and on a busy machine the next call could otherwise see the state before it."""
+    receipt = w.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
+    assert receipt["status"] == 1, f"set-up transaction {tx_hash.hex()} reverted"
+    return receipt
 
 
 def build_world(accounts, networks, chain) -> World:
@@ -41,21 +61,31 @@ def build_world(accounts, networks, chain) -> World:
     everyone = actors["providers"] + actors["requesters"] + actors["holders"] + [actors["outsider"], arbiter]
     max_uint = 2**256 - 1
     for who in everyone:
-        token.transfer(who, FUNDING).transact({"from": deployer.address})
-    token.delegate(deployer.address).transact({"from": deployer.address})
+        mine(w, token.transfer(who, FUNDING).transact({"from": deployer.address}))
+    mine(w, token.delegate(deployer.address).transact({"from": deployer.address}))
     for p in actors["providers"]:
-        token.approve(w.addr["ComputeStaking"], max_uint).transact({"from": p})
+        mine(w, token.approve(w.addr["ComputeStaking"], max_uint).transact({"from": p}))
     for r in actors["requesters"]:
-        token.approve(w.addr["JobEscrow"], max_uint).transact({"from": r})
+        mine(w, token.approve(w.addr["JobEscrow"], max_uint).transact({"from": r}))
     for h in actors["holders"]:
-        token.approve(w.addr["ModelMarketplace"], max_uint).transact({"from": h})
-        w.c["ModelNFT"].functions.setApprovalForAll(w.addr["ModelMarketplace"], True).transact({"from": h})
+        mine(w, token.approve(w.addr["ModelMarketplace"], max_uint).transact({"from": h}))
+        mine(
+            w,
+            w.c["ModelNFT"]
+            .functions.setApprovalForAll(w.addr["ModelMarketplace"], True)
+            .transact({"from": h}),
+        )
     # Base state: every provider has staked BASE_STAKE and registered one node (NODES[i]).
     providers = {p: Prov(p) for p in actors["providers"]}
     node_owner = {}
     for i, p in enumerate(actors["providers"]):
-        w.c["ComputeStaking"].functions.stake(BASE_STAKE).transact({"from": p})
-        w.c["ComputeStaking"].functions.registerNode(NODES[i], GPU_MODEL, 81_559, "").transact({"from": p})
+        mine(w, w.c["ComputeStaking"].functions.stake(BASE_STAKE).transact({"from": p}))
+        mine(
+            w,
+            w.c["ComputeStaking"]
+            .functions.registerNode(NODES[i], GPU_MODEL, 81_559, "")
+            .transact({"from": p}),
+        )
         providers[p].staked = BASE_STAKE
         providers[p].nodes.add(NODES[i])
         node_owner[NODES[i]] = p
@@ -78,25 +108,26 @@ def base_jobs(w: World, providers: dict[str, Prov]) -> dict[int, Job]:
     jobs: dict[int, Job] = {}
 
     def mined_at(tx_hash) -> int:
-        receipt = w.w3.eth.wait_for_transaction_receipt(tx_hash)
-        return int(w.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+        return int(w.w3.eth.get_block(mine(w, tx_hash)["blockNumber"])["timestamp"])
 
     for jid, state in enumerate(["open", "accepted", "submitted", "disputed"], start=1):
         requester, budget = requesters[jid % 2], jid * 1_000 * ETHER
         deadline = w.latest_timestamp() + 2 * 86_400
-        escrow.postJob(budget, deadline, 0, 0, b"\x01" * 32).transact({"from": requester})
+        mine(w, escrow.postJob(budget, deadline, 0, 0, b"\x01" * 32).transact({"from": requester}))
         job = Job(requester, budget, deadline, 0, 0, budget * w.params["collateral_bps"] // BPS)
         if state != "open":
             p = provs[jid - 2]
-            escrow.acceptJob(jid, NODES[jid - 2], b"").transact({"from": p})
+            mine(w, escrow.acceptJob(jid, NODES[jid - 2], b"").transact({"from": p}))
             job.provider, job.state = p, "accepted"
             providers[p].locked += job.collateral
         if state in ("submitted", "disputed"):
-            t = mined_at(escrow.submitResult(jid, b"\x02" * 32).transact({"from": job.provider}))
+            t = mined_at(escrow.submitResult(jid, RESULT_HASH).transact({"from": job.provider}))
             job.state, job.end = "submitted", t + w.params["challenge_window"]
         if state == "disputed":
-            t = mined_at(escrow.dispute(jid, b"\x03" * 32).transact({"from": requester}))
+            items = DISPUTE_ITEMS[1]
+            t = mined_at(escrow.dispute(jid, RESULT_HASH, items).transact({"from": requester}))
             job.state, job.end = "disputed", t + DISPUTE_TIMEOUT
+            job.bond, job.evidence = w.params["dispute_bond"], evidence_hash(items)
         jobs[jid] = job
     return jobs
 
@@ -120,6 +151,7 @@ def privileged_calls(w: World) -> list[tuple[str, str, tuple, str, bool]]:
         ("ComputeStaking", "slash", (p0, 1, "$", "$"), "ComputeStakingNotSlasher", True),
         ("ComputeStaking", "lockStake", (p0, 1), "ComputeStakingNotLocker", True),
         ("JobEscrow", "setFeeBps", (0,), own, True),
+        ("JobEscrow", "setDisputeBond", (0,), own, True),
         ("JobEscrow", "setTreasury", ("$",), own, True),
         ("JobEscrow", "setArbiter", ("$", True), own, True),
         ("JobEscrow", "setScoreOracle", ("$",), own, True),

@@ -24,6 +24,11 @@ def write_stats(profile: str, seconds: float) -> dict:
         "governance_proposals_executed": STATS["governance_proposals_executed"],
         "marketplace_sales": STATS["marketplace_sales"],
         "privileged_calls_refused": STATS["privileged_calls_refused"],
+        "timeouts_harmed_share_checked": STATS["timeouts_harmed_share_checked"],
+        "slashes_checked_no_pay_to_fault": STATS["slashes_checked_no_pay_to_fault"],
+        "revived_listings_refused": STATS["revived_listings_refused"],
+        "verdicts_settled_fault": STATS["verdicts_settled_fault"],
+        "verdicts_settled_false_claim": STATS["verdicts_settled_false_claim"],
         "outcomes": {k[5:]: v for k, v in sorted(STATS.items()) if k.startswith("rule:")},
     }
     STATS_FILE.parent.mkdir(parents=True, exist_ok=True)
