@@ -1,2 +1,2 @@
-"""The dApp user's Python client: post AI jobs, follow them, fetch and check their outputs
-(``compute job ...``, :mod:`oracle.client.cli`)."""
+"""Clients for dApp users: the `compute` command (`compute job ...`: post AI jobs, follow them,
+fetch and check their outputs, :mod:`oracle.client.cli`; `compute pay ...`: payment channels)."""
