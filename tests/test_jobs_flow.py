@@ -124,10 +124,12 @@ def test_a_wrong_output_fails_the_check_and_is_disputed_with_evidence(world, cli
     client.fetch(posted.job_id)  # the outputs match the root the cheat committed
     report = client.check(posted.job_id, samples=40)
     assert report.bad == [7]
-    reason, gas = client.dispute(posted.job_id, report)
+    evidence_hash, digest, gas = client.dispute(posted.job_id, report)
     assert client.escrow.job(posted.job_id).status == Status.DISPUTED
-    evidence = parse_evidence(client.store.get(reason))
-    assert reason == sha256(client.store.get(reason)) and evidence["items"] == [7]
+    disputed = client.escrow.events("JobDisputed", posted.job_id)[-1]["args"]
+    assert list(disputed["items"]) == [7] and bytes(disputed["evidenceHash"]) == evidence_hash
+    evidence = parse_evidence(client.store.get(digest))
+    assert digest == sha256(client.store.get(digest)) and evidence["items"] == [7]
     assert parse_manifest(client.store.get(bytes.fromhex(evidence["spec_hash"][2:]))).inputs.count == 40
 
 

@@ -27,6 +27,9 @@ def job_for(manifest, **kw) -> Job:
         collateral_bps=5_000,
         provider=ZERO,
         budget=100 * 10**18,
+        royalty_receiver=ZERO,
+        royalty_bps=500,
+        bond=0,
         model_id=manifest.model_id,
     )
     return Job(**{**fields, **kw})

@@ -201,10 +201,16 @@ def cmd_dispute(args, out: Out) -> int:
         raise JobClientError(
             f"the check of job {args.job_id} passed on {len(report.indices)} items: nothing to dispute"
         )
-    reason, gas = client.dispute(args.job_id, report)
+    evidence, digest, gas = client.dispute(args.job_id, report)
     out.result(
-        {"job_id": args.job_id, "items": report.bad, "reason_hash": "0x" + reason.hex(), "gas": gas},
-        [f"job {args.job_id} disputed: items {report.bad} wrong; evidence 0x{reason.hex()} (gas {gas})"],
+        {
+            "job_id": args.job_id,
+            "items": report.bad,
+            "evidence_hash": "0x" + evidence.hex(),
+            "evidence_file": "0x" + digest.hex(),
+            "gas": gas,
+        },
+        [f"job {args.job_id} disputed: items {report.bad} wrong; evidence file 0x{digest.hex()} (gas {gas})"],
     )
     return 0
 

@@ -28,6 +28,7 @@ from oracle.client.sampling import escape_bound
 from oracle.work import job as work
 from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher
 from oracle.work.content import hex32, sha256
+from oracle.work.dispute import evidence_hash
 from oracle.work.errors import BlobError, ManifestError, ProofError, WorkError
 from oracle.work.escrow import Escrow, Job, Status
 from oracle.work.items import ItemTree, Opening, check_openings
@@ -288,27 +289,31 @@ class JobClient:
         return self.escrow.approve_result(job_id).gas_used
 
     def evidence(self, job_id: int, report: CheckReport) -> bytes:
-        """The dispute's evidence (canonical JSON; its sha256 is the dispute's ``reasonHash``):
-        the wrong items, the provider's openings of them (bound to ``resultHash``) and what a
-        re-run gives."""
+        """The dispute's evidence file (canonical JSON, stored and served here at its SHA-256): the
+        wrong items, the provider's openings of them (bound to ``resultHash``, so anyone can check
+        them) and what the re-run gave. On chain the dispute commits to the items only
+        (JobEscrow's ``evidenceHash``); validators re-run the items themselves."""
         bad = set(report.bad)
         doc = {
             "job_id": job_id,
             "spec_hash": hex32(bytes(self._posted(job_id)["specHash"])),
             "result_hash": hex32(self._result_root(job_id)),
             "items": sorted(bad),
+            "evidence_hash": hex32(evidence_hash(sorted(bad))),
             "openings": [o for o in report.openings if o["index"] in bad],
             "expected": [e for i, e in zip(report.indices, report.expected, strict=True) if i in bad],
         }
         return canonical_json(doc)
 
-    def dispute(self, job_id: int, report: CheckReport) -> tuple[bytes, int]:
-        """Dispute with the evidence of a failed check (stored and served here); returns
-        (reasonHash, gas)."""
+    def dispute(self, job_id: int, report: CheckReport) -> tuple[bytes, bytes, int]:
+        """Dispute the items a check found wrong, paying the escrow's dispute bond; the evidence
+        file is stored (and served) here. Returns (evidenceHash, evidence file digest, gas)."""
         if report.ok:
             raise JobClientError(
                 f"the check of job {job_id} passed: there is nothing to dispute (approve it)"
             )
         data = self.evidence(job_id, report)
-        reason = self.store.put(data)
-        return reason, self.escrow.dispute(job_id, reason).gas_used
+        digest = self.store.put(data)
+        items = sorted(set(report.bad))
+        tx = self.escrow.dispute(job_id, self._result_root(job_id), items)
+        return evidence_hash(items), digest, tx.gas_used

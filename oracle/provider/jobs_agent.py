@@ -223,7 +223,7 @@ class JobAgent:
         if self._active() >= self.policy.max_active_jobs:  # full: look again when a slot frees
             self._step("busy", rec.job_id, active=self._active())
             return rec
-        royalty = self.escrow.royalty(job.model_id, job.budget)
+        royalty = self.escrow.job_royalty(job)
         try:
             model, inputs = self._fetch_and_check(manifest)
         except BlobError as exc:  # a source may come back: look again on the next poll

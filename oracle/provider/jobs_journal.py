@@ -20,6 +20,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from oracle.errors import EXIT_INTERNAL
 from oracle.journal import Journal
 from oracle.work.errors import WorkError
 
@@ -30,7 +31,7 @@ _FINAL = {"declined", "done"}
 class JobJournalError(WorkError):
     """A job record was asked to move backwards or to an unknown step."""
 
-    exit_code = 4
+    exit_code = EXIT_INTERNAL
 
 
 @dataclass

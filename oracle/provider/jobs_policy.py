@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oracle.errors import EXIT_USAGE
 from oracle.work.content import parse_digest
 from oracle.work.errors import BlobError, WorkError
 from oracle.work.escrow import BPS, Job, Royalty
@@ -41,7 +42,7 @@ ANY_MODEL = "*"
 class PolicyError(WorkError):
     """The agent's config file is missing or malformed."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 @dataclass

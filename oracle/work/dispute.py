@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
+from oracle.errors import EXIT_USAGE
 from oracle.work import job as work
 from oracle.work.blobs import Fetcher
 from oracle.work.errors import InputError, WorkError
@@ -41,7 +42,7 @@ MAX_DISPUTED_ITEMS = 256
 class DisputeError(WorkError):
     """A dispute cannot be judged as given (the message says why)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 def evidence_hash(items: Sequence[int]) -> bytes:

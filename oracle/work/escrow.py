@@ -33,6 +33,9 @@ class Status(IntEnum):
 
 @dataclass(frozen=True)
 class Job:
+    """A job as ``getJob`` returns it, with the model id from its ``JobPosted`` event (the escrow
+    keeps only the model's royalty terms, snapshotted at post time)."""
+
     job_id: int
     requester: str
     deadline: int
@@ -41,6 +44,9 @@ class Job:
     collateral_bps: int
     provider: str
     budget: int
+    royalty_receiver: str
+    royalty_bps: int
+    bond: int
     model_id: int
 
 
@@ -70,9 +76,29 @@ class Escrow:
 
     def job(self, job_id: int) -> Job:
         r = self.chain.call("JobEscrow", "getJob", job_id)
+        status = Status(int(r[3]))
+        model_id = int(self.posted(job_id)["modelId"]) if status != Status.NONE else 0
         return Job(
-            job_id, r[0], int(r[1]), int(r[2]), Status(int(r[3])), int(r[4]), r[5], int(r[6]), int(r[7])
+            job_id,
+            r[0],
+            int(r[1]),
+            int(r[2]),
+            status,
+            int(r[4]),
+            r[5],
+            int(r[6]),
+            r[7],
+            int(r[8]),
+            int(r[9]),
+            model_id,
         )
+
+    def job_royalty(self, job: Job) -> Royalty:
+        """What settling ``job`` pays the model's creator: its snapshotted terms on the budget."""
+        return Royalty(job.royalty_receiver, job.budget * job.royalty_bps // BPS, job.royalty_bps)
+
+    def dispute_bond(self) -> int:
+        return int(self.chain.call("JobEscrow", "disputeBond"))
 
     def job_count(self) -> int:
         return int(self.chain.call("JobEscrow", "jobCount"))
@@ -191,8 +217,26 @@ class Escrow:
     def approve_result(self, job_id: int) -> TxResult:
         return self.chain.transact("JobEscrow", "approveResult", job_id)
 
-    def dispute(self, job_id: int, reason_hash: bytes) -> TxResult:
-        return self.chain.transact("JobEscrow", "dispute", job_id, reason_hash)
+    def dispute(self, job_id: int, result_hash: bytes, items: list[int]) -> TxResult:
+        """Dispute naming ``items`` (strictly ascending), paying the governed bond (approved first)."""
+        bond = self.dispute_bond()
+        if bond:
+            self.approve_token(bond)
+        return self.chain.transact("JobEscrow", "dispute", job_id, result_hash, list(items))
+
+    def settle_dispute(
+        self,
+        job_id: int,
+        result_hash: bytes,
+        evidence_hash: bytes,
+        at_fault: bool,
+        expiry: int,
+        sigs: list[bytes],
+    ) -> TxResult:
+        """Submit the validators' verdict (``sigs``: k signatures, signers ascending)."""
+        return self.chain.transact(
+            "JobEscrow", "settleDispute", job_id, result_hash, evidence_hash, at_fault, expiry, sigs
+        )
 
     # -- provider ---------------------------------------------------------------------------
 
