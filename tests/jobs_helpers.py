@@ -18,6 +18,7 @@ from oracle.provider.jobs_agent import JobAgent
 from oracle.provider.jobs_policy import JobPolicy
 from oracle.work.content import sha256
 from oracle.work.escrow import Escrow
+from oracle.work.items import ItemTree
 from tests.conftest import CORE_PARAMS
 from tests.core_helpers import ETHER, node_id
 from tests.work_helpers import demo_bytes
@@ -88,11 +89,11 @@ class JobWorld:
         self.agents.clear()
 
 
-def build_world(accounts, networks, tmp: Path, providers: int = 1) -> JobWorld:
+def build_world(accounts, networks, tmp: Path, providers: int = 1, params: dict | None = None) -> JobWorld:
     from scripts.deploy import deploy_protocol, write_deployment
 
     deployer, treasury, creator, requester = accounts[0], accounts[9], accounts[3], accounts[2]
-    contracts = deploy_protocol(deployer, treasury, CORE_PARAMS)
+    contracts = deploy_protocol(deployer, treasury, {**CORE_PARAMS, **(params or {})})
     token, staking, nft = contracts["ComputeToken"], contracts["ComputeStaking"], contracts["ModelNFT"]
     token.transfer(requester, 1_000_000 * ETHER, sender=deployer)
     who, nodes, ports = [], [], []
@@ -120,3 +121,19 @@ def build_world(accounts, networks, tmp: Path, providers: int = 1) -> JobWorld:
         int.from_bytes(digest, "big"),
         tmp,
     )
+
+
+class WrongLabelAgent(JobAgent):
+    """A provider that commits a wrong class for item 7 (a cheat the check must catch)."""
+
+    def _compute(self, rec, manifest):
+        rec = super()._compute(rec, manifest)
+        outputs = bytearray(self.store.get(bytes.fromhex(rec.outputs[2:])))
+        outputs[7 * manifest.record_size] ^= 1  # label of item 7 (int64 LE, low byte)
+        records = [
+            bytes(outputs[i : i + manifest.record_size]) for i in range(0, len(outputs), manifest.record_size)
+        ]
+        tree = ItemTree(records)
+        digest = self.store.put(bytes(outputs))
+        self._trees[rec.job_id] = (manifest, tree)
+        return self.records.put(rec, outputs="0x" + digest.hex(), root="0x" + tree.root.hex())

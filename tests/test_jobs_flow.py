@@ -10,15 +10,13 @@ import json
 import onnx
 import pytest
 
-from oracle.provider.jobs_agent import JobAgent
 from oracle.work.content import sha256
 from oracle.work.errors import InputError, ManifestError, ProofError
 from oracle.work.escrow import Status
-from oracle.work.items import ItemTree
 from oracle.work.manifest import parse_manifest
 from tests.conftest import CORE_PARAMS
 from tests.core_helpers import BPS, ETHER
-from tests.jobs_helpers import ROYALTY_BPS, build_world
+from tests.jobs_helpers import ROYALTY_BPS, WrongLabelAgent, build_world
 from tests.work_helpers import demo_bytes, digits
 
 BUDGET = 360 * ETHER
@@ -98,22 +96,6 @@ def test_policy_declines_and_says_why(world, client):
     assert rec.step == "declined"
     assert "is not in jobs.models" in rec.reason and "below jobs.min_price_per_item" in rec.reason
     assert client.escrow.job(posted.job_id).status == Status.OPEN  # nothing locked
-
-
-class WrongLabelAgent(JobAgent):
-    """A provider that commits a wrong class for item 7 (a cheat the check must catch)."""
-
-    def _compute(self, rec, manifest):
-        rec = super()._compute(rec, manifest)
-        outputs = bytearray(self.store.get(bytes.fromhex(rec.outputs[2:])))
-        outputs[7 * manifest.record_size] ^= 1  # label of item 7 (int64 LE, low byte)
-        records = [
-            bytes(outputs[i : i + manifest.record_size]) for i in range(0, len(outputs), manifest.record_size)
-        ]
-        tree = ItemTree(records)
-        digest = self.store.put(bytes(outputs))
-        self._trees[rec.job_id] = (manifest, tree)
-        return self.records.put(rec, outputs="0x" + digest.hex(), root="0x" + tree.root.hex())
 
 
 def test_a_wrong_output_fails_the_check_and_is_disputed_with_evidence(world, client):

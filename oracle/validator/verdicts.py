@@ -14,6 +14,9 @@ items (:func:`oracle.work.dispute.evidence_hash`), ``providerAtFault`` the judge
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +24,8 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from oracle.attest import Domain, Signature, sign_digest, typed_digest
-from oracle.work.dispute import Judgement, evidence_hash
+from oracle.work.dispute import DisputeError, Judgement, evidence_hash
+from oracle.work.items import Opening
 
 ESCROW_NAME, ESCROW_VERSION = "JobEscrow", "1"
 VERDICT_TYPE = (
@@ -101,3 +105,22 @@ def verdict_for(
     return DisputeVerdict(
         job_id, result_hash, evidence_hash(sorted(set(items))), judgement.provider_at_fault, expiry
     )
+
+
+def openings_from_provider(
+    base_url: str, job_id: int, items: Sequence[int], timeout: float = 30.0
+) -> list[Opening]:
+    """The provider's openings of ``items`` (``GET <node uri>/jobs/<id>/open?items=..``). Nothing in
+    the answer is trusted: :func:`oracle.work.dispute.judge` checks each against ``resultHash``, and
+    an unreachable provider opens nothing (every disputed item then counts against it)."""
+    query = ",".join(str(i) for i in items)
+    try:
+        with urllib.request.urlopen(
+            f"{base_url.rstrip('/')}/jobs/{job_id}/open?items={query}", timeout=timeout
+        ) as r:
+            body = json.loads(r.read())
+        return [Opening.from_json(o) for o in body.get("openings", [])]
+    except (urllib.error.URLError, OSError, ValueError, AttributeError) as exc:
+        raise DisputeError(
+            f"the provider at {base_url} did not open items {list(items)[:8]}: {exc}"
+        ) from None
