@@ -68,7 +68,6 @@ def test_a_proven_wrong_result_is_refunded_and_slashed_by_the_verdict(world):
         # budget + bond back, plus the harmed and finder shares of the slashed collateral
         assert token.balanceOf(world.requester) - before >= BUDGET
         assert tx.gas_used > 0
-        print("SETTLE_GAS", tx.gas_used)
     finally:
         client.stop()
         world.stop()
