@@ -12,7 +12,8 @@ from oracle.attest import aggregate
 from oracle.validator.verdicts import escrow_domain, openings_from_provider, sign_verdict, verdict_for
 from oracle.work.dispute import judge_from_sources
 from oracle.work.escrow import Status
-from tests.core_helpers import ETHER
+from tests.conftest import CORE_PARAMS
+from tests.core_helpers import BPS, ETHER
 from tests.jobs_helpers import WrongLabelAgent, build_world
 from tests.oracle_helpers import ORACLE_KEYS, ORACLES
 from tests.work_helpers import demo_bytes, digits
@@ -66,7 +67,9 @@ def test_a_proven_wrong_result_is_refunded_and_slashed_by_the_verdict(world):
         settled = client.escrow.events("DisputeSettled", posted.job_id)[-1]["args"]
         assert settled["providerAtFault"] and client.escrow.job(posted.job_id).status == Status.CLOSED
         # budget + bond back, plus the harmed and finder shares of the slashed collateral
-        assert token.balanceOf(world.requester) - before >= BUDGET
+        collateral = BUDGET * CORE_PARAMS["collateral_bps"] // BPS
+        shares = collateral * (CORE_PARAMS["finder_share_bps"] + CORE_PARAMS["harmed_share_bps"]) // BPS
+        assert token.balanceOf(world.requester) - before == BUDGET + shares
         assert tx.gas_used > 0
     finally:
         client.stop()
