@@ -1,0 +1,1 @@
+"""The provider agent: compute backends, the HTTP servers, and the paid inference endpoint."""
