@@ -40,6 +40,7 @@ TIMELOCK_PUBLIC = {
 }
 MARKET_PUBLIC = {
     "list": "the NFT owner lists their own NFT",
+    "listUntil": "as list, with an expiry",
     "updatePrice": "only the listing's seller",
     "cancel": "only the listing's seller",
     "buy": "anyone pays the listed price",
@@ -112,6 +113,7 @@ PERMISSIONLESS = {
 ROLE_ERRORS = {
     ("ComputeStaking", "lockStake"): "ComputeStakingNotLocker",
     ("ComputeStaking", "unlockStake"): "ComputeStakingNotLocker",
+    ("ComputeStaking", "slashLocked"): "ComputeStakingNotLocker",
     ("ComputeStaking", "slash"): "ComputeStakingNotSlasher",
     ("JobEscrow", "resolveDispute"): "JobEscrowNotArbiter",
 }
@@ -247,6 +249,7 @@ def test_every_privileged_function_reverts_for_the_deployer(deployment, deployer
         "ComputeStaking.setSlasher",
         "ComputeStaking.setTreasury",
         "ComputeStaking.lockStake",
+        "ComputeStaking.slashLocked",
         "ComputeStaking.slash",
         "ModelNFT.setMaxRoyaltyBps",
         "JobEscrow.setFeeBps",
