@@ -18,29 +18,34 @@ from oracle.client.pay_wire import (
     decode_header,
     payment_header,
 )
-from tests.paid_helpers import PRICE, build_world
+from tests.paid_helpers import PRICE, build_world, demo_endpoint_model, demo_rows
 
-ROW = [0.0] * 256
+ROW = demo_rows(1)[0]
 STRANGER = Account.from_key(keccak(text="paid-endpoint-stranger"))
 
 
-def stand_in_model(x):
-    """Replaced by the demo ONNX model once oracle/work lands (see the merge step in the brief)."""
-    if not isinstance(x, list) or not all(isinstance(r, list) and len(r) == 256 for r in x):
-        raise ValueError("x must be rows of 256 numbers")
-    return {"label": [int(sum(r)) % 10 for r in x]}
+@pytest.fixture(scope="module")
+def model():
+    return demo_endpoint_model()
 
 
 @pytest.fixture(scope="module")
-def world(deployer, treasury, provider, requester, outsider, token, networks, tmp_path_factory):
+def world(deployer, treasury, provider, requester, outsider, creator, token, networks, tmp_path_factory):
     return build_world(
-        deployer, treasury, provider, [requester, outsider], token, networks, tmp_path_factory.mktemp("paid")
+        deployer,
+        treasury,
+        provider,
+        [requester, outsider],
+        creator,
+        token,
+        networks,
+        tmp_path_factory.mktemp("paid"),
     )
 
 
 @pytest.fixture
-def service(world, tmp_path):
-    svc = world.service(stand_in_model, tmp_path / "journal.db").start()
+def service(world, model, tmp_path):
+    svc = world.service(model, tmp_path / "journal.db").start()
     yield svc
     svc.stop(redeem=False)
 
@@ -65,7 +70,7 @@ def test_no_payment_gets_402_with_machine_readable_terms(service, world, provide
     terms = PaymentTerms.from_json(body)
     assert terms.price == PRICE and terms.pay_to == provider.address
     assert terms.channel_contract == world.contracts["PaymentChannels"].address
-    assert terms.chain_id == 31337 and terms.model_id == 0
+    assert terms.chain_id == 31337 and terms.model_id == world.model_id
     assert body["reason"] == "payment_required" and body["accepts"][0]["network"] == "eip155:31337"
 
 
@@ -132,7 +137,7 @@ def test_bad_vouchers_are_refused_with_their_reason(service, world, tmp_path):
                         "payload": {
                             "channelId": str(state.channel_id),
                             "cumulativeAmount": str(3 * PRICE),
-                            "modelId": "0",
+                            "modelId": str(state.model_id),
                             "signature": "0x" + "ab" * 64,
                         },
                     }

@@ -8,17 +8,23 @@ import pytest
 
 from oracle.client.pay import PayError
 from oracle.client.pay_wire import HEADER_SIGNATURE
-from tests.paid_helpers import FEE_BPS, PRICE, build_world
-from tests.test_paid_endpoint import ROW, _post, _voucher_header, stand_in_model
+from tests.paid_helpers import FEE_BPS, PRICE, ROYALTY_BPS, build_world, demo_endpoint_model
+from tests.test_paid_endpoint import ROW, _post, _voucher_header
 
 
 @pytest.fixture(scope="module")
-def world(deployer, treasury, provider, requester, outsider, token, networks, tmp_path_factory):
+def model():
+    return demo_endpoint_model()
+
+
+@pytest.fixture(scope="module")
+def world(deployer, treasury, provider, requester, outsider, creator, token, networks, tmp_path_factory):
     return build_world(
         deployer,
         treasury,
         provider,
         [requester, outsider],
+        creator,
         token,
         networks,
         tmp_path_factory.mktemp("faults"),
@@ -34,8 +40,8 @@ def _wait(predicate, timeout=10.0):
     return predicate()
 
 
-def test_client_that_stops_paying_is_not_served(world, tmp_path):
-    svc = world.service(stand_in_model, tmp_path / "j.db").start()
+def test_client_that_stops_paying_is_not_served(world, model, tmp_path):
+    svc = world.service(model, tmp_path / "j.db").start()
     try:
         payer = world.payer(0)
         for _ in range(3):
@@ -55,9 +61,9 @@ class _Killed(SystemExit):
     """Ends the handler thread right after the journal commit, before the model runs."""
 
 
-def test_provider_killed_after_journaling_keeps_the_voucher(world, tmp_path):
+def test_provider_killed_after_journaling_keeps_the_voucher(world, model, tmp_path):
     journal = tmp_path / "j.db"
-    svc = world.service(stand_in_model, journal).start()
+    svc = world.service(model, journal).start()
     payer = world.payer(0)
     assert payer.post(svc.url, {"x": [ROW]}).status == 200
 
@@ -70,7 +76,7 @@ def test_provider_killed_after_journaling_keeps_the_voucher(world, tmp_path):
     port = svc.server.httpd.server_address[1]
     svc.stop(redeem=False)  # the provider is gone: nothing redeemed, nothing answered
 
-    restarted = world.service(stand_in_model, journal, port=port).start()  # same address, same journal
+    restarted = world.service(model, journal, port=port).start()  # same address, same journal
     try:
         assert restarted.ledger.accepted_count() == 2  # the killed request's voucher was already safe
         # The client never saw an answer; it signs its next voucher, the provider asks for one more
@@ -89,16 +95,17 @@ def test_provider_killed_after_journaling_keeps_the_voucher(world, tmp_path):
 
 
 def test_close_races_the_redemption_and_money_is_exact(
-    world, tmp_path, chain, token, treasury, provider, requester
+    world, model, tmp_path, chain, token, treasury, provider, requester, creator
 ):
-    svc = world.service(stand_in_model, tmp_path / "j.db", close_margin_s=60).start()
+    svc = world.service(model, tmp_path / "j.db", close_margin_s=60).start()
     channels = world.contracts["PaymentChannels"]
     try:
         payer = world.payer(0)
         for _ in range(3):
             payer.post(svc.url, {"x": [ROW]})
         state = payer.states.get(svc.url)
-        before = {a: token.balanceOf(a) for a in (provider, treasury, requester)}
+        assert channels.getChannel(state.channel_id).royaltyBps == ROYALTY_BPS
+        before = {a: token.balanceOf(a) for a in (provider, treasury, requester, creator)}
         closes_at = payer.close(svc.url)
         # The provider notices CloseRequested and redeems at once, far before the delay ends.
         assert _wait(lambda: channels.getChannel(state.channel_id).redeemed == 3 * PRICE)
@@ -118,16 +125,18 @@ def test_close_races_the_redemption_and_money_is_exact(
         assert refund == state.deposit - 4 * PRICE
         increments = [3 * PRICE, PRICE]
         fee = sum(i * FEE_BPS // 10_000 for i in increments)
+        royalty = sum(i * ROYALTY_BPS // 10_000 for i in increments)
         assert token.balanceOf(treasury) - before[treasury] == fee
-        assert token.balanceOf(provider) - before[provider] == 4 * PRICE - fee
+        assert token.balanceOf(creator) - before[creator] == royalty
+        assert token.balanceOf(provider) - before[provider] == 4 * PRICE - fee - royalty
         assert token.balanceOf(requester) - before[requester] == refund
         assert refund + 4 * PRICE == state.deposit
     finally:
         svc.stop(redeem=False)
 
 
-def test_double_redeem_pays_once(world, tmp_path, token, provider):
-    svc = world.service(stand_in_model, tmp_path / "j.db").start()
+def test_double_redeem_pays_once(world, model, tmp_path, token, provider):
+    svc = world.service(model, tmp_path / "j.db").start()
     try:
         payer = world.payer(1)
         for _ in range(2):
@@ -145,8 +154,8 @@ def test_double_redeem_pays_once(world, tmp_path, token, provider):
         svc.stop(redeem=False)
 
 
-def test_redeemer_redeems_by_itself_past_the_threshold(world, tmp_path):
-    svc = world.service(stand_in_model, tmp_path / "j.db", threshold=3 * PRICE).start()
+def test_redeemer_redeems_by_itself_past_the_threshold(world, model, tmp_path):
+    svc = world.service(model, tmp_path / "j.db", threshold=3 * PRICE).start()
     channels = world.contracts["PaymentChannels"]
     try:
         payer = world.payer(1)

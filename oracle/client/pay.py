@@ -39,12 +39,13 @@ from oracle.client.pay_wire import (
     decode_header,
     payment_header,
 )
+from oracle.errors import OracleError
 
 CONTRACT = "PaymentChannels"
 TOKEN = "ComputeToken"
 
 
-class PayError(RuntimeError):
+class PayError(OracleError):
     """Paying for a request failed (the message says what to do)."""
 
 

@@ -18,6 +18,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from oracle.attest import DOMAIN_FIELDS, Domain, typed_digest
+from oracle.errors import OracleError
 
 CHANNELS_NAME = "PaymentChannels"
 CHANNELS_VERSION = "1"
@@ -33,7 +34,7 @@ UINT256_MAX = 2**256 - 1
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
-class VoucherError(ValueError):
+class VoucherError(OracleError, ValueError):
     """A voucher or its signature cannot be encoded or parsed (the message says which part)."""
 
 

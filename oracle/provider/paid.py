@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
+
 from oracle.client.pay_wire import (
     HEADER_REQUIRED,
     HEADER_RESPONSE,
@@ -34,12 +36,45 @@ from oracle.client.pay_wire import (
     PaymentTerms,
     encode_header,
 )
+from oracle.errors import OracleError
 from oracle.provider.paid_check import PaymentRefused, Receipt, VoucherChecker
+from oracle.work.errors import InputError
+from oracle.work.runtime import OnnxModel
 
 MAX_BODY_BYTES = 1 << 20
 
-Inference = Callable[[Any], dict[str, Any]]
-"""The model: the request's ``x`` -> JSON-ready outputs (raises ValueError for a bad input)."""
+
+class BadInput(OracleError, ValueError):
+    """The request's input does not fit the model (answered 400, before any payment is taken)."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """The endpoint's model: ``prepare(x)`` checks and converts the request's input (BadInput when
+    unusable; runs BEFORE the voucher is accepted, so a bad input costs nothing), ``run`` answers."""
+
+    prepare: Callable[[Any], Any]
+    run: Callable[[Any], dict[str, Any]]
+
+
+def onnx_model(model: OnnxModel) -> Model:
+    """The endpoint's model from oracle/work's ONNX runtime: ``x`` (rows of the model's input) ->
+    every output as lists (for the demo digits model: ``logits`` and ``label``)."""
+    names = [o.name for o in model.outputs]
+    dtype = model.input_info().dtype
+
+    def prepare(x: Any) -> np.ndarray:
+        try:
+            array = np.asarray(x, dtype=dtype)
+            model.validate(array)
+        except (ValueError, TypeError, InputError) as err:
+            raise BadInput(str(err)) from err
+        return array
+
+    def run(array: np.ndarray) -> dict[str, Any]:
+        return {name: out.tolist() for name, out in zip(names, model.run(array), strict=True)}
+
+    return Model(prepare, run)
 
 
 @dataclass
@@ -55,13 +90,13 @@ class PaidInferenceServer:
 
     def __init__(
         self,
-        infer: Inference,
+        model: Model,
         terms: PaymentTerms,
         checker: VoucherChecker | None,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
-        self.infer = infer
+        self.model = model
         self.terms = terms
         self.checker = checker
         self.counters = Counters()
@@ -81,7 +116,8 @@ class PaidInferenceServer:
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread is not None:  # shutdown() waits for serve_forever: only when it runs
+            self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -102,10 +138,10 @@ class PaidInferenceServer:
         """(status, extra headers, JSON body) of one POST /infer."""
         try:
             request = json.loads(body)
-            x = request["x"]
-        except (ValueError, KeyError, TypeError):
+            x = self.model.prepare(request["x"])
+        except (ValueError, KeyError, TypeError) as err:  # BadInput is a ValueError
             self._count("bad_input")
-            return 400, {}, {"error": 'the body must be JSON {"x": [[...], ...]}'}
+            return 400, {}, {"error": f'the body must be JSON {{"x": [[...], ...]}} the model accepts: {err}'}
         receipt: Receipt | None = None
         if self.checker is not None:
             try:
@@ -114,12 +150,7 @@ class PaidInferenceServer:
                 self._count("refused")
                 terms = self.terms.to_json(refused.reason, detail=str(refused), expected=refused.expected)
                 return 402, {HEADER_REQUIRED: encode_header(terms)}, terms
-        try:
-            outputs = self.infer(x)
-        except ValueError as err:
-            # Paid but unusable input: the voucher stays journaled (the model was asked to run).
-            self._count("bad_input")
-            return 400, {}, {"error": f"the model refused the input: {err}"}
+        outputs = self.model.run(x)
         self._count("served")
         if receipt is None:
             return 200, {}, {"outputs": outputs}

@@ -24,11 +24,12 @@ from typing import Any
 
 from oracle.client.pay_voucher import VoucherDigester, VoucherError, channels_domain, recover_digest_signer
 from oracle.client.pay_wire import PaymentTerms, parse_payment_header
+from oracle.errors import OracleError
 from oracle.provider.paid_ledger import Accepted, Ledger
 from oracle.provider.paid_state import ChannelCache
 
 
-class PaymentRefused(Exception):
+class PaymentRefused(OracleError):
     """The request's payment was not accepted; `reason` is one of pay_wire.REASONS."""
 
     def __init__(self, reason: str, message: str, expected: dict[str, Any] | None = None):

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from oracle.errors import OracleError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted (
     seq INTEGER PRIMARY KEY, channel_id TEXT NOT NULL, cumulative TEXT NOT NULL,
@@ -36,7 +38,7 @@ CREATE TABLE IF NOT EXISTS redemptions (
 """
 
 
-class LedgerError(RuntimeError):
+class LedgerError(OracleError):
     """The journal could not be written (disk full, read-only, closed): the request is refused."""
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from oracle.chain import ChainClient
 from oracle.client.pay_wire import PaymentTerms
-from oracle.provider.paid import Inference, PaidInferenceServer
+from oracle.provider.paid import Model, PaidInferenceServer
 from oracle.provider.paid_check import Receipt, VoucherChecker
 from oracle.provider.paid_ledger import Ledger
 from oracle.provider.paid_redeem import Redeemer
@@ -47,7 +47,7 @@ class PaidService:
     def __init__(
         self,
         client: ChainClient,
-        infer: Inference,
+        model: Model,
         settings: PaidSettings,
         after_journal: Callable[[Receipt], None] | None = None,
     ):
@@ -59,7 +59,7 @@ class PaidService:
             self.terms, self.cache, self.ledger, settings.close_margin_s, after_journal
         )
         self.redeemer = Redeemer(client, self.ledger, self.cache, settings.redeem_threshold, settings.poll_s)
-        self.server = PaidInferenceServer(infer, self.terms, self.checker, settings.host, settings.port)
+        self.server = PaidInferenceServer(model, self.terms, self.checker, settings.host, settings.port)
 
     @property
     def url(self) -> str:
