@@ -172,6 +172,9 @@ class PaidInferenceServer:
 def _handler_for(server: PaidInferenceServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: one connection per client
+        # Headers and body leave in two writes: without TCP_NODELAY, Nagle + the client's delayed
+        # ACK hold the body back ~40 ms on every keep-alive request (measured: 21 requests/s).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
