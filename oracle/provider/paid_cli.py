@@ -72,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--close-margin", type=int, default=60, help="seconds before closesAt to stop accepting"
     )
+    serve.add_argument(
+        "--model-id",
+        type=int,
+        default=None,
+        help="ModelNFT id channels must name (default: the demo model's, which must be minted; 0: none)",
+    )
     serve.set_defaults(func=run_serve)
     redeem = subs.add_parser("redeem", parents=[common_options()], help="redeem every journaled voucher now")
     _chain_options(redeem)
@@ -104,16 +110,25 @@ def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0
         data = demo_model.model_bytes(args.demo_model)
     except KeyError as err:
         raise CliError(str(err), EXIT_USAGE) from err
+    model_id = (
+        demo_model.model_id(args.demo_model) if getattr(args, "model_id", None) is None else args.model_id
+    )
+    client = _client(args)
+    if model_id != 0 and not client.call("ModelNFT", "exists", model_id):
+        raise CliError(
+            f"model {args.demo_model} (ModelNFT id {model_id}) is not minted on this chain: mint it "
+            "(its id is the SHA-256 of the ONNX file) or serve with --model-id 0 (no royalty)"
+        )
     settings = PaidSettings(
         price=price,
-        model_id=demo_model.model_id(args.demo_model),
+        model_id=model_id,
         journal=Path(args.journal),
         redeem_threshold=threshold,
         close_margin_s=getattr(args, "close_margin", 60),
         host=getattr(args, "host", "127.0.0.1"),
         port=port,
     )
-    return PaidService(_client(args), onnx_model(OnnxModel.from_bytes(data)), settings)
+    return PaidService(client, onnx_model(OnnxModel.from_bytes(data)), settings)
 
 
 def run_serve(args: argparse.Namespace, ui: Ui) -> int:
