@@ -168,3 +168,21 @@ def test_redeemer_redeems_by_itself_past_the_threshold(world, model, tmp_path):
         assert _wait(lambda: channels.getChannel(cid).redeemed == 3 * PRICE)
     finally:
         svc.stop(redeem=False)
+
+
+def test_channel_cache_resyncs_when_the_chain_goes_back(world, model, tmp_path, chain):
+    svc = world.service(model, tmp_path / "j.db")  # not started: polled by hand
+    try:
+        payer = world.payer(0)
+        state = payer.open_channel("resync", svc.terms)
+        assert svc.cache.get(state.channel_id).deposit == 50 * PRICE
+        snapshot = chain.snapshot()
+        payer.top_up(state, 10 * PRICE)
+        chain.mine(3)
+        svc.cache.poll()
+        assert svc.cache.get(state.channel_id).deposit == 60 * PRICE
+        chain.restore(snapshot)  # the top-up's blocks are gone (as in a reorg)
+        svc.cache.poll()
+        assert svc.cache.get(state.channel_id).deposit == 50 * PRICE
+    finally:
+        svc.stop(redeem=False)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from web3.exceptions import Web3RPCError
+
 from oracle.chain import ChainClient, ChainError
 
 log = logging.getLogger("oracle.provider.paid")
@@ -109,25 +111,51 @@ class ChannelCache:
     # ------------------------------------------------------------------ events
 
     def poll(self) -> int:
-        """Apply the events mined since the last poll; returns how many were applied."""
+        """Apply the events mined since the last poll; returns how many were applied.
+
+        A chain that went backwards (a reorg, or a node restarted from older state) makes every
+        cached channel be fetched again; a node that answers a block range it does not have yet
+        (anvil, for a moment after mining) is simply asked again at the next poll."""
         head = self.client.w3.eth.block_number
+        if head + 1 < self._next_block:
+            self._resync(head)
+            return 0
         if head < self._next_block:
             self.chain_time = self.client.block_timestamp(head)
             return 0
         applied = 0
         contract = self.client.contract(CONTRACT)
         logs: list[Any] = []
-        for name in EVENTS:
-            ev = getattr(contract.events, name)
-            logs += self.client.retry(
-                lambda ev=ev: ev.get_logs(from_block=self._next_block, to_block=head), f"logs {name}"
-            )
+        try:
+            for name in EVENTS:
+                ev = getattr(contract.events, name)
+                logs += self.client.retry(
+                    lambda ev=ev: ev.get_logs(from_block=self._next_block, to_block=head), f"logs {name}"
+                )
+        except (Web3RPCError, ValueError) as err:
+            log.info({"event": "channel_poll_retry", "error": str(err)})
+            return 0
         logs.sort(key=lambda e: (e["blockNumber"], e["logIndex"]))
         for entry in logs:
             applied += self._apply(entry["event"], entry["args"], entry["blockNumber"])
         self._next_block = head + 1
         self.chain_time = self.client.block_timestamp(head)
         return applied
+
+    def _resync(self, head: int) -> None:
+        """Fetch every cached channel again (events of dropped blocks no longer hold)."""
+        with self._lock:
+            ids = list(self._channels)
+        fresh = {cid: self._fetch(cid) for cid in ids}
+        with self._lock:
+            for cid, view in fresh.items():
+                if view is None:
+                    self._channels.pop(cid, None)
+                else:
+                    self._channels[cid] = view
+        self._next_block = head + 1
+        self.chain_time = self.client.block_timestamp(head)
+        log.warning({"event": "channel_resync", "head": head, "channels": len(ids)})
 
     def _apply(self, name: str, args: Any, block: int) -> int:
         cid = int(args["channelId"])
