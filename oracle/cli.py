@@ -40,8 +40,9 @@ from oracle.errors import (
     EXIT_USAGE,
     OracleError,
 )
+from oracle.provider import paid_cli
 
-COMMANDS = (cli_inventory, cli_bench, cli_serve, cli_challenge, cli_keys, cli_run)
+COMMANDS = (cli_inventory, cli_bench, cli_serve, cli_challenge, cli_keys, cli_run, paid_cli)
 
 __all__ = [
     "COMMANDS",
