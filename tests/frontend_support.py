@@ -202,11 +202,15 @@ class Wallet:
 
 @pytest.fixture
 def open_page(chromium, devnet) -> Iterator[Any]:
-    """open_page(viewport=DESKTOP, wallet_account=None, wallet_chain_id=None) -> (page, wallet)."""
+    """open_page(viewport=DESKTOP, wallet_account=None, wallet_chain_id=None, before_load=None)
+    -> (page, wallet); before_load(page) runs before the page is opened (e.g. to watch requests)."""
     contexts = []
 
     def _open(
-        viewport: dict = DESKTOP, wallet_account: int | None = None, wallet_chain_id: int | None = None
+        viewport: dict = DESKTOP,
+        wallet_account: int | None = None,
+        wallet_chain_id: int | None = None,
+        before_load: Any = None,
     ):
         ctx = chromium.new_context(viewport=viewport, device_scale_factor=1)
         contexts.append(ctx)
@@ -224,6 +228,8 @@ def open_page(chromium, devnet) -> Iterator[Any]:
             }
             page.expose_function("__walletDecide", wallet.decide)
             page.add_init_script(f"window.__TEST_WALLET__ = {json.dumps(cfg)};\n{WALLET_JS}")
+        if before_load is not None:
+            before_load(page)
         page.goto(devnet.url)
         page.wait_for_selector("body[data-ready='1']", timeout=20_000)
         return page, wallet

@@ -52,22 +52,10 @@ export function hasFunction(name, fn) {
   return has(name) && state.deployment.contracts[name].abi.some((x) => x.type === 'function' && x.name === fn);
 }
 
-export function read(name, functionName, args = []) {
+/** A view call, at `blockNumber` when given (the snapshot reads everything at its block). */
+export function read(name, functionName, args = [], blockNumber = undefined) {
   const c = contract(name);
-  return state.publicClient.readContract({ ...c, functionName, args });
-}
-
-export async function events(name, eventName, args) {
-  const c = contract(name);
-  const item = c.abi.find((x) => x.type === 'event' && x.name === eventName);
-  if (!item) return [];
-  return state.publicClient.getLogs({
-    address: c.address,
-    event: item,
-    args,
-    fromBlock: BigInt(state.deployment.deployBlock || 0),
-    toBlock: 'latest',
-  });
+  return state.publicClient.readContract({ ...c, functionName, args, blockNumber });
 }
 
 export const devNetwork = () => state.deployment?.chainId === 31337 && Array.isArray(state.deployment?.devAccounts);

@@ -1,7 +1,9 @@
-// Entry point: load the deployment, draw the wallet bar, mount every section, refresh on new blocks.
+// Entry point: load the deployment, draw the wallet bar, mount every section; on each new block (or
+// a change of account) bring the one snapshot up to date and let every section render from it.
 import './style.css';
-import { connectDev, connectInjected, devNetwork, disconnect, emit, loadDeployment, onChange, read, has, state, switchNetwork, wrongNetwork } from './chain.js';
+import { connectDev, connectInjected, devNetwork, disconnect, emit, loadDeployment, onChange, state, switchNetwork, wrongNetwork } from './chain.js';
 import { readableError } from './errors.js';
+import { update } from './snapshot.js';
 import { h, short, tokens } from './ui.js';
 import * as providers from './sections/providers.js';
 import * as jobs from './sections/jobs.js';
@@ -10,7 +12,7 @@ import * as models from './sections/models.js';
 import * as treasury from './sections/treasury.js';
 
 const SECTIONS = [providers, jobs, staking, models, treasury];
-const refreshers = [];
+const renderers = [];
 const walletEl = document.getElementById('wallet');
 const bannerEl = document.getElementById('network-banner');
 const walletMsg = h('span', { class: 'msg', id: 'wallet-msg' });
@@ -61,15 +63,13 @@ async function drawWallet() {
     h('button', { class: 'secondary', id: 'disconnect', onclick: disconnect }, 'Disconnect'),
     walletMsg,
   );
-  try {
-    const parts = [];
-    if (has('ComputeToken')) parts.push(tokens(await read('ComputeToken', 'balanceOf', [state.account])));
-    const eth = await state.publicClient.getBalance({ address: state.account });
-    parts.push(tokens(eth, 'ETH'));
-    bal.textContent = parts.join(' · ');
-  } catch {
-    /* balances are informative only */
-  }
+  drawBalance(bal);
+}
+
+function drawBalance(el = document.getElementById('wallet-balance')) {
+  const acct = lastSnapshot?.account;
+  if (!el || !acct || acct.address !== state.account) return;
+  el.textContent = [acct.token !== null ? tokens(acct.token) : null, tokens(acct.eth, 'ETH')].filter(Boolean).join(' · ');
 }
 
 function drawBanner() {
@@ -113,30 +113,55 @@ async function onConnectInjected() {
   }
 }
 
-let refreshing = null;
+let lastSnapshot = null;
+let updating = null;
 let again = false;
+/** Bring the snapshot to the latest block and render every section from it (one update at a time). */
 async function refreshAll() {
-  if (refreshing) {
+  if (updating) {
     again = true;
-    return refreshing;
+    return updating;
   }
-  refreshing = (async () => {
+  updating = (async () => {
     do {
       again = false;
-      await Promise.all(
-        refreshers.map((r) =>
-          r().catch((err) => {
-            console.error(err);
-          }),
-        ),
-      );
+      try {
+        lastSnapshot = await update();
+        chainReachable(true);
+      } catch (err) {
+        console.error(err);
+        chainReachable(false, err);
+        continue;
+      }
+      for (const render of renderers) {
+        try {
+          await render(lastSnapshot);
+        } catch (err) {
+          console.error(err);
+        }
+      }
+      drawBalance();
+      document.getElementById('block').textContent = `block ${lastSnapshot.block}`;
+      document.body.dataset.block = String(lastSnapshot.block);
     } while (again);
   })();
   try {
-    await refreshing;
+    await updating;
   } finally {
-    refreshing = null;
+    updating = null;
     document.body.dataset.refreshed = String(Date.now());
+  }
+}
+
+function chainReachable(ok, err) {
+  const badge = document.getElementById('chain-badge');
+  if (ok) {
+    badge.textContent = `${state.chain.name} · chain ${state.chain.id}`;
+    badge.className = 'badge ok';
+  } else {
+    badge.textContent = `cannot reach the chain (${state.chain.rpcUrls.default.http[0]})`;
+    badge.className = 'badge bad';
+    badge.title = readableError(err);
   }
 }
 
@@ -149,12 +174,10 @@ async function boot() {
     fatal.textContent = readableError(err);
     return;
   }
-  const badge = document.getElementById('chain-badge');
-  badge.textContent = `${state.chain.name} · chain ${state.chain.id}`;
-  badge.className = 'badge ok';
+  chainReachable(true);
   for (const s of SECTIONS) {
     const section = document.getElementById(s.id);
-    refreshers.push(s.mount(section.querySelector('.body'), { refresh: refreshAll }));
+    renderers.push(s.mount(section.querySelector('.body'), { refresh: refreshAll }));
   }
   onChange(() => {
     drawWallet();
@@ -163,7 +186,6 @@ async function boot() {
   });
   emit();
   let last = -1n;
-  const blockEl = document.getElementById('block');
   state.publicClient.watchBlockNumber({
     emitOnBegin: true,
     poll: true,
@@ -171,10 +193,9 @@ async function boot() {
     onBlockNumber: (n) => {
       if (n === last) return;
       last = n;
-      blockEl.textContent = `block ${n}`;
       refreshAll();
-      if (state.account) drawWallet();
     },
+    onError: (err) => chainReachable(false, err),
   });
   document.body.dataset.ready = '1';
 }

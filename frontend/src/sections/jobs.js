@@ -2,22 +2,12 @@
 // transaction), follow its state (open → accepted → submitted → settled), approve or dispute as
 // requester; a provider account can accept and submit from here too.
 import { getAddress, keccak256, parseSignature, toHex } from 'viem';
-import { contract, events, has, read, send, signTyped, state } from '../chain.js';
-import { act, field, h, keyOf, parseAmount, short, table, tokens } from '../ui.js';
-import { loadModels } from './models.js';
-import { loadNodes } from './providers.js';
+import { contract, has, read, send, signTyped, state } from '../chain.js';
+import { jobStatus, nodesOf, recentJobs } from '../snapshot.js';
+import { act, field, h, keyOf, parseAmount, percentOfBps, short, table, tokens, when } from '../ui.js';
 import { ensureAllowance } from './staking.js';
 
 export const id = 'jobs';
-// JobEscrow.Status; a Closed job's outcome comes from its closing event.
-export const STATUS = ['None', 'Open', 'Accepted', 'Submitted', 'Disputed', 'Closed'];
-const CLOSING = [
-  ['JobSettled', 'Settled'],
-  ['JobCancelled', 'Cancelled'],
-  ['JobTimedOut', 'TimedOut'],
-  ['DisputeResolved', 'Resolved'],
-  ['DisputeExpired', 'Expired'],
-];
 const PILL = { Closed: 'ok', Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Expired: 'warn', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
 
 async function permitSignature(amount) {
@@ -97,44 +87,30 @@ export function mount(body, { refresh }) {
     return b;
   }
 
-  return async function refreshJobs() {
-    const [posted, acceptedLogs, settledLogs, models, nodes, ...closingLogs] = await Promise.all([
-      events('JobEscrow', 'JobPosted'),
-      events('JobEscrow', 'JobAccepted'),
-      events('JobEscrow', 'JobSettled'),
-      loadModels().catch(() => []),
-      loadNodes().catch(() => []),
-      ...CLOSING.map(([ev]) => events('JobEscrow', ev)),
-    ]);
-    const outcome = new Map();
-    CLOSING.forEach(([, name], i) => closingLogs[i].forEach((l) => outcome.set(l.args.jobId, name)));
-    const accepted = new Map(acceptedLogs.map((l) => [l.args.jobId, l.args]));
+  return function renderJobs(snap) {
+    const models = [...snap.models.values()].filter((m) => m.royalty);
     // model choices for the post form (keep the user's pick)
     const picked = modelSelect.value;
     const modelsKey = keyOf(models.map((m) => [m.modelId, m.royalty]));
     if (modelSelect.dataset.key !== modelsKey) {
-      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${Number(m.royalty[1]) / 100}% royalty)`)));
+      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${percentOfBps(m.royalty[1])} royalty)`)));
       modelSelect.dataset.key = modelsKey;
       if ([...modelSelect.options].some((o) => o.value === picked)) modelSelect.value = picked;
     }
-    const settled = new Map(settledLogs.map((l) => [l.args.jobId, l.args]));
-    const me = state.account ? getAddress(state.account) : null;
-    const myNodes = me ? nodes.filter((n) => n.active && getAddress(n.owner) === me) : [];
-    const now = Number((await state.publicClient.getBlock()).timestamp);
-    const recent = [...posted].reverse().slice(0, 25);
-    const jobs = await Promise.all(recent.map((l) => read('JobEscrow', 'getJob', [l.args.jobId])));
+    const me = snap.account?.address || null;
+    const myNodes = nodesOf(snap, me);
+    const now = snap.time;
+    const recent = recentJobs(snap);
     // redraw only when something a row shows changed (keeps the table still between blocks)
-    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent.map((l) => l.args.jobId), jobs, [...outcome], [...accepted.keys()], jobs.map((j) => Number(j.deadline) < now)]);
+    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent, recent.map((j) => Number(j.stored.deadline) < now)]);
     if (listEl.dataset.key === key) return;
-    const rows = await Promise.all(
-      recent.map(async (l, i) => {
+    const rows = recent.map((j) => {
         // requester, budget and model come from the JobPosted event (a finished job's storage is
         // cleared); the live status, provider and deadline from getJob.
-        const { jobId, requester, budget, modelId } = l.args;
-        const job = jobs[i];
-        let status = STATUS[Number(job.status)] || String(job.status);
-        if (status === 'Closed') status = outcome.get(jobId) || 'Closed';
-        const provider = accepted.get(jobId)?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
+        const { jobId, requester, budget, modelId } = j.posted;
+        const job = j.stored;
+        const status = jobStatus(j);
+        const provider = j.accepted?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
         const actions = h('td', {});
         const isRequester = me && getAddress(requester) === me;
         const isProvider = me && provider && getAddress(provider) === me;
@@ -198,13 +174,13 @@ export function mount(body, { refresh }) {
             }, 'expire'),
           );
         }
-        const split = settled.get(jobId);
+        const split = j.settled;
         const detail = split
           ? h('div', { class: 'muted', 'data-split': '1' }, `provider ${tokens(split.providerAmount)} · royalty ${tokens(split.royalty)} · fee ${tokens(split.fee)}`)
           : status === 'Submitted'
-            ? h('div', { class: 'muted' }, `challenge window ends ${new Date(Number(job.deadline) * 1000).toLocaleTimeString()}`)
+            ? h('div', { class: 'muted' }, `challenge window ends ${when(job.deadline)}`)
             : status === 'Disputed'
-              ? h('div', { class: 'muted', 'data-resolve-by': String(job.deadline) }, `arbiters decide by ${new Date(Number(job.deadline) * 1000).toLocaleString()}; then anyone may close it 50/50`)
+              ? h('div', { class: 'muted', 'data-resolve-by': String(job.deadline) }, `arbiters decide by ${when(job.deadline)}; then anyone may close it 50/50`)
               : null;
         return h(
           'tr',
@@ -217,8 +193,7 @@ export function mount(body, { refresh }) {
           h('td', { class: 'mono' }, provider ? short(provider) : '–'),
           actions,
         );
-      }),
-    );
+      });
     listEl.replaceChildren(table(['job', 'requester', 'budget', 'model', 'state', 'provider', ''], rows, { id: 'jobs-table' }));
     listEl.dataset.key = key;
   };

@@ -1,32 +1,11 @@
 // Models: mint a model NFT (content-addressed by its weights hash, royalty chosen at mint), list it
 // on the marketplace, buy one with the royalty and fee split shown before the purchase.
 import { getAddress, keccak256, toHex } from 'viem';
-import { contract, events, has, read, send, state } from '../chain.js';
-import { act, field, h, keyOf, parseAmount, renderIfChanged, short, table, tokens } from '../ui.js';
+import { contract, has, read, send, state } from '../chain.js';
+import { act, field, h, keyOf, parseAmount, percentOfBps, renderIfChanged, short, table, tokens } from '../ui.js';
 import { ensureAllowance } from './staking.js';
 
 export const id = 'models';
-
-export async function loadModels() {
-  if (!has('ModelNFT')) return [];
-  const minted = await events('ModelNFT', 'ModelMinted');
-  const nft = contract('ModelNFT').address;
-  const market = has('ModelMarketplace');
-  return Promise.all(
-    minted.map(async (l) => {
-      const modelId = BigInt(l.args.weightsHash);
-      const [owner, royalty, listing, valid] = await Promise.all([
-        read('ModelNFT', 'ownerOf', [modelId]),
-        read('ModelNFT', 'royaltyOf', [modelId]),
-        market ? read('ModelMarketplace', 'getListing', [nft, modelId]) : [null, 0n],
-        market ? read('ModelMarketplace', 'isListingValid', [nft, modelId]) : false,
-      ]);
-      let quote = null;
-      if (market && valid) quote = await read('ModelMarketplace', 'quote', [nft, modelId, listing[1]]);
-      return { modelId, weightsHash: l.args.weightsHash, creator: l.args.creator, uri: l.args.metadataURI, owner, royalty, listing, valid, quote };
-    }),
-  );
-}
 
 export function mount(body, { refresh }) {
   if (!has('ModelNFT')) {
@@ -98,9 +77,9 @@ export function mount(body, { refresh }) {
     return cell;
   }
 
-  return async function refreshModels() {
-    const models = await loadModels();
-    renderIfChanged(listEl, keyOf([state.account, models]), () => modelsTable(models));
+  return function renderModels(snap) {
+    const models = [...snap.models.values()].filter((m) => m.owner);
+    renderIfChanged(listEl, keyOf([snap.account?.address, models]), () => modelsTable(models));
   };
 
   function modelsTable(models) {
@@ -122,7 +101,7 @@ export function mount(body, { refresh }) {
         h('td', {}, h('div', { class: 'mono' }, short(m.weightsHash)), h('div', { class: 'muted' }, m.uri)),
         h('td', { class: 'mono' }, short(m.creator)),
         h('td', { class: 'mono' }, short(m.owner)),
-        h('td', { class: 'num' }, `${Number(bps) / 100}%`),
+        h('td', { class: 'num' }, percentOfBps(bps)),
         h('td', {}, sale),
         actions(m),
       );

@@ -3,8 +3,8 @@
 // endpoint validators challenge, and deregister one.
 import { getAddress, keccak256, toHex } from 'viem';
 import { contract, has, read, send, state } from '../chain.js';
-import { act, duration, field, h, keyOf, parseAmount, renderIfChanged, short, stat, table, tokens } from '../ui.js';
-import { loadNodes } from './providers.js';
+import { nodesOf } from '../snapshot.js';
+import { act, duration, field, h, keyOf, parseAmount, renderIfChanged, seconds, short, stat, table, tokens } from '../ui.js';
 
 export const id = 'staking';
 
@@ -19,7 +19,7 @@ export function mount(body, { refresh }) {
     body.append(h('p', { class: 'muted' }, 'No staking contract in this deployment.'));
     return async () => {};
   }
-  const statsEl = h('div', { class: 'stats', id: 'stake-stats' });
+  const statsEl = h('div', { id: 'stake-stats' });
   const countdown = h('div', { class: 'msg', id: 'unbond-countdown' });
   const msg = h('div', { class: 'msg', id: 'stake-msg' });
   const stakeForm = h('form', { class: 'row', id: 'stake-form' }, field('amount (GPU)', 'amount', { value: '1000', inputmode: 'decimal' }), h('button', { type: 'submit' }, 'Stake'));
@@ -93,9 +93,9 @@ export function mount(body, { refresh }) {
     msg,
   );
 
-  async function refreshMyNodes() {
-    const me = state.account ? getAddress(state.account) : null;
-    const mine = me ? (await loadNodes()).filter((n) => n.active && getAddress(n.owner) === me) : [];
+  function renderMyNodes(snap) {
+    const me = snap.account?.address || null;
+    const mine = nodesOf(snap, me);
     renderIfChanged(myNodesEl, keyOf([me, mine.map((n) => n.nodeId)]), () => {
       const rows = mine.map((n) => {
       const btn = h('button', { class: 'secondary', 'data-action': 'deregister' }, 'Deregister');
@@ -124,33 +124,31 @@ export function mount(body, { refresh }) {
     countdown.textContent = left > 0 ? `Unbonding: withdrawable in ${duration(left)}` : 'Unbonding done: you can withdraw now.';
   }, 500);
 
-  return async function refreshStaking() {
-    const stats = [stat('Total staked', tokens(await read('ComputeStaking', 'totalStaked')))];
-    const [period, minStake] = await Promise.all([read('ComputeStaking', 'unbondingPeriod'), read('ComputeStaking', 'minStakePerGpu')]);
-    stats.push(stat('Unbonding period', duration(Number(period))), stat('Stake per GPU', tokens(minStake)));
-    if (state.account) {
-      const [info, free, bal, block] = await Promise.all([
-        read('ComputeStaking', 'providerInfo', [state.account]),
-        read('ComputeStaking', 'freeStake', [state.account]),
-        read('ComputeToken', 'balanceOf', [state.account]),
-        state.publicClient.getBlock(),
-      ]);
-      const [staked, locked, unbonding, unbondingRelease, nodeCount] = info;
-      skew = Number(block.timestamp) - Date.now() / 1000;
+  return function renderStaking(snap) {
+    const param = (fn) => snap.params.find((p) => p.contract === 'ComputeStaking' && p.fn === fn)?.value;
+    const period = param('unbondingPeriod');
+    const minStake = param('minStakePerGpu');
+    const stats = [stat('Total staked', tokens(snap.totals.staked))];
+    if (period !== undefined) stats.push(stat('Unbonding period', seconds(period)));
+    if (minStake !== undefined) stats.push(stat('Stake per GPU', tokens(minStake)));
+    const acct = snap.account;
+    if (acct?.provider) {
+      const [staked, locked, unbonding, unbondingRelease, nodeCount] = acct.provider;
+      skew = snap.time - Date.now() / 1000;
       release = unbonding > 0n ? Number(unbondingRelease) : 0;
       stats.push(
         stat('Your stake', h('span', { id: 'my-stake' }, tokens(staked))),
-        stat('Free', h('span', { id: 'my-free-stake' }, tokens(free))),
+        stat('Free', h('span', { id: 'my-free-stake' }, tokens(acct.free))),
         stat('Locked in jobs', tokens(locked)),
         stat('Unbonding', h('span', { id: 'my-unbonding' }, tokens(unbonding))),
         stat('GPUs', String(nodeCount)),
-        stat('Wallet', tokens(bal)),
+        stat('Wallet', tokens(acct.token)),
       );
     } else {
       release = 0;
       stats.push(stat('Your stake', 'connect a wallet'));
     }
-    statsEl.replaceChildren(...stats);
-    await refreshMyNodes();
+    renderIfChanged(statsEl, keyOf([snap.totals.staked, period, minStake, acct]), () => h('div', { class: 'stats' }, stats));
+    renderMyNodes(snap);
   };
 }
