@@ -260,3 +260,15 @@ def outcome(page: Any, msg: str, timeout: float = 20_000) -> str:
     text = el.inner_text()
     assert "ok" in (el.get_attribute("class") or ""), f"the page reported an error: {text}"
     return text
+
+
+def onnx_file(tag: str) -> dict[str, Any]:
+    """A small ONNX ModelProto written field by field (ir_version 8, opset 17, a graph named by
+    `tag`), as Playwright's set_input_files takes it; its SHA-256 is the model id the page mints."""
+
+    def field(number: int, payload: bytes) -> bytes:
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    graph = field(2, tag.encode())  # GraphProto.name
+    body = b"\x08\x08" + field(2, b"page-test") + field(7, graph) + field(8, b"\x10\x11")
+    return {"name": f"{tag}.onnx", "mimeType": "application/octet-stream", "buffer": body}

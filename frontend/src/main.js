@@ -7,11 +7,12 @@ import { update } from './snapshot.js';
 import { h, short, tokens } from './ui.js';
 import * as providers from './sections/providers.js';
 import * as jobs from './sections/jobs.js';
+import * as pay from './sections/pay.js';
 import * as staking from './sections/staking.js';
 import * as models from './sections/models.js';
 import * as treasury from './sections/treasury.js';
 
-const SECTIONS = [providers, jobs, staking, models, treasury];
+const SECTIONS = [providers, jobs, pay, staking, models, treasury];
 const renderers = [];
 const walletEl = document.getElementById('wallet');
 const bannerEl = document.getElementById('network-banner');

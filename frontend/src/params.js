@@ -25,6 +25,8 @@ export const PARAMETERS = [
   { contract: 'Treasury', fn: 'getMinDelay', name: 'Timelock delay before execution', unit: 'seconds' },
   { contract: 'Treasury', fn: 'surplusShareBps', name: 'Share of surplus routed to stakers', unit: 'bps' },
   { contract: 'Treasury', fn: 'balanceCeiling', name: 'Treasury balance ceiling', unit: 'tokens' },
+  { contract: 'PaymentChannels', fn: 'feeBps', name: 'Protocol fee on paid requests', unit: 'bps' },
+  { contract: 'PaymentChannels', fn: 'closeDelay', name: 'Channel close delay (last redemption window)', unit: 'seconds' },
 ];
 
 export function showParameter(unit, v) {

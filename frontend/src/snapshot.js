@@ -23,8 +23,8 @@ export const treasuryName = () => ['Treasury', 'TimelockController', 'Timelock']
 
 /**
  * Extra watchers (sections of work still being added, e.g. payment channels) register here:
- * {contract: name, apply(draft, log), read(draft, blockNumber, dirtyKeys) -> Promise}.
- * Their state lives in draft.extra[contract].
+ * {contract: name, clone(state) -> copy, apply(draft, log, dirty), read(draft, blockNumber, dirty, first) -> Promise}.
+ * Their state lives in draft.extra[contract] (cloned for each update, so a failed one changes nothing).
  */
 const extraWatchers = [];
 export function watch(watcher) {
@@ -38,7 +38,7 @@ function empty() {
     nodes: new Map(), // nodeId -> {nodeId, provider, owner, gpuModel, vramMiB, metadataURI, active, stake, record}
     attestations: new Map(), // `${nodeId}:${epoch}` -> the attestation (figures) from AttestationRecorded
     models: new Map(), // modelId (bigint) -> {modelId, weightsHash, creator, uri, owner, royalty, listing, valid, quote}
-    jobs: new Map(), // jobId (bigint) -> {jobId, posted, accepted, settled, outcome, stored}
+    jobs: new Map(), // jobId (bigint) -> {jobId, posted, accepted, settled, outcome, terms, stored}
     proposals: new Map(), // proposalId -> {created, state, votes}
     fees: [], // {blockNumber, fee, source}: protocol fees paid to the treasury
     blockTimes: new Map(), // blockNumber -> timestamp of blocks that carried a fee
@@ -60,7 +60,7 @@ function copy(snap) {
     fees: [...snap.fees],
     blockTimes: new Map(snap.blockTimes),
     totals: { ...snap.totals },
-    extra: { ...snap.extra },
+    extra: Object.fromEntries(Object.entries(snap.extra).map(([name, v]) => [name, extraWatchers.find((w) => w.contract === name)?.clone?.(v) ?? v])),
   };
 }
 
@@ -99,7 +99,10 @@ function apply(draft, dirty, name, log) {
     }
     const job = { ...(draft.jobs.get(a.jobId) || { jobId: a.jobId }) };
     if (ev === 'JobPosted') job.posted = a;
+    // royalty terms fixed when the job was posted, by whichever event carries them (issue 11 #2)
+    if (a.royaltyBps !== undefined && a.royaltyReceiver !== undefined) job.terms = { receiver: a.royaltyReceiver, bps: Number(a.royaltyBps), fixed: true };
     else if (ev === 'JobAccepted') job.accepted = a;
+    else if (ev === 'ResultSubmitted') job.submitted = a;
     else if (ev === 'JobSettled') {
       job.settled = a;
       if (a.fee > 0n) draft.fees.push({ blockNumber: log.blockNumber, fee: a.fee, source: 'job' });
@@ -265,6 +268,27 @@ export function nodesOf(snap, address) {
 export function jobStatus(job) {
   const s = job.stored ? JOB_STATUS[Number(job.stored.status)] || String(job.stored.status) : 'Open';
   return s === 'Closed' ? job.outcome || 'Closed' : s;
+}
+
+/**
+ * The royalty a job pays and the provider's part of its budget: {bps, receiver, fixed, minted, fee,
+ * royalty, provider}. `fixed`: the escrow snapshotted the terms when the job was posted (an event or
+ * the stored job carries them); otherwise they are the model's terms now, which an escrow that reads
+ * them at settlement may still see change. `minted` is false for a model id nobody has minted.
+ */
+export function jobTerms(snap, job) {
+  const budget = BigInt(job.posted.budget);
+  const feeBps = BigInt(snap.params.find((p) => p.contract === 'JobEscrow' && p.fn === 'feeBps')?.value ?? 0);
+  const fee = (budget * feeBps) / 10_000n;
+  const modelId = BigInt(job.posted.modelId || 0);
+  const stored = job.stored && job.stored.royaltyBps !== undefined && job.stored.royaltyReceiver !== undefined ? { receiver: job.stored.royaltyReceiver, bps: Number(job.stored.royaltyBps), fixed: true } : null;
+  const model = modelId ? snap.models.get(modelId) : null;
+  let terms = job.terms || stored;
+  if (!terms && model?.royalty) terms = { receiver: model.royalty[0], bps: Number(model.royalty[1]), fixed: false };
+  if (!terms) terms = { receiver: null, bps: 0, fixed: !modelId };
+  let royalty = (budget * BigInt(terms.bps)) / 10_000n;
+  if (royalty > budget - fee) royalty = budget - fee;
+  return { ...terms, modelId, minted: !modelId || Boolean(model), fee, royalty, provider: budget - fee - royalty };
 }
 
 /** The newest jobs first, at most `limit`, only those whose stored state was read. */

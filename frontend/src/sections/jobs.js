@@ -3,8 +3,9 @@
 // requester; a provider account can accept and submit from here too.
 import { getAddress, keccak256, parseSignature, toHex } from 'viem';
 import { contract, has, read, send, signTyped, state } from '../chain.js';
-import { jobStatus, nodesOf, recentJobs } from '../snapshot.js';
+import { jobStatus, jobTerms, nodesOf, recentJobs } from '../snapshot.js';
 import { act, field, h, keyOf, parseAmount, percentOfBps, short, table, tokens, when } from '../ui.js';
+import { outputsButton, runForm } from './batch.js';
 import { ensureAllowance } from './staking.js';
 
 export const id = 'jobs';
@@ -79,7 +80,9 @@ export function mount(body, { refresh }) {
       return `Job posted (tx ${short(receipt.transactionHash)}).`;
     });
   });
-  body.append(postForm, listEl, msg);
+  let latest = null;
+  const runJob = runForm({ snap: () => latest, msg, refresh });
+  body.append(postForm, h('h3', {}, 'Run a model on your inputs'), runJob, listEl, msg);
 
   function button(label, cls, busy, fn, dataAction) {
     const b = h('button', { class: cls, 'data-action': dataAction }, label);
@@ -87,13 +90,33 @@ export function mount(body, { refresh }) {
     return b;
   }
 
+  /** What the provider is paid under, shown before anyone accepts (issue 11 #2). */
+  function termsLine(t) {
+    const who = t.receiver && BigInt(t.receiver) !== 0n ? ` to ${short(t.receiver)}` : '';
+    const royalty = t.bps ? `royalty ${percentOfBps(t.bps)} (${tokens(t.royalty)})${who}` : 'no royalty';
+    const note = !t.minted
+      ? h('span', { class: 'pill bad', 'data-terms-note': 'unminted' }, 'model not minted: a royalty set later would come out of the provider’s pay')
+      : t.modelId && !t.fixed
+        ? h('span', { class: 'pill warn', 'data-terms-note': 'current' }, 'the model’s rate now, read again at settlement')
+        : t.modelId
+          ? h('span', { class: 'pill ok', 'data-terms-note': 'fixed' }, 'fixed when posted')
+          : null;
+    return h(
+      'div',
+      { class: 'muted terms', 'data-terms': `${t.bps}:${t.provider}` },
+      h('div', {}, `provider gets ${tokens(t.provider)} · fee ${tokens(t.fee)} · ${royalty}`),
+      note,
+    );
+  }
+
   return function renderJobs(snap) {
+    latest = snap;
     const models = [...snap.models.values()].filter((m) => m.royalty);
     // model choices for the post form (keep the user's pick)
     const picked = modelSelect.value;
     const modelsKey = keyOf(models.map((m) => [m.modelId, m.royalty]));
     if (modelSelect.dataset.key !== modelsKey) {
-      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${percentOfBps(m.royalty[1])} royalty)`)));
+      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri.length > 24 ? `${m.uri.slice(0, 20)}…` : m.uri} (${percentOfBps(m.royalty[1])} royalty)`)));
       modelSelect.dataset.key = modelsKey;
       if ([...modelSelect.options].some((o) => o.value === picked)) modelSelect.value = picked;
     }
@@ -102,7 +125,7 @@ export function mount(body, { refresh }) {
     const now = snap.time;
     const recent = recentJobs(snap);
     // redraw only when something a row shows changed (keeps the table still between blocks)
-    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent, recent.map((j) => Number(j.stored.deadline) < now)]);
+    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent, recent.map((j) => [Number(j.stored.deadline) < now, jobTerms(snap, j)])]);
     if (listEl.dataset.key === key) return;
     const rows = recent.map((j) => {
         // requester, budget and model come from the JobPosted event (a finished job's storage is
@@ -110,6 +133,7 @@ export function mount(body, { refresh }) {
         const { jobId, requester, budget, modelId } = j.posted;
         const job = j.stored;
         const status = jobStatus(j);
+        const terms = jobTerms(snap, j);
         const provider = j.accepted?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
         const actions = h('td', {});
         const isRequester = me && getAddress(requester) === me;
@@ -129,6 +153,8 @@ export function mount(body, { refresh }) {
             }, 'dispute'),
           );
         }
+        const outputs = isRequester ? outputsButton(snap, j, msg) : null;
+        if (outputs) actions.append(outputs);
         if (isRequester && status === 'Open') {
           actions.append(
             button('Cancel', 'secondary', 'Cancelling…', async () => {
@@ -140,7 +166,7 @@ export function mount(body, { refresh }) {
         }
         if (!isRequester && status === 'Open' && myNodes.length) {
           actions.append(
-            button('Accept', '', 'Accepting…', async () => {
+            button(`Accept (you get ${tokens(terms.provider)})`, '', 'Accepting…', async () => {
               await send('JobEscrow', 'acceptJob', [jobId, myNodes[0].nodeId, '0x']);
               refresh();
               return `Job ${jobId} accepted with ${myNodes[0].gpuModel}.`;
@@ -187,7 +213,7 @@ export function mount(body, { refresh }) {
           { 'data-job': jobId.toString(), 'data-status': status },
           h('td', {}, `#${jobId}`),
           h('td', { class: 'mono' }, short(requester)),
-          h('td', { class: 'num' }, tokens(budget)),
+          h('td', { class: 'num' }, tokens(budget), status === 'Open' || status === 'Accepted' ? termsLine(terms) : null),
           h('td', { class: 'mono' }, modelId ? short(toHex(modelId, { size: 32 })) : '–'),
           h('td', {}, h('span', { class: `pill ${PILL[status] || ''}`, 'data-state': status }, status), detail),
           h('td', { class: 'mono' }, provider ? short(provider) : '–'),

@@ -1,7 +1,8 @@
-// Models: mint a model NFT (content-addressed by its weights hash, royalty chosen at mint), list it
-// on the marketplace, buy one with the royalty and fee split shown before the purchase.
-import { getAddress, keccak256, toHex } from 'viem';
+// Models: mint a model NFT from its ONNX file (model id = SHA-256 of the file, computed here; royalty
+// chosen at mint), list it on the marketplace, buy one with the royalty and fee split shown first.
+import { getAddress } from 'viem';
 import { contract, has, read, send, state } from '../chain.js';
+import { checkOnnx, cidOf, sha256 } from '../content.js';
 import { act, field, h, keyOf, parseAmount, percentOfBps, renderIfChanged, short, table, tokens } from '../ui.js';
 import { ensureAllowance } from './staking.js';
 
@@ -14,11 +15,38 @@ export function mount(body, { refresh }) {
   }
   const msg = h('div', { class: 'msg', id: 'models-msg' });
   const listEl = h('div', { id: 'models-list' });
+  const fileInput = h('input', { type: 'file', name: 'file', accept: '.onnx,application/octet-stream', class: 'wide', 'aria-label': 'ONNX model file' });
+  const idEl = h('div', { class: 'muted mono', id: 'mint-model-id' });
+  const uriInput = h('input', { name: 'uri', class: 'wide', placeholder: 'ipfs://… (filled from the file)' });
+  let chosen = null; // {digest, cid, size}
+  fileInput.addEventListener('change', async () => {
+    chosen = null;
+    idEl.textContent = '';
+    const file = fileInput.files?.[0];
+    if (!file) return;
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const onnx = checkOnnx(bytes);
+      const digest = await sha256(bytes);
+      chosen = { digest, cid: cidOf(digest), size: bytes.length };
+      idEl.textContent = `model id (sha256) ${digest} · ${file.name}, ${bytes.length} bytes, ONNX ir_version ${onnx.irVersion}`;
+      idEl.dataset.modelId = digest;
+      if (!uriInput.value || uriInput.dataset.auto) {
+        uriInput.value = `ipfs://${chosen.cid}`;
+        uriInput.dataset.auto = '1';
+      }
+      msg.textContent = '';
+    } catch (err) {
+      msg.className = 'msg error';
+      msg.textContent = err.message;
+    }
+  });
+  uriInput.addEventListener('input', () => delete uriInput.dataset.auto);
   const mintForm = h(
     'form',
     { class: 'row', id: 'mint-form' },
-    field('model name / weights file', 'weights', { class: 'wide', value: `llama-mini-${Math.floor(Math.random() * 1e6)}.safetensors` }),
-    field('metadata URI', 'uri', { class: 'wide', value: 'ipfs://model-card' }),
+    h('label', {}, 'ONNX model file', fileInput),
+    h('label', {}, 'metadata URI', uriInput),
     field('royalty (%)', 'royalty', { value: '5', inputmode: 'decimal' }),
     h('button', { type: 'submit' }, 'Mint model NFT'),
   );
@@ -26,16 +54,17 @@ export function mount(body, { refresh }) {
     e.preventDefault();
     const f = new FormData(mintForm);
     act(msg, mintForm.querySelector('button'), 'Minting…', async () => {
+      if (!state.account) throw new Error('Connect a wallet first.');
+      if (!chosen) throw new Error('Choose the model’s ONNX file first: its SHA-256 is the model id.');
       const pct = Number(f.get('royalty'));
       if (!Number.isFinite(pct) || pct < 0) throw new Error('Royalty must be a percentage like 5 or 2.5.');
       const bps = Math.round(pct * 100);
-      const weightsHash = keccak256(toHex(String(f.get('weights'))));
-      await send('ModelNFT', 'mint', [state.account, weightsHash, String(f.get('uri')), state.account, bps]);
+      await send('ModelNFT', 'mint', [state.account, chosen.digest, String(f.get('uri') || `ipfs://${chosen.cid}`), state.account, bps]);
       refresh();
-      return `Minted model ${short(weightsHash)} with a ${pct}% royalty.`;
+      return `Minted model ${short(chosen.digest)} with a ${pct}% royalty.`;
     });
   });
-  body.append(mintForm, listEl, msg);
+  body.append(mintForm, idEl, listEl, msg);
   const priceDraft = new Map(); // typed list prices survive a refresh
 
   function actions(m) {
