@@ -202,8 +202,9 @@ class Wallet:
 
 @pytest.fixture
 def open_page(chromium, devnet) -> Iterator[Any]:
-    """open_page(viewport=DESKTOP, wallet_account=None, wallet_chain_id=None, before_load=None)
-    -> (page, wallet); before_load(page) runs before the page is opened (e.g. to watch requests)."""
+    """open_page(viewport=DESKTOP, wallet_account=None, wallet_chain_id=None, before_load=None,
+    wallet_options=None) -> (page, wallet); before_load(page) runs before the page is opened (e.g.
+    to watch requests); wallet_options go to the test wallet (e.g. {"only6963": True})."""
     contexts = []
 
     def _open(
@@ -211,6 +212,7 @@ def open_page(chromium, devnet) -> Iterator[Any]:
         wallet_account: int | None = None,
         wallet_chain_id: int | None = None,
         before_load: Any = None,
+        wallet_options: dict | None = None,
     ):
         ctx = chromium.new_context(viewport=viewport, device_scale_factor=1)
         contexts.append(ctx)
@@ -225,6 +227,7 @@ def open_page(chromium, devnet) -> Iterator[Any]:
                 "rpcUrl": devnet.rpc_url,
                 "rpcChainId": devnet.deployment["chainId"],
                 "startChainId": wallet_chain_id or devnet.deployment["chainId"],
+                **(wallet_options or {}),
             }
             page.expose_function("__walletDecide", wallet.decide)
             page.add_init_script(f"window.__TEST_WALLET__ = {json.dumps(cfg)};\n{WALLET_JS}")

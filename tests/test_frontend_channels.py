@@ -109,9 +109,9 @@ def test_a_session_key_pays_each_request_with_a_voucher_the_provider_redeems(ope
     assert [int(v["cumulativeAmount"]) for v in sent] == [price, 2 * price]  # cumulative, no wallet prompt
     screenshot(page, "18-pay-per-request")
 
-    page.reload()  # the session key stays in this browser
+    page.reload()  # the session key (and the chosen account) stay in this browser
     page.wait_for_selector("body[data-ready='1']")
-    connect_dev(page, USER)
+    page.wait_for_selector("#dev-label")
     page.wait_for_selector(f"#session-key[data-address='{session}']")
 
     last = sent[-1]

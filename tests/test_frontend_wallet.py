@@ -67,10 +67,11 @@ def test_reverted_call_shows_the_custom_error_with_its_values(open_page, devnet)
     page.click("#unbond-form button")
     page.wait_for_selector("#stake-msg.error")
     text = page.inner_text("#stake-msg")
-    assert "ComputeStakingInsufficientFreeStake" in text
-    assert (
-        re.search(r"provider=0x[0-9a-fA-F]{40}", text) and "required=5 GPU" in text and "available=0" in text
-    )
+    assert text.startswith("Staking refused: insufficient free stake")  # a sentence, the name for developers
+    assert "[ComputeStakingInsufficientFreeStake]" in text
+    assert "required 5 GPU" in text and "available 0 GPU" in text  # tokens, not wei
+    assert re.search(r"provider 0x[0-9a-fA-F]{4}…[0-9a-fA-F]{4}", text)  # shortened, not 40 hex digits
+    assert not re.search(r"[0-9a-fA-F]{40}|\d{12,}", text)
     screenshot(page, "04-custom-error")
 
 

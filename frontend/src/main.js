@@ -1,7 +1,8 @@
 // Entry point: load the deployment, draw the wallet bar, mount every section; on each new block (or
 // a change of account) bring the one snapshot up to date and let every section render from it.
 import './style.css';
-import { connectDev, connectInjected, devNetwork, disconnect, emit, loadDeployment, onChange, state, switchNetwork, wrongNetwork } from './chain.js';
+import { HttpRequestError, TimeoutError } from 'viem';
+import { connectDev, connectInjected, devNetwork, disconnect, discoverWallets, emit, loadDeployment, onChange, restoreConnection, state, switchNetwork, wallets, wrongNetwork } from './chain.js';
 import { readableError } from './errors.js';
 import { update } from './snapshot.js';
 import { h, short, tokens } from './ui.js';
@@ -21,8 +22,12 @@ const walletMsg = h('span', { class: 'msg', id: 'wallet-msg' });
 async function drawWallet() {
   walletEl.replaceChildren();
   if (!state.account) {
-    const connectBtn = h('button', { id: 'connect-injected', onclick: onConnectInjected }, 'Connect wallet');
-    walletEl.append(connectBtn);
+    // every wallet that announced itself (EIP-6963), else window.ethereum, else a hint
+    const found = wallets();
+    if (!found.length) walletEl.append(h('button', { id: 'connect-injected', onclick: () => onConnectInjected(undefined) }, 'Connect wallet'));
+    found.forEach((w, i) =>
+      walletEl.append(h('button', { id: i === 0 ? 'connect-injected' : undefined, 'data-wallet': w.info.rdns, onclick: () => onConnectInjected(w) }, found.length > 1 || w.info.rdns !== 'window.ethereum' ? `Connect ${w.info.name}` : 'Connect wallet')),
+    );
     if (devNetwork()) {
       const select = h(
         'select',
@@ -102,11 +107,11 @@ function drawBanner() {
   );
 }
 
-async function onConnectInjected() {
+async function onConnectInjected(choice) {
   walletMsg.className = 'msg busy';
   walletMsg.textContent = 'Waiting for the wallet…';
   try {
-    await connectInjected();
+    await connectInjected(choice);
     walletMsg.textContent = '';
   } catch (err) {
     walletMsg.className = 'msg error';
@@ -131,7 +136,9 @@ async function refreshAll() {
         chainReachable(true);
       } catch (err) {
         console.error(err);
-        chainReachable(false, err);
+        // only a chain that does not answer turns the page off; a read that fails (a contract
+        // reverting, a gas cap) keeps the last snapshot and tries again on the next block
+        if (unreachable(err)) chainReachable(false, err);
         continue;
       }
       for (const render of renderers) {
@@ -142,6 +149,7 @@ async function refreshAll() {
         }
       }
       drawBalance();
+      for (const el of document.querySelectorAll('.loading')) el.remove();
       document.getElementById('block').textContent = `block ${lastSnapshot.block}`;
       document.body.dataset.block = String(lastSnapshot.block);
     } while (again);
@@ -154,16 +162,40 @@ async function refreshAll() {
   }
 }
 
+const unreachable = (err) =>
+  err instanceof HttpRequestError || err instanceof TimeoutError || Boolean(err?.walk?.((e) => e instanceof HttpRequestError || e instanceof TimeoutError)) || /failed to fetch|network/i.test(String(err?.message));
+
+let retry = null;
+/** The chain answered (or not): the badge, a note in every section, and actions off while it is down. */
 function chainReachable(ok, err) {
   const badge = document.getElementById('chain-badge');
+  const main = document.querySelector('main');
+  const rpc = state.chain.rpcUrls.default.http[0];
   if (ok) {
     badge.textContent = `${state.chain.name} · chain ${state.chain.id}`;
     badge.className = 'badge ok';
-  } else {
-    badge.textContent = `cannot reach the chain (${state.chain.rpcUrls.default.http[0]})`;
-    badge.className = 'badge bad';
-    badge.title = readableError(err);
+    badge.removeAttribute('title');
+    delete document.body.dataset.offline;
+    main.inert = false;
+    for (const note of document.querySelectorAll('.offline-note')) note.remove();
+    clearInterval(retry);
+    retry = null;
+    return;
   }
+  retry ||= setInterval(refreshAll, 2000); // the block watcher only speaks when the number changes
+  badge.textContent = `cannot reach the chain (${rpc})`;
+  badge.className = 'badge bad';
+  badge.title = readableError(err);
+  document.body.dataset.offline = '1';
+  main.inert = true; // every button and field of the sections is off until the chain answers again
+  const text = lastSnapshot
+    ? `Cannot reach the chain at ${rpc}: showing block ${lastSnapshot.block}, the last one seen; actions are off until it answers.`
+    : `Cannot reach the chain at ${rpc}: start the devnet (make demo) or check the RPC address in deployment.json.`;
+  for (const card of document.querySelectorAll('main .card')) {
+    const note = card.querySelector('.offline-note') || card.insertBefore(h('div', { class: 'msg error offline-note' }), card.children[1] || null);
+    note.textContent = text;
+  }
+  for (const el of document.querySelectorAll('.loading')) el.remove();
 }
 
 async function boot() {
@@ -185,6 +217,10 @@ async function boot() {
     drawBanner();
     refreshAll();
   });
+  discoverWallets(() => {
+    if (!state.account) drawWallet();
+  });
+  await restoreConnection().catch((err) => console.error(err));
   emit();
   let last = -1n;
   state.publicClient.watchBlockNumber({
@@ -196,7 +232,7 @@ async function boot() {
       last = n;
       refreshAll();
     },
-    onError: (err) => chainReachable(false, err),
+    onError: (err) => unreachable(err) && chainReachable(false, err),
   });
   document.body.dataset.ready = '1';
 }

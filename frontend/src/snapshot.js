@@ -41,10 +41,10 @@ function empty() {
     jobs: new Map(), // jobId (bigint) -> {jobId, posted, accepted, settled, outcome, terms, stored}
     proposals: new Map(), // proposalId -> {created, state, votes}
     fees: [], // {blockNumber, fee, source}: protocol fees paid to the treasury
-    blockTimes: new Map(), // blockNumber -> timestamp of blocks that carried a fee
+    blockTimes: new Map(), // blockNumber -> timestamp of blocks that carried a fee or posted a recent job
     params: [], // readParameters()
     totals: { staked: 0n, treasury: null, treasuryBalance: 0n },
-    account: null, // {address, token, eth, provider, free, votes, voted: Set of proposalIds}
+    account: null, // {address, token, eth, provider, free, votes, voted: Set, power: Map proposalId -> votes at its snapshot}
     extra: {},
   };
 }
@@ -98,7 +98,10 @@ function apply(draft, dirty, name, log) {
       return;
     }
     const job = { ...(draft.jobs.get(a.jobId) || { jobId: a.jobId }) };
-    if (ev === 'JobPosted') job.posted = a;
+    if (ev === 'JobPosted') {
+      job.posted = a;
+      job.postedBlock = log.blockNumber;
+    }
     // royalty terms fixed when the job was posted, by whichever event carries them (issue 11 #2)
     if (a.royaltyBps !== undefined && a.royaltyReceiver !== undefined) job.terms = { receiver: a.royaltyReceiver, bps: Number(a.royaltyBps), fixed: true };
     else if (ev === 'JobAccepted') job.accepted = a;
@@ -162,22 +165,28 @@ async function readProposal(gov, id, p, readVotes, n) {
     readVotes ? read(gov, 'proposalVotes', [id], n).catch(() => p.votes) : p.votes,
   ]);
   const name = PROPOSAL_STATES[Number(st)] || String(st);
-  const eta = name === 'Queued' ? await read(gov, 'proposalEta', [id], n).catch(() => 0n) : 0n;
-  return { ...p, state: name, votes, eta };
+  const started = name !== 'Pending';
+  const [eta, quorum] = await Promise.all([
+    name === 'Queued' ? read(gov, 'proposalEta', [id], n).catch(() => 0n) : 0n,
+    started && p.quorum === undefined ? read(gov, 'quorum', [p.created.voteStart], n).catch(() => undefined) : p.quorum,
+  ]);
+  return { ...p, state: name, votes, eta, quorum };
 }
 
 async function readAccount(draft, address, n) {
   const gov = governorName();
   const open = gov ? [...draft.proposals].filter(([, p]) => p.state === 'Active').map(([id]) => id) : [];
-  const [token, eth, provider, free, votes, voted] = await Promise.all([
+  const [token, eth, provider, free, votes, voted, power] = await Promise.all([
     has('ComputeToken') ? read('ComputeToken', 'balanceOf', [address], n) : null,
     state.publicClient.getBalance({ address, blockNumber: n }),
     has('ComputeStaking') ? read('ComputeStaking', 'providerInfo', [address], n) : null,
     has('ComputeStaking') ? read('ComputeStaking', 'freeStake', [address], n) : null,
     has('ComputeToken') ? read('ComputeToken', 'getVotes', [address], n).catch(() => 0n) : 0n,
     Promise.all(open.map((id) => read(gov, 'hasVoted', [id, address], n).catch(() => false))),
+    // voting power counts at the proposal's snapshot (its vote start), not today's delegation
+    Promise.all(open.map((id) => read(gov, 'getVotes', [address, draft.proposals.get(id).created.voteStart], n).catch(() => 0n))),
   ]);
-  return { address, token, eth, provider, free, votes, voted: new Set(open.filter((_, i) => voted[i])) };
+  return { address, token, eth, provider, free, votes, voted: new Set(open.filter((_, i) => voted[i])), power: new Map(open.map((id, i) => [id, power[i]])) };
 }
 
 /** Bring the snapshot to block `n` (the latest when omitted); returns the snapshot. */
@@ -218,7 +227,8 @@ export async function update(n) {
   // proposals: their state depends on time, so every one not final yet; votes only after a VoteCast
   const gov = governorName();
   const proposalIds = gov ? [...draft.proposals].filter(([id, p]) => newBlock && (!FINAL.has(p.state) || dirty.proposals.has(id))).map(([id]) => id) : [];
-  const feeBlocks = [...new Set(draft.fees.map((f) => f.blockNumber))].filter((b) => !draft.blockTimes.has(b));
+  const jobBlocks = newest.map((id) => draft.jobs.get(id).postedBlock).filter((b) => b !== undefined);
+  const feeBlocks = [...new Set([...draft.fees.map((f) => f.blockNumber), ...jobBlocks])].filter((b) => !draft.blockTimes.has(b));
   const treasury = treasuryName() ? contract(treasuryName()).address : draft.totals.treasury || (has('JobEscrow') ? getAddress(await read('JobEscrow', 'treasury', [], n)) : null);
   const [nodes, models, jobs, proposals, times, params, staked, treasuryBalance] = await Promise.all([
     Promise.all([...nodeIds].map((id) => readNode(draft.nodes.get(id), n))),

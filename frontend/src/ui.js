@@ -88,7 +88,7 @@ export function relative(t, now) {
 export const when = (t) => new Date(Number(t) * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 export function table(headers, rows, attrs = {}) {
-  return h(
+  const wrap = h(
     'div',
     { class: 'tablewrap' },
     h(
@@ -98,6 +98,9 @@ export function table(headers, rows, attrs = {}) {
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'none yet'))),
     ),
   );
+  // each cell names its column, so a phone can show rows as stacked cards (style.css)
+  for (const tr of wrap.querySelectorAll('tbody tr')) [...tr.children].forEach((td, i) => headers[i] && !td.hasAttribute('colspan') && td.setAttribute('data-label', headers[i]));
+  return wrap;
 }
 
 export function stat(k, v, attrs = {}) {
@@ -115,6 +118,11 @@ export function setMsg(el, kind, text) {
  * in `msgEl`. Returns the action's value (undefined when it failed).
  */
 export async function act(msgEl, button, busyText, fn) {
+  // the answer appears next to what was clicked: after its form or row, or after the list holding
+  // its table (the table itself is redrawn each block; the list container stays)
+  const wrap = button?.closest('.tablewrap');
+  const anchor = wrap ? wrap.parentElement : button?.closest('form, .row');
+  if (anchor && anchor.nextElementSibling !== msgEl) anchor.after(msgEl);
   if (button) button.disabled = true;
   setMsg(msgEl, 'busy', busyText);
   try {

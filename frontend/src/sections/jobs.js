@@ -4,7 +4,7 @@
 import { getAddress, keccak256, parseSignature, toHex } from 'viem';
 import { contract, has, read, send, signTyped, state } from '../chain.js';
 import { jobStatus, jobTerms, nodesOf, recentJobs } from '../snapshot.js';
-import { act, field, h, keyOf, parseAmount, percentOfBps, short, table, tokens, when } from '../ui.js';
+import { act, field, h, keyOf, parseAmount, percentOfBps, relative, short, table, tokens, when } from '../ui.js';
 import { outputsButton, runForm } from './batch.js';
 import { ensureAllowance } from './staking.js';
 
@@ -90,6 +90,16 @@ export function mount(body, { refresh }) {
     return b;
   }
 
+  /** When the job was posted and, while it runs, its deadline (chain time). */
+  function timesLine(snap, j, status) {
+    const posted = snap.blockTimes.get(j.postedBlock);
+    const deadline = Number(j.posted.deadline);
+    const parts = [];
+    if (posted) parts.push(`posted ${relative(posted, snap.time)}`);
+    if (status === 'Open' || status === 'Accepted') parts.push(`deadline ${when(deadline)} (${relative(deadline, snap.time)})`);
+    return parts.length ? h('div', { class: 'muted', 'data-times': `${posted || ''}:${deadline}` }, parts.join(' · ')) : null;
+  }
+
   /** What the provider is paid under, shown before anyone accepts (issue 11 #2). */
   function termsLine(t) {
     const who = t.receiver && BigInt(t.receiver) !== 0n ? ` to ${short(t.receiver)}` : '';
@@ -125,7 +135,7 @@ export function mount(body, { refresh }) {
     const now = snap.time;
     const recent = recentJobs(snap);
     // redraw only when something a row shows changed (keeps the table still between blocks)
-    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent, recent.map((j) => [Number(j.stored.deadline) < now, jobTerms(snap, j)])]);
+    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent, recent.map((j) => [Number(j.stored.deadline) < now, jobTerms(snap, j), snap.blockTimes.get(j.postedBlock)]), Math.floor(now / 60)]);
     if (listEl.dataset.key === key) return;
     const rows = recent.map((j) => {
         // requester, budget and model come from the JobPosted event (a finished job's storage is
@@ -215,7 +225,7 @@ export function mount(body, { refresh }) {
           h('td', { class: 'mono' }, short(requester)),
           h('td', { class: 'num' }, tokens(budget), status === 'Open' || status === 'Accepted' ? termsLine(terms) : null),
           h('td', { class: 'mono' }, modelId ? short(toHex(modelId, { size: 32 })) : '–'),
-          h('td', {}, h('span', { class: `pill ${PILL[status] || ''}`, 'data-state': status }, status), detail),
+          h('td', {}, h('span', { class: `pill ${PILL[status] || ''}`, 'data-state': status }, status), detail, timesLine(snap, j, status)),
           h('td', { class: 'mono' }, provider ? short(provider) : '–'),
           actions,
         );

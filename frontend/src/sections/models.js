@@ -127,7 +127,7 @@ export function mount(body, { refresh }) {
       return h(
         'tr',
         { 'data-model': m.weightsHash },
-        h('td', {}, h('div', { class: 'mono' }, short(m.weightsHash)), h('div', { class: 'muted' }, m.uri)),
+        h('td', {}, h('div', { class: 'mono' }, short(m.weightsHash)), h('div', { class: 'muted', title: m.uri }, m.uri.length > 32 ? `${m.uri.slice(0, 18)}…${m.uri.slice(-8)}` : m.uri)),
         h('td', { class: 'mono' }, short(m.creator)),
         h('td', { class: 'mono' }, short(m.owner)),
         h('td', { class: 'num' }, percentOfBps(bps)),

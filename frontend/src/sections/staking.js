@@ -4,7 +4,7 @@
 import { getAddress, keccak256, toHex } from 'viem';
 import { contract, has, read, send, state } from '../chain.js';
 import { nodesOf } from '../snapshot.js';
-import { act, duration, field, h, keyOf, parseAmount, renderIfChanged, seconds, short, stat, table, tokens } from '../ui.js';
+import { act, duration, field, h, keyOf, parseAmount, relative, renderIfChanged, seconds, short, stat, table, tokens, when } from '../ui.js';
 
 export const id = 'staking';
 
@@ -122,6 +122,7 @@ export function mount(body, { refresh }) {
     const left = release - (Date.now() / 1000 + skew);
     countdown.className = `msg ${left > 0 ? 'busy' : 'ok'}`;
     countdown.textContent = left > 0 ? `Unbonding: withdrawable in ${duration(left)}` : 'Unbonding done: you can withdraw now.';
+    if (left <= 0 && withdrawBtn.disabled) withdrawBtn.disabled = false; // the chain's next block is past the release
   }, 500);
 
   return function renderStaking(snap) {
@@ -136,6 +137,9 @@ export function mount(body, { refresh }) {
       const [staked, locked, unbonding, unbondingRelease, nodeCount] = acct.provider;
       skew = snap.time - Date.now() / 1000;
       release = unbonding > 0n ? Number(unbondingRelease) : 0;
+      const ready = unbonding > 0n && release <= snap.time;
+      withdrawBtn.disabled = !ready;
+      withdrawBtn.title = ready ? `Withdraw ${tokens(unbonding)}` : unbonding > 0n ? `${tokens(unbonding)} is withdrawable from ${when(release)} (${relative(release, snap.time)})` : 'Nothing to withdraw: request an unbond first';
       stats.push(
         stat('Your stake', h('span', { id: 'my-stake' }, tokens(staked))),
         stat('Free', h('span', { id: 'my-free-stake' }, tokens(acct.free))),
@@ -146,6 +150,8 @@ export function mount(body, { refresh }) {
       );
     } else {
       release = 0;
+      withdrawBtn.disabled = true;
+      withdrawBtn.title = 'Connect a wallet first';
       stats.push(stat('Your stake', 'connect a wallet'));
     }
     renderIfChanged(statsEl, keyOf([snap.totals.staked, period, minStake, acct]), () => h('div', { class: 'stats' }, stats));

@@ -5,10 +5,26 @@ import { contract, send, state } from '../chain.js';
 import { lineChart } from '../charts.js';
 import { showParameter } from '../params.js';
 import { governorName } from '../snapshot.js';
-import { act, field, h, keyOf, parseAmount, renderIfChanged, short, stat, table, tokens, when } from '../ui.js';
+import { act, field, h, keyOf, parseAmount, relative, renderIfChanged, short, stat, table, tokens, when } from '../ui.js';
 
 export const id = 'treasury';
 const STATE_PILL = { Active: 'ok', Succeeded: 'ok', Executed: 'ok', Queued: 'warn', Pending: 'warn', Defeated: 'bad', Canceled: 'bad', Expired: 'bad' };
+
+/** For / against / abstain as bars, against the quorum (for + abstain count towards it). */
+function voteBars([against, forVotes, abstain], quorum) {
+  const total = against + forVotes + abstain;
+  const scale = [total, quorum || 0n].reduce((a, b) => (a > b ? a : b), 1n);
+  const pct = (v) => `${Number((v * 10_000n) / scale) / 100}%`;
+  const bar = (cls, v) => h('span', { class: `bar ${cls}`, style: `width:${pct(v)}` });
+  const counted = forVotes + abstain;
+  return h(
+    'div',
+    { class: 'votes' },
+    h('div', { class: 'bars', role: 'img', 'aria-label': 'votes for, against and abstaining' }, bar('for', forVotes), bar('against', against), bar('abstain', abstain), quorum ? h('span', { class: 'quorum', style: `left:${pct(quorum)}` }) : null),
+    h('div', {}, `for ${tokens(forVotes, '')} · against ${tokens(against, '')} · abstain ${tokens(abstain, '')}`),
+    quorum !== undefined ? h('div', { class: 'muted', 'data-quorum': quorum.toString() }, `quorum ${tokens(quorum)}${counted >= quorum ? ' reached' : `: ${tokens(quorum - counted)} more needed`}`) : null,
+  );
+}
 
 function parametersTable(params) {
   const rows = params.map((p) =>
@@ -87,15 +103,24 @@ export function mount(body, { refresh }) {
     }
     const proposals = [...snap.proposals].filter(([, p]) => p.state).reverse();
     const voted = snap.account?.voted || new Set();
-    renderIfChanged(proposalsEl, keyOf([snap.account?.address, proposals, [...voted]]), () => proposalsTable(gov, proposals, voted));
+    const powers = snap.account?.power || new Map();
+    renderIfChanged(proposalsEl, keyOf([snap.account?.address, proposals, [...voted], [...powers]]), () => proposalsTable(gov, proposals, voted, powers, snap.time));
   };
 
-  function proposalsTable(gov, proposals, voted) {
+  function proposalsTable(gov, proposals, voted, powers, now) {
     const rows = proposals.map(([pid, p]) => {
       const name = p.state;
       const votes = p.votes;
       const voteCell = h('td', {});
-      if (name === 'Active' && state.account && !voted.has(pid)) {
+      const power = powers.get(pid);
+      if (name === 'Active' && state.account && !voted.has(pid) && power !== undefined) {
+        voteCell.append(h('div', { class: 'muted', 'data-power': power.toString() }, `your votes: ${tokens(power)}`));
+      }
+      if (name === 'Active' && state.account && !voted.has(pid) && power === 0n) {
+        voteCell.append(
+          h('div', { class: 'muted', 'data-no-power': '1' }, `You had no delegated votes when this vote opened (${when(p.created.voteStart)}). Votes count from delegation: delegate to yourself below, and you can vote on proposals that open after that.`),
+        );
+      } else if (name === 'Active' && state.account && !voted.has(pid)) {
         for (const [label, support] of [['For', 1], ['Against', 0], ['Abstain', 2]]) {
           const b = h('button', { class: support === 1 ? '' : 'secondary', 'data-vote': label.toLowerCase() }, label);
           b.addEventListener('click', () =>
@@ -139,7 +164,7 @@ export function mount(body, { refresh }) {
         { 'data-proposal': pid.toString() },
         h('td', {}, description.split('\n')[0].slice(0, 80)),
         h('td', {}, h('span', { class: `pill ${STATE_PILL[name] || ''}`, 'data-state': name }, name)),
-        h('td', { class: 'num' }, `for ${tokens(votes[1], '')} · against ${tokens(votes[0], '')} · abstain ${tokens(votes[2], '')}`),
+        h('td', { class: 'num' }, voteBars(votes, p.quorum), h('div', { class: 'muted', 'data-vote-end': String(p.created.voteEnd) }, `${name === 'Pending' ? 'vote opens' : now < Number(p.created.voteEnd) ? 'vote ends' : 'vote ended'} ${when(name === 'Pending' ? p.created.voteStart : p.created.voteEnd)} (${relative(name === 'Pending' ? p.created.voteStart : p.created.voteEnd, now)})`)),
         voteCell,
       );
     });
