@@ -62,7 +62,8 @@ def test_a_session_key_pays_each_request_with_a_voucher_the_provider_redeems(ope
     sent: list[dict] = []
 
     def infer(route):
-        """The x402 v2 'channel' wire of oracle/client/pay_wire.py (terms in the 402 body)."""
+        """The x402 v2 'channel' wire of oracle/client/pay_wire.py and oracle/provider/paid.py:
+        GET /terms and an unpaid POST /infer answer the offer, a paid one the outputs."""
         header = route.request.headers.get("payment-signature")
         cors = {"Access-Control-Allow-Origin": "*", "content-type": "application/json"}
         if route.request.method == "OPTIONS":
@@ -70,7 +71,7 @@ def test_a_session_key_pays_each_request_with_a_voucher_the_provider_redeems(ope
                 status=204,
                 headers={**cors, "Access-Control-Allow-Headers": "content-type, payment-signature"},
             )
-        elif not header:
+        elif not header or route.request.method == "GET":
             offer = {
                 "scheme": "channel",
                 "network": f"eip155:{devnet.deployment['chainId']}",
@@ -83,16 +84,23 @@ def test_a_session_key_pays_each_request_with_a_voucher_the_provider_redeems(ope
                 },
             }
             body = {"x402Version": 2, "reason": "payment_required", "accepts": [offer]}
-            route.fulfill(status=402, headers=cors, body=json.dumps(body))
+            route.fulfill(
+                status=200 if route.request.method == "GET" else 402, headers=cors, body=json.dumps(body)
+            )
         else:
+            assert len(json.loads(route.request.post_data)["x"][0]) == 256  # one 16 x 16 row
             sent.append(json.loads(base64.b64decode(header))["payload"])
             route.fulfill(status=200, headers=cors, body=json.dumps({"outputs": {"label": [1]}}))
 
     page, _ = open_page()
     page.route(f"{endpoint}/infer", infer)
+    page.route(f"{endpoint}/terms", infer)
     connect_dev(page, USER)
     page.wait_for_selector("#session-key[data-address^='0x']")
     session = page.get_attribute("#session-key", "data-address")
+    page.click("#pay-terms")  # the price before anything is paid
+    assert "One request costs 0.1 GPU" in outcome(page, "#pay-msg")
+    assert page.inner_text("#pay-price") == "0.1 GPU"
     page.fill("#open-channel-form input[name=deposit]", "1")
     page.click("#open-channel-form button")
     assert "Channel opened" in outcome(page, "#pay-msg")

@@ -173,6 +173,18 @@ export function termsOf(body) {
   };
 }
 
+/** GET /terms of a paid endpoint (the same offer a 402 carries). */
+export async function fetchTerms(endpoint) {
+  let res;
+  try {
+    res = await fetch(`${endpoint}/terms`);
+  } catch {
+    throw new Error(`Cannot reach the provider at ${endpoint}: is its paid endpoint running and reachable from this browser?`);
+  }
+  if (!res.ok) throw new Error(`The provider at ${endpoint} has no terms (HTTP ${res.status}).`);
+  return termsOf(await res.json());
+}
+
 const paymentHeader = (voucher, chainId) =>
   btoa(JSON.stringify({ x402Version: 2, scheme: 'channel', network: `eip155:${chainId}`, payload: voucher }));
 
@@ -207,11 +219,26 @@ export function mount(body, { refresh }) {
     { class: 'row', id: 'open-channel-form' },
     h('label', {}, 'provider', providerSelect),
     field('deposit (GPU)', 'deposit', { value: '10', inputmode: 'decimal' }),
-    field('model id (0x…, empty: none)', 'model', { class: 'wide', placeholder: '0x… the model NFT id' }),
+    field('model id (from the terms)', 'model', { class: 'wide', placeholder: '0x… or a decimal id; empty: none' }),
     h('button', { type: 'submit' }, 'Open channel'),
   );
-  body.append(h('h3', {}, 'Your channels'), keyEl, channelsEl, openForm, msg);
+  const endpointInput = h('input', { name: 'endpoint', class: 'wide', id: 'pay-endpoint', placeholder: 'http://… (the provider’s paid endpoint)', value: state.deployment.paidEndpoint || '' });
+  const priceBtn = h('button', { type: 'button', class: 'secondary', id: 'pay-terms' }, 'Get the price');
+  body.append(h('h3', {}, 'Your channels'), keyEl, channelsEl, h('div', { class: 'row' }, h('label', {}, 'paid endpoint', endpointInput), priceBtn), openForm, msg);
   let snapNow = null;
+
+  priceBtn.addEventListener('click', () =>
+    act(msg, priceBtn, 'Asking the provider for its terms…', async () => {
+      const endpoint = endpointFor(String(providerSelect.value || '').split('|')[0] || null);
+      if (!endpoint) throw new Error('Give the provider’s paid endpoint (http://…).');
+      const t = await fetchTerms(endpoint);
+      if (t.modelId) openForm.querySelector('input[name=model]').value = `0x${t.modelId.toString(16).padStart(64, '0')}`;
+      const option = [...providerSelect.options].find((o) => t.provider && o.value.toLowerCase().startsWith(t.provider.toLowerCase()));
+      if (option) providerSelect.value = option.value;
+      drawPrice(t.price);
+      return `One request costs ${tokens(t.price)}, paid to ${short(t.provider)} through channels on chain ${t.chainId}.`;
+    }),
+  );
 
   openForm.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -237,12 +264,12 @@ export function mount(body, { refresh }) {
       if (!state.account) throw new Error('Connect a wallet first.');
       const ch = selected !== null && snapNow?.extra[CHANNELS]?.channels.get(selected);
       if (!ch || ch.status !== 'Open') throw new Error('Open a channel to a provider first (or pick an open one).');
-      const endpoint = endpointOf(snapNow, ch.opened.provider);
-      if (!endpoint) throw new Error(`Provider ${short(ch.opened.provider)} registered no endpoint.`);
+      const endpoint = endpointFor(ch.opened.provider);
+      if (!endpoint) throw new Error(`Give the paid endpoint of provider ${short(ch.opened.provider)} (http://…).`);
       const levels = downscale(canvas);
       if (!levels.some((v) => v > 0)) throw new Error('Draw a digit on the pad first.');
       const modelId = BigInt(ch.stored.modelId);
-      const request = { modelId: modelId.toString(), inputs: [levels] };
+      const request = { x: [levels] }; // the model's input rows (oracle/provider/paid.py)
       const ask = await post(`${endpoint}${INFER_PATH}`, request);
       if (ask.status !== 402) throw new Error(`The provider at ${endpoint} did not answer with payment terms (HTTP ${ask.status}).`);
       const t = termsOf(ask.data);
@@ -260,25 +287,36 @@ export function mount(body, { refresh }) {
       if (status !== 200) throw new Error(`The provider refused the payment (HTTP ${status}): ${data?.error || 'no reason given'}.`);
       localStorage.setItem(signedName(selected), cumulative.toString()); // the provider holds this voucher now
       const label = data?.outputs?.label?.[0] ?? data?.label ?? data?.outputs?.[0];
-      ledger.push({ channelId: selected, cost: t.price, left: deposit - cumulative, label });
-      drawAnswer(t.price, deposit - cumulative, label);
+      const charged = data?.charged !== undefined ? BigInt(data.charged) : t.price;
+      const left = data?.remaining !== undefined ? BigInt(data.remaining) : deposit - cumulative;
+      ledger.push({ channelId: selected, cost: charged, left, label });
+      drawAnswer(t.price, charged, left, label);
       renderChannels(snapNow);
-      return `The model says ${label}; this request cost ${tokens(t.price)}, ${tokens(deposit - cumulative)} left in channel #${selected}.`;
+      return `The model says ${label}; this request cost ${tokens(charged)}, ${tokens(left)} left in channel #${selected}.`;
     }),
   );
 
-  function drawAnswer(price, left, label) {
+  function drawPrice(price) {
+    answerEl.replaceChildren(h('div', { class: 'stat' }, h('div', { class: 'k' }, 'price per request'), h('div', { class: 'v', id: 'pay-price' }, tokens(price))));
+  }
+
+  function drawAnswer(price, cost, left, label) {
     answerEl.replaceChildren(
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'answer'), h('div', { class: 'v', id: 'digit-answer' }, String(label))),
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'price per request'), h('div', { class: 'v', id: 'pay-price' }, tokens(price))),
-      h('div', { class: 'stat' }, h('div', { class: 'k' }, 'this request cost'), h('div', { class: 'v', id: 'pay-cost' }, tokens(price))),
+      h('div', { class: 'stat' }, h('div', { class: 'k' }, 'this request cost'), h('div', { class: 'v', id: 'pay-cost' }, tokens(cost))),
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'left in the channel'), h('div', { class: 'v', id: 'pay-left' }, tokens(left))),
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'requests this visit'), h('div', { class: 'v' }, String(ledger.length))),
     );
   }
 
-  function endpointOf(snap, provider) {
-    const node = nodesOf(snap, provider).find((n) => /^https?:\/\//.test(n.metadataURI || ''));
+  /** The paid endpoint: the one typed, else the deployment's, else the provider's node endpoint. */
+  function endpointFor(provider) {
+    const typed = endpointInput.value.trim();
+    if (typed) return typed.replace(/\/+$/, '');
+    const published = state.deployment.paidEndpoints?.[provider ? getAddress(provider) : ''] || state.deployment.paidEndpoint;
+    if (published) return published.replace(/\/+$/, '');
+    const node = provider && nodesOf(snapNow, provider).find((n) => /^https?:\/\//.test(n.metadataURI || ''));
     return node ? node.metadataURI.replace(/\/+$/, '') : null;
   }
 
