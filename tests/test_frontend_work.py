@@ -231,16 +231,17 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     page.click(f"{row} button[data-action=outputs]")
     page.wait_for_selector("#jobs-msg.error")
     assert "do not match the provider's commitment" in page.inner_text("#jobs-msg").replace("’", "'")
-    assert page.locator(f"{row} [data-output-label]").count() == 0  # nothing unchecked is shown
+    outputs_row = f"#jobs-table tr[data-outputs-of='{job_id}']"
+    assert page.locator(f"{outputs_row} [data-output-label]").count() == 0  # nothing unchecked is shown
     served["body"] = outputs
     page.click(f"{row} button[data-action=outputs]")
     assert "match the provider" in outcome(page, "#jobs-msg")
     shown = [
         int(e.get_attribute("data-output-label"))
-        for e in page.query_selector_all(f"{row} [data-output-label]")
+        for e in page.query_selector_all(f"{outputs_row} [data-output-label]")
     ]
     assert shown == labels.tolist()
-    assert page.locator(f"{row} canvas.thumb").count() == 6  # each input drawn next to its label
+    assert page.locator(f"{outputs_row} canvas.thumb").count() == 6  # each input drawn next to its label
     screenshot(page, "16-job-outputs")
 
 

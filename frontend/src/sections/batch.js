@@ -132,7 +132,7 @@ function labelOf(manifest, outputs, i) {
   return Array.isArray(v) ? v.indexOf(Math.max(...v)) : v;
 }
 
-/** "Show outputs" for a job this browser posted, once the provider has submitted its result. */
+/** {button, outputs}: "Show outputs" for a job this browser posted once the provider submitted, and where they appear. */
 const views = new Map(); // jobId -> its outputs view (kept across redraws of the table)
 export function outputsButton(snap, job, msg) {
   const manifest = manifestOf(job.posted.specHash);
@@ -164,7 +164,7 @@ export function outputsButton(snap, job, msg) {
       return `Outputs of job ${job.jobId} match the provider’s commitment (${manifest.inputs.count} items${shown < manifest.inputs.count ? `, first ${shown} shown` : ''}).`;
     }),
   );
-  const view = h('div', {}, b, out);
+  const view = { button: b, outputs: out };
   views.set(job.jobId, view);
   return view;
 }

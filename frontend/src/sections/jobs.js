@@ -164,7 +164,7 @@ export function mount(body, { refresh }) {
           );
         }
         const outputs = isRequester ? outputsButton(snap, j, msg) : null;
-        if (outputs) actions.append(outputs);
+        if (outputs) actions.append(outputs.button);
         if (isRequester && status === 'Open') {
           actions.append(
             button('Cancel', 'secondary', 'Cancelling…', async () => {
@@ -218,7 +218,7 @@ export function mount(body, { refresh }) {
             : status === 'Disputed'
               ? h('div', { class: 'muted', 'data-resolve-by': String(job.deadline) }, `arbiters decide by ${when(job.deadline)}; then anyone may close it 50/50`)
               : null;
-        return h(
+        const row = h(
           'tr',
           { 'data-job': jobId.toString(), 'data-status': status },
           h('td', {}, `#${jobId}`),
@@ -229,8 +229,10 @@ export function mount(body, { refresh }) {
           h('td', { class: 'mono' }, provider ? short(provider) : '–'),
           actions,
         );
+        // checked outputs get the table's whole width, under their job
+        return outputs ? [row, h('tr', { class: 'outputs-row', 'data-outputs-of': jobId.toString() }, h('td', { colspan: 7 }, outputs.outputs))] : [row];
       });
-    listEl.replaceChildren(table(['job', 'requester', 'budget', 'model', 'state', 'provider', ''], rows, { id: 'jobs-table' }));
+    listEl.replaceChildren(table(['job', 'requester', 'budget', 'model', 'state', 'provider', ''], rows.flat(), { id: 'jobs-table' }));
     listEl.dataset.key = key;
   };
 }
