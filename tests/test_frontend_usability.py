@@ -156,3 +156,20 @@ def test_every_announced_wallet_is_offered_and_the_account_survives_a_reload(ope
     dev.wait_for_selector("body[data-ready='1']")
     dev.wait_for_selector("#dev-label", timeout=20_000)
     assert dev.get_attribute("#account", "title") == devnet.account(REQUESTER)
+
+
+def test_a_post_the_balance_cannot_cover_is_refused_before_any_approval(open_page, devnet):
+    me = devnet.account(REQUESTER)
+    nonce = devnet.w3.eth.get_transaction_count(me)
+    page, _ = open_page()
+    connect_dev(page, REQUESTER)
+    page.fill("#post-job-form input[name=budget]", "1000000000")
+    for mode in ("approve", "permit"):
+        page.select_option("#post-job-form select[name=mode]", mode)
+        page.click("#post-job-form button[type=submit]")
+        page.wait_for_selector("#jobs-msg.error", timeout=20_000)
+        assert "Your balance is" in page.inner_text("#jobs-msg") and "Nothing was sent" in page.inner_text(
+            "#jobs-msg"
+        )
+    assert devnet.w3.eth.get_transaction_count(me) == nonce  # no approval, no post
+    assert "chain time" in page.inner_text("#block")  # the chain's clock, not only the wall clock

@@ -5,7 +5,7 @@ import { HttpRequestError, TimeoutError } from 'viem';
 import { connectDev, connectInjected, devNetwork, disconnect, discoverWallets, emit, loadDeployment, onChange, restoreConnection, state, switchNetwork, wallets, wrongNetwork } from './chain.js';
 import { readableError } from './errors.js';
 import { update } from './snapshot.js';
-import { h, short, tokens } from './ui.js';
+import { h, short, tokens, when } from './ui.js';
 import * as providers from './sections/providers.js';
 import * as jobs from './sections/jobs.js';
 import * as pay from './sections/pay.js';
@@ -150,7 +150,7 @@ async function refreshAll() {
       }
       drawBalance();
       for (const el of document.querySelectorAll('.loading')) el.remove();
-      document.getElementById('block').textContent = `block ${lastSnapshot.block}`;
+      document.getElementById('block').textContent = `block ${lastSnapshot.block} · chain time ${when(lastSnapshot.time)}`;
       document.body.dataset.block = String(lastSnapshot.block);
     } while (again);
   })();

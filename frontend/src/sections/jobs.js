@@ -6,7 +6,7 @@ import { contract, has, read, send, signTyped, state } from '../chain.js';
 import { jobStatus, jobTerms, nodesOf, recentJobs } from '../snapshot.js';
 import { act, field, h, keyOf, parseAmount, percentOfBps, relative, short, table, tokens, when } from '../ui.js';
 import { outputsButton, runForm } from './batch.js';
-import { ensureAllowance } from './staking.js';
+import { checkBalance, ensureAllowance } from './staking.js';
 
 export const id = 'jobs';
 const PILL = { Closed: 'ok', Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Expired: 'warn', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
@@ -70,6 +70,7 @@ export function mount(body, { refresh }) {
       const specHash = keccak256(toHex(String(f.get('spec'))));
       let receipt;
       if (f.get('mode') === 'permit') {
+        await checkBalance(budget);
         const p = await permitSignature(budget);
         receipt = await send('JobEscrow', 'postJobWithPermit', [budget, deadline, minScore, modelId, specHash, p.deadline, p.v, p.r, p.s]);
       } else {

@@ -9,7 +9,14 @@ import { act, duration, field, h, keyOf, parseAmount, relative, renderIfChanged,
 export const id = 'staking';
 
 /** Approve `spender` for `amount` of the token if the allowance is short (one extra transaction). */
+/** Refuse early when the wallet cannot cover `amount` (an approval or a permit would be wasted). */
+export async function checkBalance(amount) {
+  const balance = await read('ComputeToken', 'balanceOf', [state.account]);
+  if (balance < amount) throw new Error(`Your balance is ${tokens(balance)}; this needs ${tokens(amount)}. Nothing was sent.`);
+}
+
 export async function ensureAllowance(spender, amount) {
+  await checkBalance(amount);
   const allowance = await read('ComputeToken', 'allowance', [state.account, spender]);
   if (allowance < amount) await send('ComputeToken', 'approve', [spender, amount]);
 }
