@@ -137,8 +137,8 @@ def select_backend(name: str = "auto") -> tuple[str, ProductFn]:
 @dataclass
 class _Entry:
     expires: float
-    c: np.ndarray
-    tree: ch.MerkleTree
+    challenge: ch.Challenge
+    commitment: ch.RowCommitment
 
 
 class _BadRequest(Exception):
@@ -247,15 +247,13 @@ class ProviderServer:
         if challenge.n > self.max_n:
             raise _BadRequest(413, f"n={challenge.n} exceeds this provider's max_n={self.max_n}")
         started = time.perf_counter()
-        c = self.product_fn(challenge)
-        c = self._misbehave(c, challenge)
-        tree = ch.MerkleTree.from_matrix(c)
+        tree = ch.compute_commitment(challenge, hook=self._hook(challenge))
         elapsed = time.perf_counter() - started
         with self._lock:
             now = time.monotonic()
             for key in [k for k, e in self._cache.items() if e.expires < now]:
                 del self._cache[key]
-            self._cache[challenge.seed] = _Entry(now + self.cache_ttl_s, c, tree)
+            self._cache[challenge.seed] = _Entry(now + self.cache_ttl_s, challenge, tree)
             self._cache.move_to_end(challenge.seed)
             while len(self._cache) > self.max_cached:
                 self._cache.popitem(last=False)
@@ -269,15 +267,31 @@ class ProviderServer:
             "backend": self.backend_name,
         }
 
-    def _misbehave(self, c: np.ndarray, challenge: ch.Challenge) -> np.ndarray:
-        n = challenge.n
-        if self.behaviour == "wrong":
+    def _hook(self, challenge: ch.Challenge) -> ch.BlockHook | None:
+        """What a misbehaving provider commits instead of a block of rows starting at ``r0``
+        (applied again when it opens rows, so its openings match what it committed)."""
+        n, half = challenge.n, (challenge.rows + 1) // 2
+
+        def wrong(r0: int, c: np.ndarray) -> np.ndarray:
             c = c.copy()
-            c[np.arange(n), (np.arange(n) * 7 + 3) % n] += 1
-        elif self.behaviour == "lazy":
+            rows = np.arange(r0, r0 + len(c))
+            c[rows - r0, (rows * 7 + 3) % n] += 1
+            return c
+
+        def lazy(r0: int, c: np.ndarray) -> np.ndarray:
             c = c.copy()
-            c[(n + 1) // 2 :] = 0
-        return c
+            c[max(0, half - r0) :] = 0
+            return c
+
+        return {"wrong": wrong, "lazy": lazy}.get(self.behaviour)
+
+    def _rows(self, entry: _Entry, rows: list[int]) -> np.ndarray:
+        """The committed rows: recomputed (O(n^2) each), misbehaviour applied row by row."""
+        values = ch.product_rows(entry.challenge, rows)
+        hook = self._hook(entry.challenge)
+        if hook is not None:
+            values = np.stack([hook(i, values[k : k + 1])[0] for k, i in enumerate(rows)])
+        return values
 
     def _entry(self, body: Any) -> _Entry:
         if not isinstance(body, dict) or "seed" not in body:
@@ -297,31 +311,36 @@ class ProviderServer:
     def handle_open(self, body: Any) -> dict:
         entry = self._entry(body)
         rows = body.get("rows")
-        n = entry.c.shape[0]
-        if not isinstance(rows, list) or not all(isinstance(i, int) and 0 <= i < n for i in rows):
-            raise _BadRequest(400, f"rows must be a list of row indices in [0, {n})")
+        m = entry.challenge.rows
+        if not isinstance(rows, list) or not all(isinstance(i, int) and 0 <= i < m for i in rows):
+            raise _BadRequest(400, f"rows must be a list of row indices in [0, {m})")
         if len(rows) > 1024:
             raise _BadRequest(413, "at most 1024 rows per request")
-        return {
-            "rows": [
+        values = self._rows(entry, rows)
+        out = []
+        for k, i in enumerate(rows):
+            digests, proof = entry.commitment.opening(i)
+            out.append(
                 {
                     "index": i,
                     "values_b64": base64.b64encode(
-                        np.ascontiguousarray(entry.c[i], dtype="<i4").tobytes()
+                        np.ascontiguousarray(values[k], dtype="<i4").tobytes()
                     ).decode(),
-                    "proof": ["0x" + h.hex() for h in entry.tree.proof(i)],
+                    "group_b64": base64.b64encode(digests).decode(),
+                    "proof": ["0x" + h.hex() for h in proof],
                 }
-                for i in rows
-            ]
-        }
+            )
+        return {"rows": out}
 
     def handle_product(self, body: Any) -> dict:
         entry = self._entry(body)
-        n = entry.c.shape[0]
-        if n > self.max_product_n:
-            raise _BadRequest(413, f"n={n} exceeds max_product_n={self.max_product_n}: use sampled rows")
-        raw = np.ascontiguousarray(entry.c, dtype="<i4").tobytes()
-        return {"n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
+        m, n = entry.challenge.rows, entry.challenge.n
+        if max(m, n) > self.max_product_n:
+            raise _BadRequest(
+                413, f"rows={m}, n={n} exceed max_product_n={self.max_product_n}: use sampled rows"
+            )
+        raw = np.ascontiguousarray(self._rows(entry, list(range(m))), dtype="<i4").tobytes()
+        return {"rows": m, "n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
 
 
 def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
@@ -476,15 +495,16 @@ class ProviderClient:
             raise ProviderProtocolError(f"POST /challenge: {exc}") from None
         return Commitment(root=root, elapsed_s=elapsed, wall_s=wall, backend=answer.get("backend"))
 
-    def open(self, seed: bytes, rows: Sequence[int]) -> dict[int, tuple[np.ndarray, list[bytes]]]:
-        """Ask for rows with Merkle proofs: ``{index: (values as int32 array, proof)}``."""
+    def open(self, seed: bytes, rows: Sequence[int]) -> dict[int, ch.Opening]:
+        """Ask for rows with their group's digests and Merkle proof: ``{index: (values, group, proof)}``."""
         answer = self._request("POST", "/open", {"seed": "0x" + seed.hex(), "rows": [int(i) for i in rows]})
         try:
             out = {}
             for item in answer["rows"]:
                 proof = [bytes.fromhex(h[2:] if h.startswith("0x") else h) for h in item["proof"]]
                 values = np.frombuffer(base64.b64decode(item["values_b64"], validate=True), dtype="<i4")
-                out[int(item["index"])] = (values, proof)
+                group = base64.b64decode(item["group_b64"], validate=True)
+                out[int(item["index"])] = (values, group, proof)
             return out
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
             raise ProviderProtocolError(f"POST /open: malformed answer ({exc})") from None
@@ -493,9 +513,9 @@ class ProviderClient:
         """The full committed ``C`` (for Freivalds' check)."""
         answer = self._request("POST", "/product", {"seed": "0x" + seed.hex()})
         try:
-            n = int(answer["n"])
+            m, n = int(answer["rows"]), int(answer["n"])
             raw = base64.b64decode(answer["c_b64"], validate=True)
-            return np.frombuffer(raw, dtype="<i4").reshape(n, n)
+            return np.frombuffer(raw, dtype="<i4").reshape(m, n)
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise ProviderProtocolError(f"POST /product: malformed answer ({exc})") from None
 
@@ -541,7 +561,7 @@ def run_challenge(
     if late is not None:
         late.root = "0x" + commitment.root.hex()
         return late
-    rows = ch.sample_rows(challenge.n, samples, rng) if samples > 0 else []
+    rows = ch.sample_rows(challenge.rows, samples, rng) if samples > 0 else []
     verdict: ch.Verdict | None = None
     if rows:
         try:

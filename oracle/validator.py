@@ -811,7 +811,15 @@ class ChallengeProber:
         bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
         figures = figures_from_benchmark(bench) or published_figures(node.gpu_model)
         claimed = max(1e9, figures.fp32 * 1e12)
-        challenge = ch.new_challenge(self.n, "fp32", claimed, b_seed=self.epoch_b_seed(epoch))
+        challenge = ch.new_challenge(
+            self.n,
+            "fp32",
+            claimed,
+            rows=self.n,
+            tolerance=3.0,
+            allowance_s=2.0,
+            b_seed=self.epoch_b_seed(epoch),
+        )
         key = self._keys.for_challenge(challenge) if self.samples > 0 else None
         verdict = server.run_challenge(client, challenge, self.samples, key=key)
         report = verdict.to_json()

@@ -13,7 +13,7 @@ N = 64
 
 
 def _challenge(n=N, deadline_s=5.0):
-    return ch.new_challenge(n, "fp32", 1e9, overhead_s=deadline_s, slack=1.0)
+    return ch.new_challenge(n, "fp32", 1e9, rows=n, allowance_s=deadline_s, tolerance=1.0)
 
 
 @pytest.fixture
@@ -42,8 +42,9 @@ def test_honest_provider_passes_sampled_rows_and_freivalds(serve):
     verdict = run_challenge(client, challenge, samples=8, freivalds_rounds=2, rng=np.random.default_rng(1))
     assert verdict.ok, verdict.reason
     assert verdict.samples == 8 and verdict.freivalds_rounds == 2
-    assert verdict.escape_probability == pytest.approx(0.5**8 * (1 / ch.PRIME) ** 2)
-    assert verdict.root == "0x" + ch.merkle_root(ch.compute_product(challenge.seed, N)).hex()
+    rows_bound = ch.escape_bound(0.5, 8, N, 2)
+    assert verdict.escape_probability == pytest.approx(rows_bound * (1 / ch.PRIME) ** 2)
+    assert verdict.root == "0x" + ch.commitment_root(challenge, ch.compute_product(challenge.seed, N)).hex()
     assert 0 < verdict.elapsed_s <= challenge.deadline_s
 
 
@@ -52,10 +53,12 @@ def test_honest_provider_commits_to_the_exact_product_and_opens_rows(serve):
     challenge = _challenge(n=9)
     commitment = client.challenge(challenge)
     c = ch.compute_product(challenge.seed, 9)
-    assert commitment.root == ch.merkle_root(c)
+    assert commitment.root == ch.commitment_root(challenge, c)
     opened = client.open(challenge.seed, [0, 8])
     assert np.array_equal(opened[8][0], c[8])
-    assert ch.verify_proof(commitment.root, 9, 8, opened[8][0], opened[8][1])
+    values, group, proof = opened[8]
+    keys = ch.column_keys(challenge)
+    assert ch.verify_opening(challenge, commitment.root, 8, values, group, proof, keys) is None
     assert np.array_equal(client.product(challenge.seed), c)
 
 

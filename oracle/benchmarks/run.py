@@ -4,7 +4,8 @@
 ``oracle/benchmarks/results-cpu.json``. Timings are wall-clock medians and best runs of
 ``--repeats`` runs (twice as many for the cheap checks) after one warm-up; the 2% target is judged
 on the best runs, the least disturbed by other processes on a shared machine. "compute" is the provider's whole job for one challenge: derive A and B from the seed,
-C = A @ B (exact float32 BLAS GEMM), Merkle commitment over the rows. Each check mode is timed as
+C = A @ B (exact float32 BLAS GEMM, ``rows = 4 n`` by default), row digests and the Merkle
+commitment over groups of them. Each check mode is timed as
 the validator runs it (derivation of what it needs from the seed included):
 
 - ``rows s=K, N provider(s)/epoch``: :func:`oracle.challenge.check_rows` on K opened rows with the
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from oracle import challenge as ch
+from oracle import mixer
 from oracle.bench import bench_cpu
 from oracle.inventory import collect_cpu
 
@@ -66,29 +68,36 @@ EPOCH_SIZES = (1, 10, 100)
 """Providers one validator checks per epoch, for the amortised figures (the epoch benchmark uses 100)."""
 
 
-def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8, 16, 32)) -> dict:
+def measure_check_vs_compute(
+    n: int, repeats: int, samples: tuple[int, ...] = (8, 16, 32), rows: int | None = None
+) -> dict:
+    """The provider's sized job (``rows`` x n x n; default 4 n rows) against the validator's check."""
     seed, b_seed = bytes(range(32)), bytes(range(32, 64))
-    challenge = ch.Challenge(seed, n, "fp32", 3600.0, b_seed=b_seed)
-    a, b = ch.derive_a(seed, n), ch.derive_b(b_seed, n)
+    rows = 4 * n if rows is None else rows
+    challenge = ch.Challenge(seed, n, "fp32", 3600.0, b_seed=b_seed, rows=rows)
+    a, b = ch.derive_a(seed, n, rows), ch.derive_b(b_seed, n)
     c = ch.product(a, b)
+    keys = ch.column_keys(challenge)
+    digests = mixer.row_digests(c, keys)
     parts = {
-        "derive_a_b": _time(lambda: (ch.derive_a(seed, n), ch.derive_b(b_seed, n)), repeats),
+        "derive_a_b": _time(lambda: (ch.derive_a(seed, n, rows), ch.derive_b(b_seed, n)), repeats),
         "gemm": _time(lambda: ch.product(a, b), repeats),
-        "merkle_commit": _time(lambda: ch.MerkleTree.from_matrix(c), repeats),
+        "row_digests": _time(lambda: mixer.row_digests(c, keys), repeats),
+        "merkle_commit": _time(lambda: ch.RowCommitment(digests, challenge.group), repeats),
     }
-    compute = _time(lambda: ch.MerkleTree.from_matrix(ch.compute_product(seed, n, b_seed)), repeats)
-    tree = ch.MerkleTree.from_matrix(c)
+    compute = _time(lambda: ch.compute_commitment(challenge), repeats)
+    tree = ch.commit_product(challenge, c)
     rng = np.random.default_rng(0)
     # The validator's once-per-epoch part: derive B from the epoch's b_seed, project it (B R mod p).
     setup = _time(lambda: ch.ProjectionKey(b_seed, n), 2 * repeats)
     key = ch.ProjectionKey(b_seed, n)
     modes = []
     for s in samples:
-        rows = ch.sample_rows(n, s, rng)
-        openings = {i: (c[i].copy(), tree.proof(i)) for i in rows}  # as ProviderClient.open returns them
+        picked = ch.sample_rows(rows, s, rng)
+        openings = {i: (c[i].copy(), *tree.opening(i)) for i in picked}  # as ProviderClient.open returns
 
-        def check(rows=rows, openings=openings) -> None:
-            verdict = ch.check_rows(challenge, tree.root, openings, rows, key=key)
+        def check(picked=picked, openings=openings) -> None:
+            verdict = ch.check_rows(challenge, tree.root, openings, picked, key=key)
             assert verdict.ok, verdict.reason
 
         per_challenge = _time(check, 4 * repeats)
@@ -103,7 +112,7 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
                         "median_s": per_challenge.median_s + setup.median_s / providers,
                         "best_s": per_challenge.best_s + setup.best_s / providers,
                     },
-                    "escape_bound": f"f^{s} + p^-{key.rounds} (f=0.5: {ch.escape_bound_rows(0.5, s):.3g})",
+                    "escape_bound": f"f^{s} + p^-{key.rounds} (f=0.5: {ch.escape_bound(0.5, s, rows, key.rounds):.3g})",
                 }
             )
     for with_root in (False, True):
@@ -129,6 +138,7 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
         mode["meets_target"] = mode["ratio_best"] <= TARGET_RATIO
     return {
         "n": n,
+        "rows": rows,
         "compute": asdict(compute),
         "compute_parts": {k: asdict(v) for k, v in parts.items()},
         "epoch_setup": asdict(setup),
@@ -151,11 +161,11 @@ def measure_accuracy(
     key = ch.ProjectionKey(challenge.b_seed, n, rng=rng)
 
     def passes(answer: np.ndarray) -> int:
-        tree = ch.MerkleTree.from_matrix(answer)
+        tree = ch.commit_product(challenge, answer)
         passed = 0
         for _ in range(trials):
             rows = ch.sample_rows(n, samples, rng)
-            openings = {i: (answer[i], tree.proof(i)) for i in rows}
+            openings = {i: (answer[i], *tree.opening(i)) for i in rows}
             passed += ch.check_rows(challenge, tree.root, openings, rows, key=key).ok
         return passed
 
@@ -184,7 +194,7 @@ def measure_http(n: int, samples: int) -> dict:
 
     with ProviderServer("127.0.0.1", 0, backend="numpy") as server:
         client = ProviderClient(server.url, timeout=120)
-        challenge = ch.new_challenge(n, "fp32", 1e9, overhead_s=60)
+        challenge = ch.new_challenge(n, "fp32", 1e9, rows=n, allowance_s=60)
         started = time.perf_counter()
         verdict = run_challenge(client, challenge, samples)
         total = time.perf_counter() - started
@@ -259,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"compute (derive + GEMM + commit): median {compute['median_s'] * 1e3:.1f} ms, best {compute['best_s'] * 1e3:.1f} ms"
         f"   [best: derive {parts['derive_a_b']['best_s'] * 1e3:.1f} ms, GEMM {parts['gemm']['best_s'] * 1e3:.1f} ms,"
-        f" Merkle {parts['merkle_commit']['best_s'] * 1e3:.1f} ms]"
+        f" digests {parts['row_digests']['best_s'] * 1e3:.1f} ms, Merkle {parts['merkle_commit']['best_s'] * 1e3:.1f} ms]"
     )
     setup = check["epoch_setup"]
     print(
