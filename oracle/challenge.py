@@ -616,6 +616,8 @@ class Verdict:
     escape_table: list[dict] = field(default_factory=list)
     work_flops: int = 0
     attested_flops: float = 0.0
+    unreachable: bool = False
+    """No connection could be made for the challenge: nothing was proven, not a fault."""
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from oracle import __version__
+from oracle import __version__, wire
 from oracle import challenge as ch
 
 BEHAVIOURS = ("honest", "wrong", "lazy", "slow", "garbage", "silent")
@@ -432,43 +429,35 @@ class Commitment:
 
 
 class ProviderClient:
-    """Validator-side client of a :class:`ProviderServer` (stdlib ``urllib``; one request per call)."""
+    """Validator-side client of a :class:`ProviderServer` (:mod:`oracle.wire`: bounded, one request
+    per call, one deadline per answer)."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, limits: wire.Limits = wire.DEFAULT_LIMITS):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.limits = limits
 
     def _request(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
+        """One bounded request (:mod:`oracle.wire`): no connection -> :class:`ProviderUnreachable`;
+        cut at the deadline -> :class:`ProviderTimeout`; any other breach, or an HTTP error ->
+        :class:`ProviderProtocolError`."""
         wait = self.timeout if timeout is None else timeout
         try:
-            with urllib.request.urlopen(request, timeout=wait) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode(errors="replace")
-            with contextlib.suppress(json.JSONDecodeError, AttributeError):
-                detail = json.loads(detail).get("error", detail)
-            raise ProviderProtocolError(f"{method} {path} -> HTTP {exc.code}: {detail}") from None
-        except TimeoutError:
-            raise ProviderTimeout(f"{method} {path}: no answer within {wait:.1f} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise ProviderTimeout(f"{method} {path}: no answer within {wait:.1f} s") from None
+            status, doc = wire.call_json(
+                self.base_url, method, path, body, timeout_s=wait, limits=self.limits
+            )
+        except wire.Unreachable as exc:
             raise ProviderUnreachable(
-                f"cannot reach provider at {self.base_url} ({exc.reason}); is `oracle serve` running?"
+                f"cannot reach provider at {self.base_url} ({exc}); is `oracle serve` running?"
             ) from None
-        except (ConnectionError, OSError) as exc:
-            raise ProviderUnreachable(f"connection to {self.base_url} failed: {exc}") from None
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ProviderProtocolError(f"{method} {path}: answer is not JSON ({raw[:40]!r})") from None
+        except wire.Violation as exc:
+            if exc.kind == "late":
+                raise ProviderTimeout(f"{method} {path}: no complete answer within {wait:.1f} s") from None
+            raise ProviderProtocolError(f"{method} {path}: {exc}") from None
+        if status >= 400:
+            detail = doc.get("error", doc) if isinstance(doc, dict) else doc
+            raise ProviderProtocolError(f"{method} {path} -> HTTP {status}: {str(detail)[:300]}")
+        return doc
 
     def health(self) -> dict:
         return self._request("GET", "/health")
@@ -530,10 +519,15 @@ def run_challenge(
     rng: np.random.Generator | None = None,
     key: ch.ProjectionKey | None = None,
 ) -> ch.Verdict:
-    """The whole validator-side protocol for one challenge; never raises for provider faults.
+    """The whole validator-side protocol for one challenge; never raises.
 
-    1. ``POST /challenge``; no answer / not JSON -> failing verdict; answer after ``deadline_s``
-       (validator wall clock) -> ``late``.
+    Only a connection refused (or never made) for ``POST /challenge`` gives a verdict marked
+    ``unreachable`` (not a fault: nothing was proven). Everything else that goes wrong once the
+    provider has accepted the challenge's connection is a failing verdict, a fault: a malformed,
+    oversized, late or crashing answer, and any failure of a later request (a provider that has
+    committed cannot dodge its opening by refusing the next connection).
+
+    1. ``POST /challenge``; answer after ``deadline_s`` (validator wall clock) -> ``late``.
     2. ``samples`` rows chosen by the validator after the commitment, opened with ``POST /open`` and
        checked by :func:`oracle.challenge.check_rows` (escape <= ``f^s + p^-k``) with ``key``, the
        validator's projection key for this challenge's ``b_seed`` (built here when not given).
@@ -549,14 +543,52 @@ def run_challenge(
             check_seconds=0.0,
             elapsed_s=elapsed,
             deadline_s=challenge.deadline_s,
+            work_flops=challenge.flops,
         )
 
     try:
         commitment = client.challenge(challenge)
+    except ProviderUnreachable as exc:
+        verdict = failed(f"unreachable: {exc}")
+        verdict.unreachable = True
+        return verdict
     except ProviderTimeout as exc:
         return failed(f"no answer: {exc}")
     except ProviderError as exc:
         return failed(f"bad answer: {exc}")
+    except Exception as exc:  # noqa: BLE001 - whatever the answer did, it is the provider's fault
+        return failed(f"bad answer: the answer crashed the client ({type(exc).__name__}: {str(exc)[:200]})")
+    try:
+        return _check_commitment(
+            client,
+            challenge,
+            commitment,
+            samples,
+            freivalds_rounds,
+            assumed_correct_fraction,
+            rng,
+            key,
+            failed,
+        )
+    except Exception as exc:  # noqa: BLE001
+        return failed(
+            f"bad answer: the opening crashed the check ({type(exc).__name__}: {str(exc)[:200]})",
+            commitment.wall_s,
+        )
+
+
+def _check_commitment(
+    client: ProviderClient,
+    challenge: ch.Challenge,
+    commitment: Commitment,
+    samples: int,
+    freivalds_rounds: int,
+    assumed_correct_fraction: float,
+    rng: np.random.Generator | None,
+    key: ch.ProjectionKey | None,
+    failed: Callable[..., ch.Verdict],
+) -> ch.Verdict:
+    """Steps 2 and 3 of :func:`run_challenge`, once the root has arrived."""
     late = ch.check_deadline(challenge, commitment.wall_s)
     if late is not None:
         late.root = "0x" + commitment.root.hex()

@@ -806,8 +806,10 @@ class ChallengeProber:
         client = server.ProviderClient(node.endpoint, timeout=self.timeout)
         try:
             inventory = client.inventory()
-        except server.ProviderError as exc:
+        except server.ProviderUnreachable as exc:
             return ProbeResult(False, f"unreachable: {exc}", reachable=False)
+        except server.ProviderError as exc:  # it accepted the connection: a broken answer is a fault
+            return ProbeResult(False, f"bad inventory answer: {exc}", reachable=True)
         bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
         figures = figures_from_benchmark(bench) or published_figures(node.gpu_model)
         claimed = max(1e9, figures.fp32 * 1e12)
@@ -823,7 +825,7 @@ class ChallengeProber:
         key = self._keys.for_challenge(challenge) if self.samples > 0 else None
         verdict = server.run_challenge(client, challenge, self.samples, key=key)
         report = verdict.to_json()
-        return ProbeResult(bool(verdict.ok), verdict.reason, figures, True, report)
+        return ProbeResult(bool(verdict.ok), verdict.reason, figures, not verdict.unreachable, report)
 
 
 def published_figures(gpu_model: str) -> Figures:

@@ -103,14 +103,15 @@ def test_silent_provider_gives_no_answer(serve):
     assert not verdict.ok and verdict.reason.startswith("no answer")
 
 
-def test_unreachable_provider_is_a_bad_answer():
+def test_unreachable_provider_is_marked_unreachable_not_faulted():
     server = ProviderServer("127.0.0.1", 0)
     url = server.url
     server.stop()  # closed: nothing listens on that port any more
     client = ProviderClient(url, timeout=2.0)
     with pytest.raises(ProviderUnreachable, match="oracle serve"):
         client.health()
-    assert run_challenge(client, _challenge(), samples=1).reason.startswith("bad answer")
+    verdict = run_challenge(client, _challenge(), samples=1)
+    assert not verdict.ok and verdict.unreachable and verdict.reason.startswith("unreachable")
 
 
 def test_opening_an_unknown_seed_is_a_404(serve):
