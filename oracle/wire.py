@@ -288,7 +288,9 @@ def parse_json(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     def number(kind: str, token: str) -> Any:
         digits = sum(ch.isdigit() for ch in token)
         if digits > limits.max_int_digits or len(token) > limits.max_int_digits + 8:
-            raise Violation("malformed", f"JSON number with {digits} digits (at most {limits.max_int_digits})")
+            raise Violation(
+                "malformed", f"JSON number with {digits} digits (at most {limits.max_int_digits})"
+            )
         value = int(token) if kind == "int" else float(token)
         if kind == "float" and not math.isfinite(value):
             raise Violation("malformed", f"JSON number {token[:20]} is not finite")

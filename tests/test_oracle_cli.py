@@ -99,7 +99,9 @@ def test_usage_errors_exit_2():
 
 def test_challenge_against_an_honest_provider_passes(provider):
     url, _ = provider()
-    result = oracle("challenge", url, "-n", "96", "--rows", "96", "--samples", "8", "--freivalds", "1", "--json")
+    result = oracle(
+        "challenge", url, "-n", "96", "--rows", "96", "--samples", "8", "--freivalds", "1", "--json"
+    )
     assert result.returncode == cli.EXIT_OK, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["verdict"]["ok"] and data["challenge"]["n"] == 96
