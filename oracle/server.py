@@ -168,6 +168,8 @@ class ProviderServer:
             raise ProviderError(f"unknown behaviour {behaviour!r}: use one of {', '.join(BEHAVIOURS)}")
         self.behaviour = behaviour
         self.backend_name, self.product_fn = select_backend(backend)
+        self.commit_fn: Callable[..., ch.RowCommitment] = ch.compute_commitment
+        """``(challenge, hook=...) -> RowCommitment``: the provider's whole job for one challenge."""
         self.max_n = max_n
         self.max_product_n = max_product_n
         self.cache_ttl_s = cache_ttl_s
@@ -244,7 +246,7 @@ class ProviderServer:
         if challenge.n > self.max_n:
             raise _BadRequest(413, f"n={challenge.n} exceeds this provider's max_n={self.max_n}")
         started = time.perf_counter()
-        tree = ch.compute_commitment(challenge, hook=self._hook(challenge))
+        tree = self.commit_fn(challenge, hook=self._hook(challenge))
         elapsed = time.perf_counter() - started
         with self._lock:
             now = time.monotonic()

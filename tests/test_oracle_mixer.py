@@ -151,3 +151,12 @@ def test_block_by_block_commitment_equals_the_commitment_of_the_whole_product(bl
     assert np.array_equal(ch.product_rows(challenge, [36, 0]), whole[[36, 0]])
     zeroed = ch.compute_commitment(challenge, block_rows=block_rows, hook=lambda r0, c: c * 0)
     assert zeroed.root == ch.commitment_root(challenge, whole * 0)
+
+
+def test_device_commitment_has_the_numpy_root_on_cpu_torch():
+    pytest.importorskip("torch")
+    from oracle.provider.device import torch_commitment
+
+    challenge = ch.Challenge(SEED, 24, "fp32", 1.0, rows=50, group=8)
+    want = ch.compute_commitment(challenge).root
+    assert torch_commitment(challenge, device="cpu", block_rows=7).root == want

@@ -306,8 +306,11 @@ def test_challenge_prober_shares_b_per_epoch_and_draws_a_fresh_one_each_epoch():
 
     seen = []
     with ProviderServer(inventory_fn=lambda: {}) as server:
-        original = server.product_fn
-        server.product_fn = lambda challenge: (seen.append(challenge.to_json()), original(challenge))[1]
+        original = server.commit_fn
+        server.commit_fn = lambda challenge, **kw: (
+            seen.append(challenge.to_json()),
+            original(challenge, **kw),
+        )[1]
         node = NodeInfo("0x" + "11" * 20, b"\x01" * 32, "NVIDIA H100 80GB HBM3", 81559, server.url)
         assert all(prober.probe(node, 7).ok for _ in range(3))
         assert prober.probe(node, 8).ok

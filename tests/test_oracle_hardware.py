@@ -1,0 +1,46 @@
+"""The accelerator stand-in (oracle.provider.hardware): paced speed, devices shared by nodes."""
+
+import threading
+import time
+
+import pytest
+
+from oracle import challenge as ch
+from oracle.provider.hardware import Hardware
+
+
+def test_a_device_never_goes_faster_than_its_speed():
+    hw = Hardware(flops_per_s=1e8)
+    challenge = ch.Challenge(bytes(32), 32, "fp32", 10.0, rows=4000)  # 8.2 MFLOP: >= 82 ms
+    started = time.monotonic()
+    with hw.device() as pace:
+        commitment = ch.compute_commitment(challenge, block_rows=500, pace=pace)
+    took = time.monotonic() - started
+    assert took >= challenge.flops / 1e8 * 0.99
+    assert commitment.root == ch.compute_commitment(challenge).root  # paced, still the real product
+
+
+def test_challenges_beyond_the_device_count_wait_for_a_free_device():
+    hw = Hardware(flops_per_s=1e9, devices=2)
+    finished = []
+
+    def run() -> None:
+        with hw.device() as pace:
+            pace(int(1e8))  # 0.1 s of work
+        finished.append(time.monotonic())
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = sorted(f - started for f in finished)
+    assert took[1] < 0.18 and took[3] >= 0.19  # two at once, then the other two
+
+
+def test_bad_hardware_is_refused():
+    with pytest.raises(ValueError):
+        Hardware(0)
+    with pytest.raises(ValueError):
+        Hardware(1e9, devices=0)
