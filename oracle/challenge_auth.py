@@ -32,6 +32,7 @@ from eth_utils import keccak, to_checksum_address
 
 from oracle import challenge as ch
 from oracle.attest import Domain, recover_signer, sign_digest, typed_digest
+from oracle.errors import OracleError
 
 REQUEST_FIELDS: list[tuple[str, str]] = [
     ("nodeId", "bytes32"),
@@ -49,7 +50,7 @@ ANSWER_FIELDS: list[tuple[str, str]] = [("nodeId", "bytes32"), ("seed", "bytes32
 DEFAULT_MAX_SKEW_S = 120.0
 
 
-class AuthError(ValueError):
+class AuthError(OracleError, ValueError):
     """A challenge request or a signed answer does not verify (the message says why)."""
 
 
@@ -176,10 +177,19 @@ def parse_endpoint(uri: str) -> tuple[str, str | None]:
 
 class OracleSet:
     """The provider's view of the oracle set: ``is_oracle(address)`` from the chain, cached for
-    ``ttl_s`` (a removed oracle loses the right to challenge within that time)."""
+    ``ttl_s`` (a removed oracle loses the right to challenge within that time). Addresses not in the
+    cache are looked up at most ``lookups_per_s`` (burst 16) and at most ``max_cached`` are kept,
+    so a stranger naming a fresh address per request costs the chain nothing beyond that rate."""
 
-    def __init__(self, is_oracle: Callable[[str], bool], ttl_s: float = 300.0):
-        self._is_oracle, self.ttl_s = is_oracle, ttl_s
+    def __init__(
+        self,
+        is_oracle: Callable[[str], bool],
+        ttl_s: float = 300.0,
+        lookups_per_s: float = 4.0,
+        max_cached: int = 4096,
+    ):
+        self._is_oracle, self.ttl_s, self.max_cached = is_oracle, ttl_s, max_cached
+        self._lookups = RateLimiter(lookups_per_s, 16)
         self._cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
 
@@ -190,9 +200,13 @@ class OracleSet:
             hit = self._cache.get(address)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
+        if not self._lookups.allow("lookups"):
+            return hit[1] if hit is not None else False  # over the lookup rate: refuse the unknown
         member = bool(self._is_oracle(address))
         with self._lock:
             self._cache[address] = (now, member)
+            while len(self._cache) > self.max_cached:
+                del self._cache[next(iter(self._cache))]
         return member
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from oracle.cli import EXIT_CHECK_FAILED, EXIT_OK, CliError, Ui, common_options
+from oracle.cli_ui import CliError, Ui, common_options
+from oracle.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from oracle.challenge import DEFAULT_SAMPLES, PRECISIONS
+    from oracle.challenge import PRECISIONS
+    from oracle.challenge_check import DEFAULT_SAMPLES
 
     parser = subparsers.add_parser(
         "challenge", parents=[common_options()], help="challenge a provider once and print the verdict"
@@ -41,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.challenge import Challenge, ChallengeError, attested_flops, new_challenge
-    from oracle.server import ProviderClient, run_challenge
+    from oracle.validator.client import ProviderClient
+    from oracle.validator.prober import run_challenge
 
     if args.samples < 0 or args.freivalds < 0:
         raise CliError("--samples and --freivalds must be >= 0", exit_code=2)

@@ -28,9 +28,9 @@ so no two counters of one matrix share a word.
   entry and lane: a few percent of the 2n flops the GEMM spends on that entry at challenge sizes.
 
 What the digest must do (and what it need not). The Merkle tree over the digests (SHA-256, on the
-host: :func:`oracle.challenge.group_leaf`) binds the provider to one digest per row before it learns
+host: :class:`oracle.commitment.RowCommitment`) binds the provider to one digest per row before it learns
 which rows are sampled; an opened row is then checked EXACTLY (its projections must equal the true
-row's, :mod:`oracle.challenge`), so a provider can pass a sampled row only by having committed the
+row's, :mod:`oracle.challenge_check`), so a provider can pass a sampled row only by having committed the
 digest of the true row. It must therefore not be able to compute that digest much more cheaply than
 the row itself. A linear digest could (``sum_j w_j x_j = a_i . (B w)`` is O(n) per row after one
 O(n^2) product); this one is not linear over the integers (XOR with a key, then squaring), and no

@@ -36,10 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from oracle.errors import OracleError
+
 RECV_BYTES = 65536
 
 
-class WireError(Exception):
+class WireError(OracleError):
     """A request to a provider did not give a usable answer (base class)."""
 
 

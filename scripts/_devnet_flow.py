@@ -187,15 +187,15 @@ VALIDITY_SECONDS = 12 * 3600
 
 
 def validator_command(commands: set[str]) -> list[str] | None:
-    """`oracle run` when the CLI has it, else the same daemon as `python -m oracle.validator run`."""
+    """`oracle run` when the CLI has it, else the same daemon as `python -m oracle run`."""
     import importlib.util
 
     from devnet import VENV_BIN
 
     if "run" in commands:
         return [str(VENV_BIN / "oracle"), "run"]
-    if importlib.util.find_spec("oracle.validator") is not None:
-        return [sys.executable, "-m", "oracle.validator", "run"]
+    if importlib.util.find_spec("oracle.cli_run") is not None:
+        return [sys.executable, "-m", "oracle", "run"]
     return None
 
 
@@ -235,6 +235,11 @@ def start_validators(ctx: FlowContext, base: list[str]) -> list[str]:
             str(VALIDITY_SECONDS),
             "--finder",
             ctx.acct(index).address,
+            # a CPU provider: challenges of n = 1024 sized to 0.5 s at its claim (n = 8192 is for GPUs)
+            "--n",
+            "1024",
+            "--target-s",
+            "0.5",
         ]
         ctx.sup.start(f"validator-{n + 1}", argv)
     ctx.say(f"started 3 validators ({', '.join(urls)}), threshold 2, {EPOCH_SECONDS} s epochs")

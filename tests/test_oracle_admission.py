@@ -6,6 +6,7 @@ import pytest
 from eth_account import Account
 
 from oracle import challenge as ch
+from oracle import commitment as cm
 from oracle.attest import Domain
 from oracle.challenge_auth import ChallengeRequest, OracleSet, RateLimiter
 from oracle.provider.admission import Busy, CommitmentStore, Gate, Refused, Stored
@@ -38,6 +39,7 @@ def test_the_gate_admits_an_oracle_request_once():
     ("body", "status"),
     [
         (lambda: {"challenge": ch.Challenge(bytes(32), 8, "fp32", 1.0).to_json()}, 401),  # unsigned
+        (lambda: {**_body(signer=STRANGER), "signer": ORACLE.address}, 401),  # names an oracle, is not
         (lambda: _body(signer=STRANGER), 403),  # not an oracle
         (lambda: _body(node=bytes(32)), 403),  # not served here
         (lambda: _body(issued=int(time.time()) - 3600), 403),  # stale
@@ -61,7 +63,7 @@ def test_the_gate_rate_limits_each_validator():
 
 def _stored(validator, k, epoch=1):
     challenge = ch.Challenge(bytes([k]) * 32, 4, "fp32", 1.0, rows=4)
-    return Stored(challenge, ch.compute_commitment(challenge), validator, epoch, NODE)
+    return Stored(challenge, cm.compute_commitment(challenge), validator, epoch, NODE)
 
 
 def test_a_validator_can_only_push_out_its_own_commitments_and_unopened_ones_last():
@@ -89,8 +91,8 @@ def test_opened_commitments_expire_after_keep_opened_s():
 
 def test_busy_holds_one_challenge_per_node():
     busy = Busy()
-    assert busy.start(NODE, "A", {"a": 1}) is None
-    assert busy.start(NODE, "B", {"b": 1}) == {"a": 1}
-    assert busy.start(bytes(32), "B", {"b": 1}) is None  # another node is free
+    assert busy.start(NODE, "A", {"a": 1}, 5.0) is None
+    assert busy.start(NODE, "B", {"b": 1}, 6.0) == ({"a": 1}, 5.0)
+    assert busy.start(bytes(32), "B", {"b": 1}, 6.0) is None  # another node is free
     busy.done(NODE)
-    assert busy.start(NODE, "B", {"b": 2}) is None
+    assert busy.start(NODE, "B", {"b": 2}, 7.0) is None

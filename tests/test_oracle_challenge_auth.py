@@ -98,3 +98,12 @@ def test_rate_limiter_allows_a_burst_then_the_rate():
     assert limiter.allow("b")  # per key
     time.sleep(0.06)
     assert limiter.allow("a")
+
+
+def test_unknown_addresses_are_looked_up_at_a_bounded_rate():
+    calls = []
+    oracles = auth.OracleSet(lambda a: calls.append(a) or False, lookups_per_s=0.001, max_cached=8)
+    strangers = [Account.from_key(bytes([9, i + 1]) + bytes(30)).address for i in range(40)]
+    assert not any(s in oracles for s in strangers)
+    assert len(calls) == 16  # the burst, then nothing: unknown addresses are refused unasked
+    assert len(oracles._cache) == 8

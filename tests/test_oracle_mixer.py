@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from oracle import challenge as ch
+from oracle import challenge_check as cc
+from oracle import commitment as cm
 from oracle import mixer as mx
 
 SEED = bytes(range(32))
@@ -120,6 +122,13 @@ def test_work_is_sized_to_the_claim_and_the_deadline_to_the_work():
         ch.rows_for(8, float("inf"))
 
 
+def test_groups_grow_with_the_rows_so_the_host_tree_stays_small():
+    assert ch.group_for(1) == ch.group_for(ch.MAX_LEAVES * 64) == 64
+    assert ch.group_for(ch.MAX_LEAVES * 64 + 1) == 128
+    assert ch.group_for(ch.MAX_ROWS) == 1024 and ch.MAX_ROWS // 1024 <= ch.MAX_LEAVES
+    assert ch.new_challenge(8, "fp32", 1.0, rows=ch.MAX_ROWS).group == 1024
+
+
 def test_attested_figure_is_the_measured_speed_capped_at_the_claim():
     challenge = ch.Challenge(SEED, 100, "fp32", 5.0, rows=500)  # 1e7 flops
     assert ch.attested_flops(challenge, 0.5, 1e9) == pytest.approx(2e7)
@@ -133,24 +142,24 @@ def test_tolerated_inflation_formula():
 
 
 def test_escape_table_states_the_one_row_cheat_honestly():
-    table = ch.escape_table(rows=512, samples=16)
+    table = cc.escape_table(rows=512, samples=16)
     by_skipped = {row["rows_skipped"]: row["escape"] for row in table}
     assert by_skipped[1] == pytest.approx(1 - 16 / 512, rel=1e-9)  # one row skipped: ~0.97
     assert by_skipped[256] == pytest.approx(math.comb(256, 16) / math.comb(512, 16), rel=1e-6)
     assert [row["f"] for row in table][:3] == [0.5, 0.9, 0.99]
-    assert ch.escape_bound(0.5, 0, 512, 2) == 1.0
+    assert cc.escape_bound(0.5, 0, 512, 2) == 1.0
 
 
 @pytest.mark.parametrize("block_rows", [1, 5, 64])
 def test_block_by_block_commitment_equals_the_commitment_of_the_whole_product(block_rows):
     challenge = ch.Challenge(SEED, 12, "fp32", 1.0, rows=37, group=8)
     whole = ch.compute_product(SEED, 12, rows=37)
-    assert ch.compute_commitment(challenge, block_rows=block_rows).root == ch.commitment_root(
+    assert cm.compute_commitment(challenge, block_rows=block_rows).root == cm.commitment_root(
         challenge, whole
     )
     assert np.array_equal(ch.product_rows(challenge, [36, 0]), whole[[36, 0]])
-    zeroed = ch.compute_commitment(challenge, block_rows=block_rows, hook=lambda r0, c: c * 0)
-    assert zeroed.root == ch.commitment_root(challenge, whole * 0)
+    zeroed = cm.compute_commitment(challenge, block_rows=block_rows, hook=lambda r0, c: c * 0)
+    assert zeroed.root == cm.commitment_root(challenge, whole * 0)
 
 
 def test_device_commitment_has_the_numpy_root_on_cpu_torch():
@@ -158,5 +167,5 @@ def test_device_commitment_has_the_numpy_root_on_cpu_torch():
     from oracle.provider.device import torch_commitment
 
     challenge = ch.Challenge(SEED, 24, "fp32", 1.0, rows=50, group=8)
-    want = ch.compute_commitment(challenge).root
+    want = cm.compute_commitment(challenge).root
     assert torch_commitment(challenge, device="cpu", block_rows=7).root == want

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from oracle import challenge as ch
-from oracle.server import ProviderClient, ProviderError, ProviderServer, ProviderUnreachable, run_challenge
+from oracle import challenge_check as cc
+from oracle import commitment as cm
+from oracle.errors import ProviderError, ProviderUnreachable
+from oracle.provider.server import ProviderServer
+from oracle.validator.client import ProviderClient
+from oracle.validator.prober import run_challenge
 
 N = 64
 
@@ -42,9 +47,9 @@ def test_honest_provider_passes_sampled_rows_and_freivalds(serve):
     verdict = run_challenge(client, challenge, samples=8, freivalds_rounds=2, rng=np.random.default_rng(1))
     assert verdict.ok, verdict.reason
     assert verdict.samples == 8 and verdict.freivalds_rounds == 2
-    rows_bound = ch.escape_bound(0.5, 8, N, 2)
-    assert verdict.escape_probability == pytest.approx(rows_bound * (1 / ch.PRIME) ** 2)
-    assert verdict.root == "0x" + ch.commitment_root(challenge, ch.compute_product(challenge.seed, N)).hex()
+    rows_bound = cc.escape_bound(0.5, 8, N, 2)
+    assert verdict.escape_probability == pytest.approx(rows_bound * (1 / cc.PRIME) ** 2)
+    assert verdict.root == "0x" + cm.commitment_root(challenge, ch.compute_product(challenge.seed, N)).hex()
     assert 0 < verdict.elapsed_s <= challenge.deadline_s
 
 
@@ -53,12 +58,12 @@ def test_honest_provider_commits_to_the_exact_product_and_opens_rows(serve):
     challenge = _challenge(n=9)
     commitment = client.challenge(challenge)
     c = ch.compute_product(challenge.seed, 9)
-    assert commitment.root == ch.commitment_root(challenge, c)
+    assert commitment.root == cm.commitment_root(challenge, c)
     opened = client.open(challenge.seed, [0, 8])
     assert np.array_equal(opened[8][0], c[8])
     values, group, proof = opened[8]
-    keys = ch.column_keys(challenge)
-    assert ch.verify_opening(challenge, commitment.root, 8, values, group, proof, keys) is None
+    keys = cm.column_keys(challenge)
+    assert cm.verify_opening(challenge, commitment.root, 8, values, group, proof, keys) is None
     assert np.array_equal(client.product(challenge.seed), c)
 
 

@@ -17,8 +17,10 @@ from collections.abc import Callable
 import pytest
 
 from oracle import challenge as ch
+from oracle import commitment as cm
 from oracle import wire
-from oracle.server import ProviderClient, run_challenge
+from oracle.validator.client import ProviderClient
+from oracle.validator.prober import run_challenge
 
 N = 8
 DEADLINE = 0.6
@@ -39,7 +41,7 @@ def _json(doc: object) -> bytes:
 
 CHALLENGE = _challenge()
 C = ch.compute_product(CHALLENGE.seed, N, rows=N)
-COMMIT = ch.commit_product(CHALLENGE, C)
+COMMIT = cm.commit_product(CHALLENGE, C)
 ROOT = {"root": "0x" + COMMIT.root.hex(), "elapsed_s": 0.01, "n": N, "precision": "fp32"}
 
 

@@ -10,14 +10,19 @@ import pytest
 from eth_account import Account
 
 from oracle.attest import Attestation, gpu_model_name
-from oracle.validator import Figures, NodeInfo, ProbeResult, Validator, ValidatorConfig, score_of
+from oracle.score import score_of
+from oracle.validator.config import ValidatorConfig
+from oracle.validator.daemon import Validator
+from oracle.validator.figures import Figures
+from oracle.validator.nodes import NodeInfo
+from oracle.validator.prober import ProbeResult, SequentialGroups
 from tests.oracle_helpers import deploy_with_registry, node_id, register_node
 
 FIG = Figures(fp32=60.0, tf32=400.0, fp16=800.0, bf16=800.0, mem_bandwidth_gbps=3000.0, power_w=700.0)
 
 
 @dataclass
-class StubProber:
+class StubProber(SequentialGroups):
     """Stands in for the GPU only: a fixed benchmark, and nodes listed in ``bad`` fail."""
 
     bad: frozenset[str] = frozenset()
@@ -101,7 +106,7 @@ def test_three_validators_attest_every_node_once(net):
         registry = net["contracts"]["AttestationRegistry"]
         for nid in net["nodes"]:
             rec = registry.recordOf(nid)
-            assert rec.epoch == 1 and rec.score == score_of(FIG)
+            assert rec.epoch == 1 and rec.score == score_of(FIG.gflops(), FIG.mem_bandwidth_gbps)
         for log in registry.AttestationRecorded.range(0, 10_000):  # the figures are in the event
             att = Attestation(*log.attestation)
             assert (att.fp32, att.bf16, att.memBandwidth, att.powerW) == (6000, 80000, 3000, 700)
@@ -221,7 +226,9 @@ def test_batch_mode_posts_one_root_whose_proofs_pass_check_score(net):
         for p in doc["proofs"]:
             nid = bytes.fromhex(p["nodeId"][2:])
             owner = staking.nodeOwner(nid)
-            assert registry.checkScore(owner, nid, 1, bytes.fromhex(p["scoreProof"][2:])) == score_of(FIG)
+            assert registry.checkScore(owner, nid, 1, bytes.fromhex(p["scoreProof"][2:])) == score_of(
+                FIG.gflops(), FIG.mem_bandwidth_gbps
+            )
         assert sum(v.metrics.submissions.labels("batch")._value.get() for v in vals) == 1
         assert sum(v.metrics.submissions.labels("attest")._value.get() for v in vals) == 0
     finally:
@@ -231,7 +238,7 @@ def test_batch_mode_posts_one_root_whose_proofs_pass_check_score(net):
 
 def test_figures_from_a_bench_report_and_compact_form():
     from oracle.bench import bench_cpu
-    from oracle.validator import figures_from_benchmark
+    from oracle.validator.figures import figures_from_benchmark
 
     report = bench_cpu(n=64, repeats=1, warmup=0, bandwidth_mib=8).to_dict()
     f = figures_from_benchmark(report)
@@ -239,7 +246,9 @@ def test_figures_from_a_bench_report_and_compact_form():
     compact = figures_from_benchmark({"tflops": {"bf16": 1.5}, "fp32_tflops": 2, "power_w": 300})
     assert (compact.bf16, compact.fp32, compact.power_w, compact.tf32) == (1.5, 2.0, 300.0, 0.0)
     assert figures_from_benchmark({}) is None
-    assert score_of(FIG) == score_of(FIG) > 0
+    assert (
+        score_of(FIG.gflops(), FIG.mem_bandwidth_gbps) == score_of(FIG.gflops(), FIG.mem_bandwidth_gbps) > 0
+    )
 
 
 def test_prometheus_metrics_are_served(net):
@@ -269,21 +278,28 @@ def test_prometheus_metrics_are_served(net):
 
 
 def test_challenge_prober_against_real_provider_servers():
-    from oracle.server import ProviderServer
-    from oracle.validator import ChallengeProber, published_figures
+    from oracle.provider.server import ProviderServer
+    from oracle.validator.prober import ChallengeProber
 
-    bench = {"tflops": {"fp32": 0.5}, "mem_bandwidth_gbps": 20, "power_w": 65}
-    prober = ChallengeProber(n=16, samples=4)
+    bench = {"tflops": {"fp32": 2e-5, "bf16": 1e-5}, "mem_bandwidth_gbps": 20, "power_w": 65}
+    prober = ChallengeProber(n=16, samples=4, target_s=0.1)
 
     def node(url, model="NVIDIA H100 80GB HBM3"):
         return NodeInfo("0x" + "11" * 20, b"\x01" * 32, model, 81559, url)
 
     with ProviderServer(inventory_fn=lambda: {"benchmark": bench}) as honest:
         r = prober.probe(node(honest.url), 1)
-        assert r.ok and r.figures.fp32 == 0.5 and r.figures.power_w == 65
-    with ProviderServer(inventory_fn=lambda: {}) as no_bench:
+        assert r.ok, r.reason
+        proven = 0.1 / (
+            0.1 * 1.25 + 0.25
+        )  # what a pass proves: work / deadline, the same for every validator
+        assert r.figures.fp32 == pytest.approx(2e-5 * proven, rel=0.02)
+        assert r.figures.bf16 == pytest.approx(1e-5 * proven, rel=0.02) and r.figures.tf32 == 0.0
+        assert (r.figures.mem_bandwidth_gbps, r.figures.power_w) == (0, 0)  # not challenged: not attested
+        assert set(r.report["challenges"]) == {"fp32", "bf16"}
+    with ProviderServer(inventory_fn=lambda: {}) as no_bench:  # held to the H100's published peaks
         r = prober.probe(node(no_bench.url), 1)
-        assert r.ok and r.figures == published_figures("NVIDIA H100 80GB HBM3") and r.figures.bf16 > 0
+        assert not r.ok and r.reachable and ("late" in r.reason or "no answer" in r.reason)
     with ProviderServer(behaviour="wrong", inventory_fn=lambda: {"benchmark": bench}) as wrong:
         r = prober.probe(node(wrong.url), 1)
         assert not r.ok and r.reachable
@@ -294,10 +310,10 @@ def test_challenge_prober_against_real_provider_servers():
 
 
 def test_challenge_prober_shares_b_per_epoch_and_draws_a_fresh_one_each_epoch():
-    from oracle.server import ProviderServer
-    from oracle.validator import ChallengeProber
+    from oracle.provider.server import ProviderServer
+    from oracle.validator.prober import ChallengeProber
 
-    prober = ChallengeProber(n=16, samples=4)
+    prober = ChallengeProber(n=16, samples=4, target_s=0.1)
     b1 = prober.epoch_b_seed(1)
     assert prober.epoch_b_seed(1) == b1 and len(b1) == 32
     b2, b3 = prober.epoch_b_seed(2), prober.epoch_b_seed(3)
@@ -305,7 +321,7 @@ def test_challenge_prober_shares_b_per_epoch_and_draws_a_fresh_one_each_epoch():
     assert prober.epoch_b_seed(3) == b3 and 1 not in prober._b_seeds  # only the two newest kept
 
     seen = []
-    with ProviderServer(inventory_fn=lambda: {}) as server:
+    with ProviderServer(inventory_fn=lambda: {"benchmark": {"tflops": {"fp32": 2e-5}}}) as server:
         original = server.commit_fn
         server.commit_fn = lambda challenge, **kw: (
             seen.append(challenge.to_json()),

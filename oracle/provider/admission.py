@@ -3,7 +3,7 @@ of commitments waiting to be opened.
 
 * :class:`Gate`: a challenge is computed only when it is a request signed by a key of the oracle
   set (:mod:`oracle.challenge_auth`), for a node this server answers for, issued within
-  ``max_skew_s`` of the provider's clock, within the signer's rate limit, and not a replay of a
+  ``max_skew_s`` of the provider's clock, within the signer's rate limit for that node, and not a replay of a
   seed already seen. Everything else is refused before any work (401/403/409/429), so a stranger
   flooding the provider costs it a signature check per request and nothing else.
 * :class:`CommitmentStore`: what was committed, kept per (validator, epoch) until it has been
@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oracle import challenge as ch
+from oracle import commitment as cm
 from oracle.attest import Domain
 from oracle.challenge_auth import AuthError, ChallengeRequest, OracleSet, RateLimiter, read_request
 
-DEFAULT_RATE_PER_S = 2.0
-DEFAULT_BURST = 16
+DEFAULT_RATE_PER_S = 8.0
+DEFAULT_BURST = 32
+"""Per validator and node: a validator sends one challenge per precision and polls a busy node
+every quarter of its target; an honest provider's limit must stay above that (a 429 is a fault)."""
 DEFAULT_PER_VALIDATOR = 16
 DEFAULT_KEEP_OPENED_S = 60.0
 DEFAULT_TTL_S = 3600.0
@@ -66,6 +69,14 @@ class Gate:
 
     def admit(self, body: Any) -> tuple[ChallengeRequest, str]:
         """``(request, signer)`` for a request to compute; :class:`Refused` otherwise."""
+        named = body.get("signer") if isinstance(body, dict) else None
+        if not isinstance(named, str):
+            raise Refused(401, "a challenge request must name its signer and be signed by it")
+        try:
+            if named not in self.oracles:  # cached: a stranger costs no signature check
+                raise Refused(403, f"{named} is not in the oracle set")
+        except ValueError:
+            raise Refused(401, f"signer {named[:50]!r} is not an address") from None
         try:
             request, signer = read_request(self.domain, body)
         except (AuthError, ch.ChallengeError) as exc:
@@ -78,8 +89,8 @@ class Gate:
             )
         if signer not in self.oracles:
             raise Refused(403, f"{signer} is not in the oracle set")
-        if not self.rate.allow(signer):
-            raise Refused(429, f"{signer} is over its challenge rate")
+        if not self.rate.allow(f"{signer}:{request.node_id.hex()}"):
+            raise Refused(429, f"{signer} is over its challenge rate for this node")
         seed = bytes(request.challenge.seed)
         with self._lock:
             now = time.monotonic()
@@ -96,7 +107,7 @@ class Stored:
     """One commitment waiting for its opening."""
 
     challenge: ch.Challenge
-    commitment: ch.RowCommitment
+    commitment: cm.RowCommitment
     validator: str
     epoch: int
     node_id: bytes
@@ -153,17 +164,17 @@ class Busy:
     """Which node runs which validator's challenge right now (one at a time per node)."""
 
     def __init__(self) -> None:
-        self._running: dict[bytes, tuple[str, dict]] = {}
+        self._running: dict[bytes, tuple[str, dict, float]] = {}
         self._lock = threading.Lock()
 
-    def start(self, node_id: bytes, validator: str, body: dict) -> dict | None:
-        """Mark ``node_id`` busy with this request; returns the running request's body instead when
-        the node already runs one (of any validator)."""
+    def start(self, node_id: bytes, validator: str, body: dict, ends: float) -> tuple[dict, float] | None:
+        """Mark ``node_id`` busy with this request until ``ends`` (``time.monotonic``); returns the
+        running request's body and end instead when the node already runs one (of any validator)."""
         with self._lock:
             running = self._running.get(node_id)
             if running is not None:
-                return running[1]
-            self._running[node_id] = (validator, body)
+                return running[1], running[2]
+            self._running[node_id] = (validator, body, ends)
             return None
 
     def done(self, node_id: bytes) -> None:

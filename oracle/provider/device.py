@@ -11,11 +11,13 @@ are exact in the 16-bit output). Not yet measured on a GPU: no session had one l
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
 from oracle import challenge as ch
+from oracle import commitment as cm
 from oracle import mixer
 
 BLOCK_ENTRIES = 1 << 25
@@ -46,8 +48,11 @@ def _matmul(torch: Any, a: Any, b: Any, precision: str) -> Any:
 
 
 def torch_commitment(
-    challenge: ch.Challenge, device: str = "cuda", block_rows: int | None = None
-) -> ch.RowCommitment:
+    challenge: ch.Challenge,
+    device: str = "cuda",
+    block_rows: int | None = None,
+    give_up_at: float | None = None,
+) -> cm.RowCommitment:
     """:func:`oracle.challenge.compute_commitment` on a PyTorch device (the same root)."""
     import torch
 
@@ -59,8 +64,10 @@ def torch_commitment(
     block = block_rows or max(1, min(rows, BLOCK_ENTRIES // n))
     digests = torch.empty((rows, mixer.LANES), dtype=torch.int64, device=dev)
     for r0 in range(0, rows, block):
+        if give_up_at is not None and time.monotonic() > give_up_at:
+            raise ch.ChallengeError(f"gave up after {r0} of {rows} rows: past the challenge's deadline")
         r1 = min(rows, r0 + block)
         a = mixer.torch_derive_rows(a_keys, n, r0, r1, dev)
         c = _matmul(torch, a, b, challenge.precision).round().to(torch.int32)
         digests[r0:r1] = mixer.torch_row_digests(c, keys)
-    return ch.RowCommitment(digests.cpu().numpy().astype(np.uint32), challenge.group)
+    return cm.RowCommitment(digests.cpu().numpy().astype(np.uint32), challenge.group)
