@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    from oracle.challenge import Challenge, ChallengeError, attested_flops, new_challenge
+    from oracle.challenge import Challenge, ChallengeError, attested_flops, new_challenge, proven_flops
     from oracle.validator.client import ProviderClient
     from oracle.validator.prober import run_challenge
 
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     verdict = run_challenge(client, challenge, args.samples, freivalds_rounds=args.freivalds)
     if verdict.ok and verdict.elapsed_s:
         verdict.attested_flops = attested_flops(challenge, verdict.elapsed_s, claimed)
+        verdict.proven_flops = proven_flops(challenge, claimed)
     if ui.json:
         ui.emit({"challenge": challenge.to_json(), "verdict": verdict.to_json()})
     else:
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
                 ("sampled rows", verdict.samples),
                 ("Freivalds rounds", verdict.freivalds_rounds),
                 ("measured TFLOPS", f"{verdict.attested_flops / 1e12:.4g} (claimed {args.claimed_tflops:g})"),
+                ("proven TFLOPS (work / deadline)", f"{verdict.proven_flops / 1e12:.4g}"),
                 (
                     f"escape <= (f = {verdict.assumed_correct_fraction:g} of rows done)",
                     f"{verdict.escape_probability:.3g}",
