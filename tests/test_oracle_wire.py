@@ -202,7 +202,7 @@ def test_every_malformed_challenge_answer_is_a_fault_not_a_crash_nor_unreachable
     took = time.monotonic() - started
     assert not verdict.ok and not verdict.unreachable, (case, verdict.reason)
     assert verdict.escape_probability == 0.0
-    assert took < DEADLINE + 1.0 + 0.5, f"{case}: held the validator {took:.2f} s"  # deadline + grace
+    assert took < DEADLINE + 1.0 + 1.0, f"{case}: held the validator {took:.2f} s"  # deadline + grace
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED_OPEN_ANSWERS))
@@ -255,7 +255,7 @@ def test_a_slow_loris_answer_is_cut_at_the_deadline(raw):
     verdict = run_challenge(ProviderClient(server.url, timeout=30), _challenge(), samples=1)
     took = time.monotonic() - started
     assert not verdict.ok and verdict.reason.startswith("no answer")
-    assert DEADLINE <= took < DEADLINE + 1.0 + 0.3  # cut at deadline + the client's 1 s grace
+    assert DEADLINE <= took < DEADLINE + 1.0 + 1.0  # cut at deadline + the 1 s grace (not 25 s later)
 
 
 def test_strict_json_accepts_plain_documents_and_limits_are_parameters():
