@@ -53,8 +53,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--validity-seconds", type=int, default=2 * 3600)
     p.add_argument("--slash-amount", type=int, default=100 * 10**18)
     p.add_argument("--finder", help="address paid the finder's share of fault slashes")
-    p.add_argument("--n", type=int, default=64, help="challenge matrix size")
-    p.add_argument("--samples", type=int, default=8, help="rows opened per challenge")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=8192,
+        help="challenge inner size; rows are sized to each claim (default 8192)",
+    )
+    p.add_argument("--samples", type=int, default=16, help="rows opened per challenge (default 16)")
+    p.add_argument(
+        "--target-s",
+        type=float,
+        default=1.0,
+        help="seconds each challenge takes at the claimed speed (default 1)",
+    )
+    p.add_argument(
+        "--allowance-s",
+        type=float,
+        default=0.25,
+        help="seconds added to every deadline for the round trip (default 0.25; all validators must agree)",
+    )
     p.add_argument("--collect-timeout", type=float, default=60.0)
     p.add_argument("--failover", type=float, default=30.0, help="seconds before a non-leader posts")
     p.add_argument("--submit-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -95,6 +112,8 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         slash_amount=args.slash_amount,
         finder=args.finder,
         challenge_n=args.n,
+        challenge_target_s=args.target_s,
+        challenge_allowance_s=args.allowance_s,
         samples=args.samples,
         collect_timeout=args.collect_timeout,
         failover_s=args.failover,

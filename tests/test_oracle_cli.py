@@ -99,17 +99,34 @@ def test_usage_errors_exit_2():
 
 def test_challenge_against_an_honest_provider_passes(provider):
     url, _ = provider()
-    result = oracle("challenge", url, "-n", "96", "--samples", "8", "--freivalds", "1", "--json")
+    result = oracle(
+        "challenge",
+        url,
+        "-n",
+        "96",
+        "--rows",
+        "96",
+        "--deadline",
+        "30",
+        "--samples",
+        "8",
+        "--freivalds",
+        "1",
+        "--json",
+    )
     assert result.returncode == cli.EXIT_OK, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["verdict"]["ok"] and data["challenge"]["n"] == 96
-    human = oracle("challenge", url, "-n", "64")
-    assert human.returncode == 0 and "PASS" in human.stdout and "escape probability" in human.stdout
+    human = oracle(
+        "challenge", url, "-n", "64", "--claimed-tflops", "0.0001", "--target-s", "0.2", "--deadline", "30"
+    )
+    assert human.returncode == 0 and "PASS" in human.stdout, human.stdout + human.stderr
+    assert "escape <= (f = 0.5 of rows done)" in human.stdout and "1 row(s) skipped" in human.stdout
 
 
 def test_challenge_against_a_wrong_provider_fails_with_exit_1(provider):
     url, _ = provider("--behaviour", "wrong")
-    result = oracle("challenge", url, "-n", "64", "--samples", "2")
+    result = oracle("challenge", url, "-n", "64", "--rows", "64", "--samples", "2")
     assert result.returncode == cli.EXIT_CHECK_FAILED
     assert "FAIL" in result.stdout and "wrong product" in result.stdout
 

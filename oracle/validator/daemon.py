@@ -57,7 +57,7 @@ from oracle.validator.config import ValidatorConfig
 from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
-from oracle.validator.prober import ChallengeProber, Prober, ProbeResult
+from oracle.validator.prober import ChallengeProber, Prober, ProbeResult, node_groups
 
 
 class Validator:
@@ -71,7 +71,17 @@ class Validator:
         registry = deployment.get(REGISTRY)
         self.domain = Domain(deployment.chain_id, registry.address)
         self.journal = Journal(cfg.journal_path)
-        self.prober = prober if prober is not None else ChallengeProber(cfg.challenge_n, cfg.samples)
+        self.prober = (
+            prober
+            if prober is not None
+            else ChallengeProber(
+                cfg.challenge_n,
+                cfg.samples,
+                target_s=cfg.challenge_target_s,
+                allowance_s=cfg.challenge_allowance_s,
+            )
+        )
+        self.prober.bind(cfg.account, self.domain, self.is_oracle)
         self.metrics = Metrics()
         self.batch = BatchRounds(
             self.journal, self.chain, self.domain, self.account, self.metrics, self._log, self.is_oracle
@@ -152,17 +162,29 @@ class Validator:
 
     # -- step 1: challenge and sign ---------------------------------------------------------------
 
-    def _sign_node(self, epoch: int, node: NodeInfo) -> None:
-        for kind in ("attest", "fault"):
-            e = self.journal.get(epoch, node.key, kind)
-            if e is not None and e.signature is not None:
-                return  # signed before a restart: never sign again
-        if self.journal.get(epoch, node.key, "attest") is None:
-            self.journal.advance(epoch, node.key, "challenged")
+    def _sign_group(self, epoch: int, nodes: list[NodeInfo]) -> None:
+        """Challenge the nodes of one group at the same moment (:func:`node_groups`), then sign."""
+        todo = []
+        for node in nodes:
+            if any(
+                (e := self.journal.get(epoch, node.key, kind)) is not None and e.signature is not None
+                for kind in ("attest", "fault")
+            ):
+                continue  # signed before a restart: never sign again
+            if self.journal.get(epoch, node.key, "attest") is None:
+                self.journal.advance(epoch, node.key, "challenged")
+            todo.append(node)
+        if not todo:
+            return
         try:
-            result = self.prober.probe(node, epoch)
+            results = self.prober.probe_group(todo, epoch)
         except Exception as exc:  # noqa: BLE001 - a broken provider must not stop the epoch
-            result = ProbeResult(False, f"probe crashed: {exc}", reachable=False)
+            results = {n.key: ProbeResult(False, f"probe crashed: {exc}", reachable=False) for n in todo}
+        for node in todo:
+            missing = ProbeResult(False, "probe gave no result", reachable=False)
+            self._sign_node(epoch, node, results.get(node.key, missing))
+
+    def _sign_node(self, epoch: int, node: NodeInfo, result: ProbeResult) -> None:
         label = "ok" if result.ok else ("failed" if result.reachable else "unreachable")
         self.metrics.challenges.labels(label).inc()
         self.journal.advance(epoch, node.key, "verdict", note=f"{label}: {result.reason}"[:500])
@@ -340,7 +362,7 @@ class Validator:
         nodes = self.discover()
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
-            list(pool.map(lambda n: self._sign_node(epoch, n), nodes))
+            list(pool.map(lambda group: self._sign_group(epoch, group), node_groups(nodes)))
         batch_mode = self.cfg.mode == "batch"
         if batch_mode:
             self.batch.sign(epoch, self.expiry_of(epoch))
