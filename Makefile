@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
 
-.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench fuzz frontend lock clean
+.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench gpu-check fuzz frontend lock clean
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
@@ -23,6 +23,7 @@ help:
 	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
 	@echo "make slither  static analysis (slither) of the contracts against contracts/SLITHER_TRIAGE.md"
 	@echo "make bench     oracle benchmarks (challenge check cost, CPU GEMM, 100-provider epoch on anvil)"
+	@echo "make gpu-check on a GPU machine: inventory, benchmarks vs torch.matmul, challenge, inference (--dry in CI)"
 	@echo "make fuzz      long stateful fuzzing run (HYPOTHESIS_PROFILE=long; FUZZ_EXAMPLES=N to size it)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
 	@echo "make lint      ruff + import layers (no cycles; oracle never imports scripts/tests) + Solidity warnings-as-errors"
@@ -68,6 +69,10 @@ slither: setup
 bench: setup
 	python -m oracle.benchmarks.run
 	python -m scripts.bench_epoch
+
+# The GPU path measured in one run (scripts/gpu_check.sh; GPU_CHECK_ARGS=--dry for the CPU stand-in).
+gpu-check:
+	scripts/gpu_check.sh $(GPU_CHECK_ARGS)
 
 # Long fuzzing run: thousands of random operation sequences over the governed protocol, invariants
 # checked after every step; counts in test-artifacts/fuzz-stats.json (tests/FUZZING.md).
