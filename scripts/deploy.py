@@ -190,18 +190,7 @@ __all__ = [
     "DEFAULT_DEPLOYMENT_FILE",
     "DeployError",
     "ProtocolParams",
-    "deploy_governed_protocol",
     "deploy_protocol",
     "deployment_document",
     "write_deployment",
 ]
-
-
-def deploy_governed_protocol(deployer, params: Mapping[str, Any] | None = None, *, token=None, write_to=None):
-    """The whole protocol (this module's contracts + AttestationRegistry + ModelMarketplace) handed to
-    the DAO: Treasury timelock as owner and treasury of everything, ComputeGovernor as its only
-    proposer/executor, nothing left to the deployer. See scripts/deploy_dao.py for the hand-over
-    design and the DAO/registry parameter names; `ape run deploy_dao` is its script entry point."""
-    from scripts.deploy_dao import deploy_governed_protocol as _deploy_governed
-
-    return _deploy_governed(deployer, params, token=token, write_to=write_to)

@@ -102,7 +102,7 @@ def balances(token, *who):
 # ---------------------------------------------------------------- posting
 
 
-def test_post_escrows_the_budget_and_emits(escrow, token, requester, chain, model):
+def test_post_escrows_the_budget_and_emits(escrow, token, requester, creator, chain, model):
     before = token.balanceOf(requester)
     deadline = chain.pending_timestamp + 3600
     token.approve(escrow, BUDGET, sender=requester)
@@ -118,6 +118,8 @@ def test_post_escrows_the_budget_and_emits(escrow, token, requester, chain, mode
             "deadline": deadline,
             "minScore": 7,
             "specHash": SPEC,
+            "royaltyReceiver": creator,
+            "royaltyBps": ROYALTY_BPS,
         }
     ]
     assert tx.return_value == 1
@@ -130,7 +132,8 @@ def test_post_escrows_the_budget_and_emits(escrow, token, requester, chain, mode
         7,
         OPEN,
     )
-    assert (stored.provider, stored.budget, stored.modelId) == (ZERO, BUDGET, model)
+    assert (stored.provider, stored.budget) == (ZERO, BUDGET)
+    assert escrow.royaltyTermsOf(1) == (stored.royaltyReceiver, stored.royaltyBps)
     assert stored.collateralBps == CORE_PARAMS["collateral_bps"]
     assert escrow.collateralOf(1) == COLLATERAL
 
@@ -414,14 +417,15 @@ def test_a_job_without_a_model_pays_no_royalty(escrow, token, requester, provide
     assert events(tx, escrow.JobSettled)[0]["royaltyReceiver"] == ZERO
 
 
-def test_settlement_survives_a_slash_of_the_locked_collateral(
+def test_a_governance_slash_leaves_the_running_jobs_collateral_locked(
     escrow, staking, token, deployer, requester, provider, submitted
 ):
-    staking.slash(provider, COLLATERAL + 1, ZERO, ZERO, sender=deployer)  # governance takes the lock
-    assert locked(staking, provider) == 0
+    staked = staking.providerInfo(provider).staked
+    staking.slash(provider, staked, ZERO, ZERO, sender=deployer)  # asks for everything
+    assert locked(staking, provider) == COLLATERAL == staking.providerInfo(provider).staked
     escrow.approveResult(submitted, sender=requester)
     assert escrow.statusOf(submitted) == CLOSED
-    assert staking.freeStake(provider) == PROVIDER_STAKE - CORE_PARAMS["min_stake_per_gpu"] - COLLATERAL - 1
+    assert (staking.providerInfo(provider).staked, locked(staking, provider)) == (COLLATERAL, 0)
 
 
 def test_collateral_rate_is_fixed_when_the_job_is_posted(

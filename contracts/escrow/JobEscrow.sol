@@ -4,12 +4,12 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IComputeStaking} from "../interfaces/IComputeStaking.sol";
 import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
 /// @title JobEscrow
 /// @notice Users post compute jobs with a token budget held in escrow; a staked provider accepts with
@@ -31,10 +31,13 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 ///      Accepted, Submitted or Disputed (each budget enters once at post and leaves exactly once,
 ///      split, when the job closes).
 ///
-///      Storage layout of a job (three slots, the third only when a model is used):
+///      Storage layout of a job (three slots, the third only when a model with a royalty is used):
 ///        slot 0: requester (160) | deadline (40) | minScore (32) | status (8) | collateralBps (16)
 ///        slot 1: provider (160) | budget (96)
-///        slot 2: modelId (256)  -- content-addressed model ids are full hashes; written only if != 0
+///        slot 2: royaltyReceiver (160) | royaltyBps (16)  -- the model's royalty terms snapshotted at
+///                post time (a job names only a minted model), so the provider is paid under the terms
+///                it saw when it accepted; nobody can raise the royalty or redirect it afterwards. The
+///                model id itself is only emitted (JobPosted), the page reads it from the log.
 ///      `deadline` is the job deadline while Open/Accepted; once a result is submitted the same field
 ///      holds the end of the challenge window (the job deadline no longer matters then), and once
 ///      disputed the time after which the dispute may be expired, which saves two slots. `collateralBps` is the governed rate snapshotted at post time, so a later governance
@@ -70,7 +73,14 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         uint16 collateralBps;
         address provider;
         uint96 budget;
-        uint256 modelId;
+        address royaltyReceiver;
+        uint16 royaltyBps;
+    }
+
+    /// @notice A job's royalty terms: `bps` of the price goes to `receiver`.
+    struct RoyaltyTerms {
+        address receiver;
+        uint16 bps;
     }
 
     /// @dev One slot, see the contract comment.
@@ -105,8 +115,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     IERC20 public immutable token;
     /// @notice Provider stake, collateral locks and slashing.
     IComputeStaking public immutable staking;
-    /// @notice The model registry whose ERC-2981 royalties jobs pay (address(0): no royalties).
-    IERC2981 public immutable modelNFT;
+    /// @notice The model registry (ModelNFT) whose royalties jobs pay (address(0): jobs name no model).
+    IModelRegistry public immutable modelNFT;
 
     Config private _config;
     /// @notice Checks a provider's verified score when a job asks for one (the attestation
@@ -117,6 +127,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     mapping(uint256 jobId => Job) private _jobs;
 
     /// @notice A job was posted and its budget escrowed. `specHash` commits to the job description.
+    ///         The job pays `royaltyBps` of its price to `royaltyReceiver`: model `modelId`'s royalty
+    ///         terms now, snapshotted, whatever the model's owner or governance set later ((0, 0): none).
     event JobPosted(
         uint256 indexed jobId,
         address indexed requester,
@@ -124,7 +136,9 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         uint256 budget,
         uint40 deadline,
         uint32 minScore,
-        bytes32 specHash
+        bytes32 specHash,
+        address royaltyReceiver,
+        uint16 royaltyBps
     );
     /// @notice `provider` accepted the job with GPU `nodeId` and locked `collateral`.
     event JobAccepted(uint256 indexed jobId, address indexed provider, bytes32 indexed nodeId, uint256 collateral);
@@ -173,6 +187,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice The zero address was given for `what`.
     error JobEscrowZeroAddress(string what);
+    /// @notice Model `modelId` is not minted in the model registry (or no registry is set).
+    error JobEscrowUnknownModel(uint256 modelId);
     /// @notice The budget was zero or above 2^96-1 wei.
     error JobEscrowInvalidBudget(uint256 budget);
     /// @notice The deadline `deadline` is not in (now, now + MAX_JOB_DURATION]; now is `nowTime`.
@@ -214,7 +230,7 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     /// @param token_ payment token (EIP-2612 capable for postJobWithPermit)
     /// @param staking_ the staking contract (this escrow must be made its locker and slasher)
-    /// @param modelNFT_ the ERC-2981 model registry (address(0) to pay no royalties)
+    /// @param modelNFT_ the model registry (address(0): jobs cannot name a model, no royalties)
     /// @param treasury_ receives protocol fees
     /// @param feeBps_ protocol fee (<= MAX_FEE_BPS)
     /// @param collateralBps_ provider collateral as a share of the budget (<= MAX_COLLATERAL_BPS)
@@ -222,7 +238,7 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     constructor(
         IERC20 token_,
         IComputeStaking staking_,
-        IERC2981 modelNFT_,
+        IModelRegistry modelNFT_,
         address treasury_,
         uint16 feeBps_,
         uint16 collateralBps_,
@@ -382,9 +398,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice The provider missed the deadline: refund the requester and slash the job's collateral
     ///         (harmed user: the requester; finder: the caller). Callable by anyone.
-    /// @dev The slash takes locked stake first, i.e. it consumes this job's lock, so no separate
-    ///      unlock is needed (if earlier slashes already ate into the locked stake, the lock is gone
-    ///      anyway and the slash takes free stake instead).
+    /// @dev The slash consumes exactly this job's lock (`slashLocked`), so no separate unlock is
+    ///      needed; the requester gets the designed harmed share of the whole collateral.
     function claimTimeout(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
         (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
@@ -394,8 +409,10 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         uint256 collateral = (budget * job.collateralBps) / BPS;
         delete _jobs[jobId];
         token.safeTransfer(requester, budget);
-        uint256 slashed = collateral > 0 ? staking.slash(provider, collateral, msg.sender, requester) : 0;
-        emit JobTimedOut(jobId, provider, msg.sender, budget, slashed);
+        emit JobTimedOut(jobId, provider, msg.sender, budget, collateral);
+        // The job's own lock, whole (no other slash touches locked stake). A provider calling on its own
+        // job earns no finder share: staking pays that share to the harmed requester instead.
+        if (collateral > 0) staking.slashLocked(provider, collateral, msg.sender, requester);
     }
 
     // ------------------------------------------------------------------ arbiters
@@ -446,6 +463,14 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (stored == Status.Open && job.provider != address(0)) return Status.Accepted;
         if (stored == Status.None && jobId != 0 && jobId <= _config.jobCount) return Status.Closed;
         return stored;
+    }
+
+    /// @notice The royalty terms job `jobId` is paid under (snapshotted when it was posted):
+    ///         `bps` of the price to `receiver`; (address(0), 0) when the job pays no royalty or is
+    ///         closed. A provider reads this before accepting.
+    function royaltyTermsOf(uint256 jobId) external view returns (RoyaltyTerms memory terms) {
+        Job storage job = _jobs[jobId];
+        terms = RoyaltyTerms(job.royaltyReceiver, job.royaltyBps);
     }
 
     /// @notice Collateral job `jobId` locks (or locked) in staking.
@@ -549,9 +574,23 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         job.status = Status.Open;
         job.collateralBps = cfg.collateralBps;
         job.budget = uint96(budget); // budget <= 2^96-1 checked above
-        if (modelId != 0) job.modelId = modelId;
-        emit JobPosted(jobId, msg.sender, modelId, budget, uint40(deadline), minScore, specHash);
+        (address receiver, uint16 royaltyBps) = modelId != 0 ? _royaltyTerms(modelId) : (address(0), uint16(0));
+        if (royaltyBps != 0) {
+            job.royaltyReceiver = receiver;
+            job.royaltyBps = royaltyBps;
+        }
+        emit JobPosted(jobId, msg.sender, modelId, budget, uint40(deadline), minScore, specHash, receiver, royaltyBps);
         token.safeTransferFrom(msg.sender, address(this), budget);
+    }
+
+    /// @dev A job names only a minted model; its royalty terms now are the ones the job pays under
+    ///      ((address(0), 0) for a royalty-free model).
+    function _royaltyTerms(uint256 modelId) private view returns (address receiver, uint16 bps) {
+        IModelRegistry registry = modelNFT;
+        if (address(registry) == address(0)) revert JobEscrowUnknownModel(modelId);
+        (receiver, bps) = registry.royaltyOf(modelId);
+        // A royalty-free model: the second call is only needed to tell it from an unminted id.
+        if (bps == 0 && !registry.exists(modelId)) revert JobEscrowUnknownModel(modelId);
     }
 
     /// @dev Closes a Disputed job: pays the provider `shareBps` of the budget (through _pay), refunds
@@ -567,43 +606,38 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         bool expired
     ) private {
         (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
-        uint256 modelId = job.modelId;
+        RoyaltyTerms memory terms = RoyaltyTerms(job.royaltyReceiver, job.royaltyBps);
         delete _jobs[jobId];
         uint256 price = (budget * shareBps) / BPS;
         uint256 refund = budget - price;
         if (expired) emit DisputeExpired(jobId, msg.sender, refund);
         else emit DisputeResolved(jobId, msg.sender, shareBps, refund, slashAmount);
-        if (price > 0) _pay(jobId, modelId, provider, price);
+        if (price > 0) _pay(jobId, terms, provider, price);
         if (refund > 0) token.safeTransfer(requester, refund);
-        // Slash first (it takes locked stake, i.e. this job's collateral, first), then release the rest.
-        // The amount actually taken (less when the stake ran short) is in the staking's Slashed event.
-        // slither-disable-next-line unused-return
-        if (slashAmount > 0) staking.slash(provider, slashAmount, requester, requester);
+        // Slash the asked part of this job's own lock (always whole), then release the rest.
+        if (slashAmount > 0) staking.slashLocked(provider, slashAmount, requester, requester);
         if (collateral > slashAmount) staking.unlockStake(provider, collateral - slashAmount);
     }
 
     /// @dev Closes a Submitted job: pays the whole budget out and releases the collateral.
     function _settle(uint256 jobId, Job storage job) private {
-        (address provider, uint256 budget, uint256 modelId) = (job.provider, job.budget, job.modelId);
+        (address provider, uint256 budget) = (job.provider, job.budget);
         uint256 collateral = (budget * job.collateralBps) / BPS;
+        RoyaltyTerms memory terms = RoyaltyTerms(job.royaltyReceiver, job.royaltyBps);
         delete _jobs[jobId];
-        _pay(jobId, modelId, provider, budget);
+        _pay(jobId, terms, provider, budget);
         staking.unlockStake(provider, collateral);
     }
 
-    /// @dev Pays `price` of job `jobId`: fee to the treasury, royalty to the model's receiver, the rest
-    ///      to `provider`. The caller has already closed the job (CEI).
-    function _pay(uint256 jobId, uint256 modelId, address provider, uint256 price) private {
+    /// @dev Pays `price` of job `jobId`: fee to the treasury, royalty under the job's snapshotted
+    ///      `terms`, the rest to `provider`. The caller has already closed the job (CEI).
+    function _pay(uint256 jobId, RoyaltyTerms memory terms, address provider, uint256 price) private {
         Config storage cfg = _config;
         (address treasury_, uint256 fee) = (cfg.treasury, (price * cfg.feeBps) / BPS);
-        uint256 royalty = 0;
-        address receiver = address(0);
-        if (modelId != 0 && address(modelNFT) != address(0)) {
-            (receiver, royalty) = modelNFT.royaltyInfo(modelId, price);
-            if (receiver == address(0)) royalty = 0;
-            // Never pay more royalty than the price leaves after the fee (fee <= 10% <= price).
-            if (royalty > price - fee) royalty = price - fee;
-        }
+        address receiver = terms.receiver;
+        uint256 royalty = (price * terms.bps) / BPS;
+        // Never pay more royalty than the price leaves after the fee (fee <= 10% <= price).
+        if (royalty > price - fee) royalty = price - fee;
         uint256 providerAmount = price - fee - royalty;
         emit JobSettled(jobId, provider, fee, royalty, receiver, providerAmount);
         if (fee > 0) token.safeTransfer(treasury_, fee);
