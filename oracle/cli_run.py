@@ -12,37 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 from oracle.chain import load_deployment
-from oracle.cli_ui import Ui, common_options
+from oracle.cli_ui import Ui, chain_options, common_options
 from oracle.errors import EXIT_OK
-from oracle.keys import DEFAULT_KEYSTORE_DIR, load_signer
+from oracle.keys import load_signer
 from oracle.validator.config import MODES, ValidatorConfig
 from oracle.validator.daemon import Validator
 from oracle.validator.observability import setup_json_logging
-
-DEFAULT_RPC = "http://127.0.0.1:8545"
-DEFAULT_DEPLOYMENT = ".devnet/deployment.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
-        parents=[common_options()],
+        parents=[common_options(), chain_options()],
         help="run the validator: challenge, sign, gather k signatures, post",
     )
-    p.add_argument(
-        "--deployment",
-        default=os.environ.get("ORACLE_DEPLOYMENT", DEFAULT_DEPLOYMENT),
-        help="deployment file ($ORACLE_DEPLOYMENT)",
-    )
-    p.add_argument("--rpc", default=os.environ.get("ORACLE_RPC_URL", DEFAULT_RPC), help="($ORACLE_RPC_URL)")
-    p.add_argument("--keystore", help="keystore path or address (see `oracle keys list`)")
-    p.add_argument("--keystore-dir", default=str(DEFAULT_KEYSTORE_DIR), help="($ORACLE_KEYSTORE)")
-    p.add_argument("--password-file", help="(else $ORACLE_KEY_PASSWORD, else prompt)")
-    p.add_argument("--private-key", help="plain key, dev chains (31337/1337) only ($ORACLE_PRIVATE_KEY)")
     p.add_argument("--journal", help="SQLite journal path (default .oracle/journal-<address>.sqlite)")
     p.add_argument("--peers", help="comma-separated base URLs of the other validators")
     p.add_argument("--host", default="127.0.0.1")
