@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
+import threading
 from pathlib import Path
 
 from oracle.chain import load_deployment
@@ -21,6 +23,8 @@ from oracle.keys import load_signer
 from oracle.validator.config import MODES, ValidatorConfig
 from oracle.validator.daemon import Validator
 from oracle.validator.observability import setup_json_logging
+
+log = logging.getLogger("oracle.run")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,12 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epoch", type=int, default=None, help="run exactly this epoch once and exit")
     p.add_argument("--once", action="store_true", help="run the current epoch once and exit")
+    p.add_argument("--log-file", help="also append the JSON log lines to this file")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    setup_json_logging(logging.DEBUG if args.verbose else logging.INFO)
+    setup_json_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_file)
     deployment = load_deployment(args.deployment)
     account = load_signer(
         deployment.chain_id,
@@ -88,14 +93,24 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         mode=args.mode,
     )
     v = Validator(cfg)
+    v.check_membership()
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        log.info({"event": "stopping", "signal": signal.Signals(signum).name, "validator": account.address})
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     v.start()
     try:
         if args.epoch is not None:
             ui.line(json.dumps(v.run_epoch(args.epoch)))
         else:
-            v.run(once=args.once)
+            v.run(once=args.once, stop=stop)
     except KeyboardInterrupt:
-        pass
+        log.info({"event": "stopping", "signal": "SIGINT", "validator": account.address})
     finally:
         v.stop()
+        signal.signal(signal.SIGTERM, previous)
+    log.info({"event": "stopped", "validator": account.address})
     return EXIT_OK
