@@ -70,3 +70,21 @@ def test_throughput_is_shown_in_the_unit_that_suits_it():
     assert throughput(989.4) == "989 TFLOP/s"
     assert throughput(1979.0) == "1,979 TFLOP/s"
     assert throughput(None) is None
+
+
+def test_the_example_config_and_service_files_match_the_commands():
+    from pathlib import Path
+
+    from oracle.config import configure, load
+
+    deploy = Path(cli.__file__).parent / "deploy"
+    parser = cli.build_parser()
+    configure(parser, load(deploy / "oracle.example.toml"), environ={})
+    serve = parser.parse_args(["serve"])
+    assert (serve.host, serve.port, serve.bench) == ("0.0.0.0", 8600, True)
+    run = parser.parse_args(["run"])
+    assert run.mode == "batch" and run.metrics_port == 9700 and run.rpc == "http://127.0.0.1:8545"
+    for unit, command in (("oracle-validator.service", "run"), ("oracle-provider.service", "serve")):
+        text = (deploy / unit).read_text()
+        assert f"ExecStart=/opt/oracle/venv/bin/oracle {command}\n" in text
+        assert "Environment=ORACLE_CONFIG=/etc/oracle/oracle.toml" in text
