@@ -14,11 +14,14 @@ export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
 
-.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench gpu-check fuzz frontend lock clean
+TESTS ?= tests
+
+.PHONY: quick help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench gpu-check fuzz frontend lock clean
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
 	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
+	@echo "make quick TESTS=tests/test_x.py   one test file, no set-up or lint (seconds, after the first make test)"
 	@echo "make gas       print the gas table per operation"
 	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
 	@echo "make slither  static analysis (slither) of the contracts against contracts/SLITHER_TRIAGE.md"
@@ -46,6 +49,11 @@ demo-once: setup
 test: setup-browser
 	@$(MAKE) --no-print-directory lint
 	ape test tests $(APE_TEST_ARGS)
+
+# The developer's quick loop: one file (or a -k selection), no set-up check, no lint.
+#   make quick TESTS=tests/test_token.py      (or, from an activated .venv: ape test tests/test_token.py)
+quick:
+	ape test $(TESTS) $(APE_TEST_ARGS)
 
 lint: lint-py lint-sol
 

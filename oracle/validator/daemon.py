@@ -50,6 +50,7 @@ from oracle.attest import (
     sign_fault,
 )
 from oracle.chain import ChainClient, ChainError, ContractRevert, load_deployment
+from oracle.errors import OracleError
 from oracle.journal import Entry, Journal
 from oracle.validator.attesting import attestation_of, fault_from_json, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
@@ -58,6 +59,10 @@ from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
 from oracle.validator.prober import ChallengeProber, Prober, ProbeResult, node_groups
+
+
+class ValidatorSetupError(OracleError):
+    """The validator cannot do useful work as configured (the message says what to change)."""
 
 
 class Validator:
@@ -154,6 +159,17 @@ class Validator:
 
     def discover(self) -> list[NodeInfo]:
         return discover_nodes(self.chain)
+
+    def check_membership(self) -> None:
+        """Refuse to start with a key that is not in the oracle set: such a validator signs what
+        no contract accepts, and would otherwise run silently and report nothing done."""
+        if not self.is_oracle(self.address):
+            count = self.chain.call(REGISTRY, "oracleCount")
+            raise ValidatorSetupError(
+                f"{self.address} is not in the AttestationRegistry's oracle set ({count} oracles): its signatures would "
+                "count for nothing. Use a key that governance added (oracle keys list), or ask governance "
+                "for a proposal that adds this address to the oracle set"
+            )
 
     def is_oracle(self, address: str) -> bool:
         if address not in self._oracle_cache:
@@ -388,7 +404,8 @@ class Validator:
             "epoch": epoch,
             "nodes": len(nodes),
             "signed": sum(1 for e in entries if e.signature),
-            "confirmed": sum(1 for e in entries if e.state == "confirmed"),
+            # What this validator signed that is now on chain (posted by it or by a peer).
+            "confirmed": sum(1 for e in entries if e.state == "confirmed" and e.signature),
             "faults": sum(1 for e in entries if e.kind == "fault" and e.signature),
             "seconds": round(time.monotonic() - t0, 3),
         }
