@@ -37,10 +37,10 @@ compile: setup
 	ape compile
 
 demo: setup
-	python scripts/devnet.py $(DEMO_ARGS)
+	python -m scripts.devnet $(DEMO_ARGS)
 
 demo-once: setup
-	python scripts/devnet.py --once
+	python -m scripts.devnet --once
 
 test: setup-browser
 	@$(MAKE) --no-print-directory lint

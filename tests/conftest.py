@@ -109,5 +109,4 @@ def escrow(protocol):
     return protocol["JobEscrow"]
 
 
-# Browser-test fixtures (one devnet + one Chromium per session): see tests/frontend_support.py.
-from tests.frontend_support import chromium, devnet, open_page  # noqa: E402, F401
+# Browser-test fixtures (one devnet + one Chromium per session): see tests/support/frontend.py.

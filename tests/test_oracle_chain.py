@@ -17,7 +17,7 @@ from oracle.chain import (
     load_deployment,
     with_retries,
 )
-from tests.oracle_helpers import (
+from tests.support.oracle import (
     ORACLES,
     deploy_with_registry,
     make_attestation,
@@ -31,7 +31,7 @@ NODE = node_id("chain-node")
 
 @pytest.fixture(scope="module")
 def setup(accounts, chain, tmp_path_factory):
-    from scripts.deploy import write_deployment
+    from scripts.deployment_file import write_deployment
 
     owner, provider = accounts[0], accounts[3]
     contracts = deploy_with_registry(owner, accounts[1], ORACLES[:3], 2)
