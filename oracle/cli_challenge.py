@@ -9,7 +9,8 @@ from oracle.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from oracle.challenge import DEFAULT_SAMPLES, PRECISIONS
+    from oracle.challenge import PRECISIONS
+    from oracle.challenge_check import DEFAULT_SAMPLES
 
     parser = subparsers.add_parser(
         "challenge", parents=[common_options()], help="challenge a provider once and print the verdict"

@@ -15,8 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from oracle.chain import load_deployment
 from oracle.cli_ui import Ui, common_options
+from oracle.deployment import load_deployment
 from oracle.errors import EXIT_OK
 from oracle.keys import DEFAULT_KEYSTORE_DIR, load_signer
 from oracle.validator.config import MODES, ValidatorConfig

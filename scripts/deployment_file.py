@@ -14,7 +14,7 @@ Format (JSON, one object)::
     }
 
 Contract names are the keys ``deploy_protocol`` / ``deploy_governed_protocol`` return. Readers:
-``oracle.chain.load_deployment`` (the oracle), ``frontend/src`` (the page).
+``oracle.deployment.load_deployment`` (the oracle), ``frontend/src`` (the page).
 """
 
 from __future__ import annotations

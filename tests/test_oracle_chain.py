@@ -7,16 +7,8 @@ from eth_account import Account
 from web3 import Web3
 
 from oracle.attest import Domain
-from oracle.chain import (
-    ChainClient,
-    ContractRevert,
-    Deployment,
-    DeploymentError,
-    ErrorDecoder,
-    TransportError,
-    load_deployment,
-    with_retries,
-)
+from oracle.chain import ChainClient, ContractRevert, ErrorDecoder, TransportError, with_retries
+from oracle.deployment import Deployment, DeploymentError, load_deployment
 from tests.support.oracle import (
     ORACLES,
     deploy_with_registry,

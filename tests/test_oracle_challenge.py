@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oracle import challenge as ch
+from oracle import challenge_check as cc
 
 SEED = bytes(range(32))
 HYPO = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,13 +83,13 @@ def test_merkle_proofs_verify_for_every_row_and_only_there(n):
 def test_correct_product_always_passes_both_checks(seed, n, s):
     challenge = _challenge(n, seed)
     c, tree = _commit(seed, n)
-    rows = ch.sample_rows(n, s, np.random.default_rng(s))
-    verdict = ch.check_rows(challenge, tree.root, _openings(c, tree, rows), rows)
+    rows = cc.sample_rows(n, s, np.random.default_rng(s))
+    verdict = cc.check_rows(challenge, tree.root, _openings(c, tree, rows), rows)
     assert verdict.ok, verdict.reason
-    assert verdict.escape_probability == pytest.approx(0.5 ** len(rows) + ch.PRIME**-ch.DEFAULT_PROJECTIONS)
-    fv = ch.freivalds_check(challenge, c, 2, root=tree.root)
+    assert verdict.escape_probability == pytest.approx(0.5 ** len(rows) + cc.PRIME**-cc.DEFAULT_PROJECTIONS)
+    fv = cc.freivalds_check(challenge, c, 2, root=tree.root)
     assert fv.ok, fv.reason
-    assert fv.escape_probability == pytest.approx((1 / ch.PRIME) ** 2)
+    assert fv.escape_probability == pytest.approx((1 / cc.PRIME) ** 2)
 
 
 @HYPO
@@ -104,8 +105,8 @@ def test_one_perturbed_entry_is_always_caught_by_freivalds_and_by_sampling_its_r
     i, j = where[0] % n, where[1] % n
     c[i, j] += delta
     tree = ch.MerkleTree.from_matrix(c)  # the cheat commits to its wrong matrix
-    assert not ch.freivalds_check(challenge, c, 2, root=tree.root).ok
-    verdict = ch.check_rows(challenge, tree.root, _openings(c, tree, [i]), [i])
+    assert not cc.freivalds_check(challenge, c, 2, root=tree.root).ok
+    verdict = cc.check_rows(challenge, tree.root, _openings(c, tree, [i]), [i])
     assert not verdict.ok
     assert verdict.failed_rows == [i]
     assert "wrong product" in verdict.reason
@@ -132,7 +133,7 @@ def test_challenges_sharing_b_seed_share_b_but_not_a_and_json_carries_it():
 
 def test_one_projection_key_checks_every_challenge_of_its_b_seed():
     n, b_seed = 32, bytes(range(7, 39))
-    keys = ch.ProjectionKeys()
+    keys = cc.ProjectionKeys()
     key = None
     for k in range(5):
         challenge = ch.new_challenge(n, "fp32", 1e9, b_seed=b_seed)
@@ -140,16 +141,16 @@ def test_one_projection_key_checks_every_challenge_of_its_b_seed():
         key = keys.for_challenge(challenge)
         c = ch.compute_product(challenge.seed, n, b_seed)
         tree = ch.MerkleTree.from_matrix(c)
-        rows = ch.sample_rows(n, 6, np.random.default_rng(k))
-        assert ch.check_rows(challenge, tree.root, _openings(c, tree, rows), rows, key=key).ok
+        rows = cc.sample_rows(n, 6, np.random.default_rng(k))
+        assert cc.check_rows(challenge, tree.root, _openings(c, tree, rows), rows, key=key).ok
         ignored_b = ch.compute_product(challenge.seed, n)  # a provider that ignored b_seed
         bad_tree = ch.MerkleTree.from_matrix(ignored_b)
-        bad = ch.check_rows(challenge, bad_tree.root, _openings(ignored_b, bad_tree, rows), rows, key=key)
+        bad = cc.check_rows(challenge, bad_tree.root, _openings(ignored_b, bad_tree, rows), rows, key=key)
         assert not bad.ok and bad.failed_rows == rows
     other = ch.new_challenge(n, "fp32", 1e9)
     assert keys.for_challenge(other) is not key
     with pytest.raises(ch.ChallengeError, match="another b_seed"):
-        ch.check_rows(other, tree.root, {}, [], key=key)
+        cc.check_rows(other, tree.root, {}, [], key=key)
 
 
 def test_empirical_projection_escape_rate_matches_one_over_p_with_a_small_prime():
@@ -165,20 +166,20 @@ def test_empirical_projection_escape_rate_matches_one_over_p_with_a_small_prime(
     for rounds in (1, 2):
         escapes = 0
         for _ in range(trials):
-            key = ch.ProjectionKey(SEED, n, rounds, rng=rng, b=b, p=p)
-            escapes += ch.check_rows(challenge, tree.root, _openings(c, tree, [2]), [2], key=key).ok
-        bound = ch.escape_bound_freivalds(rounds, p)
+            key = cc.ProjectionKey(SEED, n, rounds, rng=rng, b=b, p=p)
+            escapes += cc.check_rows(challenge, tree.root, _openings(c, tree, [2]), [2], key=key).ok
+        bound = cc.escape_bound_freivalds(rounds, p)
         sigma = math.sqrt(bound * (1 - bound) / trials)
         assert abs(escapes / trials - bound) <= 4 * sigma
 
 
 def test_projection_key_rejects_bad_parameters():
     with pytest.raises(ch.ChallengeError, match="rounds"):
-        ch.ProjectionKey(SEED, 8, 0)
+        cc.ProjectionKey(SEED, 8, 0)
     with pytest.raises(ch.ChallengeError, match="prime"):
-        ch.ProjectionKey(SEED, 8, 1, p=2**40)
+        cc.ProjectionKey(SEED, 8, 1, p=2**40)
     with pytest.raises(ch.ChallengeError, match="shape"):
-        ch.ProjectionKey(SEED, 8, 1, b=np.zeros((4, 4), dtype=np.int8))
+        cc.ProjectionKey(SEED, 8, 1, b=np.zeros((4, 4), dtype=np.int8))
 
 
 def test_opening_that_does_not_match_the_commitment_fails():
@@ -187,40 +188,40 @@ def test_opening_that_does_not_match_the_commitment_fails():
     forged = c.copy()
     forged[3] = 0
     ops = _openings(forged, tree, [3])
-    verdict = ch.check_rows(_challenge(n), tree.root, ops, [3])
+    verdict = cc.check_rows(_challenge(n), tree.root, ops, [3])
     assert not verdict.ok and "Merkle proof" in verdict.reason
 
 
 def test_missing_or_malformed_openings_fail():
     n = 8
     c, tree = _commit(SEED, n)
-    assert "did not open" in ch.check_rows(_challenge(n), tree.root, {}, [1]).reason
+    assert "did not open" in cc.check_rows(_challenge(n), tree.root, {}, [1]).reason
     short = {1: (c[1][:-1].tolist(), tree.proof(1))}
-    assert "entries" in ch.check_rows(_challenge(n), tree.root, short, [1]).reason
+    assert "entries" in cc.check_rows(_challenge(n), tree.root, short, [1]).reason
     garbage = {1: (["x"] * n, tree.proof(1))}
-    assert "integers" in ch.check_rows(_challenge(n), tree.root, garbage, [1]).reason
+    assert "integers" in cc.check_rows(_challenge(n), tree.root, garbage, [1]).reason
 
 
 def test_full_product_that_does_not_match_root_fails_freivalds():
     n = 8
     c, tree = _commit(SEED, n)
     other = ch.MerkleTree.from_matrix(c + 1).root
-    assert "committed root" in ch.freivalds_check(_challenge(n), c, 1, root=other).reason
+    assert "committed root" in cc.freivalds_check(_challenge(n), c, 1, root=other).reason
 
 
 @HYPO
 @given(deadline=st.floats(0.01, 1e4), extra=st.floats(1e-6, 1e4))
 def test_any_answer_after_the_deadline_fails_and_any_before_passes_the_timing(deadline, extra):
     challenge = ch.Challenge(SEED, 8, "fp32", deadline)
-    late = ch.check_deadline(challenge, deadline + extra)
+    late = cc.check_deadline(challenge, deadline + extra)
     assert late is not None and not late.ok and late.escape_probability == 0.0
-    assert ch.check_deadline(challenge, deadline * 0.999) is None
+    assert cc.check_deadline(challenge, deadline * 0.999) is None
 
 
 def test_late_answer_fails():
     challenge = ch.Challenge(SEED, 8, "fp32", 1.5)
-    assert ch.check_deadline(challenge, 1.4) is None
-    late = ch.check_deadline(challenge, 1.6)
+    assert cc.check_deadline(challenge, 1.4) is None
+    late = cc.check_deadline(challenge, 1.6)
     assert late is not None and not late.ok and late.reason.startswith("late")
 
 
@@ -237,8 +238,8 @@ def _escape_rate_rows(n, correct, s, trials):
     b = ch.derive_b(SEED, n)
     escapes = 0
     for _ in range(trials):
-        rows = ch.sample_rows(n, s, rng)
-        escapes += ch.check_rows(challenge, tree.root, _openings(cheat, tree, rows), rows, b=b).ok
+        rows = cc.sample_rows(n, s, rng)
+        escapes += cc.check_rows(challenge, tree.root, _openings(cheat, tree, rows), rows, b=b).ok
     return escapes / trials
 
 
@@ -248,7 +249,7 @@ def test_empirical_row_sampling_escape_rate_is_within_the_bound(n, n_correct, s)
     f = n_correct / n
     rate = _escape_rate_rows(n, set(range(n_correct)), s, trials)
     exact = math.comb(n_correct, s) / math.comb(n, s)  # sampling without replacement
-    bound = ch.escape_bound_rows(f, s)
+    bound = cc.escape_bound_rows(f, s)
     assert exact <= bound
     sigma = math.sqrt(exact * (1 - exact) / trials)
     assert abs(rate - exact) <= 4 * sigma + 1e-9
@@ -261,13 +262,13 @@ def test_empirical_freivalds_escape_rate_matches_one_over_p_with_a_small_prime()
     c, _ = _commit(SEED, n)
     c[2, 3] += 1
     rng = np.random.default_rng(7)
-    escapes = sum(ch.freivalds_check(challenge, c, 1, rng=rng, p=p).ok for _ in range(trials))
+    escapes = sum(cc.freivalds_check(challenge, c, 1, rng=rng, p=p).ok for _ in range(trials))
     rate = escapes / trials
-    bound = ch.escape_bound_freivalds(1, p)
+    bound = cc.escape_bound_freivalds(1, p)
     sigma = math.sqrt(bound * (1 - bound) / trials)
     assert abs(rate - bound) <= 4 * sigma  # a single +1 escapes exactly when r_3 == 0 (mod p)
-    escapes2 = sum(ch.freivalds_check(challenge, c, 2, rng=rng, p=p).ok for _ in range(trials))
-    assert escapes2 / trials <= ch.escape_bound_freivalds(2, p) + 4 * math.sqrt(0.04 / trials)
+    escapes2 = sum(cc.freivalds_check(challenge, c, 2, rng=rng, p=p).ok for _ in range(trials))
+    assert escapes2 / trials <= cc.escape_bound_freivalds(2, p) + 4 * math.sqrt(0.04 / trials)
 
 
 def test_freivalds_rejects_out_of_range_and_misshapen_products():
@@ -275,14 +276,14 @@ def test_freivalds_rejects_out_of_range_and_misshapen_products():
     c, _ = _commit(SEED, n)
     big = c.copy()
     big[0, 0] = 64 * n + 1
-    assert "outside" in ch.freivalds_check(_challenge(n), big, 1).reason
-    assert "shape" in ch.freivalds_check(_challenge(n), c[:4], 1).reason
+    assert "outside" in cc.freivalds_check(_challenge(n), big, 1).reason
+    assert "shape" in cc.freivalds_check(_challenge(n), c[:4], 1).reason
 
 
 def test_check_cost_is_small_against_compute_at_moderate_n():
     n = 512
     c, tree = _commit(SEED, n)
-    rows = ch.sample_rows(n, 8, np.random.default_rng(0))
-    verdict = ch.check_rows(_challenge(n), tree.root, _openings(c, tree, rows), rows)
+    rows = cc.sample_rows(n, 8, np.random.default_rng(0))
+    verdict = cc.check_rows(_challenge(n), tree.root, _openings(c, tree, rows), rows)
     assert verdict.ok and verdict.samples == 8
     assert verdict.escape_probability == pytest.approx(0.5**8)

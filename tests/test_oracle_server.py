@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from oracle import challenge as ch
+from oracle import challenge_check as cc
 from oracle.errors import ProviderError, ProviderUnreachable
 from oracle.provider.server import ProviderServer
 from oracle.validator.client import ProviderClient
@@ -45,7 +46,7 @@ def test_honest_provider_passes_sampled_rows_and_freivalds(serve):
     verdict = run_challenge(client, challenge, samples=8, freivalds_rounds=2, rng=np.random.default_rng(1))
     assert verdict.ok, verdict.reason
     assert verdict.samples == 8 and verdict.freivalds_rounds == 2
-    assert verdict.escape_probability == pytest.approx(0.5**8 * (1 / ch.PRIME) ** 2)
+    assert verdict.escape_probability == pytest.approx(0.5**8 * (1 / cc.PRIME) ** 2)
     assert verdict.root == "0x" + ch.merkle_root(ch.compute_product(challenge.seed, N)).hex()
     assert 0 < verdict.elapsed_s <= challenge.deadline_s
 

@@ -7,11 +7,11 @@ on the best runs, the least disturbed by other processes on a shared machine. "c
 C = A @ B (exact float32 BLAS GEMM), Merkle commitment over the rows. Each check mode is timed as
 the validator runs it (derivation of what it needs from the seed included):
 
-- ``rows s=K, N provider(s)/epoch``: :func:`oracle.challenge.check_rows` on K opened rows with the
-  epoch's :class:`oracle.challenge.ProjectionKey` (derive K rows of A, verify K Merkle proofs,
+- ``rows s=K, N provider(s)/epoch``: :func:`oracle.challenge_check.check_rows` on K opened rows with the
+  epoch's :class:`oracle.challenge_check.ProjectionKey` (derive K rows of A, verify K Merkle proofs,
   2 secret projections), plus 1/N of the key's once-per-epoch cost (derive B from the epoch's
   ``b_seed``, B R mod p): the validator's cost per challenge when it checks N providers an epoch;
-- ``freivalds k=2``: :func:`oracle.challenge.freivalds_check` on the full C (derive A and B, 2
+- ``freivalds k=2``: :func:`oracle.challenge_check.freivalds_check` on the full C (derive A and B, 2
   rounds mod p) -- without and with re-hashing C to check it against the committed root.
 
 The HTTP round trip is measured separately (``http``: one full ``run_challenge`` against a local
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from oracle import challenge as ch
+from oracle import challenge_check as cc
 from oracle.bench import bench_cpu
 from oracle.inventory import collect_cpu
 
@@ -80,15 +81,15 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
     tree = ch.MerkleTree.from_matrix(c)
     rng = np.random.default_rng(0)
     # The validator's once-per-epoch part: derive B from the epoch's b_seed, project it (B R mod p).
-    setup = _time(lambda: ch.ProjectionKey(b_seed, n), 2 * repeats)
-    key = ch.ProjectionKey(b_seed, n)
+    setup = _time(lambda: cc.ProjectionKey(b_seed, n), 2 * repeats)
+    key = cc.ProjectionKey(b_seed, n)
     modes = []
     for s in samples:
-        rows = ch.sample_rows(n, s, rng)
+        rows = cc.sample_rows(n, s, rng)
         openings = {i: (c[i].copy(), tree.proof(i)) for i in rows}  # as ProviderClient.open returns them
 
         def check(rows=rows, openings=openings) -> None:
-            verdict = ch.check_rows(challenge, tree.root, openings, rows, key=key)
+            verdict = cc.check_rows(challenge, tree.root, openings, rows, key=key)
             assert verdict.ok, verdict.reason
 
         per_challenge = _time(check, 4 * repeats)
@@ -103,13 +104,13 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
                         "median_s": per_challenge.median_s + setup.median_s / providers,
                         "best_s": per_challenge.best_s + setup.best_s / providers,
                     },
-                    "escape_bound": f"f^{s} + p^-{key.rounds} (f=0.5: {ch.escape_bound_rows(0.5, s):.3g})",
+                    "escape_bound": f"f^{s} + p^-{key.rounds} (f=0.5: {cc.escape_bound_rows(0.5, s):.3g})",
                 }
             )
     for with_root in (False, True):
 
         def freivalds(with_root=with_root) -> None:
-            verdict = ch.freivalds_check(challenge, c, 2, root=tree.root if with_root else None)
+            verdict = cc.freivalds_check(challenge, c, 2, root=tree.root if with_root else None)
             assert verdict.ok, verdict.reason
 
         timing = asdict(_time(freivalds, 2 * repeats))
@@ -120,7 +121,7 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
                 "providers_per_epoch": None,
                 "check": timing,
                 "amortised_s": timing,
-                "escape_bound": f"(1/p)^2 = {ch.escape_bound_freivalds(2):.3g}",
+                "escape_bound": f"(1/p)^2 = {cc.escape_bound_freivalds(2):.3g}",
             }
         )
     for mode in modes:
@@ -137,7 +138,7 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
 
 
 def measure_accuracy(
-    n: int = 256, samples: int = ch.DEFAULT_SAMPLES, trials: int = 2000, seed: int = 7
+    n: int = 256, samples: int = cc.DEFAULT_SAMPLES, trials: int = 2000, seed: int = 7
 ) -> dict:
     """How often the default check catches each kind of provider, counted over ``trials`` fresh
     row samples against one committed answer each (one shared epoch key, as a validator runs it).
@@ -148,15 +149,15 @@ def measure_accuracy(
     rng = np.random.default_rng(seed)
     challenge = ch.Challenge(bytes(range(32)), n, "fp32", 3600.0, b_seed=bytes(range(32, 64)))
     c = ch.compute_product(challenge.seed, n, challenge.b_seed)
-    key = ch.ProjectionKey(challenge.b_seed, n, rng=rng)
+    key = cc.ProjectionKey(challenge.b_seed, n, rng=rng)
 
     def passes(answer: np.ndarray) -> int:
         tree = ch.MerkleTree.from_matrix(answer)
         passed = 0
         for _ in range(trials):
-            rows = ch.sample_rows(n, samples, rng)
+            rows = cc.sample_rows(n, samples, rng)
             openings = {i: (answer[i], tree.proof(i)) for i in rows}
-            passed += ch.check_rows(challenge, tree.root, openings, rows, key=key).ok
+            passed += cc.check_rows(challenge, tree.root, openings, rows, key=key).ok
         return passed
 
     cases = []

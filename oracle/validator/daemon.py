@@ -49,7 +49,8 @@ from oracle.attest import (
     sign_attestation,
     sign_fault,
 )
-from oracle.chain import ChainClient, ChainError, ContractRevert, load_deployment
+from oracle.chain import ChainClient, ChainError, ContractRevert
+from oracle.deployment import load_deployment
 from oracle.journal import Entry, Journal
 from oracle.validator.attesting import attestation_of, fault_from_json, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds

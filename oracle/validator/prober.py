@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from oracle import challenge as ch
+from oracle import challenge_check as cc
 from oracle.errors import ProviderError, ProviderTimeout
 from oracle.validator.client import ProviderClient
 from oracle.validator.figures import Figures, figures_from_benchmark, published_figures
@@ -36,26 +37,26 @@ class Prober(Protocol):
 def run_challenge(
     client: ProviderClient,
     challenge: ch.Challenge,
-    samples: int = ch.DEFAULT_SAMPLES,
+    samples: int = cc.DEFAULT_SAMPLES,
     *,
     freivalds_rounds: int = 0,
-    assumed_correct_fraction: float = ch.DEFAULT_ASSUMED_CORRECT_FRACTION,
+    assumed_correct_fraction: float = cc.DEFAULT_ASSUMED_CORRECT_FRACTION,
     rng: np.random.Generator | None = None,
-    key: ch.ProjectionKey | None = None,
-) -> ch.Verdict:
+    key: cc.ProjectionKey | None = None,
+) -> cc.Verdict:
     """The whole validator-side protocol for one challenge; never raises for provider faults.
 
     1. ``POST /challenge``; no answer / not JSON -> failing verdict; answer after ``deadline_s``
        (validator wall clock) -> ``late``.
     2. ``samples`` rows chosen by the validator after the commitment, opened with ``POST /open`` and
-       checked by :func:`oracle.challenge.check_rows` (escape <= ``f^s + p^-k``) with ``key``, the
+       checked by :func:`oracle.challenge_check.check_rows` (escape <= ``f^s + p^-k``) with ``key``, the
        validator's projection key for this challenge's ``b_seed`` (built here when not given).
-    3. When ``freivalds_rounds > 0``: ``POST /product`` and :func:`oracle.challenge.freivalds_check`
+    3. When ``freivalds_rounds > 0``: ``POST /product`` and :func:`oracle.challenge_check.freivalds_check`
        against the same root (escape <= ``(1/p)^k``); the escape bounds multiply.
     """
 
-    def failed(reason: str, elapsed: float | None = None) -> ch.Verdict:
-        return ch.Verdict(
+    def failed(reason: str, elapsed: float | None = None) -> cc.Verdict:
+        return cc.Verdict(
             ok=False,
             reason=reason,
             escape_probability=0.0,
@@ -70,18 +71,18 @@ def run_challenge(
         return failed(f"no answer: {exc}")
     except ProviderError as exc:
         return failed(f"bad answer: {exc}")
-    late = ch.check_deadline(challenge, commitment.wall_s)
+    late = cc.check_deadline(challenge, commitment.wall_s)
     if late is not None:
         late.root = "0x" + commitment.root.hex()
         return late
-    rows = ch.sample_rows(challenge.n, samples, rng) if samples > 0 else []
-    verdict: ch.Verdict | None = None
+    rows = cc.sample_rows(challenge.n, samples, rng) if samples > 0 else []
+    verdict: cc.Verdict | None = None
     if rows:
         try:
             openings = client.open(challenge.seed, rows)
         except ProviderError as exc:
             return failed(f"opening failed: {exc}", commitment.wall_s)
-        verdict = ch.check_rows(
+        verdict = cc.check_rows(
             challenge,
             commitment.root,
             openings,
@@ -97,11 +98,11 @@ def run_challenge(
             c = client.product(challenge.seed)
         except ProviderError as exc:
             return failed(f"full product failed: {exc}", commitment.wall_s)
-        fv = ch.freivalds_check(challenge, c, freivalds_rounds, root=commitment.root, rng=rng)
+        fv = cc.freivalds_check(challenge, c, freivalds_rounds, root=commitment.root, rng=rng)
         if verdict is None or not fv.ok:
             verdict = fv
         else:
-            verdict = ch.Verdict(
+            verdict = cc.Verdict(
                 ok=True,
                 reason=f"{verdict.reason}; {fv.reason}",
                 escape_probability=verdict.escape_probability * fv.escape_probability,
@@ -112,7 +113,7 @@ def run_challenge(
                 root=verdict.root,
             )
     if verdict is None:
-        verdict = ch.Verdict(
+        verdict = cc.Verdict(
             ok=True,
             reason="answered in time (nothing sampled: samples=0 and freivalds_rounds=0)",
             escape_probability=1.0,
@@ -135,13 +136,13 @@ class ChallengeProber:
 
     Every challenge gets a fresh ``seed`` (its ``A``); all challenges of one epoch share a
     ``b_seed`` (their ``B``) drawn from OS entropy when the epoch is first probed, so the O(n^2)
-    part of the check (:class:`oracle.challenge.ProjectionKey`) is paid once per epoch."""
+    part of the check (:class:`oracle.challenge_check.ProjectionKey`) is paid once per epoch."""
 
     def __init__(self, n: int = 64, samples: int = 8, timeout: float = 10.0):
         self.n = n
         self.samples = samples
         self.timeout = timeout
-        self._keys = ch.ProjectionKeys(keep=2)
+        self._keys = cc.ProjectionKeys(keep=2)
         self._b_seeds: dict[int, bytes] = {}
         self._lock = threading.Lock()
 
