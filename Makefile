@@ -13,6 +13,10 @@ export PATH := $(ROOT)/.venv/bin:$(ROOT)/node_modules/@foundry-rs/anvil-linux-am
 export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
+# Two pytest-xdist workers, each with its own anvil (ape-foundry's host: auto); a test module stays
+# on one worker and the devnet/browser modules share one (tests/conftest.py). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
+XDIST_ARGS := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
 
 TESTS ?= tests
 
@@ -20,7 +24,7 @@ TESTS ?= tests
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
-	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
+	@echo "make test      lint + every test (contracts, oracle, browser) on real anvil chains, 2 workers (TEST_WORKERS=0: serial)"
 	@echo "make quick TESTS=tests/test_x.py   one test file, no set-up or lint (seconds, after the first make test)"
 	@echo "make gas       print the gas table per operation"
 	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
@@ -41,14 +45,14 @@ compile: setup
 	ape compile
 
 demo: setup
-	python scripts/devnet.py $(DEMO_ARGS)
+	python -m scripts.devnet $(DEMO_ARGS)
 
 demo-once: setup
-	python scripts/devnet.py --once
+	python -m scripts.devnet --once
 
 test: setup-browser
 	@$(MAKE) --no-print-directory lint
-	ape test tests $(APE_TEST_ARGS)
+	ape test tests $(XDIST_ARGS) $(APE_TEST_ARGS)
 
 # The developer's quick loop: one file (or a -k selection), no set-up check, no lint.
 #   make quick TESTS=tests/test_token.py      (or, from an activated .venv: ape test tests/test_token.py)

@@ -16,8 +16,8 @@ import signal
 import threading
 from pathlib import Path
 
-from oracle.chain import load_deployment
 from oracle.cli_ui import Ui, chain_options, common_options
+from oracle.deployment import load_deployment
 from oracle.errors import EXIT_OK
 from oracle.keys import load_signer
 from oracle.validator.config import MODES, ValidatorConfig

@@ -83,9 +83,10 @@ def _benchmarked_inventory(args: argparse.Namespace, ui: Ui):
 def _admission(args: argparse.Namespace) -> dict:
     """The gate, the domain and the answer keys from ``--deployment``, ``--node``, ``--answer-key-file``."""
     from oracle.attest import Domain
-    from oracle.chain import ChainClient, load_deployment
+    from oracle.chain import ChainClient
     from oracle.challenge import ChallengeError, parse_bytes32
     from oracle.challenge_auth import OracleSet
+    from oracle.deployment import load_deployment
     from oracle.provider.admission import Gate
 
     try:

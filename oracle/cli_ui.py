@@ -111,7 +111,8 @@ def chain_options(with_key: bool = True) -> argparse.ArgumentParser:
 def connect(args: argparse.Namespace, need_key: bool = True):
     """A :class:`oracle.chain.ChainClient` for ``args`` (from :func:`chain_options`), with the
     signing key loaded when ``need_key``."""
-    from oracle.chain import ChainClient, load_deployment
+    from oracle.chain import ChainClient
+    from oracle.deployment import load_deployment
     from oracle.keys import load_signer
 
     deployment = load_deployment(args.deployment)

@@ -61,7 +61,8 @@ def run(
     from oracle.validator.config import ValidatorConfig
     from oracle.validator.daemon import Validator
     from oracle.validator.prober import ChallengeProber
-    from scripts.deploy import deploy_protocol, write_deployment
+    from scripts.deploy import deploy_protocol
+    from scripts.deployment_file import write_deployment
 
     logger.set_level("ERROR")
     with networks.parse_network_choice("ethereum:local:foundry") as provider_ctx:

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from eth_account import Account
 
-from oracle.chain import ChainClient, load_deployment
+from oracle.chain import ChainClient
 from oracle.client.pay import PayingClient
+from oracle.deployment import load_deployment
 from oracle.provider.paid import Model, onnx_model
 from oracle.provider.paid_service import PaidService, PaidSettings
 from oracle.work import demo_model
 from oracle.work.runtime import OnnxModel
-from scripts.deploy_dao import deploy_channels
+from scripts.deploy import deploy_channels
 
 ETHER = 10**18
 PRICE = 10**15

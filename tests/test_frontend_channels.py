@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.frontend_support import connect_dev, outcome, screenshot
+from tests.support.frontend import connect_dev, outcome, screenshot
 
 TOKEN = 10**18
 USER, PROVIDER = 5, 1

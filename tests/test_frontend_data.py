@@ -6,7 +6,7 @@ import json
 
 from eth_utils import function_signature_to_4byte_selector
 
-from tests.frontend_support import connect_dev
+from tests.support.frontend import connect_dev
 
 TOKEN = 10**18
 REQUESTER = 5

@@ -6,7 +6,7 @@ import time
 
 from eth_utils import keccak
 
-from tests.frontend_support import PHONE, SCREENSHOTS, connect_dev, onnx_file, outcome, screenshot
+from tests.support.frontend import PHONE, SCREENSHOTS, connect_dev, onnx_file, outcome, screenshot
 
 TOKEN = 10**18
 REQUESTER, PROVIDER, CREATOR, DEPLOYER = 5, 1, 6, 0

@@ -7,7 +7,7 @@ import hashlib
 import re
 import time
 
-from tests.frontend_support import PHONE, connect_dev, onnx_file, screenshot
+from tests.support.frontend import PHONE, connect_dev, onnx_file, screenshot
 
 TOKEN = 10**18
 REQUESTER, PROVIDER, CREATOR, DEPLOYER, HOLDER = 5, 1, 6, 0, 8

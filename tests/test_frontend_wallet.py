@@ -3,7 +3,7 @@ wrong-network banner, a rejected signature (4001) and a reverted call decoded fr
 
 import re
 
-from tests.frontend_support import PHONE, connect_dev, onnx_file, screenshot
+from tests.support.frontend import PHONE, connect_dev, onnx_file, screenshot
 
 
 def test_page_loads_the_deployment_and_names_the_chain(open_page, devnet):

@@ -17,7 +17,7 @@ import numpy as np
 from eth_utils import keccak
 
 from oracle.challenge import MerkleTree, row_leaf
-from tests.frontend_support import connect_dev, onnx_file, outcome, screenshot
+from tests.support.frontend import connect_dev, onnx_file, outcome, screenshot
 
 TOKEN = 10**18
 REQUESTER, PROVIDER, CREATOR = 5, 1, 6

@@ -9,8 +9,9 @@ import types
 import pytest
 
 from oracle import cli
+from tests.support.gpu import no_gpu_env
 
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+ENV = no_gpu_env({**os.environ, "PYTHONUNBUFFERED": "1"})  # these tests are about a GPU-less node
 
 
 def oracle(*args, timeout=60):

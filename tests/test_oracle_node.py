@@ -8,7 +8,7 @@ import pytest
 
 from oracle.cli import main
 from oracle.inventory import node_id
-from tests.oracle_helpers import ORACLES, deploy_with_registry
+from tests.support.oracle import ORACLES, deploy_with_registry
 
 UUID = "GPU-cli-test-0000"
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.oracle_helpers import ORACLE_KEYS, ORACLES, deploy_with_registry
+from tests.support.oracle import ORACLE_KEYS, ORACLES, deploy_with_registry
 
 
 @pytest.fixture(scope="module")

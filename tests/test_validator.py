@@ -16,7 +16,7 @@ from oracle.validator.daemon import Validator
 from oracle.validator.figures import Figures
 from oracle.validator.nodes import NodeInfo
 from oracle.validator.prober import ProbeResult, SequentialGroups
-from tests.oracle_helpers import deploy_with_registry, node_id, register_node
+from tests.support.oracle import deploy_with_registry, node_id, register_node
 
 FIG = Figures(fp32=60.0, tf32=400.0, fp16=800.0, bf16=800.0, mem_bandwidth_gbps=3000.0, power_w=700.0)
 
@@ -38,7 +38,7 @@ class StubProber(SequentialGroups):
 
 @pytest.fixture(scope="module")
 def deployed(accounts, tmp_path_factory):
-    from scripts.deploy import write_deployment
+    from scripts.deployment_file import write_deployment
 
     owner = accounts[0]
     oracle_accts = [Account.from_key(accounts[i].private_key) for i in (5, 6, 7)]

@@ -21,7 +21,7 @@ from oracle.provider import server
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.daemon import Validator
 from oracle.validator.prober import ChallengeProber
-from tests.oracle_helpers import deploy_with_registry, node_id, register_node
+from tests.support.oracle import deploy_with_registry, node_id, register_node
 
 BENCH = {
     "tflops": {"fp32": 2e-5, "tf32": 2e-5, "fp16": 1e-5, "bf16": 1e-5},  # sized to this CPU
@@ -39,7 +39,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def cpu_net(accounts, chain, networks, tmp_path):
-    from scripts.deploy import write_deployment
+    from scripts.deployment_file import write_deployment
 
     owner = accounts[0]
     oracles = sorted(

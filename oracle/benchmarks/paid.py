@@ -38,10 +38,11 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from oracle.chain import ChainClient, ContractInfo, Deployment, load_deployment
+from oracle.chain import ChainClient
 from oracle.client.pay import PayingClient
 from oracle.client.pay_voucher import Voucher, channels_domain, sign_voucher
 from oracle.client.pay_wire import HEADER_SIGNATURE, SignedVoucher, payment_header
+from oracle.deployment import ContractInfo, Deployment, load_deployment
 from oracle.provider.paid import PaidInferenceServer, onnx_model
 from oracle.provider.paid_ledger import Accepted, Ledger
 from oracle.provider.paid_service import PaidService, PaidSettings

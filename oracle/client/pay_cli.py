@@ -26,9 +26,10 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from oracle.chain import ChainClient, load_deployment
+from oracle.chain import ChainClient
 from oracle.client.pay import PayError, PayingClient
 from oracle.client.pay_wire import PaymentTerms
+from oracle.deployment import load_deployment
 from oracle.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, OracleError
 from oracle.keys import load_signer
 

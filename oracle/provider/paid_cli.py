@@ -17,8 +17,9 @@ import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from oracle.chain import ChainClient, load_deployment
+from oracle.chain import ChainClient
 from oracle.cli_ui import CliError, Ui, common_options
+from oracle.deployment import load_deployment
 from oracle.errors import EXIT_OK, EXIT_USAGE
 from oracle.keys import DEFAULT_KEYSTORE_DIR, load_signer
 

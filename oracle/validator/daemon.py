@@ -10,15 +10,17 @@ Design
 * **Deterministic attestations** (:mod:`oracle.validator.attesting`): k validators aggregate
   signatures over byte-identical typed data, so what is signed is a pure function of the chain and
   of what the provider reports; ``expiry = genesis + epoch * epoch_seconds + validity_seconds``.
-* **Gathering and leader.** Every validator serves what it signed at
-  ``GET /signatures/<epoch>`` (JSON, :mod:`oracle.validator.peers`). The *leader* of an epoch is the validator with the lowest
+* **Gathering and leader.** Every validator serves what it signed at ``GET /signatures/<epoch>``
+  (JSON, :mod:`oracle.validator.peers`). The *leader* of an epoch is the validator with the lowest
   address among those whose endpoint answered within the last ``failover_s`` seconds (itself
   included; sticky, so a crashed leader that restarts quickly keeps the role): it polls the
   others, aggregates k signatures per node (sorted by signer) and posts one ``submit`` (or
-  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch (:mod:`oracle.validator.batch`). The others watch the chain; if the leader has not posted everything
-  within ``failover_s`` they post what is missing themselves. Posting twice is impossible by construction: before any post
-  the poster checks the chain (``recordOf(node).epoch`` / ``faultReported``) and a second post of
-  the same epoch would revert as stale anyway.
+  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch
+  (:mod:`oracle.validator.batch`). The others watch the chain; if the leader has not posted
+  everything within ``failover_s`` they post what is missing themselves. Posting twice is
+  impossible by construction: before any post the poster checks the chain
+  (``recordOf(node).epoch`` / ``faultReported``) and a second post of the same epoch would revert
+  as stale anyway.
 * **Crash safety** (:mod:`oracle.journal`): every step is journaled (fsynced) before the next; a
   transaction's hash is journaled *before* it is sent, so a restarted validator waits for that
   transaction instead of posting again. A validator never signs two different messages for the
@@ -49,7 +51,8 @@ from oracle.attest import (
     sign_attestation,
     sign_fault,
 )
-from oracle.chain import ChainClient, ChainError, ContractRevert, load_deployment
+from oracle.chain import ChainClient, ChainError, ContractRevert
+from oracle.deployment import load_deployment
 from oracle.errors import OracleError
 from oracle.journal import Entry, Journal
 from oracle.validator.attesting import attestation_of, fault_from_json, fault_json, fault_of

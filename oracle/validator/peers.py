@@ -8,6 +8,8 @@ Merkle proofs of its batch. A peer being down is normal: the daemon skips it.
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -15,6 +17,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Document = dict[str, Any]
+
+log = logging.getLogger("oracle.validator.peers")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A peer that hung up mid-answer (its timeout) is normal: one JSON log line, not the
+        traceback socketserver prints on stderr, which holds the daemon's JSON logs only."""
+        error = sys.exc_info()[1]
+        log.warning({"event": "peer_request_failed", "client": str(client_address[0]), "error": repr(error)})
 
 
 class PeerServer:
@@ -53,8 +67,7 @@ class PeerServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property

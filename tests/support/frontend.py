@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: one real devnet per session (scripts/devnet.py in a temporary
+"""Fixtures for the browser tests: one real devnet per session (`python -m scripts.devnet` in a temporary
 state folder: anvil, every contract, the sample flow, the built page served on 127.0.0.1), a
 headless Debian Chromium driven by Playwright, an optional injected EIP-1193 test wallet, and
 web3 for checking on chain what the page did."""
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,7 +38,8 @@ WALLET_JS = (Path(__file__).parent / "frontend_wallet.js").read_text()
 def devnet_command(state_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
-        str(ROOT / "scripts" / "devnet.py"),
+        "-m",
+        "scripts.devnet",
         "--state-dir",
         str(state_dir),
         "--port",
