@@ -187,6 +187,10 @@ class BenchReport:
     score: int
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    perf_per_watt: dict[str, float] = field(default_factory=dict)
+    """GFLOP/s per W (= GFLOP per joule) per precision, see :mod:`oracle.energy`."""
+    perf_per_watt_source: str = "none"
+    """``"nvml-power-samples"`` (GPU), ``"cpu-estimate"`` (an estimate) or ``"none"``."""
 
     def figure(self, precision: str) -> GemmResult | None:
         return next((g for g in self.gemm if g.precision == precision), None)
@@ -251,18 +255,24 @@ def bench_cpu(
     progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """NumPy GEMM (float64, float32) and copy bandwidth on the CPU; medians of ``repeats``."""
+    from oracle.energy import EnergyMeter, gflops_per_watt
     from oracle.inventory import collect_cpu
 
     cpu = collect_cpu()
     rng = np.random.default_rng(0)
     results = []
+    perf_w: dict[str, float] = {}
     for precision, dtype in (("fp64", np.float64), ("fp32", np.float32)):
         if progress:
             progress(f"CPU GEMM {precision} n={n}")
         a = rng.standard_normal((n, n)).astype(dtype)
         b = rng.standard_normal((n, n)).astype(dtype)
         out = np.empty((n, n), dtype=dtype)
-        median = _median_time(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), repeats, warmup)
+        with EnergyMeter(nvml=False) as meter:
+            median = _median_time(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), repeats, warmup)
+        estimate = gflops_per_watt(2.0 * n**3 / median / 1e12, meter.reading().mean_watts)
+        if estimate is not None:
+            perf_w[precision] = round(estimate, 3)
         results.append(
             GemmResult(
                 precision=precision,
@@ -289,7 +299,13 @@ def bench_cpu(
         bandwidth=bandwidth,
         score=0,
         skipped=[f"{p}: GPU only" for p in GPU_PRECISIONS if p not in CPU_PRECISIONS],
+        perf_per_watt=perf_w,
+        perf_per_watt_source="cpu-estimate" if perf_w else "none",
     )
+    if perf_w:
+        report.notes.append(
+            "perf_per_watt is an ESTIMATE on CPU: process CPU time x an assumed W per busy core (oracle.energy)"
+        )
     report.score = score_of(report)
     return report
 
@@ -474,6 +490,7 @@ def bench_gpu(
     bandwidth = BandwidthResult(moved, _round(median, 9), _round(gb_s), peak_bw, _compare(gb_s, peak_bw))
     if handle is None:
         notes.append("NVML unavailable: no power figures")
+    perf_w = {g.precision: g.gflops_per_joule for g in results if g.gflops_per_joule is not None}
     report = BenchReport(
         device=f"cuda:{device_index}",
         device_name=name,
@@ -483,6 +500,8 @@ def bench_gpu(
         score=0,
         skipped=skipped,
         notes=notes,
+        perf_per_watt=perf_w,
+        perf_per_watt_source="nvml-power-samples" if perf_w else "none",
     )
     report.score = score_of(report)
     return report
