@@ -55,37 +55,26 @@ skipped. The hand-set numbers above are bounds around statistics learned from th
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import keccak
-
-from oracle.evidence import (
-    FIGURES,
-    WINDOW,
-    CleanEvidence,
-    Evidence,
-    Observation,
-    clean,
-    evidence_digest,
-    figures_of,
-    model_key,
-    node_key,
-    normalise_uuid,
-    peak_fixed,
+from oracle.anomaly_model import (
+    MIN_LATENCY_RECORDS,
+    MIN_PEERS,
+    OUTAGE_PPM,
+    RATE_FACTOR,
+    RATE_FLOOR_PPM,
+    NetworkModel,
+    learn,
+    pct,
 )
-from oracle.robust import PPM, mad, median, ratio_ppm, robust_z_milli, spread
+from oracle.evidence import WINDOW, Evidence, Observation, figures_of, node_key, peak_fixed
+from oracle.robust import PPM, mad, median, ratio_ppm, robust_z_milli
 
-MIN_PEERS = 8
 MIN_HISTORY = 3
-MIN_PAIRS = 16
-MIN_LATENCY_RECORDS = 3
 PEAK_TOLERANCE_PPM = 30_000
 Z_LIMIT_MILLI = 6_000
-LEVEL_FLOOR_PPM = 10_000
 JUMP_FLOOR_PPM = 100_000
-DELTA_FLOOR_PPM = 5_000
 DELTA_FALLBACK_PPM = 20_000
 FAST_RATIO_PPM = 500_000
 FAST_RATIO_CAP_PPM = 800_000
@@ -93,11 +82,7 @@ SLOW_EXCESS_PPM = 300_000
 SLOW_FALLBACK_PPM = 2_000_000
 VARIABLE_MIN_PPM = 150_000
 VARIABLE_FALLBACK_PPM = 300_000
-OUTAGE_PPM = 200_000
 FAULT_MIN = 3
-RATE_FACTOR = 10
-RATE_FLOOR_PPM = 1_000
-COFAULT_MIN_EPOCHS = 2
 SEVERITY = {
     "above_peak": 900_000,
     "latency_too_fast": 800_000,
@@ -162,136 +147,6 @@ class NetworkReport:
             "notes": list(self.notes),
             "nodes": [self.nodes[k].to_json() for k in sorted(self.nodes)],
         }
-
-
-@dataclass(frozen=True)
-class Level:
-    """A learned robust centre and spread over ``count`` nodes."""
-
-    centre: int
-    sigma: int
-    count: int
-
-
-def _level(values: list[int], floor_ppm: int) -> Level:
-    c = median(values)
-    return Level(c, spread(values, floor_ppm, c), len(values))
-
-
-@dataclass
-class NetworkModel:
-    """What :func:`learn` takes from the evidence: per GPU model, the level of each figure over
-    its nodes, the spread of epoch-to-epoch changes, the latency level and variability; network
-    wide, the fault rate, outage epochs, flagged operators and duplicate UUIDs."""
-
-    epoch: int
-    evidence: CleanEvidence
-    digest: str
-    peers: dict[str, int] = field(default_factory=dict)
-    levels: dict[tuple[str, str], Level] = field(default_factory=dict)
-    deltas: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
-    latency_level: dict[str, Level] = field(default_factory=dict)
-    latency_var: dict[str, Level] = field(default_factory=dict)
-    fault_rate_ppm: int = 0
-    outages: tuple[int, ...] = ()
-    quiet_epochs: int = 0
-    node_faults: dict[str, int] = field(default_factory=dict)
-    cofault_ops: dict[str, str] = field(default_factory=dict)
-    duplicates: dict[str, str] = field(default_factory=dict)
-    mismatched: set[str] = field(default_factory=set)
-
-    def model_of(self, node: str) -> str | None:
-        reg = self.evidence.regs.get(node)
-        return None if reg is None else model_key(reg.gpu_model)
-
-
-def learn(ev: Evidence) -> NetworkModel:
-    """Learn what normal looks like from the evidence (pure; see the module doc)."""
-    c = clean(ev)
-    m = NetworkModel(ev.epoch, c, evidence_digest(c.canonical, ev.epoch))
-    by_model: dict[str, list[str]] = defaultdict(list)
-    for k, reg in c.regs.items():
-        by_model[model_key(reg.gpu_model)].append(k)
-    for model, nodes in sorted(by_model.items()):
-        m.peers[model] = sum(1 for k in nodes if c.history.get(k))
-        for f in FIGURES:
-            meds, deltas = [], []
-            for k in nodes:
-                series = [(e, fig[f]) for e, fig in c.history.get(k, []) if f in fig]
-                if series:
-                    meds.append(median(v for _, v in series))
-                deltas += [ratio_ppm(b - a, a) for (_, a), (_, b) in zip(series, series[1:], strict=False)]
-            if len(meds) >= MIN_PEERS:
-                m.levels[(model, f)] = _level(meds, LEVEL_FLOOR_PPM)
-            if len(deltas) >= MIN_PAIRS:
-                m.deltas[(model, f)] = (max(spread(deltas, 0), DELTA_FLOOR_PPM), len(deltas))
-        lat_meds = [median(c.latency[k]) for k in nodes if k in c.latency]
-        lat_mads = [mad(c.latency[k]) for k in nodes if len(c.latency.get(k, ())) >= MIN_LATENCY_RECORDS]
-        if len(lat_meds) >= MIN_PEERS:
-            m.latency_level[model] = _level(lat_meds, LEVEL_FLOOR_PPM)
-        if len(lat_mads) >= MIN_PEERS:
-            m.latency_var[model] = _level(lat_mads, 100_000)
-    _learn_faults(m, c)
-    _learn_registrations(m, c)
-    return m
-
-
-def _learn_faults(m: NetworkModel, c: CleanEvidence) -> None:
-    active: dict[int, set[str]] = defaultdict(set)
-    for k, series in c.history.items():
-        for e, _ in series:
-            active[e].add(k)
-    faulted: dict[int, set[str]] = defaultdict(set)
-    for k, e in c.faults:
-        active[e].add(k)
-        faulted[e].add(k)
-    outages = sorted(e for e in active if len(faulted[e]) * PPM > OUTAGE_PPM * len(active[e]))
-    quiet = [e for e in sorted(active) if e not in outages]
-    m.outages, m.quiet_epochs = tuple(outages), len(quiet)
-    n_faults = sum(len(faulted[e]) for e in quiet)
-    n_active = sum(len(active[e]) for e in quiet)
-    m.fault_rate_ppm = ratio_ppm(n_faults, n_active)
-    for e in quiet:
-        for k in faulted[e]:
-            m.node_faults[k] = m.node_faults.get(k, 0) + 1
-    rate = max(m.fault_rate_ppm, RATE_FLOOR_PPM)
-    by_op: dict[str, list[str]] = defaultdict(list)
-    for k, reg in c.regs.items():
-        by_op[reg.provider].append(k)
-    for op, nodes in sorted(by_op.items()):
-        n = len(nodes)
-        if n < 2:
-            continue
-        members = set(nodes)
-        together = [e for e in quiet if (hit := len(faulted[e] & members)) >= 2 and 2 * hit >= n]
-        pair_ppm = min(PPM, n * (n - 1) // 2 * rate * rate // PPM)
-        if len(together) >= COFAULT_MIN_EPOCHS and len(together) * PPM >= RATE_FACTOR * len(quiet) * pair_ppm:
-            m.cofault_ops[op] = (
-                f"operator {op}: at least half of its {n} nodes faulted together in epochs "
-                f"{', '.join(map(str, together))} (network fault rate {_pct(m.fault_rate_ppm)} per node-epoch)"
-            )
-
-
-def _learn_registrations(m: NetworkModel, c: CleanEvidence) -> None:
-    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for k, reg in c.regs.items():
-        if reg.gpu_uuid is None:
-            continue
-        if "0x" + keccak(reg.gpu_uuid.encode()).hex() != k:
-            m.mismatched.add(k)
-        u = normalise_uuid(reg.gpu_uuid)
-        if u:
-            groups[u].append((reg.order, k))
-    for members in groups.values():
-        members.sort()
-        for _, k in members[1:]:
-            m.duplicates[k] = members[0][1]
-
-
-def _pct(ppm: int) -> str:
-    sign = "-" if ppm < 0 else ""
-    a = abs(ppm)
-    return f"{sign}{a // 10_000}.{a % 10_000 // 1_000}%"
 
 
 def _fig(f: str, v: int) -> str:
@@ -393,7 +248,7 @@ def _figure_reasons(
         if r > limit:
             worst = max(worst, r - limit)
             basis = f"learned from {pairs} changes" if pairs else "fallback spread"
-            jumps.append(f"{f} {_pct(r)} over its median {_fig(f, h)} (limit {_pct(limit)}, {basis})")
+            jumps.append(f"{f} {pct(r)} over its median {_fig(f, h)} (limit {pct(limit)}, {basis})")
     if jumps:
         out.append(Reason("jump", min(800_000, 400_000 + 2 * worst), "; ".join(jumps)))
     elif not checked:
@@ -473,7 +328,7 @@ def _fault_reasons(m: NetworkModel, k: str) -> list[Reason]:
             Reason(
                 "clustered_faults",
                 min(900_000, 200_000 * (f - 2)),
-                f"{f} faults in {m.quiet_epochs} epochs without a network outage (network rate {_pct(m.fault_rate_ppm)})",
+                f"{f} faults in {m.quiet_epochs} epochs without a network outage (network rate {pct(m.fault_rate_ppm)})",
             )
         )
     return out
@@ -496,6 +351,6 @@ def assess_network(ev: Evidence, candidates: dict[Any, Observation] | None = Non
     notes = list(m.evidence.notes)
     if m.outages:
         notes.append(
-            f"network-wide outage epochs (> {_pct(OUTAGE_PPM)} of nodes faulted) left out of fault signals: {list(m.outages)}"
+            f"network-wide outage epochs (> {pct(OUTAGE_PPM)} of nodes faulted) left out of fault signals: {list(m.outages)}"
         )
     return NetworkReport(ev.epoch, m.digest, nodes, tuple(notes))
