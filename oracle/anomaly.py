@@ -68,7 +68,7 @@ from oracle.anomaly_model import (
     learn,
     pct,
 )
-from oracle.evidence import WINDOW, Evidence, Observation, figures_of, node_key, peak_fixed
+from oracle.evidence import WINDOW, Evidence, Observation, figures_of, model_key, node_key, peak_fixed
 from oracle.robust import PPM, mad, median, ratio_ppm, robust_z_milli
 
 MIN_HISTORY = 3
@@ -157,19 +157,33 @@ def _ratio(ppm: int) -> str:
     return f"{ppm // PPM}.{ppm % PPM // 1_000:03d}"
 
 
-def assess(m: NetworkModel, node: Any, candidate: Observation | None = None) -> NodeAnomaly:
+def assess(
+    m: NetworkModel, node: Any, candidate: Observation | None = None, gpu_model: str | None = None
+) -> NodeAnomaly:
     """The anomaly of one node: of ``candidate`` (the figures about to be attested, checked but
-    never learned from) or, without one, of the node's latest attested figures."""
+    never learned from) or, without one, of the node's latest attested figures. ``gpu_model``
+    (the model the attestation names, from the node's current registration) stands in for a
+    registration the evidence does not have yet (a node registered after the cutoff)."""
     k = node_key(node)
     if k is None:
         return NodeAnomaly(str(node)[:80], 0, PPM, (Reason("unregistered", 0, "not a 32-byte node id"),))
     reasons: list[Reason] = []
-    model = m.model_of(k)
-    if model is None:
+    reg = m.evidence.regs.get(k)
+    name = reg.gpu_model if reg is not None else gpu_model if isinstance(gpu_model, str) else ""
+    model = model_key(name) if name else ""
+    if reg is None:
         reasons.append(
-            Reason("unregistered", 0, "no registration in the evidence: figures compared with nothing")
+            Reason(
+                "unregistered",
+                0,
+                "no registration in the evidence: "
+                + (
+                    f"checked as a {name!r} against its published peak and peers"
+                    if name
+                    else "compared with nothing"
+                ),
+            )
         )
-        model = ""
     series = m.evidence.history.get(k, [])
     if candidate is not None:
         current, bad = figures_of(candidate)
@@ -185,8 +199,7 @@ def assess(m: NetworkModel, node: Any, candidate: Observation | None = None) -> 
     else:
         current = series[-1][1] if series else {}
         history = series[:-1]
-    reg = m.evidence.regs.get(k)
-    reasons += _figure_reasons(m, model, reg.gpu_model if reg else "", current, history)
+    reasons += _figure_reasons(m, model, name, current, history)
     reasons += _latency_reasons(m, model, m.evidence.latency.get(k, []))
     reasons += _fault_reasons(m, k)
     return _combine(k, reasons)

@@ -74,10 +74,6 @@ class NetworkModel:
     duplicates: dict[str, str] = field(default_factory=dict)
     mismatched: set[str] = field(default_factory=set)
 
-    def model_of(self, node: str) -> str | None:
-        reg = self.evidence.regs.get(node)
-        return None if reg is None else model_key(reg.gpu_model)
-
 
 def learn(ev: Evidence) -> NetworkModel:
     """Learn what normal looks like from the evidence (pure; see the module doc)."""

@@ -147,6 +147,13 @@ def test_new_node_and_unknown_model_are_explained_not_flagged():
     assert {r.kind for r in unregistered.reasons} >= {"unregistered"} and not unregistered.flagged
 
 
+def test_node_registered_after_the_cutoff_is_checked_as_its_attested_model():
+    m = learn(evidence(honest(12)))
+    over = Observation(nid(77), EPOCH, 7200, 0, 0, 0, 2700)
+    assert "above_peak" in assess(m, nid(77), over, gpu_model=H100).kinds()
+    assert not assess(m, nid(77), over).flagged  # no model known: nothing to compare with
+
+
 def test_validator_seeing_fewer_nodes_gets_a_different_digest_never_an_error():
     parts = honest(20)
     full = assess_network(evidence(parts))
