@@ -177,7 +177,8 @@ class CleanEvidence:
 def clean(ev: Evidence) -> CleanEvidence:
     """See the module doc."""
     c = CleanEvidence()
-    lo, hi = ev.epoch - WINDOW, ev.epoch - 1
+    epoch = as_uint(ev.epoch, 2**64 - 1)
+    lo, hi = (epoch - WINDOW, epoch - 1) if epoch is not None else (1, 0)  # a bad epoch: an empty window
     dropped: dict[str, int] = defaultdict(int)
     regs: dict[str, Registration] = {}
     for r in ev.registrations:
@@ -236,6 +237,8 @@ def clean(ev: Evidence) -> CleanEvidence:
         lat[key] = min(lat.get(key, 2**127), ratio_ppm(el, ex))
     for (k, _e, _v), ratio in sorted(lat.items()):
         c.latency.setdefault(k, []).append(ratio)
+    if epoch is None:
+        dropped[f"evidence epoch {str(ev.epoch)[:20]} is not an integer: every"] += 1
     c.notes = [
         f"dropped {n} {what} record(s): malformed or outside epochs {lo}..{hi}"
         for what, n in sorted(dropped.items())

@@ -136,6 +136,13 @@ def test_bad_candidate_figures_lower_the_multiplier_and_say_why():
     assert "fp32=nan" in detail and "tf32=-1" in detail and "fp16=8589934592" in detail
 
 
+def test_a_bad_evidence_epoch_gives_an_empty_window_not_an_error():
+    parts = honest(12)
+    report = assess_network(evidence(parts, epoch=float("nan")))
+    assert not any(a.flagged for a in report.nodes.values())
+    assert any("not an integer" in n for n in report.notes)
+
+
 def test_new_node_and_unknown_model_are_explained_not_flagged():
     parts = honest(12)
     parts["registrations"].append(Registration(nid(99), "0x" + "9" * 40, "Acme X1", None, 99))
