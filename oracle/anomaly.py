@@ -356,14 +356,23 @@ def _combine(k: str, reasons: list[Reason]) -> NodeAnomaly:
 
 
 def assess_network(ev: Evidence, candidates: dict[Any, Observation] | None = None) -> NetworkReport:
-    """Every registered node (and every candidate) assessed against one learned model."""
-    m = learn(ev)
+    """Every registered node (and every candidate) assessed against one model learned from ``ev``."""
+    return network_report(learn(ev), candidates)
+
+
+def network_report(
+    m: NetworkModel,
+    candidates: dict[Any, Observation] | None = None,
+    gpu_models: dict[Any, str] | None = None,
+) -> NetworkReport:
+    """Every node the model knows, and every candidate (``gpu_models``: see :func:`assess`)."""
     cands = {node_key(n): o for n, o in (candidates or {}).items()}
+    models = {node_key(n): g for n, g in (gpu_models or {}).items()}
     keys = sorted({*m.evidence.regs, *(k for k in cands if k is not None)})
-    nodes = {k: assess(m, k, cands.get(k)) for k in keys}
+    nodes = {k: assess(m, k, cands.get(k), models.get(k)) for k in keys}
     notes = list(m.evidence.notes)
     if m.outages:
         notes.append(
             f"network-wide outage epochs (> {pct(OUTAGE_PPM)} of nodes faulted) left out of fault signals: {list(m.outages)}"
         )
-    return NetworkReport(ev.epoch, m.digest, nodes, tuple(notes))
+    return NetworkReport(m.epoch, m.digest, nodes, tuple(notes))
