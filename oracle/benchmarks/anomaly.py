@@ -436,8 +436,9 @@ READING = """\
 * Latency and UUID signals need their inputs in the agreed evidence. On chain today: the
   attested figures (`AttestationRecorded`), faults (`FaultReported`) and registrations
   (`NodeRegistered`: node id, model, VRAM, endpoint); not on chain: challenge timings and the
-  UUID itself. The daemon therefore signs a multiplier over the figure and fault signals only,
-  and serves the latency signals computed from its own challenges as local, unsigned advice.
+  UUID itself (only its hash, the node id). The validator daemon therefore signs a multiplier over
+  the figure and fault signals; its latency and UUID signals stay silent (`no_latency` in the
+  reasons) until signed timings and the UUID are part of what every validator reads.
 """
 
 
