@@ -38,6 +38,8 @@ latency_inconsistent   median ratio far above the model's (z > 6 and +0.3), or i
 duplicate_uuid         the same normalised GPU UUID registered under an earlier     1,000,000
                        node id (the first registration keeps its score)
 uuid_mismatch          keccak256(UUID) is not the node id                           600,000
+shared_endpoint        the same challenge endpoint (metadataURI) registered under   600,000
+                       an earlier node id: one server answering for two GPUs
 operator_cofaults      >= 2 epochs in which >= half (and >= 2) of an operator's     500,000
                        nodes faulted together, >= 10x what independent faults at
                        the network's rate would give (network-wide outages,
@@ -89,6 +91,7 @@ SEVERITY = {
     "latency_inconsistent": 500_000,
     "duplicate_uuid": 1_000_000,
     "uuid_mismatch": 600_000,
+    "shared_endpoint": 600_000,
     "operator_cofaults": 500_000,
     "invalid_figure": 500_000,
 }
@@ -321,6 +324,14 @@ def _fault_reasons(m: NetworkModel, k: str) -> list[Reason]:
                 "duplicate_uuid",
                 SEVERITY["duplicate_uuid"],
                 f"GPU UUID registered first as node {m.duplicates[k]}",
+            )
+        )
+    if k in m.shared:
+        out.append(
+            Reason(
+                "shared_endpoint",
+                SEVERITY["shared_endpoint"],
+                f"its challenge endpoint was registered first by node {m.shared[k]}: one machine answering for two GPUs",
             )
         )
     if k in m.mismatched:

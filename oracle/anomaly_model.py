@@ -23,6 +23,7 @@ from oracle.evidence import (
     clean,
     evidence_digest,
     model_key,
+    normalise_endpoint,
     normalise_uuid,
 )
 from oracle.robust import PPM, mad, median, ratio_ppm, spread
@@ -72,6 +73,7 @@ class NetworkModel:
     node_faults: dict[str, int] = field(default_factory=dict)
     cofault_ops: dict[str, str] = field(default_factory=dict)
     duplicates: dict[str, str] = field(default_factory=dict)
+    shared: dict[str, str] = field(default_factory=dict)
     mismatched: set[str] = field(default_factory=set)
 
 
@@ -144,7 +146,10 @@ def _learn_faults(m: NetworkModel, c: CleanEvidence) -> None:
 
 def _learn_registrations(m: NetworkModel, c: CleanEvidence) -> None:
     groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    places: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for k, reg in c.regs.items():
+        if reg.endpoint and (place := normalise_endpoint(reg.endpoint)):
+            places[place].append((reg.order, k))
         if reg.gpu_uuid is None:
             continue
         if "0x" + keccak(reg.gpu_uuid.encode()).hex() != k:
@@ -152,10 +157,11 @@ def _learn_registrations(m: NetworkModel, c: CleanEvidence) -> None:
         u = normalise_uuid(reg.gpu_uuid)
         if u:
             groups[u].append((reg.order, k))
-    for members in groups.values():
-        members.sort()
-        for _, k in members[1:]:
-            m.duplicates[k] = members[0][1]
+    for found, members in ((m.duplicates, groups), (m.shared, places)):
+        for group in members.values():
+            group.sort()
+            for _, k in group[1:]:
+                found[k] = group[0][1]
 
 
 def pct(ppm: int) -> str:

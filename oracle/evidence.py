@@ -33,13 +33,15 @@ _HEX64 = re.compile("[0-9a-f]{64}")
 @dataclass(frozen=True)
 class Registration:
     """A node as registered on chain; ``order`` sorts registrations (block * 2**32 + log index);
-    ``gpu_uuid`` where the registration data carries it."""
+    ``gpu_uuid`` where the registration data carries it; ``endpoint`` its challenge URI
+    (``metadataURI``)."""
 
     node_id: Any
     provider: str
     gpu_model: str
     gpu_uuid: str | None = None
     order: int = 0
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,15 @@ class CleanEvidence:
     canonical: dict[str, list] = field(default_factory=dict)
 
 
+def _reg_key(r: Registration) -> tuple[int, str, str, str, str]:
+    return (r.order, r.provider, r.gpu_model, r.gpu_uuid or "", r.endpoint or "")
+
+
+def normalise_endpoint(uri: str) -> str:
+    """An endpoint compared as a place: lower case, no spaces, no trailing slash ("" if empty)."""
+    return uri.strip().lower().rstrip("/")
+
+
 def clean(ev: Evidence) -> CleanEvidence:
     """See the module doc."""
     c = CleanEvidence()
@@ -188,13 +199,9 @@ def clean(ev: Evidence) -> CleanEvidence:
             dropped["registration"] += 1
             continue
         uuid = r.gpu_uuid if isinstance(r.gpu_uuid, str) else None
-        r = Registration(k, r.provider.lower(), r.gpu_model, uuid, order)
-        if k not in regs or (r.order, r.provider, r.gpu_model, r.gpu_uuid or "") < (
-            regs[k].order,
-            regs[k].provider,
-            regs[k].gpu_model,
-            regs[k].gpu_uuid or "",
-        ):
+        endpoint = r.endpoint if isinstance(r.endpoint, str) else None
+        r = Registration(k, r.provider.lower(), r.gpu_model, uuid, order, endpoint)
+        if k not in regs or _reg_key(r) < _reg_key(regs[k]):
             regs[k] = r
     c.regs = dict(sorted(regs.items()))
     per_epoch: dict[tuple[str, int], tuple] = {}
@@ -244,7 +251,9 @@ def clean(ev: Evidence) -> CleanEvidence:
         for what, n in sorted(dropped.items())
     ]
     c.canonical = {
-        "registrations": [[r.node_id, r.provider, r.gpu_model, r.gpu_uuid, r.order] for r in c.regs.values()],
+        "registrations": [
+            [r.node_id, r.provider, r.gpu_model, r.gpu_uuid, r.order, r.endpoint] for r in c.regs.values()
+        ],
         "observations": [[k, e, sorted(f.items())] for k in sorted(c.history) for e, f in c.history[k]],
         "faults": sorted(c.faults),
         "latencies": [[k, e, v, r] for (k, e, v), r in sorted(lat.items())],

@@ -227,6 +227,17 @@ def test_duplicate_and_mismatched_uuid():
     assert assess(m, keccak(text=copy)).multiplier_ppm == 0
 
 
+def test_two_node_ids_behind_one_challenge_endpoint():
+    parts = honest(12)
+    parts["registrations"][0] = Registration(nid(60), "0x" + "6" * 40, H100, None, 0, "http://10.0.0.5:8000")
+    parts["registrations"].append(
+        Registration(nid(61), "0x" + "6" * 40, H100, None, 70, "HTTP://10.0.0.5:8000/")
+    )
+    m = learn(evidence(parts))
+    assert "shared_endpoint" in assess(m, nid(61)).kinds()
+    assert "shared_endpoint" not in assess(m, nid(60)).kinds()
+
+
 def test_operator_whose_nodes_fail_together():
     parts = honest(24, operators=6)
     op_nodes = [r.node_id for r in parts["registrations"] if r.provider == f"0x{1:040x}"]

@@ -26,7 +26,8 @@ below the peak [network_outlier]; ``jump`` honest history, then 1.15-1.5 x in th
 [jump]; ``caching`` answers in 0.05-0.4 of the time its claim needs [latency_too_fast];
 ``outsourcing`` every answer 1.3-1.8 x slower with +-0.3 jitter [latency_inconsistent];
 ``duplicate`` a case variant of an earlier node's UUID [duplicate_uuid]; ``mismatch`` a node id that
-is not its UUID's keccak [uuid_mismatch]; ``sybil`` operators of 4-8 node ids on one machine that
+is not its UUID's keccak [uuid_mismatch]; ``shared`` the challenge endpoint of an earlier node,
+spelled differently [shared_endpoint]; ``sybil`` operators of 4-8 node ids on one machine that
 fault together in 2-4 epochs [operator_cofaults]; ``flaky`` 3-6 faults in the window
 [clustered_faults].
 """
@@ -73,6 +74,7 @@ INJECTED = {  # kind -> (share of nodes, the signal it should raise)
     "outsourcing": (0.02, "latency_inconsistent"),
     "duplicate": (0.015, "duplicate_uuid"),
     "mismatch": (0.01, "uuid_mismatch"),
+    "shared": (0.01, "shared_endpoint"),
     "flaky": (0.02, "clustered_faults"),
 }
 SYBIL_SHARE = 0.02  # of nodes: sybil operators of 4-8 node ids (about 6 on average)
@@ -121,15 +123,23 @@ def simulate(
         ops.append(("sybil", ["sybil"] * rng.randint(4, 8)))
     outage_epoch = rng.randint(3, EPOCHS - 2)
     first_uuids: list[str] = []
+    endpoints: list[str] = []
     order = 0
     for op_index, (op_kind, members) in enumerate(ops):
         provider = f"0x{op_index + 1:040x}"
         op_faults = {e for e in range(1, EPOCHS) if rng.random() < 0.003}
         if op_kind == "sybil":
-            op_faults |= set(rng.sample(range(1, EPOCHS), rng.randint(2, 4))) - {outage_epoch}
+            op_faults |= set(
+                rng.sample([e for e in range(1, EPOCHS) if e != outage_epoch], rng.randint(2, 4))
+            )
         sybil_model = rng.choices(names, weights)[0]
-        for kind in members:
+        for slot, kind in enumerate(members):
             order += 1
+            endpoint = f"http://10.{op_index // 250}.{op_index % 250}.1:{8000 + slot}"
+            if kind == "shared" and endpoints:
+                endpoint = rng.choice(endpoints).upper() + "/"
+            else:
+                endpoints.append(endpoint)
             model = sybil_model if op_kind == "sybil" else rng.choices(names, weights)[0]
             uuid = _uuid(rng)
             node = keccak(uuid.encode())
@@ -142,7 +152,7 @@ def simulate(
                 first_uuids.append(uuid)
             key = "0x" + node.hex()
             truth[key] = kind
-            regs.append(Registration(node, provider, model, uuid, order))
+            regs.append(Registration(node, provider, model, uuid, order, endpoint))
             _node_history(rng, scenario, key, model, kind, op_faults, outage_epoch, obs, faults, lats, cands)
     return Evidence(EPOCHS, tuple(regs), tuple(obs), tuple(faults), tuple(lats)), cands, truth
 
@@ -351,7 +361,8 @@ Injected, into disjoint nodes at the rates in the table: `overclaim` (figures ab
 peak), `inflated` (x1.2-1.5 its true figures but under the peak), `jump` (honest history, then
 x1.15-1.5), `caching` (answers in 0.05-0.4 of the time its claim needs), `outsourcing` (answers
 1.3-1.8 x slower, +-0.3 jitter), `duplicate` (a case variant of an earlier node's UUID),
-`mismatch` (node id is not keccak256 of its UUID), `sybil` (operators of 4-8 node ids on one
+`mismatch` (node id is not keccak256 of its UUID), `shared` (an earlier node's challenge
+endpoint, spelled differently), `sybil` (operators of 4-8 node ids on one
 machine that fault together in 2-4 epochs), `flaky` (3-6 faults in the window).
 
 * **recall** = injected nodes of the kind that raised its signal / injected nodes of the kind;
@@ -437,8 +448,10 @@ READING = """\
   attested figures (`AttestationRecorded`), faults (`FaultReported`) and registrations
   (`NodeRegistered`: node id, model, VRAM, endpoint); not on chain: challenge timings and the
   UUID itself (only its hash, the node id). The validator daemon therefore signs a multiplier over
-  the figure and fault signals; its latency and UUID signals stay silent (`no_latency` in the
-  reasons) until signed timings and the UUID are part of what every validator reads.
+  the figure, fault and shared-endpoint signals (one server registered as two GPUs is the
+  on-chain form of a GPU registered twice); its latency and UUID signals stay silent
+  (`no_latency` in the reasons) until signed timings and the UUID are part of what every
+  validator reads.
 """
 
 
