@@ -223,6 +223,12 @@ class NodeEnergy:
     mj_per_item: float | None = None
     mj_is_estimate: bool = False
 
+    @classmethod
+    def from_attestation(cls, tflops_centi: int, power_w: int) -> NodeEnergy:
+        """From a node's on-chain attestation (``fp32`` or the job's precision, and ``powerW``)."""
+        perf = attested_gflops_per_watt(tflops_centi, power_w)
+        return cls(float(perf) if perf is not None else None)
+
 
 def energy_ok(
     policy: EnergyPolicy | Mapping[str, Any] | None, node: NodeEnergy, flops_per_item: int | None = None

@@ -108,6 +108,8 @@ def test_perf_per_watt_from_measurements_and_from_attestations():
     assert gflops_per_watt(50.0, None) is None and gflops_per_watt(50.0, 0) is None
     assert attested_gflops_per_watt(5000, 500) == 100  # 50.00 TFLOPS at 500 W
     assert attested_gflops_per_watt(5000, 0) is None
+    assert NodeEnergy.from_attestation(5000, 500).gflops_per_watt == 100.0
+    assert NodeEnergy.from_attestation(5000, 0).gflops_per_watt is None
 
 
 def test_cpu_benchmark_reports_perf_per_watt_as_an_estimate():
