@@ -25,7 +25,7 @@ help:
 	@echo "make bench     oracle benchmarks (challenge check cost, CPU GEMM, 100-provider epoch on anvil)"
 	@echo "make fuzz      long stateful fuzzing run (HYPOTHESIS_PROFILE=long; FUZZ_EXAMPLES=N to size it)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
-	@echo "make lint      ruff + Solidity warnings-as-errors"
+	@echo "make lint      ruff + import layers (no cycles; oracle never imports scripts/tests) + Solidity warnings-as-errors"
 
 setup:
 	@toolchain/setup.sh
@@ -51,6 +51,7 @@ lint: lint-py lint-sol
 lint-py:
 	ruff check .
 	ruff format --check .
+	python toolchain/import_layers.py
 
 lint-sol:
 	node toolchain/lint-sol.cjs
@@ -66,7 +67,7 @@ slither: setup
 
 bench: setup
 	python -m oracle.benchmarks.run
-	python -m oracle.benchmarks.epoch
+	python -m scripts.bench_epoch
 
 # Long fuzzing run: thousands of random operation sequences over the governed protocol, invariants
 # checked after every step; counts in test-artifacts/fuzz-stats.json (tests/FUZZING.md).

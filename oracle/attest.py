@@ -17,6 +17,8 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from oracle.errors import OracleError
+
 REGISTRY_NAME = "AttestationRegistry"
 REGISTRY_VERSION = "1"
 
@@ -53,7 +55,7 @@ DOMAIN_FIELDS: list[tuple[str, str]] = [
 ]
 
 
-class AttestError(ValueError):
+class AttestError(OracleError, ValueError):
     """A value cannot be encoded as the registry expects (the message says which and why)."""
 
 

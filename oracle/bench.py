@@ -10,29 +10,18 @@ power; ``gflops_per_joule = FLOPs done / (mean power * time)``.
 
 CPU (NumPy): float64 and float32 GEMM and a ``numpy.copyto`` bandwidth test, median of repeats.
 
-Each figure is compared with the card's published dense peak (:data:`PEAKS`); an unknown card or
+Each figure is compared with the card's published dense peak (:data:`oracle.peaks.PEAKS`); an unknown card or
 a CPU says "peak unknown".
 
-Score (uint32, :func:`score_from`)::
-
-    score = min(2^32 - 1, floor(  1.0   * G(fp64) + 1.0   * G(fp32) + 0.25  * G(tf32)
-                                + 0.125 * G(fp16) + 0.125 * G(bf16) + 0.5   * BW ))
-
-where ``G(p)`` is the measured median GFLOP/s at precision ``p`` (0 when not measured) and ``BW``
-the measured bandwidth in GB/s, both taken as stored in the report (rounded to 0.001). Lower
-precisions weigh less per FLOP because they are cheaper per FLOP; an H100 SXM scores about 3e5, a
-2-core CPU about 1e2 -- far inside uint32. The score is a pure function of the reported figures,
-so anyone can recompute it from :meth:`BenchReport.to_json`.
+The score of a report is :func:`oracle.score.score_of` over the figures as stored in the report
+(rounded to 0.001); see :meth:`BenchReport.gflops`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
-import re
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,114 +29,17 @@ from typing import Any
 
 import numpy as np
 
-UINT32_MAX = 2**32 - 1
-SCORE_WEIGHTS = {"fp64": 1.0, "fp32": 1.0, "tf32": 0.25, "fp16": 0.125, "bf16": 0.125}
-BANDWIDTH_WEIGHT = 0.5
+from oracle.energy import EnergyMeter, PowerSampler, gflops_per_watt
+from oracle.errors import OracleError
+from oracle.peaks import lookup_peaks
+from oracle.score import score_of
+
 GPU_PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16")
 CPU_PRECISIONS = ("fp64", "fp32")
 
 
-class BenchUnavailable(RuntimeError):
+class BenchUnavailable(OracleError, RuntimeError):
     """The requested benchmark cannot run here (e.g. no PyTorch or no CUDA device)."""
-
-
-@dataclass(frozen=True)
-class CardPeaks:
-    """Published dense (no sparsity) peaks: TFLOP/s per precision and memory bandwidth in GB/s.
-    fp64 is the tensor-core fp64 figure where the card has one (that is what GEMM uses)."""
-
-    name: str
-    tflops: dict[str, float]
-    bandwidth_gb_s: float
-
-
-# Order matters: the first pattern that matches the NVML name wins (specific variants first).
-PEAKS: list[tuple[str, CardPeaks]] = [
-    (
-        r"H100.*(PCIe|PCIE)",
-        CardPeaks(
-            "H100 PCIe", {"fp64": 51.2, "fp32": 51.2, "tf32": 378.0, "fp16": 756.0, "bf16": 756.0}, 2000.0
-        ),
-    ),
-    (
-        r"H100.*NVL",
-        CardPeaks(
-            "H100 NVL", {"fp64": 60.0, "fp32": 60.0, "tf32": 417.5, "fp16": 835.5, "bf16": 835.5}, 3900.0
-        ),
-    ),
-    (
-        r"H100",
-        CardPeaks(
-            "H100 SXM", {"fp64": 66.9, "fp32": 66.9, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4}, 3350.0
-        ),
-    ),
-    (
-        r"H200",
-        CardPeaks(
-            "H200 SXM", {"fp64": 66.9, "fp32": 66.9, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4}, 4800.0
-        ),
-    ),
-    (
-        r"A100.*(PCIe|PCIE).*40GB|A100-PCIE-40GB",
-        CardPeaks(
-            "A100 PCIe 40GB",
-            {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
-            1555.0,
-        ),
-    ),
-    (
-        r"A100.*(PCIe|PCIE)",
-        CardPeaks(
-            "A100 PCIe 80GB",
-            {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0},
-            1935.0,
-        ),
-    ),
-    (
-        r"A100.*40GB",
-        CardPeaks(
-            "A100 SXM 40GB", {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0}, 1555.0
-        ),
-    ),
-    (
-        r"A100",
-        CardPeaks(
-            "A100 SXM 80GB", {"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0}, 2039.0
-        ),
-    ),
-    (
-        r"L40S",
-        CardPeaks("L40S", {"fp64": 1.41, "fp32": 91.6, "tf32": 183.0, "fp16": 362.05, "bf16": 362.05}, 864.0),
-    ),
-    (
-        r"RTX 4090",
-        CardPeaks(
-            "RTX 4090", {"fp64": 1.29, "fp32": 82.6, "tf32": 82.6, "fp16": 165.2, "bf16": 165.2}, 1008.0
-        ),
-    ),
-    (
-        r"RTX 3090",
-        CardPeaks("RTX 3090", {"fp64": 0.56, "fp32": 35.6, "tf32": 35.6, "fp16": 71.0, "bf16": 71.0}, 936.0),
-    ),
-    (
-        r"\bL4\b",
-        CardPeaks("L4", {"fp64": 0.47, "fp32": 30.3, "tf32": 60.0, "fp16": 121.0, "bf16": 121.0}, 300.0),
-    ),
-    (
-        r"\bA10\b",
-        CardPeaks("A10", {"fp64": 0.98, "fp32": 31.2, "tf32": 62.5, "fp16": 125.0, "bf16": 125.0}, 600.0),
-    ),
-    (r"V100", CardPeaks("V100 SXM2", {"fp64": 7.8, "fp32": 15.7, "fp16": 125.0}, 900.0)),
-    (r"\bT4\b", CardPeaks("T4", {"fp64": 0.25, "fp32": 8.1, "fp16": 65.0}, 320.0)),
-]
-
-
-def lookup_peaks(device_name: str) -> CardPeaks | None:
-    """Published peaks for a card named like NVML names it, or ``None`` (peak unknown)."""
-    for pattern, peaks in PEAKS:
-        if re.search(pattern, device_name, re.IGNORECASE):
-            return peaks
-    return None
 
 
 @dataclass
@@ -181,7 +73,7 @@ class BenchReport:
     """``"cuda:0"`` or ``"cpu"``."""
     device_name: str
     peak_source: str
-    """Which row of :data:`PEAKS` was used, or ``"peak unknown"``."""
+    """Which row of :data:`oracle.peaks.PEAKS` was used, or ``"peak unknown"``."""
     gemm: list[GemmResult]
     bandwidth: BandwidthResult | None
     score: int
@@ -207,20 +99,12 @@ class BenchReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def gflops(self) -> dict[str, float]:
+        """GFLOP/s per measured precision, as stored (the input of :func:`oracle.score.score_of`)."""
+        return {g.precision: g.tflops * 1000.0 for g in self.gemm}
 
-def score_from(gflops: dict[str, float], bandwidth_gb_s: float | None) -> int:
-    """The uint32 score of the module docstring, from GFLOP/s per precision and GB/s."""
-    total = sum(SCORE_WEIGHTS.get(p, 0.0) * max(0.0, g) for p, g in gflops.items())
-    total += BANDWIDTH_WEIGHT * max(0.0, bandwidth_gb_s or 0.0)
-    return int(min(UINT32_MAX, math.floor(total)))
-
-
-def score_of(report: BenchReport) -> int:
-    """:func:`score_from` applied to a report's stored figures."""
-    return score_from(
-        {g.precision: g.tflops * 1000.0 for g in report.gemm},
-        report.bandwidth.gb_s if report.bandwidth else None,
-    )
+    def bandwidth_gb_s(self) -> float | None:
+        return self.bandwidth.gb_s if self.bandwidth else None
 
 
 def _round(x: float | None, digits: int = 3) -> float | None:
@@ -255,7 +139,6 @@ def bench_cpu(
     progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """NumPy GEMM (float64, float32) and copy bandwidth on the CPU; medians of ``repeats``."""
-    from oracle.energy import EnergyMeter, gflops_per_watt
     from oracle.inventory import collect_cpu
 
     cpu = collect_cpu()
@@ -306,49 +189,13 @@ def bench_cpu(
         report.notes.append(
             "perf_per_watt is an ESTIMATE on CPU: process CPU time x an assumed W per busy core (oracle.energy)"
         )
-    report.score = score_of(report)
+    report.score = score_of(report.gflops(), report.bandwidth_gb_s())
     return report
 
 
 # --------------------------------------------------------------------------------------------
 # GPU
 # --------------------------------------------------------------------------------------------
-
-
-class PowerSampler:
-    """Samples NVML board power (W) in a background thread while active (``with`` block).
-
-    ``nvml`` is the pynvml module (or a stand-in in tests); ``handle`` a device handle."""
-
-    def __init__(self, nvml: Any, handle: Any, interval_s: float = 0.01):
-        self.nvml, self.handle, self.interval_s = nvml, handle, interval_s
-        self.samples_w: list[float] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.samples_w.append(self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0)
-            except self.nvml.NVMLError:
-                return
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> PowerSampler:
-        self.samples_w.clear()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1)
-
-    @property
-    def mean_w(self) -> float | None:
-        return statistics.fmean(self.samples_w) if self.samples_w else None
 
 
 def work_per_joule(flops: float, seconds: float, mean_power_w: float | None) -> float | None:
@@ -490,7 +337,6 @@ def bench_gpu(
     bandwidth = BandwidthResult(moved, _round(median, 9), _round(gb_s), peak_bw, _compare(gb_s, peak_bw))
     if handle is None:
         notes.append("NVML unavailable: no power figures")
-    perf_w = {g.precision: g.gflops_per_joule for g in results if g.gflops_per_joule is not None}
     report = BenchReport(
         device=f"cuda:{device_index}",
         device_name=name,
@@ -500,10 +346,11 @@ def bench_gpu(
         score=0,
         skipped=skipped,
         notes=notes,
-        perf_per_watt=perf_w,
-        perf_per_watt_source="nvml-power-samples" if perf_w else "none",
+        perf_per_watt={g.precision: g.gflops_per_joule for g in results if g.gflops_per_joule is not None},
     )
-    report.score = score_of(report)
+    if report.perf_per_watt:
+        report.perf_per_watt_source = "nvml-power-samples"
+    report.score = score_of(report.gflops(), report.bandwidth_gb_s())
     return report
 
 

@@ -30,13 +30,15 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from oracle.errors import OracleError
+
 log = logging.getLogger("oracle.chain")
 T = TypeVar("T")
 
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 
-class ChainError(Exception):
+class ChainError(OracleError):
     """Talking to the chain failed (the message says what and what to do)."""
 
 

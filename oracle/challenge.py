@@ -65,6 +65,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from eth_utils import keccak
 
+from oracle.errors import OracleError
+
 PRIME = 2**31 - 1
 """The Freivalds modulus p (a Mersenne prime < 2^31)."""
 
@@ -100,7 +102,7 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 
 
-class ChallengeError(ValueError):
+class ChallengeError(OracleError, ValueError):
     """A challenge, commitment or opening is malformed (the message says which field and why)."""
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from oracle.cli import EXIT_CHECK_FAILED, EXIT_OK, CliError, Ui, common_options
+from oracle.cli_ui import CliError, Ui, common_options
+from oracle.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.challenge import Challenge, ChallengeError, new_challenge
-    from oracle.server import ProviderClient, run_challenge
+    from oracle.validator.client import ProviderClient
+    from oracle.validator.prober import run_challenge
 
     if args.samples < 0 or args.freivalds < 0:
         raise CliError("--samples and --freivalds must be >= 0", exit_code=2)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from oracle.cli import EXIT_OK, Ui, common_options
+from oracle.cli_ui import Ui, common_options
+from oracle.errors import EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

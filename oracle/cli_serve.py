@@ -7,11 +7,14 @@ import json
 import signal
 import sys
 
-from oracle.cli import EXIT_OK, CliError, Ui, common_options
+from oracle.cli_ui import CliError, Ui, common_options
+from oracle.errors import EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from oracle.server import BEHAVIOURS, DEFAULT_MAX_N, DEFAULT_MAX_PRODUCT_N
+    from oracle.provider.backends import BACKENDS
+    from oracle.provider.behaviours import BEHAVIOURS
+    from oracle.provider.server import DEFAULT_MAX_N, DEFAULT_MAX_PRODUCT_N
 
     parser = subparsers.add_parser(
         "serve", parents=[common_options()], help="serve challenges as a provider (Ctrl-C stops)"
@@ -21,9 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--behaviour", choices=BEHAVIOURS, default="honest", help="misbehave for fault drills"
     )
-    parser.add_argument(
-        "--backend", choices=["auto", "numpy", "torch"], default="auto", help="compute backend"
-    )
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="compute backend")
     parser.add_argument("--max-n", type=int, default=DEFAULT_MAX_N, help="largest challenge accepted")
     parser.add_argument(
         "--max-product-n", type=int, default=DEFAULT_MAX_PRODUCT_N, help="largest full C sent"
@@ -59,7 +60,7 @@ def _benchmarked_inventory(args: argparse.Namespace, ui: Ui):
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    from oracle.server import ProviderServer
+    from oracle.provider.server import ProviderServer
 
     inventory_fn = _benchmarked_inventory(args, ui) if args.bench else None
     try:

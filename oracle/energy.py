@@ -7,7 +7,7 @@ Measuring (:class:`EnergyMeter`, a ``with`` block around the work):
    (``nvmlDeviceGetTotalEnergyConsumption``, millijoules since the driver loaded; Volta and newer)
    read before and after: exact for the board, but it counts every process on that GPU.
 2. ``nvml-power-samples`` -- where the counter is not supported, board power sampled every 10 ms
-   (:class:`oracle.bench.PowerSampler`) times the wall time.
+   (:class:`PowerSampler`) times the wall time.
 3. ``cpu-estimate`` -- no NVML (a CPU node): the process's CPU seconds times
    :data:`CPU_WATTS_PER_CORE`. An ESTIMATE, and every reading says so (``estimate: true``):
    it ignores idle power, memory and the package's real draw.
@@ -31,10 +31,14 @@ rest of the manifest)::
 
 from __future__ import annotations
 
+import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from oracle.errors import EXIT_USAGE, OracleError
 
 CPU_WATTS_PER_CORE = 15.0
 """Assumed draw of one busy CPU core (W) for the CPU estimate: typical server cores draw 5-20 W."""
@@ -44,8 +48,46 @@ POLICY_KEYS = {"max_mj_per_item", "min_gflops_per_watt", "prefer_efficient"}
 POLICY_MAX = 10**12
 
 
-class EnergyError(ValueError):
+class EnergyError(OracleError, ValueError):
     """Energy terms that cannot be used (the message names the field and what to write)."""
+
+    exit_code = EXIT_USAGE
+
+
+class PowerSampler:
+    """Samples NVML board power (W) in a background thread while active (``with`` block).
+
+    ``nvml`` is the pynvml module (or a stand-in in tests); ``handle`` a device handle."""
+
+    def __init__(self, nvml: Any, handle: Any, interval_s: float = 0.01):
+        self.nvml, self.handle, self.interval_s = nvml, handle, interval_s
+        self.samples_w: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples_w.append(self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0)
+            except self.nvml.NVMLError:
+                return
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PowerSampler:
+        self.samples_w.clear()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+
+    @property
+    def mean_w(self) -> float | None:
+        return statistics.fmean(self.samples_w) if self.samples_w else None
 
 
 @dataclass(frozen=True)
@@ -117,8 +159,6 @@ class EnergyMeter:
         if self.handle is not None:
             counter = self._counter()
             if counter is None:
-                from oracle.bench import PowerSampler
-
                 self.source = "nvml-power-samples"
                 self.note = "energy counter not supported: board power sampled every 10 ms"
                 self._sampler = PowerSampler(self.nvml, self.handle).__enter__()

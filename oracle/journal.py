@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oracle.errors import OracleError
+
 STATES = ("challenged", "verdict", "signed", "submitted", "confirmed")
 KINDS = ("attest", "fault")
 
 
-class JournalError(Exception):
+class JournalError(OracleError):
     """The journal refused a transition (the message names the entry and the states)."""
 
 

@@ -1,5 +1,5 @@
-"""Oracle signing keys: encrypted keystore files (Web3 Secret Storage, scrypt) and the CLI
-``oracle keys new|list|show|import``.
+"""Oracle signing keys: encrypted keystore files (Web3 Secret Storage, scrypt); the command
+``oracle keys new|list|show|import`` is :mod:`oracle.cli_keys`.
 
 The password comes from ``--password-file``, else the environment variable
 ``ORACLE_KEY_PASSWORD``, else an interactive prompt. A plain private key (``--private-key`` /
@@ -9,17 +9,17 @@ anywhere else :func:`load_signer` refuses it and says to use a keystore.
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+
+from oracle.errors import OracleError
 
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 PASSWORD_ENV = "ORACLE_KEY_PASSWORD"
@@ -28,7 +28,7 @@ DEFAULT_KEYSTORE_DIR = Path(os.environ.get("ORACLE_KEYSTORE", "~/.oracle/keystor
 DEFAULT_SCRYPT_N = 2**18  # the Web3 Secret Storage default
 
 
-class KeystoreError(Exception):
+class KeystoreError(OracleError):
     """A key could not be created, found, decrypted or used (the message says what to do)."""
 
 
@@ -147,92 +147,3 @@ def load_signer(
     raise KeystoreError(
         "no signing key: pass --keystore (see `oracle keys list`) or, on a dev chain, --private-key"
     )
-
-
-# ------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------
-
-
-def _cmd_new(args: argparse.Namespace) -> int:
-    address, path = new_key(
-        args.keystore_dir, resolve_password(args.password_file, confirm=True), args.scrypt_n
-    )
-    print(json.dumps({"address": address, "keystore": str(path)}))
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    for address, path in list_keys(args.keystore_dir):
-        print(f"{address}  {path}")
-    return 0
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    path = find_keystore(args.keystore_dir, args.key)
-    acct = decrypt_keystore(path, resolve_password(args.password_file))
-    print(json.dumps({"address": acct.address, "keystore": str(path)}))
-    return 0
-
-
-def _cmd_import(args: argparse.Namespace) -> int:
-    if args.private_key_file:
-        raw = Path(args.private_key_file).read_text().strip()
-    elif os.environ.get(PRIVATE_KEY_ENV):
-        raw = os.environ[PRIVATE_KEY_ENV]
-    elif sys.stdin.isatty():
-        raw = getpass.getpass("Private key (hex): ")
-    else:
-        raw = sys.stdin.readline().strip()
-    path = write_keystore(
-        args.keystore_dir, raw, resolve_password(args.password_file, confirm=True), args.scrypt_n
-    )
-    print(json.dumps({"address": Account.from_key(raw).address, "keystore": str(path)}))
-    return 0
-
-
-def _plain(fn):
-    return lambda args, ui=None: fn(args)
-
-
-def register(
-    subparsers: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser] = (), wrap=_plain
-) -> None:
-    """Add ``keys new|list|show|import`` to an argparse CLI (``wrap`` adapts the handlers to the
-    caller's convention, see :mod:`oracle.cli_keys`)."""
-    keys = subparsers.add_parser("keys", parents=list(parents), help="manage encrypted oracle signing keys")
-    keys.add_argument("--keystore-dir", default=str(DEFAULT_KEYSTORE_DIR), help="directory of keystore files")
-    keys.add_argument(
-        "--password-file", help=f"file holding the password (else ${PASSWORD_ENV}, else prompt)"
-    )
-    sub = keys.add_subparsers(dest="keys_command", required=True)
-    p = sub.add_parser("new", help="generate a key and store it encrypted (scrypt)")
-    p.add_argument("--scrypt-n", type=int, default=DEFAULT_SCRYPT_N, help="scrypt cost parameter N")
-    p.set_defaults(func=wrap(_cmd_new))
-    p = sub.add_parser("list", help="list stored keys")
-    p.set_defaults(func=wrap(_cmd_list))
-    p = sub.add_parser("show", help="decrypt a key and print its address (checks the password)")
-    p.add_argument("key", help="address or keystore path")
-    p.set_defaults(func=wrap(_cmd_show))
-    p = sub.add_parser(
-        "import", help=f"encrypt an existing key (from --private-key-file, ${PRIVATE_KEY_ENV} or stdin)"
-    )
-    p.add_argument("--private-key-file", help="file holding the hex private key")
-    p.add_argument("--scrypt-n", type=int, default=DEFAULT_SCRYPT_N, help="scrypt cost parameter N")
-    p.set_defaults(func=wrap(_cmd_import))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the keys commands standalone (``python -m oracle.keys ...``)."""
-    parser = argparse.ArgumentParser(prog="oracle")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except KeystoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

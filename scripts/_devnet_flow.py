@@ -187,15 +187,15 @@ VALIDITY_SECONDS = 12 * 3600
 
 
 def validator_command(commands: set[str]) -> list[str] | None:
-    """`oracle run` when the CLI has it, else the same daemon as `python -m oracle.validator run`."""
+    """`oracle run` when the CLI has it, else the same daemon as `python -m oracle run`."""
     import importlib.util
 
     from devnet import VENV_BIN
 
     if "run" in commands:
         return [str(VENV_BIN / "oracle"), "run"]
-    if importlib.util.find_spec("oracle.validator") is not None:
-        return [sys.executable, "-m", "oracle.validator", "run"]
+    if importlib.util.find_spec("oracle.cli_run") is not None:
+        return [sys.executable, "-m", "oracle", "run"]
     return None
 
 

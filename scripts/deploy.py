@@ -37,6 +37,7 @@ class ProtocolParams:
     fee_bps: int = 250
     collateral_bps: int = 10_000
     challenge_window: int = 24 * 3600
+    dispute_bond: int = 10 * 10**18  # JobEscrow.disputeBond: what a dispute costs the requester
     max_royalty_bps: int = 1_000
     model_base_uri: str = "ipfs://models/"
     score_oracle: str | None = None
@@ -107,6 +108,8 @@ def deploy_protocol(
         p.collateral_bps,
         p.challenge_window,
     )
+    if p.dispute_bond:
+        escrow.setDisputeBond(p.dispute_bond, sender=deployer)
     staking.setLocker(escrow, True, sender=deployer)
     staking.setSlasher(escrow, True, sender=deployer)
     if p.score_oracle:
@@ -190,18 +193,7 @@ __all__ = [
     "DEFAULT_DEPLOYMENT_FILE",
     "DeployError",
     "ProtocolParams",
-    "deploy_governed_protocol",
     "deploy_protocol",
     "deployment_document",
     "write_deployment",
 ]
-
-
-def deploy_governed_protocol(deployer, params: Mapping[str, Any] | None = None, *, token=None, write_to=None):
-    """The whole protocol (this module's contracts + AttestationRegistry + ModelMarketplace) handed to
-    the DAO: Treasury timelock as owner and treasury of everything, ComputeGovernor as its only
-    proposer/executor, nothing left to the deployer. See scripts/deploy_dao.py for the hand-over
-    design and the DAO/registry parameter names; `ape run deploy_dao` is its script entry point."""
-    from scripts.deploy_dao import deploy_governed_protocol as _deploy_governed
-
-    return _deploy_governed(deployer, params, token=token, write_to=write_to)

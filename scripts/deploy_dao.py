@@ -50,6 +50,7 @@ DAO_DEVNET: dict[str, int] = {
     "quorum_percent": 4,
     "timelock_delay": 10,
     "market_fee_bps": 250,
+    "channel_close_delay": 600,  # PaymentChannels' shortest allowed close delay (see CHANNEL_DEFAULTS)
 }
 
 
@@ -262,6 +263,23 @@ def deploy_registry(deployer, staking, registry_params: Mapping[str, Any]):
     return registry
 
 
+#: PaymentChannels defaults: protocol fee on each redeemed increment, and the close delay (the
+#: provider's last redemption window after a close request, also a rotated signer's grace period).
+CHANNEL_DEFAULTS: dict[str, int] = {"channel_fee_bps": 250, "channel_close_delay": 24 * 3600}
+
+
+def deploy_channels(deployer, token, model_nft, treasury, channel_params: Mapping[str, Any]):
+    """PaymentChannels (owner = deployer until the hand-over), fees to `treasury`."""
+    return deployer.deploy(
+        _project().PaymentChannels,
+        token,
+        model_nft,
+        treasury,
+        int(channel_params["channel_fee_bps"]),
+        int(channel_params["channel_close_delay"]),
+    )
+
+
 def deploy_governed_protocol(
     deployer, params: Mapping[str, Any] | None = None, *, token=None, write_to=None
 ) -> dict[str, Any]:
@@ -276,14 +294,19 @@ def deploy_governed_protocol(
 
     deploy_block = chain.blocks.height + 1
 
+    params = dict(params or {})
+    channel_params = {key: params.pop(key, value) for key, value in CHANNEL_DEFAULTS.items()}
     core_params, dao_params, registry_params = split_params(params)
     timelock = deploy_treasury(deployer)
     contracts = deploy_protocol(deployer, timelock, core_params, token=token)
     registry = deploy_registry(deployer, contracts["ComputeStaking"], registry_params)
     contracts["JobEscrow"].setScoreOracle(registry, sender=deployer)
-    owned = [c for name, c in contracts.items() if name != "ComputeToken"] + [registry]
+    channels = deploy_channels(
+        deployer, contracts["ComputeToken"], contracts["ModelNFT"], timelock, channel_params
+    )
+    owned = [c for name, c in contracts.items() if name != "ComputeToken"] + [registry, channels]
     dao = deploy_governance(deployer, contracts["ComputeToken"], owned, dao_params, timelock=timelock)
-    result = {**contracts, "AttestationRegistry": registry, **dao}
+    result = {**contracts, "AttestationRegistry": registry, "PaymentChannels": channels, **dao}
     if write_to is not None:
         write_deployment(result, write_to, deploy_block)
     return result

@@ -14,10 +14,10 @@ from typing import Any
 
 from ape import accounts, chain, project
 
-from scripts._signing import token_permit
+from scripts._signing import dispute_verdict_typed_data, evidence_hash, token_permit, verdict_signatures
 from scripts.deploy import deploy_protocol
 from scripts.gas_dao import dao_sections
-from scripts.gas_oracle import oracle_section
+from scripts.gas_oracle import GAS_ORACLE_KEYS, deploy_gas_registry, oracle_section
 
 Row = tuple[str, int, int | None]
 Section = tuple[str, list[Row]]
@@ -273,7 +273,9 @@ def escrow_section(ctx: GasContext) -> list[Section]:
     _, job = _post(ctx, budget, model_id)
     ctx.escrow.acceptJob(job, node_id, b"", sender=ctx.provider)
     ctx.escrow.submitResult(job, b"\x22" * 32, sender=ctx.provider)
-    rows.append(("dispute", ctx.escrow.dispute(job, b"\x33" * 32, sender=ctx.requester).gas_used, None))
+    ctx.token.approve(ctx.escrow, ctx.escrow.disputeBond(), sender=ctx.requester)
+    disputed = ctx.escrow.dispute(job, b"\x22" * 32, [3, 17, 255], sender=ctx.requester)
+    rows.append(("dispute (3 items, takes the bond)", disputed.gas_used, None))
     collateral = ctx.escrow.collateralOf(job)
     resolved = ctx.escrow.resolveDispute(job, 5_000, collateral // 2, sender=ctx.deployer)
     rows.append(("resolveDispute (50% paid, half collateral slashed)", resolved.gas_used, None))
@@ -281,7 +283,8 @@ def escrow_section(ctx: GasContext) -> list[Section]:
     _, job = _post(ctx, budget, model_id)
     ctx.escrow.acceptJob(job, node_id, b"", sender=ctx.provider)
     ctx.escrow.submitResult(job, b"\x22" * 32, sender=ctx.provider)
-    ctx.escrow.dispute(job, b"\x33" * 32, sender=ctx.requester)
+    ctx.token.approve(ctx.escrow, ctx.escrow.disputeBond(), sender=ctx.requester)
+    ctx.escrow.dispute(job, b"\x22" * 32, [3, 17, 255], sender=ctx.requester)
     advance(ctx.escrow.DISPUTE_TIMEOUT() + 1)
     expired = ctx.escrow.expireDispute(job, sender=ctx.keeper)
     rows.append(("expireDispute (undecided after 14 days: 50/50, no slash)", expired.gas_used, None))
@@ -308,6 +311,57 @@ def escrow_section(ctx: GasContext) -> list[Section]:
         )
     )
     return sections
+
+
+def verdict_section(ctx: GasContext) -> list[Section]:
+    """Disputes settled by the validators' verdict (k = 3 of 4 oracles), in the same steady state as
+    `escrow_section`, and the whole lifecycle of a job whose dispute a verdict settles."""
+    registry, _ = deploy_gas_registry(ctx, GAS_ORACLE_KEYS)
+    ctx.escrow.setScoreOracle(registry, sender=ctx.deployer)
+    _, node_id = _provider_with_node(ctx)
+    model_id = _mint_model(ctx)
+    budget, result, items = 100 * ETHER, b"\x22" * 32, [3, 17, 255]
+    _lifecycle(ctx, node_id, model_id, budget)  # warm-up, as in escrow_section
+    ctx.token.approve(ctx.escrow, 2**256 - 1, sender=ctx.requester)  # budgets and bonds from here on
+    _post(ctx, budget, model_id, approve=False)
+
+    def disputed_job() -> tuple[list[Row], int]:
+        posted, job = _post(ctx, budget, model_id, approve=False)
+        accepted = ctx.escrow.acceptJob(job, node_id, b"", sender=ctx.provider)
+        submitted = ctx.escrow.submitResult(job, result, sender=ctx.provider)
+        disputed = ctx.escrow.dispute(job, result, items, sender=ctx.requester)
+        return [
+            ("postJob", posted.gas_used, None),
+            ("acceptJob", accepted.gas_used, None),
+            ("submitResult", submitted.gas_used, None),
+            ("dispute (3 items, takes the bond)", disputed.gas_used, None),
+        ], job
+
+    def settle(job: int, at_fault: bool) -> int:
+        expiry = chain.pending_timestamp + 3600
+        data = dispute_verdict_typed_data(
+            chain.chain_id, str(ctx.escrow.address), job, result, evidence_hash(items), at_fault, expiry
+        )
+        sigs = verdict_signatures(GAS_ORACLE_KEYS[:3], data)
+        args = (job, result, evidence_hash(items), at_fault, expiry, sigs)
+        return ctx.escrow.settleDispute(*args, sender=ctx.keeper).gas_used
+
+    rows, job = disputed_job()
+    false_claim = settle(job, False)
+    rows.append(("settleDispute, claim false (k=3: provider paid + bond, unlock)", false_claim, None))
+    lifecycle = sum(g for _, g, _ in rows)
+    _, job = disputed_job()
+    at_fault = settle(job, True)
+    return [
+        (
+            "Dispute settled by a validators' verdict (k=3 of 4 oracles)",
+            [
+                ("settleDispute, provider at fault (refund budget + bond, slash collateral)", at_fault, None),
+                *rows,
+                ("lifecycle with a verdict-settled dispute (post ... settleDispute)", lifecycle, None),
+            ],
+        )
+    ]
 
 
 def model_nft_section(ctx: GasContext) -> list[Section]:
@@ -349,6 +403,7 @@ def model_nft_section(ctx: GasContext) -> list[Section]:
 SECTION_BUILDERS: list[Callable[[GasContext], list[Section]]] = [
     staking_section,
     escrow_section,
+    verdict_section,
     model_nft_section,
     oracle_section,
     dao_sections,  # scripts/gas_dao.py: marketplace (vs a bare reference) and governance

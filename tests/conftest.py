@@ -50,6 +50,7 @@ CORE_PARAMS = {
     "fee_bps": 250,
     "collateral_bps": 5_000,
     "challenge_window": 24 * 3600,
+    "dispute_bond": 0,  # the bond's accounting is tested with a bond in tests/test_dispute_verdict.py
     "max_royalty_bps": 1_000,
     "model_base_uri": "ipfs://models/",
 }

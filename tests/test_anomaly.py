@@ -1,4 +1,4 @@
-"""oracle.anomaly: bit-identical across input orders and processes, every bad input explained,
+"""oracle.validator.anomaly: bit-identical across input orders and processes, every bad input explained,
 every signal raised in a small case (pure Python; no chain)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 import pytest
 from eth_utils import keccak
 
-from oracle import robust
-from oracle.anomaly import MIN_PEERS, PPM, assess, assess_network, learn
 from oracle.benchmarks.anomaly import INJECTED, simulate
-from oracle.evidence import Evidence, FaultRecord, LatencyRecord, Observation, Registration
+from oracle.validator import robust
+from oracle.validator.anomaly import MIN_PEERS, PPM, assess, assess_network, learn
+from oracle.validator.evidence import Evidence, FaultRecord, LatencyRecord, Observation, Registration
 
 H100 = "NVIDIA H100 80GB HBM3"
 EPOCH = 10
@@ -87,7 +87,7 @@ def test_report_is_identical_for_any_input_order_and_repeated_records():
 
 _CHILD = """
 import json, sys
-from oracle.anomaly import assess_network
+from oracle.validator.anomaly import assess_network
 from oracle.benchmarks.anomaly import simulate
 ev, cands, _ = simulate(150, 11)
 print(json.dumps(assess_network(ev, cands).to_json(), sort_keys=True))

@@ -95,12 +95,21 @@ class World:
         return next(p for p in self.providers if p.account == account)
 
     def model_slash(self, p: Provider, amount: int, finder, harmed) -> int:
-        from_staked = min(amount, p.staked)
-        p.locked -= min(from_staked, p.locked)
+        """A fault slash: stake that is not locked (free, then unbonding), never a job's collateral."""
+        from_staked = min(amount, p.staked - p.locked)
         p.staked -= from_staked
         from_unbonding = min(amount - from_staked, p.unbonding)
         p.unbonding -= from_unbonding
-        slashed = from_staked + from_unbonding
+        return self._pay_slash(from_staked + from_unbonding, finder, harmed)
+
+    def model_slash_locked(self, p: Provider, amount: int, finder, harmed) -> int:
+        """A job's own collateral, whole (the escrow's slashLocked)."""
+        assert p.locked >= amount, "a job's collateral was no longer locked"
+        p.locked -= amount
+        p.staked -= amount
+        return self._pay_slash(amount, finder, harmed)
+
+    def _pay_slash(self, slashed: int, finder, harmed) -> int:
         finder_amount = slashed * self.finder_bps // BPS if finder else 0
         harmed_amount = slashed * self.harmed_bps // BPS if harmed else 0
         if finder:
@@ -121,7 +130,8 @@ class World:
         self.move(self.escrow, job.provider, price - fee - royalty)
 
     def model_unlock(self, p: Provider, amount: int) -> None:
-        p.locked -= min(amount, p.locked)
+        assert p.locked >= amount, "a job's collateral was no longer locked"
+        p.locked -= amount
 
     # ---------------------------------------------------------------- checks
 
@@ -247,7 +257,7 @@ def op_dispute(w: World, rng: random.Random) -> bool:
         return False
     job_id = rng.choice(ids)
     job = w.jobs[job_id]
-    w.escrow.dispute(job_id, b"\x03" * 32, sender=job.requester)
+    w.escrow.dispute(job_id, b"\x02" * 32, [1], sender=job.requester)
     job.state = "disputed"
     return True
 
@@ -267,7 +277,7 @@ def op_resolve(w: World, rng: random.Random) -> bool:
     w.move(w.escrow, job.requester, job.budget - price)
     p = w.provider_of(job.provider)
     if slash:
-        w.model_slash(p, slash, job.requester, job.requester)
+        w.model_slash_locked(p, slash, job.requester, job.requester)
     if job.collateral > slash:
         w.model_unlock(p, job.collateral - slash)
     job.state = "closed"
@@ -284,7 +294,7 @@ def op_timeout(w: World, rng: random.Random) -> bool:
     w.escrow.claimTimeout(job_id, sender=w.keeper)
     w.move(w.escrow, job.requester, job.budget)
     if job.collateral:
-        w.model_slash(w.provider_of(job.provider), job.collateral, w.keeper, job.requester)
+        w.model_slash_locked(w.provider_of(job.provider), job.collateral, w.keeper, job.requester)
     job.state = "closed"
     return True
 

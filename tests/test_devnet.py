@@ -85,7 +85,7 @@ def test_deployment_file_has_the_shared_format(devnet):
 
 
 def test_provider_agent_inventory_carries_the_benchmark_validators_read():
-    from oracle.validator import figures_from_benchmark
+    from oracle.validator.figures import figures_from_benchmark
 
     sys.path.insert(0, str(ROOT / "scripts"))
     from devnet import VENV_BIN, free_port

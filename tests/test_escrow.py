@@ -4,7 +4,7 @@ and royalty, finalize, dispute and resolution, cancel, timeout with slash, gover
 import ape
 import pytest
 
-from scripts._signing import token_permit
+from scripts._signing import evidence_hash, token_permit
 from tests.conftest import CORE_PARAMS
 from tests.core_helpers import (
     BPS,
@@ -31,6 +31,7 @@ COLLATERAL = BUDGET * CORE_PARAMS["collateral_bps"] // BPS
 WINDOW = CORE_PARAMS["challenge_window"]
 SPEC = b"\x5e" * 32
 RESULT = b"\x7e" * 32
+ITEMS = [0, 41]
 PROVIDER_STAKE = 10_000 * ETHER
 FINDER_BPS, HARMED_BPS = CORE_PARAMS["finder_share_bps"], CORE_PARAMS["harmed_share_bps"]
 
@@ -87,7 +88,7 @@ def submitted(escrow, accepted, provider):
 
 @pytest.fixture
 def disputed(escrow, submitted, requester):
-    escrow.dispute(submitted, b"\xdd" * 32, sender=requester)
+    escrow.dispute(submitted, RESULT, ITEMS, sender=requester)
     return submitted
 
 
@@ -102,7 +103,7 @@ def balances(token, *who):
 # ---------------------------------------------------------------- posting
 
 
-def test_post_escrows_the_budget_and_emits(escrow, token, requester, chain, model):
+def test_post_escrows_the_budget_and_emits(escrow, token, requester, creator, chain, model):
     before = token.balanceOf(requester)
     deadline = chain.pending_timestamp + 3600
     token.approve(escrow, BUDGET, sender=requester)
@@ -118,6 +119,8 @@ def test_post_escrows_the_budget_and_emits(escrow, token, requester, chain, mode
             "deadline": deadline,
             "minScore": 7,
             "specHash": SPEC,
+            "royaltyReceiver": creator,
+            "royaltyBps": ROYALTY_BPS,
         }
     ]
     assert tx.return_value == 1
@@ -130,7 +133,8 @@ def test_post_escrows_the_budget_and_emits(escrow, token, requester, chain, mode
         7,
         OPEN,
     )
-    assert (stored.provider, stored.budget, stored.modelId) == (ZERO, BUDGET, model)
+    assert (stored.provider, stored.budget) == (ZERO, BUDGET)
+    assert escrow.royaltyTermsOf(1) == (stored.royaltyReceiver, stored.royaltyBps)
     assert stored.collateralBps == CORE_PARAMS["collateral_bps"]
     assert escrow.collateralOf(1) == COLLATERAL
 
@@ -414,14 +418,15 @@ def test_a_job_without_a_model_pays_no_royalty(escrow, token, requester, provide
     assert events(tx, escrow.JobSettled)[0]["royaltyReceiver"] == ZERO
 
 
-def test_settlement_survives_a_slash_of_the_locked_collateral(
+def test_a_governance_slash_leaves_the_running_jobs_collateral_locked(
     escrow, staking, token, deployer, requester, provider, submitted
 ):
-    staking.slash(provider, COLLATERAL + 1, ZERO, ZERO, sender=deployer)  # governance takes the lock
-    assert locked(staking, provider) == 0
+    staked = staking.providerInfo(provider).staked
+    staking.slash(provider, staked, ZERO, ZERO, sender=deployer)  # asks for everything
+    assert locked(staking, provider) == COLLATERAL == staking.providerInfo(provider).staked
     escrow.approveResult(submitted, sender=requester)
     assert escrow.statusOf(submitted) == CLOSED
-    assert staking.freeStake(provider) == PROVIDER_STAKE - CORE_PARAMS["min_stake_per_gpu"] - COLLATERAL - 1
+    assert (staking.providerInfo(provider).staked, locked(staking, provider)) == (COLLATERAL, 0)
 
 
 def test_collateral_rate_is_fixed_when_the_job_is_posted(
@@ -439,10 +444,18 @@ def test_collateral_rate_is_fixed_when_the_job_is_posted(
 
 
 def test_dispute_within_the_window(escrow, chain, requester, submitted):
-    tx = escrow.dispute(submitted, b"\xdd" * 32, sender=requester)
+    tx = escrow.dispute(submitted, RESULT, ITEMS, sender=requester)
     resolve_by = tx.timestamp + DISPUTE_TIMEOUT
     assert events(tx, escrow.JobDisputed) == [
-        {"jobId": submitted, "requester": requester, "reasonHash": b"\xdd" * 32, "resolveBy": resolve_by}
+        {
+            "jobId": submitted,
+            "requester": requester,
+            "resultHash": RESULT,
+            "evidenceHash": evidence_hash(ITEMS),
+            "items": ITEMS,
+            "bond": 0,
+            "resolveBy": resolve_by,
+        }
     ]
     assert escrow.statusOf(submitted) == DISPUTED
     assert escrow.getJob(submitted).deadline == resolve_by  # the field now holds the arbiters' deadline
@@ -452,17 +465,17 @@ def test_dispute_after_the_window_reverts(escrow, chain, requester, submitted):
     end = escrow.getJob(submitted).deadline
     chain.pending_timestamp = end + 1
     with reverts(escrow.JobEscrowChallengeWindowClosed, submitted, end, end + 1):
-        escrow.dispute(submitted, b"\xdd" * 32, sender=requester)
+        escrow.dispute(submitted, RESULT, ITEMS, sender=requester)
 
 
 def test_dispute_by_someone_else_reverts(escrow, requester, outsider, submitted):
     with reverts(escrow.JobEscrowNotRequester, submitted, outsider, requester):
-        escrow.dispute(submitted, b"\xdd" * 32, sender=outsider)
+        escrow.dispute(submitted, RESULT, ITEMS, sender=outsider)
 
 
 def test_dispute_before_submission_reverts(escrow, requester, accepted):
     with reverts(escrow.JobEscrowWrongStatus, accepted, ACCEPTED, SUBMITTED):
-        escrow.dispute(accepted, b"\xdd" * 32, sender=requester)
+        escrow.dispute(accepted, RESULT, ITEMS, sender=requester)
 
 
 def test_a_disputed_job_cannot_be_finalized(escrow, chain, outsider, disputed):
@@ -715,3 +728,23 @@ def test_lifecycle_gas_is_within_300k(escrow, token, requester, provider, chain,
     post(escrow, token, requester, chain)  # another open job: the escrow's balance stays non-zero
     gas = lifecycle()
     assert sum(gas) <= 300_000, f"lifecycle {sum(gas)} = {gas}"
+
+
+# ---------------------------------------------------------------- disputes by verdict (see test_dispute_verdict.py)
+
+
+def test_a_verdict_needs_the_oracle_quorum_set(escrow, chain, outsider, disputed):
+    expiry = chain.pending_timestamp + 600
+    with reverts(escrow.JobEscrowQuorumUnset, disputed):
+        escrow.settleDispute(disputed, RESULT, evidence_hash(ITEMS), True, expiry, [], sender=outsider)
+
+
+def test_dispute_bond_setter_is_bounded_and_emits(escrow, deployer, outsider):
+    top = escrow.MAX_DISPUTE_BOND()
+    tx = escrow.setDisputeBond(top, sender=deployer)
+    assert events(tx, escrow.DisputeBondSet) == [{"oldValue": 0, "newValue": top}]
+    assert escrow.disputeBond() == top
+    with reverts(escrow.JobEscrowValueOutOfBounds, "disputeBond", top + 1, 0, top):
+        escrow.setDisputeBond(top + 1, sender=deployer)
+    with reverts(escrow.OwnableUnauthorizedAccount, outsider):
+        escrow.setDisputeBond(1, sender=outsider)

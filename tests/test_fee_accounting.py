@@ -109,7 +109,8 @@ def test_treasury_balance_equals_the_sum_of_fees_owed(protocol, actors, chain, d
     job = post(protocol, requester, budget, model_id, chain)
     escrow.acceptJob(job, NODE, b"", sender=provider)
     escrow.submitResult(job, b"\x04" * 32, sender=provider)
-    escrow.dispute(job, b"\x05" * 32, sender=requester)
+    protocol["ComputeToken"].approve(escrow, escrow.disputeBond(), sender=requester)
+    escrow.dispute(job, b"\x04" * 32, [2, 3], sender=requester)  # the bond comes back: provider share
     collateral = budget * collateral_bps // BPS
     slash = collateral // 3
     tx = escrow.resolveDispute(job, 6_123, slash, sender=arbiter)

@@ -93,11 +93,25 @@ def test_list_stores_listing_and_emits_listed(market, nft, seller):
     assert (ev.nft, ev.tokenId, ev.seller, ev.price) == (nft.address, TOKEN_ID, seller.address, PRICE)
 
 
-def test_list_accepts_operator_approval(market, nft, seller):
+def test_operator_approval_is_refused_for_an_nft_without_a_transfer_nonce(market, nft, seller):
+    """An operator approval survives transfers, so with an NFT that does not count them a listing
+    could come back to life with the token; only its per-token approval (cleared by ERC-721 on every
+    transfer) lists it."""
     nft.approve(ape.utils.ZERO_ADDRESS, TOKEN_ID, sender=seller)
     nft.setApprovalForAll(market, True, sender=seller)
-    market.list(nft, TOKEN_ID, PRICE, sender=seller)
-    assert market.isListingValid(nft, TOKEN_ID)
+    with reverts_with(market.ModelMarketplaceNotApproved, nft.address, TOKEN_ID, seller.address):
+        market.list(nft, TOKEN_ID, PRICE, sender=seller)
+
+
+def test_operator_approval_lists_a_model_nft(market, model_nft, seller):
+    weights = b"\x42" * 32
+    model_nft.mint(seller, weights, "ipfs://m", seller, 100, sender=seller)
+    model_id = int.from_bytes(weights, "big")
+    model_nft.setApprovalForAll(market, True, sender=seller)
+    tx = market.list(model_nft, model_id, PRICE, sender=seller)
+    assert market.isListingValid(model_nft, model_id)
+    (ev,) = tx.events.filter(market.ListingTerms)
+    assert (ev.expiry, ev.transferNonce, ev.nonceBound) == (0, 0, True)
 
 
 def test_list_zero_price_reverts(market, nft, seller):
@@ -300,7 +314,8 @@ def test_reentrant_buy_from_the_nft_is_blocked(project, deployer, market, token,
     evil = deployer.deploy(project.ReentrantRoyaltyNFT)
     for token_id in (1, 2):
         evil.mint(seller, token_id, sender=seller)
-    evil.setApprovalForAll(market, True, sender=seller)
+    for token_id in (1, 2):
+        evil.approve(market, token_id, sender=seller)
     market.list(evil, 1, 100, sender=seller)
     market.list(evil, 2, 100, sender=seller)
     evil.arm(market, 2, 100, sender=seller)

@@ -40,6 +40,7 @@ TIMELOCK_PUBLIC = {
 }
 MARKET_PUBLIC = {
     "list": "the NFT owner lists their own NFT",
+    "listUntil": "as list, with an expiry",
     "updatePrice": "only the listing's seller",
     "cancel": "only the listing's seller",
     "buy": "anyone pays the listed price",
@@ -69,12 +70,23 @@ ESCROW_PUBLIC = {
     "finalize": "anyone, after the challenge window",
     "claimTimeout": "anyone, after the deadline",
     "expireDispute": "anyone, after DISPUTE_TIMEOUT (splits 50/50, slashes nothing)",
+    "settleDispute": "anyone, with a verdict signed by a quorum of the registry's oracles",
 }
 REGISTRY_PUBLIC = {
     "submit": "needs k-of-n oracle signatures",
     "submitBatch": "needs k-of-n oracle signatures",
     "recordFromBatch": "needs a Merkle proof into a quorum-signed batch",
     "reportFault": "needs k-of-n oracle signatures",
+}
+CHANNELS_PUBLIC = {
+    "open": "a user opens a channel with its own deposit",
+    "openWithPermit": "as open, by permit",
+    "topUp": "only the channel's user",
+    "topUpWithPermit": "as topUp, by permit",
+    "setSigner": "only the channel's user",
+    "requestClose": "only the channel's user",
+    "withdraw": "only the channel's user, after the close delay",
+    "redeem": "only the channel's provider, with a voucher signed for the channel",
 }
 TOKEN_PUBLIC = {
     "transfer": "ERC-20",
@@ -95,12 +107,14 @@ PERMISSIONLESS = {
     "ModelNFT": NFT_PUBLIC,
     "JobEscrow": ESCROW_PUBLIC,
     "AttestationRegistry": REGISTRY_PUBLIC,
+    "PaymentChannels": CHANNELS_PUBLIC,
 }
 
 #: role-gated functions (not onlyOwner) and the error they revert with for an outsider
 ROLE_ERRORS = {
     ("ComputeStaking", "lockStake"): "ComputeStakingNotLocker",
     ("ComputeStaking", "unlockStake"): "ComputeStakingNotLocker",
+    ("ComputeStaking", "slashLocked"): "ComputeStakingNotLocker",
     ("ComputeStaking", "slash"): "ComputeStakingNotSlasher",
     ("JobEscrow", "resolveDispute"): "JobEscrowNotArbiter",
 }
@@ -236,6 +250,7 @@ def test_every_privileged_function_reverts_for_the_deployer(deployment, deployer
         "ComputeStaking.setSlasher",
         "ComputeStaking.setTreasury",
         "ComputeStaking.lockStake",
+        "ComputeStaking.slashLocked",
         "ComputeStaking.slash",
         "ModelNFT.setMaxRoyaltyBps",
         "JobEscrow.setFeeBps",
@@ -245,6 +260,12 @@ def test_every_privileged_function_reverts_for_the_deployer(deployment, deployer
         "AttestationRegistry.addOracle",
         "AttestationRegistry.removeOracle",
         "AttestationRegistry.setThreshold",
+        "PaymentChannels.setFeeBps",
+        "PaymentChannels.setCloseDelay",
+        "PaymentChannels.setTreasury",
+        "PaymentChannels.transferOwnership",
+        "PaymentChannels.acceptOwnership",
+        "PaymentChannels.renounceOwnership",
     } <= set(tried)
 
 

@@ -6,7 +6,8 @@ import types
 
 import pytest
 
-from oracle import bench
+from oracle import bench, peaks
+from oracle.score import score_of
 
 
 def test_cpu_bench_reports_medians_bandwidth_and_score():
@@ -16,7 +17,7 @@ def test_cpu_bench_reports_medians_bandwidth_and_score():
     for g in report.gemm:
         assert g.tflops > 0 and g.median_s > 0 and g.peak_tflops is None and g.fraction_of_peak is None
     assert report.bandwidth.gb_s > 0 and report.bandwidth.bytes_moved == 2 * 8 * 2**20
-    assert report.score == bench.score_of(report) > 0
+    assert report.score == score_of(report.gflops(), report.bandwidth_gb_s()) > 0
     assert report.flops("fp32") == report.figure("fp32").tflops * 1e12 and report.flops("bf16") is None
     data = json.loads(report.to_json())
     assert data["score"] == report.score and data["gemm"][0]["precision"] == "fp64"
@@ -67,20 +68,20 @@ def test_auto_falls_back_to_cpu_with_a_note():
     ],
 )
 def test_known_cards_map_to_their_published_peaks(nvml_name, card):
-    assert bench.lookup_peaks(nvml_name).name == card
+    assert peaks.lookup_peaks(nvml_name).name == card
 
 
 def test_unknown_card_has_no_peak():
-    assert bench.lookup_peaks("Imaginary Accelerator 9000") is None
+    assert peaks.lookup_peaks("Imaginary Accelerator 9000") is None
 
 
 def test_score_formula():
     gflops = {"fp64": 60000.0, "fp32": 60000.0, "tf32": 400000.0, "fp16": 700000.0, "bf16": 700000.0}
     expected = 60000 + 60000 + 0.25 * 400000 + 0.125 * 700000 * 2 + 0.5 * 3000
-    assert bench.score_from(gflops, 3000.0) == int(expected)
-    assert bench.score_from({"fp32": 1.9}, None) == 1
-    assert bench.score_from({"fp32": 1e12}, None) == 2**32 - 1
-    assert bench.score_from({"int4": 1e6}, 0.0) == 0  # unknown precisions do not count
+    assert score_of(gflops, 3000.0) == int(expected)
+    assert score_of({"fp32": 1.9}, None) == 1
+    assert score_of({"fp32": 1e12}, None) == 2**32 - 1
+    assert score_of({"int4": 1e6}, 0.0) == 0  # unknown precisions do not count
 
 
 def test_power_sampler_and_work_per_joule_with_a_stand_in_nvml():

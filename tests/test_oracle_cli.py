@@ -122,22 +122,33 @@ def test_serve_on_a_busy_port_is_an_operational_error(provider):
     assert result.stderr.startswith("oracle: error: cannot listen") and "--port" in result.stderr
 
 
-def test_commands_come_from_registered_modules(monkeypatch):
+def test_commands_come_from_their_modules_and_take_the_global_options_after_the_name(monkeypatch):
     calls = []
 
     def register(subparsers):
-        parser = subparsers.add_parser("keys", parents=[cli.common_options()])
-        parser.set_defaults(func=lambda args, ui: calls.append(args.json) or 0)
+        parser = subparsers.add_parser("probe-me", parents=[cli.common_options()])
+        parser.set_defaults(func=lambda args, ui: calls.append((args.json, ui.json)) or 0)
 
-    monkeypatch.setitem(sys.modules, "oracle.cli_keys", types.SimpleNamespace(register=register))
-    monkeypatch.setattr(cli, "OPTIONAL_COMMAND_MODULES", ["oracle.cli_keys", "oracle.cli_not_written_yet"])
-    assert cli.main(["keys", "--json"]) == 0
-    assert calls == [True]
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, types.SimpleNamespace(register=register)))
+    assert cli.main(["probe-me", "--json"]) == 0
+    assert calls == [(True, True)]
+    names = {m.__name__.removeprefix("oracle.cli_") for m in cli.COMMANDS[:-1]}
+    assert names == {"inventory", "bench", "serve", "challenge", "keys", "run"}
+
+
+def test_every_package_error_is_reported_on_one_line_with_its_exit_code(capsys):
+    from oracle.errors import OracleError
+
+    class Broken(OracleError):
+        exit_code = 7
+
+    assert cli._report(Broken("do this instead"), debug=False) == 7
+    assert capsys.readouterr().err == "oracle: error: do this instead\n"
 
 
 def test_serve_with_bench_publishes_the_measured_figures_the_validators_attest(provider):
-    from oracle.server import ProviderClient
-    from oracle.validator import figures_from_benchmark
+    from oracle.validator.client import ProviderClient
+    from oracle.validator.figures import figures_from_benchmark
 
     url, _ = provider("--bench", "--backend", "numpy", "--bench-n", "128", "--bench-repeats", "2")
     inventory = ProviderClient(url).inventory()

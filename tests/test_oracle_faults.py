@@ -1,5 +1,5 @@
 """Faults around the oracle, broken on purpose, with the real validator daemon code (in process),
-real provider servers (oracle.server, with their misbehaviour modes) and the real chain.
+real provider servers (oracle.provider.server, with their misbehaviour modes) and the real chain.
 
 After each fault: no attestation lost, none posted twice, no provider slashed who did not fail,
 and the failure reported clearly (log records, metrics, journal notes).
@@ -34,10 +34,11 @@ from eth_account import Account
 from hexbytes import HexBytes
 
 from oracle.journal import Journal
-from oracle.validator import ChallengeProber, Validator, ValidatorConfig
+from oracle.provider import server
+from oracle.validator.config import ValidatorConfig
+from oracle.validator.daemon import Validator
+from oracle.validator.prober import ChallengeProber
 from tests.oracle_helpers import STAKE, deploy_with_registry, node_id, register_node
-
-server = pytest.importorskip("oracle.server")
 
 BENCH = {
     "tflops": {"fp32": 0.5, "tf32": 0.5, "fp16": 0.25, "bf16": 0.25},

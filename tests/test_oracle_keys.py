@@ -6,7 +6,8 @@ import stat
 import pytest
 from eth_account import Account
 
-from oracle import keys
+from oracle import cli, keys
+from oracle.errors import EXIT_OPERATIONAL
 from oracle.keys import KeystoreError
 
 N = 2**10  # cheap scrypt for tests (files record their own N)
@@ -67,22 +68,20 @@ def test_load_signer_from_keystore_on_any_chain(tmp_path, monkeypatch):
 def test_cli_new_list_show_import(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(keys.PASSWORD_ENV, "pw")
     d = str(tmp_path)
-    assert keys.main(["keys", "--keystore-dir", d, "new", "--scrypt-n", str(N)]) == 0
+    assert cli.main(["keys", "--keystore-dir", d, "new", "--scrypt-n", str(N)]) == 0
     made = json.loads(capsys.readouterr().out)
-    assert keys.main(["keys", "--keystore-dir", d, "list"]) == 0
+    assert cli.main(["keys", "--keystore-dir", d, "list"]) == 0
     assert made["address"] in capsys.readouterr().out
-    assert keys.main(["keys", "--keystore-dir", d, "show", made["address"]]) == 0
+    assert cli.main(["keys", "--keystore-dir", d, "show", made["address"]]) == 0
     assert json.loads(capsys.readouterr().out)["address"] == made["address"]
     acct = Account.create()
     kf = tmp_path / "key.hex"
     kf.write_text(acct.key.hex())
     assert (
-        keys.main(
-            ["keys", "--keystore-dir", d, "import", "--private-key-file", str(kf), "--scrypt-n", str(N)]
-        )
+        cli.main(["keys", "--keystore-dir", d, "import", "--private-key-file", str(kf), "--scrypt-n", str(N)])
         == 0
     )
     assert json.loads(capsys.readouterr().out)["address"] == acct.address
     monkeypatch.setenv(keys.PASSWORD_ENV, "bad")
-    assert keys.main(["keys", "--keystore-dir", d, "show", acct.address]) == 2
+    assert cli.main(["keys", "--keystore-dir", d, "show", acct.address]) == EXIT_OPERATIONAL
     assert "wrong password" in capsys.readouterr().err

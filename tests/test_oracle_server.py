@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from oracle import challenge as ch
-from oracle.server import ProviderClient, ProviderError, ProviderServer, ProviderUnreachable, run_challenge
+from oracle.errors import ProviderError, ProviderUnreachable
+from oracle.provider.server import ProviderServer
+from oracle.validator.client import ProviderClient
+from oracle.validator.prober import run_challenge
 
 N = 64
 

@@ -248,15 +248,16 @@ def test_lock_beyond_free_stake_reverts(token, staking, provider, locker):
         staking.lockStake(provider, 11 * ETHER, sender=locker)
 
 
-def test_unlock_releases_and_saturates_at_the_locked_amount(token, staking, provider, locker):
+def test_unlock_releases_exactly_and_refuses_more_than_is_locked(token, staking, provider, locker):
     stake(token, staking, provider, 10 * ETHER)
     staking.lockStake(provider, 4 * ETHER, sender=locker)
     tx = staking.unlockStake(provider, 3 * ETHER, sender=locker)
     assert events(tx, staking.StakeUnlocked) == [
         {"provider": provider, "locker": locker, "amount": 3 * ETHER, "locked": ETHER}
     ]
-    tx = staking.unlockStake(provider, 5 * ETHER, sender=locker)
-    assert events(tx, staking.StakeUnlocked)[0]["amount"] == ETHER
+    with reverts(staking.ComputeStakingLockedShort, provider, 5 * ETHER, ETHER):
+        staking.unlockStake(provider, 5 * ETHER, sender=locker)
+    staking.unlockStake(provider, ETHER, sender=locker)
     assert staking.freeStake(provider) == 10 * ETHER
 
 
@@ -270,7 +271,7 @@ def test_only_lockers_lock_and_unlock(staking, provider, creator):
 # ---------------------------------------------------------------- slashing
 
 
-def test_slash_takes_locked_then_free_then_unbonding(
+def test_slash_takes_free_then_unbonding_and_never_locked(
     token, staking, provider, locker, creator, requester, chain
 ):
     stake(token, staking, provider, 10 * ETHER)
@@ -279,16 +280,56 @@ def test_slash_takes_locked_then_free_then_unbonding(
     staking.slash(provider, 2 * ETHER, creator, requester, sender=locker)
     assert info(staking, provider) | {"release": 0} == {
         "staked": 4 * ETHER,
-        "locked": ETHER,
+        "locked": 3 * ETHER,
         "unbonding": 4 * ETHER,
         "release": 0,
         "nodes": 0,
     }
-    staking.slash(provider, 5 * ETHER, creator, requester, sender=locker)  # 1 locked + 3 free + 1 unbonding
-    assert info(staking, provider)["staked"] == 0
-    assert info(staking, provider)["locked"] == 0
-    assert info(staking, provider)["unbonding"] == 3 * ETHER
+    tx = staking.slash(provider, 9 * ETHER, creator, requester, sender=locker)  # 1 free + 4 unbonding
+    assert events(tx, staking.Slashed)[0]["slashed"] == 5 * ETHER
+    assert (info(staking, provider)["staked"], info(staking, provider)["locked"]) == (3 * ETHER, 3 * ETHER)
+    assert info(staking, provider)["unbonding"] == 0
     assert_backed(token, staking)
+
+
+def test_slash_locked_takes_exactly_the_lock(token, staking, provider, locker, creator, requester):
+    stake(token, staking, provider, 10 * ETHER)
+    staking.lockStake(provider, 3 * ETHER, sender=locker)
+    before = token.balanceOf(requester)
+    tx = staking.slashLocked(provider, 2 * ETHER, creator, requester, sender=locker)
+    assert events(tx, staking.Slashed)[0]["slashed"] == 2 * ETHER
+    assert (info(staking, provider)["staked"], info(staking, provider)["locked"]) == (8 * ETHER, ETHER)
+    assert token.balanceOf(requester) - before == 2 * ETHER * staking.harmedShareBps() // 10_000
+    with reverts(staking.ComputeStakingLockedShort, provider, 2 * ETHER, ETHER):
+        staking.slashLocked(provider, 2 * ETHER, creator, requester, sender=locker)
+    assert_backed(token, staking)
+
+
+def test_slash_locked_is_for_lockers_only(staking, provider, creator):
+    with reverts(staking.ComputeStakingNotLocker, creator):
+        staking.slashLocked(provider, 1, creator, creator, sender=creator)
+
+
+def test_a_provider_named_finder_and_harmed_earns_nothing(token, staking, provider, locker, treasury):
+    stake(token, staking, provider, 10 * ETHER)
+    before = (token.balanceOf(provider), token.balanceOf(treasury))
+    tx = staking.slash(provider, 10 * ETHER, provider, provider, sender=locker)
+    ev = events(tx, staking.Slashed)[0]
+    zero = ape.utils.ZERO_ADDRESS
+    assert (ev["finder"], ev["harmed"], ev["treasuryAmount"]) == (zero, zero, 10 * ETHER)
+    assert token.balanceOf(provider) == before[0]
+    assert token.balanceOf(treasury) - before[1] == 10 * ETHER
+
+
+def test_a_finder_that_is_the_provider_earns_nothing(token, staking, provider, locker, requester):
+    stake(token, staking, provider, 10 * ETHER)
+    before = (token.balanceOf(provider), token.balanceOf(requester))
+    tx = staking.slash(provider, 10 * ETHER, provider, requester, sender=locker)
+    ev = events(tx, staking.Slashed)[0]
+    share = 10 * ETHER * (staking.finderShareBps() + staking.harmedShareBps()) // 10_000
+    assert ev["finder"] == requester
+    assert token.balanceOf(provider) == before[0]
+    assert token.balanceOf(requester) - before[1] == share
 
 
 def test_unbonding_does_not_escape_a_slash(token, staking, provider, locker, chain):

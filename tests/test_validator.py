@@ -10,7 +10,12 @@ import pytest
 from eth_account import Account
 
 from oracle.attest import Attestation, gpu_model_name
-from oracle.validator import Figures, NodeInfo, ProbeResult, Validator, ValidatorConfig, score_of
+from oracle.score import score_of
+from oracle.validator.config import ValidatorConfig
+from oracle.validator.daemon import Validator
+from oracle.validator.figures import Figures
+from oracle.validator.nodes import NodeInfo
+from oracle.validator.prober import ProbeResult
 from tests.oracle_helpers import deploy_with_registry, node_id, register_node
 
 FIG = Figures(fp32=60.0, tf32=400.0, fp16=800.0, bf16=800.0, mem_bandwidth_gbps=3000.0, power_w=700.0)
@@ -101,7 +106,7 @@ def test_three_validators_attest_every_node_once(net):
         registry = net["contracts"]["AttestationRegistry"]
         for nid in net["nodes"]:
             rec = registry.recordOf(nid)
-            assert rec.epoch == 1 and rec.score == score_of(FIG)
+            assert rec.epoch == 1 and rec.score == score_of(FIG.gflops(), FIG.mem_bandwidth_gbps)
         for log in registry.AttestationRecorded.range(0, 10_000):  # the figures are in the event
             att = Attestation(*log.attestation)
             assert (att.fp32, att.bf16, att.memBandwidth, att.powerW) == (6000, 80000, 3000, 700)
@@ -221,7 +226,9 @@ def test_batch_mode_posts_one_root_whose_proofs_pass_check_score(net):
         for p in doc["proofs"]:
             nid = bytes.fromhex(p["nodeId"][2:])
             owner = staking.nodeOwner(nid)
-            assert registry.checkScore(owner, nid, 1, bytes.fromhex(p["scoreProof"][2:])) == score_of(FIG)
+            assert registry.checkScore(owner, nid, 1, bytes.fromhex(p["scoreProof"][2:])) == score_of(
+                FIG.gflops(), FIG.mem_bandwidth_gbps
+            )
         assert sum(v.metrics.submissions.labels("batch")._value.get() for v in vals) == 1
         assert sum(v.metrics.submissions.labels("attest")._value.get() for v in vals) == 0
     finally:
@@ -231,7 +238,7 @@ def test_batch_mode_posts_one_root_whose_proofs_pass_check_score(net):
 
 def test_figures_from_a_bench_report_and_compact_form():
     from oracle.bench import bench_cpu
-    from oracle.validator import figures_from_benchmark
+    from oracle.validator.figures import figures_from_benchmark
 
     report = bench_cpu(n=64, repeats=1, warmup=0, bandwidth_mib=8).to_dict()
     f = figures_from_benchmark(report)
@@ -239,7 +246,9 @@ def test_figures_from_a_bench_report_and_compact_form():
     compact = figures_from_benchmark({"tflops": {"bf16": 1.5}, "fp32_tflops": 2, "power_w": 300})
     assert (compact.bf16, compact.fp32, compact.power_w, compact.tf32) == (1.5, 2.0, 300.0, 0.0)
     assert figures_from_benchmark({}) is None
-    assert score_of(FIG) == score_of(FIG) > 0
+    assert (
+        score_of(FIG.gflops(), FIG.mem_bandwidth_gbps) == score_of(FIG.gflops(), FIG.mem_bandwidth_gbps) > 0
+    )
 
 
 def test_prometheus_metrics_are_served(net):
@@ -269,8 +278,9 @@ def test_prometheus_metrics_are_served(net):
 
 
 def test_challenge_prober_against_real_provider_servers():
-    from oracle.server import ProviderServer
-    from oracle.validator import ChallengeProber, published_figures
+    from oracle.provider.server import ProviderServer
+    from oracle.validator.figures import published_figures
+    from oracle.validator.prober import ChallengeProber
 
     bench = {"tflops": {"fp32": 0.5}, "mem_bandwidth_gbps": 20, "power_w": 65}
     prober = ChallengeProber(n=16, samples=4)
@@ -294,8 +304,8 @@ def test_challenge_prober_against_real_provider_servers():
 
 
 def test_challenge_prober_shares_b_per_epoch_and_draws_a_fresh_one_each_epoch():
-    from oracle.server import ProviderServer
-    from oracle.validator import ChallengeProber
+    from oracle.provider.server import ProviderServer
+    from oracle.validator.prober import ChallengeProber
 
     prober = ChallengeProber(n=16, samples=4)
     b1 = prober.epoch_b_seed(1)

@@ -17,10 +17,11 @@ import pytest
 from eth_account import Account
 
 from oracle.journal import Journal
-from oracle.validator import ChallengeProber, Validator, ValidatorConfig
+from oracle.provider import server
+from oracle.validator.config import ValidatorConfig
+from oracle.validator.daemon import Validator
+from oracle.validator.prober import ChallengeProber
 from tests.oracle_helpers import deploy_with_registry, node_id, register_node
-
-server = pytest.importorskip("oracle.server")
 
 BENCH = {
     "tflops": {"fp32": 0.5, "tf32": 0.5, "fp16": 0.25, "bf16": 0.25},
@@ -90,7 +91,7 @@ def leader_process(net, port, peers, journal, delay):
     cmd = [
         sys.executable,
         "-m",
-        "oracle.validator",
+        "oracle",
         "run",
         "--deployment",
         net["deployment"],

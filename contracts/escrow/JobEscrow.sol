@@ -4,12 +4,14 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IComputeStaking} from "../interfaces/IComputeStaking.sol";
 import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IOracleQuorum} from "../interfaces/IOracleQuorum.sol";
 
 /// @title JobEscrow
 /// @notice Users post compute jobs with a token budget held in escrow; a staked provider accepts with
@@ -17,24 +19,48 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 ///         collateral, and submits a result hash before the deadline. The requester approves (or,
 ///         after the challenge window, anyone finalizes) and the escrow settles in one transaction:
 ///         protocol fee to the treasury, the model's ERC-2981 royalty to its receiver, the rest to the
-///         provider, collateral unlocked. Disputes go to governance or an authorised arbiter, who have
+///         provider, collateral unlocked. A dispute names the result items it claims are wrong and
+///         costs the requester a governed dispute bond; the validators re-run those items and k of
+///         n of them (the attestation registry's oracle set) sign an EIP-712 verdict that anyone
+///         submits (`settleDispute`): a wrong result refunds the requester (budget and bond) and
+///         slashes the whole collateral; a false claim pays the provider as a normal settlement and
+///         gives it the bond. Governance or an authorised arbiter remain the fallback, with
 ///         DISPUTE_TIMEOUT to decide; a dispute nobody decided in time is split half and half by
 ///         anyone (`expireDispute`), so no budget stays locked. A missed deadline refunds the
 ///         requester and slashes the provider's collateral.
 /// @dev Lifecycle: Open -accept-> Accepted -submit-> Submitted -approve/finalize-> Closed (settled)
 ///                 Open -cancel-> Closed;  Accepted -claimTimeout-> Closed (timed out)
-///                 Submitted -dispute-> Disputed -resolveDispute-> Closed (resolved)
+///                 Submitted -dispute-> Disputed -settleDispute (k-of-n verdict)-> Closed (settled)
+///                 Disputed -resolveDispute (governance, arbiter)-> Closed (resolved)
 ///                 Disputed -expireDispute (after DISPUTE_TIMEOUT)-> Closed (expired: 50/50, no slash)
-///      How a job closed is told by its event (JobSettled, JobCancelled, JobTimedOut, DisputeResolved,
-///      DisputeExpired).
+///      How a job closed is told by its event (JobSettled, JobCancelled, JobTimedOut, DisputeSettled,
+///      DisputeResolved, DisputeExpired).
 ///      Invariant: the escrow's token balance >= the sum of the budgets of jobs that are Open,
-///      Accepted, Submitted or Disputed (each budget enters once at post and leaves exactly once,
-///      split, when the job closes).
+///      Accepted, Submitted or Disputed plus the bonds of Disputed jobs (each budget enters once at
+///      post, each bond once at dispute, and each leaves exactly once, split, when the job closes).
+///      Whichever way a dispute closes, the bond follows the budget: the provider receives
+///      bond * providerShareBps / BPS of it and the requester the rest (a verdict: all to the
+///      provider when the claim was false, all back to the requester when the provider was at fault;
+///      an expired dispute: half each).
 ///
-///      Storage layout of a job (three slots, the third only when a model is used):
+///      The verdict (EIP-712, domain name "JobEscrow", version "1", this chain, this contract):
+///        DisputeVerdict(uint256 jobId,bytes32 resultHash,bytes32 evidenceHash,bool providerAtFault,uint64 expiry)
+///      `resultHash` is the hash the provider submitted (ResultSubmitted), `evidenceHash` the dispute's
+///      commitment to its items: keccak256 over the item indices, each a 32-byte big-endian word, in
+///      the strictly ascending order the requester gave them (abi.encodePacked(uint32[])), emitted
+///      with the indices in JobDisputed. Signatures are by the registry's oracles, signers strictly
+///      ascending by address, at least its threshold (AttestationRegistry.verifyQuorum).
+///
+///      Storage layout of a job (three slots, the third only when a model with a royalty is used):
 ///        slot 0: requester (160) | deadline (40) | minScore (32) | status (8) | collateralBps (16)
 ///        slot 1: provider (160) | budget (96)
-///        slot 2: modelId (256)  -- content-addressed model ids are full hashes; written only if != 0
+///        slot 2: royaltyReceiver (160) | royaltyBps (16) | bond (80)  -- the model's royalty terms snapshotted at
+///                post time (a job names only a minted model), so the provider is paid under the terms
+///                it saw when it accepted; nobody can raise the royalty or redirect it afterwards. The
+///                model id itself is only emitted (JobPosted), the page reads it from the log. `bond` is
+///                the dispute bond the requester paid (written at dispute, in the same slot).
+///      A disputed job has one more slot, `_disputeCommits[jobId]` = keccak256(abi.encode(resultHash,
+///      evidenceHash)), which a verdict must match; deleted when the dispute closes.
 ///      `deadline` is the job deadline while Open/Accepted; once a result is submitted the same field
 ///      holds the end of the challenge window (the job deadline no longer matters then), and once
 ///      disputed the time after which the dispute may be expired, which saves two slots. `collateralBps` is the governed rate snapshotted at post time, so a later governance
@@ -48,7 +74,7 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 ///      The governed parameters and the job counter share one slot (treasury (160) | feeBps (16) |
 ///      collateralBps (16) | challengeWindow (32) | jobCount (32)): posting reads the collateral rate
 ///      and bumps the counter with a single slot access, settling reads fee and treasury together.
-contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
+contract JobEscrow is EIP712, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Where a job is in its lifecycle.
@@ -70,7 +96,15 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         uint16 collateralBps;
         address provider;
         uint96 budget;
-        uint256 modelId;
+        address royaltyReceiver;
+        uint16 royaltyBps;
+        uint80 bond;
+    }
+
+    /// @notice A job's royalty terms: `bps` of the price goes to `receiver`.
+    struct RoyaltyTerms {
+        address receiver;
+        uint16 bps;
     }
 
     /// @dev One slot, see the contract comment.
@@ -100,23 +134,39 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     uint256 public constant DISPUTE_TIMEOUT = 14 days;
     /// @notice The provider's share of the budget when a dispute expires undecided.
     uint16 public constant EXPIRED_DISPUTE_PROVIDER_BPS = 5_000;
+    /// @notice Highest dispute bond governance may set (fits the job's 80-bit bond field).
+    uint96 public constant MAX_DISPUTE_BOND = 1_000_000 ether;
+    /// @notice Most result items one dispute may name.
+    uint256 public constant MAX_DISPUTED_ITEMS = 256;
+    /// @notice EIP-712 type hash of a validators' dispute verdict.
+    bytes32 public constant DISPUTE_VERDICT_TYPEHASH = keccak256(
+        "DisputeVerdict(uint256 jobId,bytes32 resultHash,bytes32 evidenceHash,bool providerAtFault,uint64 expiry)"
+    );
 
     /// @notice The payment token (the protocol's ComputeToken, EIP-2612 capable).
     IERC20 public immutable token;
     /// @notice Provider stake, collateral locks and slashing.
     IComputeStaking public immutable staking;
-    /// @notice The model registry whose ERC-2981 royalties jobs pay (address(0): no royalties).
-    IERC2981 public immutable modelNFT;
+    /// @notice The model registry (ModelNFT) whose royalties jobs pay (address(0): jobs name no model).
+    IModelRegistry public immutable modelNFT;
 
     Config private _config;
     /// @notice Checks a provider's verified score when a job asks for one (the attestation
-    ///         registry); address(0) while unset, which makes jobs with minScore > 0 unacceptable.
+    ///         registry), which is also the oracle quorum that signs dispute verdicts (IOracleQuorum);
+    ///         address(0) while unset, which makes jobs with minScore > 0 unacceptable and disputes
+    ///         settleable only by governance, an arbiter or expiry.
     address public scoreOracle;
+    /// @notice What a dispute costs the requester (token wei), returned or paid out when it closes
+    ///         (see the contract comment). Shares a slot with `scoreOracle`.
+    uint96 public disputeBond;
     /// @notice Accounts allowed to resolve disputes besides the owner (e.g. the oracle quorum).
     mapping(address account => bool) public isArbiter;
     mapping(uint256 jobId => Job) private _jobs;
+    mapping(uint256 jobId => bytes32 commit) private _disputeCommits;
 
     /// @notice A job was posted and its budget escrowed. `specHash` commits to the job description.
+    ///         The job pays `royaltyBps` of its price to `royaltyReceiver`: model `modelId`'s royalty
+    ///         terms now, snapshotted, whatever the model's owner or governance set later ((0, 0): none).
     event JobPosted(
         uint256 indexed jobId,
         address indexed requester,
@@ -124,7 +174,9 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         uint256 budget,
         uint40 deadline,
         uint32 minScore,
-        bytes32 specHash
+        bytes32 specHash,
+        address royaltyReceiver,
+        uint16 royaltyBps
     );
     /// @notice `provider` accepted the job with GPU `nodeId` and locked `collateral`.
     event JobAccepted(uint256 indexed jobId, address indexed provider, bytes32 indexed nodeId, uint256 collateral);
@@ -141,10 +193,30 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         address royaltyReceiver,
         uint256 providerAmount
     );
-    /// @notice The requester disputed the result; arbiters have until `resolveBy` to decide.
-    event JobDisputed(uint256 indexed jobId, address indexed requester, bytes32 reasonHash, uint40 resolveBy);
+    /// @notice The requester disputed result `resultHash`, claiming the result items `items` (strictly
+    ///         ascending; `evidenceHash` commits to them) are wrong, and paid `bond`. A validators'
+    ///         verdict may settle it; governance and arbiters have until `resolveBy` to decide.
+    event JobDisputed(
+        uint256 indexed jobId,
+        address indexed requester,
+        bytes32 resultHash,
+        bytes32 evidenceHash,
+        uint32[] items,
+        uint256 bond,
+        uint40 resolveBy
+    );
+    /// @notice A k-of-n validators' verdict settled the dispute (submitted by `caller`): with
+    ///         `providerAtFault` the requester got `refund` (budget and bond) back and `slashed` of the
+    ///         collateral was slashed; otherwise the provider was paid (see JobSettled) and got the bond.
+    event DisputeSettled(
+        uint256 indexed jobId, address indexed caller, bool providerAtFault, uint256 refund, uint256 slashed
+    );
+    /// @notice The dispute bond of job `jobId` went `toRequester` back to the requester and
+    ///         `toProvider` to the provider (it follows the budget's split).
+    event DisputeBondPaid(uint256 indexed jobId, uint256 toRequester, uint256 toProvider);
     /// @notice `arbiter` resolved the dispute: the provider's share was paid (see JobSettled when > 0),
-    ///         `refund` went back to the requester and `slashed` of the collateral was slashed.
+    ///         `refund` of the budget went back to the requester and `slashed` of the collateral was
+    ///         slashed (the bond: DisputeBondPaid).
     event DisputeResolved(
         uint256 indexed jobId, address indexed arbiter, uint16 providerShareBps, uint256 refund, uint256 slashed
     );
@@ -166,6 +238,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     event CollateralBpsSet(uint16 oldValue, uint16 newValue);
     /// @notice Governance changed the treasury.
     event TreasurySet(address oldTreasury, address newTreasury);
+    /// @notice Governance changed the dispute bond (applies to disputes opened afterwards).
+    event DisputeBondSet(uint96 oldValue, uint96 newValue);
     /// @notice Governance changed the score oracle.
     event ScoreOracleSet(address oldOracle, address newOracle);
     /// @notice Governance allowed or disallowed `account` to resolve disputes.
@@ -173,6 +247,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice The zero address was given for `what`.
     error JobEscrowZeroAddress(string what);
+    /// @notice Model `modelId` is not minted in the model registry (or no registry is set).
+    error JobEscrowUnknownModel(uint256 modelId);
     /// @notice The budget was zero or above 2^96-1 wei.
     error JobEscrowInvalidBudget(uint256 budget);
     /// @notice The deadline `deadline` is not in (now, now + MAX_JOB_DURATION]; now is `nowTime`.
@@ -209,12 +285,22 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     error JobEscrowInvalidShare(uint16 bps);
     /// @notice The slash `amount` exceeds job `jobId`'s collateral `collateral`.
     error JobEscrowSlashExceedsCollateral(uint256 jobId, uint256 amount, uint256 collateral);
+    /// @notice A dispute of job `jobId` named `count` items; it must name 1 to `max`.
+    error JobEscrowInvalidItemCount(uint256 jobId, uint256 count, uint256 max);
+    /// @notice Item index `item` at position `index` is not above the one before it (`previous`).
+    error JobEscrowItemsNotAscending(uint256 jobId, uint256 index, uint32 previous, uint32 item);
+    /// @notice The verdict for job `jobId` expired at `expiry`; it is now `nowTime`.
+    error JobEscrowVerdictExpired(uint256 jobId, uint64 expiry, uint256 nowTime);
+    /// @notice The verdict's `resultHash` and `evidenceHash` are not the ones job `jobId` was disputed over.
+    error JobEscrowVerdictMismatch(uint256 jobId, bytes32 resultHash, bytes32 evidenceHash);
+    /// @notice No oracle quorum (score oracle) is set, so no verdict can settle job `jobId`'s dispute.
+    error JobEscrowQuorumUnset(uint256 jobId);
     /// @notice A governed value was outside its bounds [min, max].
     error JobEscrowValueOutOfBounds(string parameter, uint256 value, uint256 min, uint256 max);
 
     /// @param token_ payment token (EIP-2612 capable for postJobWithPermit)
     /// @param staking_ the staking contract (this escrow must be made its locker and slasher)
-    /// @param modelNFT_ the ERC-2981 model registry (address(0) to pay no royalties)
+    /// @param modelNFT_ the model registry (address(0): jobs cannot name a model, no royalties)
     /// @param treasury_ receives protocol fees
     /// @param feeBps_ protocol fee (<= MAX_FEE_BPS)
     /// @param collateralBps_ provider collateral as a share of the budget (<= MAX_COLLATERAL_BPS)
@@ -222,12 +308,12 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
     constructor(
         IERC20 token_,
         IComputeStaking staking_,
-        IERC2981 modelNFT_,
+        IModelRegistry modelNFT_,
         address treasury_,
         uint16 feeBps_,
         uint16 collateralBps_,
         uint32 challengeWindow_
-    ) Ownable(msg.sender) {
+    ) EIP712("JobEscrow", "1") Ownable(msg.sender) {
         if (address(token_) == address(0)) revert JobEscrowZeroAddress("token");
         if (address(staking_) == address(0)) revert JobEscrowZeroAddress("staking");
         token = token_;
@@ -307,9 +393,13 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         _settle(jobId, job);
     }
 
-    /// @notice Dispute the submitted result within the challenge window.
-    /// @param reasonHash commitment to the requester's reasons (emitted only)
-    function dispute(uint256 jobId, bytes32 reasonHash) external {
+    /// @notice Dispute the submitted result within the challenge window, naming the items claimed
+    ///         wrong, and pay the dispute bond (approve the escrow for `disputeBond()` first).
+    /// @param resultHash the result hash the provider submitted (from ResultSubmitted); a verdict
+    ///        must name the same one (validators refuse to sign for any other)
+    /// @param items the indices of the result items claimed wrong, strictly ascending, 1 to
+    ///        MAX_DISPUTED_ITEMS of them; the validators re-run these
+    function dispute(uint256 jobId, bytes32 resultHash, uint32[] calldata items) external nonReentrant {
         Job storage job = _jobs[jobId];
         if (job.status != Status.Submitted) _revertWrongStatus(jobId, Status.Submitted);
         if (msg.sender != job.requester) revert JobEscrowNotRequester(jobId, msg.sender, job.requester);
@@ -317,10 +407,15 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (block.timestamp > challengeEnd) {
             revert JobEscrowChallengeWindowClosed(jobId, challengeEnd, block.timestamp);
         }
+        bytes32 evidenceHash = evidenceHashOf(jobId, items);
+        uint96 bond = disputeBond;
         uint40 resolveBy = uint40(block.timestamp + DISPUTE_TIMEOUT);
         job.status = Status.Disputed;
         job.deadline = resolveBy; // same slot as status: the dispute deadline costs no extra write
-        emit JobDisputed(jobId, msg.sender, reasonHash, resolveBy);
+        job.bond = uint80(bond); // bond <= MAX_DISPUTE_BOND < 2^80 (checked in setDisputeBond)
+        _disputeCommits[jobId] = keccak256(abi.encode(resultHash, evidenceHash));
+        emit JobDisputed(jobId, msg.sender, resultHash, evidenceHash, items, bond, resolveBy);
+        if (bond > 0) token.safeTransferFrom(msg.sender, address(this), bond);
     }
 
     // ------------------------------------------------------------------ provider
@@ -382,9 +477,8 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice The provider missed the deadline: refund the requester and slash the job's collateral
     ///         (harmed user: the requester; finder: the caller). Callable by anyone.
-    /// @dev The slash takes locked stake first, i.e. it consumes this job's lock, so no separate
-    ///      unlock is needed (if earlier slashes already ate into the locked stake, the lock is gone
-    ///      anyway and the slash takes free stake instead).
+    /// @dev The slash consumes exactly this job's lock (`slashLocked`), so no separate unlock is
+    ///      needed; the requester gets the designed harmed share of the whole collateral.
     function claimTimeout(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
         (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
@@ -394,8 +488,50 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         uint256 collateral = (budget * job.collateralBps) / BPS;
         delete _jobs[jobId];
         token.safeTransfer(requester, budget);
-        uint256 slashed = collateral > 0 ? staking.slash(provider, collateral, msg.sender, requester) : 0;
-        emit JobTimedOut(jobId, provider, msg.sender, budget, slashed);
+        emit JobTimedOut(jobId, provider, msg.sender, budget, collateral);
+        // The job's own lock, whole (no other slash touches locked stake). A provider calling on its own
+        // job earns no finder share: staking pays that share to the harmed requester instead.
+        if (collateral > 0) staking.slashLocked(provider, collateral, msg.sender, requester);
+    }
+
+    // ------------------------------------------------------------------ validators' verdict
+
+    /// @notice Settle a dispute by the validators' verdict: at least the registry's threshold of its
+    ///         oracles signed `DisputeVerdict(jobId, resultHash, evidenceHash, providerAtFault,
+    ///         expiry)` in this escrow's EIP-712 domain (see the contract comment), signers strictly
+    ///         ascending. With `providerAtFault` the requester gets its budget and bond back and the
+    ///         whole collateral is slashed (harmed user and finder: the requester); otherwise the
+    ///         provider is paid the budget as a normal settlement (fee, royalty) and receives the bond,
+    ///         and its collateral is unlocked. Anyone may submit the verdict before `expiry`.
+    /// @param signatures 65-byte signatures, signers strictly ascending by address
+    function settleDispute(
+        uint256 jobId,
+        bytes32 resultHash,
+        bytes32 evidenceHash,
+        bool providerAtFault,
+        uint64 expiry,
+        bytes[] calldata signatures
+    ) external nonReentrant {
+        Job storage job = _jobs[jobId];
+        if (job.status != Status.Disputed) _revertWrongStatus(jobId, Status.Disputed);
+        if (block.timestamp > expiry) revert JobEscrowVerdictExpired(jobId, expiry, block.timestamp);
+        if (keccak256(abi.encode(resultHash, evidenceHash)) != _disputeCommits[jobId]) {
+            revert JobEscrowVerdictMismatch(jobId, resultHash, evidenceHash);
+        }
+        address quorum = scoreOracle;
+        if (quorum == address(0)) revert JobEscrowQuorumUnset(jobId);
+        // Reverts with the registry's own error (too few, unknown, unsorted or duplicate signers).
+        IOracleQuorum(quorum).verifyQuorum(
+            hashDisputeVerdict(jobId, resultHash, evidenceHash, providerAtFault, expiry), signatures
+        );
+        uint256 collateral = (uint256(job.budget) * job.collateralBps) / BPS;
+        if (providerAtFault) {
+            emit DisputeSettled(jobId, msg.sender, true, uint256(job.budget) + job.bond, collateral);
+            _closeDispute(jobId, job, 0, collateral, collateral);
+        } else {
+            emit DisputeSettled(jobId, msg.sender, false, 0, 0);
+            _closeDispute(jobId, job, BPS, 0, collateral);
+        }
     }
 
     // ------------------------------------------------------------------ arbiters
@@ -411,7 +547,9 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (providerShareBps > BPS) revert JobEscrowInvalidShare(providerShareBps);
         uint256 collateral = (uint256(job.budget) * job.collateralBps) / BPS;
         if (slashAmount > collateral) revert JobEscrowSlashExceedsCollateral(jobId, slashAmount, collateral);
-        _closeDispute(jobId, job, providerShareBps, slashAmount, collateral, false);
+        uint256 budget = job.budget;
+        emit DisputeResolved(jobId, msg.sender, providerShareBps, budget - (budget * providerShareBps) / BPS, slashAmount);
+        _closeDispute(jobId, job, providerShareBps, slashAmount, collateral);
     }
 
     // ------------------------------------------------------------------ anyone, after the arbiters
@@ -425,8 +563,10 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (job.status != Status.Disputed) _revertWrongStatus(jobId, Status.Disputed);
         uint256 resolveBy = job.deadline;
         if (block.timestamp <= resolveBy) revert JobEscrowDisputeNotExpired(jobId, resolveBy, block.timestamp);
-        uint256 collateral = (uint256(job.budget) * job.collateralBps) / BPS;
-        _closeDispute(jobId, job, EXPIRED_DISPUTE_PROVIDER_BPS, 0, collateral, true);
+        uint256 budget = job.budget;
+        uint256 collateral = (budget * job.collateralBps) / BPS;
+        emit DisputeExpired(jobId, msg.sender, budget - (budget * EXPIRED_DISPUTE_PROVIDER_BPS) / BPS);
+        _closeDispute(jobId, job, EXPIRED_DISPUTE_PROVIDER_BPS, 0, collateral);
     }
 
     // ------------------------------------------------------------------ views
@@ -446,6 +586,45 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         if (stored == Status.Open && job.provider != address(0)) return Status.Accepted;
         if (stored == Status.None && jobId != 0 && jobId <= _config.jobCount) return Status.Closed;
         return stored;
+    }
+
+    /// @notice The royalty terms job `jobId` is paid under (snapshotted when it was posted):
+    ///         `bps` of the price to `receiver`; (address(0), 0) when the job pays no royalty or is
+    ///         closed. A provider reads this before accepting.
+    function royaltyTermsOf(uint256 jobId) external view returns (RoyaltyTerms memory terms) {
+        Job storage job = _jobs[jobId];
+        terms = RoyaltyTerms(job.royaltyReceiver, job.royaltyBps);
+    }
+
+    /// @notice The commitment a dispute of job `jobId` makes to its items: keccak256 over the indices,
+    ///         each as a 32-byte big-endian word (abi.encodePacked(uint32[])). Reverts unless there
+    ///         are 1 to MAX_DISPUTED_ITEMS indices, strictly ascending.
+    function evidenceHashOf(uint256 jobId, uint32[] calldata items) public pure returns (bytes32) {
+        uint256 n = items.length;
+        if (n == 0 || n > MAX_DISPUTED_ITEMS) revert JobEscrowInvalidItemCount(jobId, n, MAX_DISPUTED_ITEMS);
+        for (uint256 i = 1; i < n; ++i) {
+            if (items[i] <= items[i - 1]) revert JobEscrowItemsNotAscending(jobId, i, items[i - 1], items[i]);
+        }
+        return keccak256(abi.encodePacked(items));
+    }
+
+    /// @notice The EIP-712 digest the validators sign for a verdict on job `jobId`'s dispute.
+    function hashDisputeVerdict(
+        uint256 jobId,
+        bytes32 resultHash,
+        bytes32 evidenceHash,
+        bool providerAtFault,
+        uint64 expiry
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(DISPUTE_VERDICT_TYPEHASH, jobId, resultHash, evidenceHash, providerAtFault, expiry))
+        );
+    }
+
+    /// @notice The commitment of job `jobId`'s open dispute: keccak256(abi.encode(resultHash,
+    ///         evidenceHash)) (zero when the job is not disputed).
+    function disputeCommitOf(uint256 jobId) external view returns (bytes32) {
+        return _disputeCommits[jobId];
     }
 
     /// @notice Collateral job `jobId` locks (or locked) in staking.
@@ -514,6 +693,13 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         _config.treasury = value;
     }
 
+    /// @notice Set the dispute bond for disputes opened from now on (0 .. MAX_DISPUTE_BOND).
+    function setDisputeBond(uint96 value) external onlyOwner {
+        if (value > MAX_DISPUTE_BOND) revert JobEscrowValueOutOfBounds("disputeBond", value, 0, MAX_DISPUTE_BOND);
+        emit DisputeBondSet(disputeBond, value);
+        disputeBond = value;
+    }
+
     /// @notice Set the score oracle (address(0) unsets it: jobs with minScore > 0 cannot be accepted).
     function setScoreOracle(address value) external onlyOwner {
         emit ScoreOracleSet(scoreOracle, value);
@@ -549,61 +735,69 @@ contract JobEscrow is Ownable2Step, ReentrancyGuardTransient {
         job.status = Status.Open;
         job.collateralBps = cfg.collateralBps;
         job.budget = uint96(budget); // budget <= 2^96-1 checked above
-        if (modelId != 0) job.modelId = modelId;
-        emit JobPosted(jobId, msg.sender, modelId, budget, uint40(deadline), minScore, specHash);
+        (address receiver, uint16 royaltyBps) = modelId != 0 ? _royaltyTerms(modelId) : (address(0), uint16(0));
+        if (royaltyBps != 0) {
+            job.royaltyReceiver = receiver;
+            job.royaltyBps = royaltyBps;
+        }
+        emit JobPosted(jobId, msg.sender, modelId, budget, uint40(deadline), minScore, specHash, receiver, royaltyBps);
         token.safeTransferFrom(msg.sender, address(this), budget);
     }
 
+    /// @dev A job names only a minted model; its royalty terms now are the ones the job pays under
+    ///      ((address(0), 0) for a royalty-free model).
+    function _royaltyTerms(uint256 modelId) private view returns (address receiver, uint16 bps) {
+        IModelRegistry registry = modelNFT;
+        if (address(registry) == address(0)) revert JobEscrowUnknownModel(modelId);
+        (receiver, bps) = registry.royaltyOf(modelId);
+        // A royalty-free model: the second call is only needed to tell it from an unminted id.
+        if (bps == 0 && !registry.exists(modelId)) revert JobEscrowUnknownModel(modelId);
+    }
+
     /// @dev Closes a Disputed job: pays the provider `shareBps` of the budget (through _pay), refunds
-    ///      the rest, slashes `slashAmount` of the collateral (harmed user and finder: the requester)
-    ///      and unlocks the remainder; emits DisputeExpired or DisputeResolved before any transfer.
-    ///      The caller checked the status, `shareBps <= BPS` and `slashAmount <= collateral`.
-    function _closeDispute(
-        uint256 jobId,
-        Job storage job,
-        uint16 shareBps,
-        uint256 slashAmount,
-        uint256 collateral,
-        bool expired
-    ) private {
+    ///      the rest, splits the bond the same way, slashes `slashAmount` of the collateral (harmed
+    ///      user and finder: the requester) and unlocks the remainder. The caller checked the status,
+    ///      `shareBps <= BPS` and `slashAmount <= collateral`, and emitted its own event.
+    function _closeDispute(uint256 jobId, Job storage job, uint16 shareBps, uint256 slashAmount, uint256 collateral)
+        private
+    {
         (address requester, address provider, uint256 budget) = (job.requester, job.provider, job.budget);
-        uint256 modelId = job.modelId;
+        RoyaltyTerms memory terms = RoyaltyTerms(job.royaltyReceiver, job.royaltyBps);
+        uint256 bond = job.bond;
         delete _jobs[jobId];
+        delete _disputeCommits[jobId];
         uint256 price = (budget * shareBps) / BPS;
-        uint256 refund = budget - price;
-        if (expired) emit DisputeExpired(jobId, msg.sender, refund);
-        else emit DisputeResolved(jobId, msg.sender, shareBps, refund, slashAmount);
-        if (price > 0) _pay(jobId, modelId, provider, price);
-        if (refund > 0) token.safeTransfer(requester, refund);
-        // Slash first (it takes locked stake, i.e. this job's collateral, first), then release the rest.
-        // The amount actually taken (less when the stake ran short) is in the staking's Slashed event.
-        // slither-disable-next-line unused-return
-        if (slashAmount > 0) staking.slash(provider, slashAmount, requester, requester);
+        uint256 bondToProvider = (bond * shareBps) / BPS;
+        // price <= budget and bondToProvider <= bond because shareBps <= BPS.
+        uint256 toRequester = (budget - price) + (bond - bondToProvider);
+        if (bond > 0) emit DisputeBondPaid(jobId, bond - bondToProvider, bondToProvider);
+        if (price > 0) _pay(jobId, terms, provider, price);
+        if (bondToProvider > 0) token.safeTransfer(provider, bondToProvider);
+        if (toRequester > 0) token.safeTransfer(requester, toRequester);
+        // Slash the asked part of this job's own lock (always whole), then release the rest.
+        if (slashAmount > 0) staking.slashLocked(provider, slashAmount, requester, requester);
         if (collateral > slashAmount) staking.unlockStake(provider, collateral - slashAmount);
     }
 
     /// @dev Closes a Submitted job: pays the whole budget out and releases the collateral.
     function _settle(uint256 jobId, Job storage job) private {
-        (address provider, uint256 budget, uint256 modelId) = (job.provider, job.budget, job.modelId);
+        (address provider, uint256 budget) = (job.provider, job.budget);
         uint256 collateral = (budget * job.collateralBps) / BPS;
+        RoyaltyTerms memory terms = RoyaltyTerms(job.royaltyReceiver, job.royaltyBps);
         delete _jobs[jobId];
-        _pay(jobId, modelId, provider, budget);
+        _pay(jobId, terms, provider, budget);
         staking.unlockStake(provider, collateral);
     }
 
-    /// @dev Pays `price` of job `jobId`: fee to the treasury, royalty to the model's receiver, the rest
-    ///      to `provider`. The caller has already closed the job (CEI).
-    function _pay(uint256 jobId, uint256 modelId, address provider, uint256 price) private {
+    /// @dev Pays `price` of job `jobId`: fee to the treasury, royalty under the job's snapshotted
+    ///      `terms`, the rest to `provider`. The caller has already closed the job (CEI).
+    function _pay(uint256 jobId, RoyaltyTerms memory terms, address provider, uint256 price) private {
         Config storage cfg = _config;
         (address treasury_, uint256 fee) = (cfg.treasury, (price * cfg.feeBps) / BPS);
-        uint256 royalty = 0;
-        address receiver = address(0);
-        if (modelId != 0 && address(modelNFT) != address(0)) {
-            (receiver, royalty) = modelNFT.royaltyInfo(modelId, price);
-            if (receiver == address(0)) royalty = 0;
-            // Never pay more royalty than the price leaves after the fee (fee <= 10% <= price).
-            if (royalty > price - fee) royalty = price - fee;
-        }
+        address receiver = terms.receiver;
+        uint256 royalty = (price * terms.bps) / BPS;
+        // Never pay more royalty than the price leaves after the fee (fee <= 10% <= price).
+        if (royalty > price - fee) royalty = price - fee;
         uint256 providerAmount = price - fee - royalty;
         emit JobSettled(jobId, provider, fee, royalty, receiver, providerAmount);
         if (fee > 0) token.safeTransfer(treasury_, fee);

@@ -12,11 +12,18 @@ interface IComputeStaking {
     /// @notice Release `amount` of `provider`'s locked collateral. Only authorised lockers.
     function unlockStake(address provider, uint256 amount) external;
 
-    /// @notice Slash up to `amount` of `provider`'s stake (locked first, then free, then unbonding),
-    ///         paying the governed shares to `finder`, `harmed` and the treasury. Only authorised
-    ///         slashers (and the owner, i.e. governance).
+    /// @notice Slash up to `amount` of `provider`'s stake that is not locked (free stake and node
+    ///         reserve first, then unbonding stake), paying the governed shares to `finder`, `harmed`
+    ///         and the treasury. Locked collateral is never taken: it answers for the running jobs.
+    ///         The provider earns nothing as `finder` (that share goes to `harmed`) or as `harmed`
+    ///         (that share goes to the treasury). Only
+    ///         authorised slashers (and the owner, i.e. governance).
     /// @return slashed the amount actually taken (may be less than `amount` if stake is short)
     function slash(address provider, uint256 amount, address finder, address harmed) external returns (uint256 slashed);
+
+    /// @notice Slash exactly `amount` of `provider`'s locked collateral (a job's, which the caller
+    ///         locked) and pay the governed shares as `slash` does. Only authorised lockers.
+    function slashLocked(address provider, uint256 amount, address finder, address harmed) external;
 
     /// @notice Stake of `provider` that is neither locked nor unbonding, above what its registered
     ///         nodes require.

@@ -9,6 +9,7 @@ import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
 import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC721TransferNonce} from "../interfaces/IERC721TransferNonce.sol";
 
 /// @title ModelMarketplace
 /// @notice Fixed-price sales of model NFTs (ERC-721 + ERC-2981) for the protocol token. A sale pays,
@@ -16,21 +17,31 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 ///         fee to the treasury and the rest to the seller, then moves the NFT: royalties cannot be
 ///         skipped on this market. Listings are non-custodial: the seller keeps the NFT and approves
 ///         this contract; a listing is only valid while the seller still owns the NFT and the
-///         approval stands, which `buy` checks and reports with a clear error.
+///         approval stands, which `buy` checks and reports with a clear error. A listing ends when the
+///         token leaves the seller, even if it comes back later: for an NFT that counts its transfers
+///         (IERC721TransferNonce, as ModelNFT does) the listing is bound to the count at listing time;
+///         any other NFT can only be listed with its per-token approval, which ERC-721 clears on every
+///         transfer (an operator approval survives transfers, so it is refused for such NFTs). A seller
+///         may also give a listing an expiry.
 /// @dev Storage layout (deliberate packing):
 ///      slot 0: Ownable._owner
 ///      slot 1: Ownable2Step._pendingOwner
 ///      slot 2: treasury (20 bytes) | feeBps (2 bytes)   -- read together by every sale (1 SLOAD)
-///      slot 3: listings mapping root; each listing is ONE slot: seller (20 bytes) | price (uint96)
+///      slot 3: listings mapping root; each listing is two slots:
+///              seller (20 bytes) | price (uint96)
+///              expiry (uint64, 0: none) | transferNonce (uint64) | nonceBound (bool)
 ///      The reentrancy lock lives in transient storage (EIP-1153), costing no persistent slot.
 ///      uint96 prices reach 7.9e28 wei, far above the token's 1e26 total supply.
 contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    /// @notice One listing, packed in one storage slot.
+    /// @notice One listing, packed in two storage slots.
     struct Listing {
         address seller;
         uint96 price;
+        uint64 expiry;
+        uint64 transferNonce;
+        bool nonceBound;
     }
 
     /// @notice Basis-point denominator.
@@ -50,6 +61,11 @@ contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
 
     /// @notice `nft` `tokenId` was listed (or re-listed) by `seller` at `price`.
     event Listed(address indexed nft, uint256 indexed tokenId, address indexed seller, uint256 price);
+    /// @notice The listing just made carries terms beyond its price: it ends at `expiry` (0: never) and,
+    ///         when `nonceBound`, at the token's next transfer (its nonce at listing: `transferNonce`).
+    event ListingTerms(
+        address indexed nft, uint256 indexed tokenId, uint64 expiry, uint64 transferNonce, bool nonceBound
+    );
     /// @notice The seller changed a listing's price.
     event PriceUpdated(address indexed nft, uint256 indexed tokenId, uint256 oldPrice, uint256 newPrice);
     /// @notice The seller withdrew a listing.
@@ -77,6 +93,12 @@ contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
     error ModelMarketplaceNotApproved(address nft, uint256 tokenId, address owner);
     /// @notice The buyer expected `expected` but the listing's price is `price`.
     error ModelMarketplacePriceChanged(address nft, uint256 tokenId, uint256 expected, uint256 price);
+    /// @notice The listing ended: the token has changed hands since (nonce `listedNonce` then, `nonce` now).
+    error ModelMarketplaceListingEnded(address nft, uint256 tokenId, uint64 listedNonce, uint64 nonce);
+    /// @notice The listing expired at `expiry`; it is now `nowTime`.
+    error ModelMarketplaceListingExpired(address nft, uint256 tokenId, uint64 expiry, uint256 nowTime);
+    /// @notice The expiry `expiry` is not in the future (now: `nowTime`).
+    error ModelMarketplaceInvalidExpiry(uint256 expiry, uint256 nowTime);
     /// @notice No active listing (never listed, cancelled or already sold).
     error ModelMarketplaceNotListed(address nft, uint256 tokenId);
     /// @notice The seller cannot buy their own listing.
@@ -110,18 +132,17 @@ contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ seller actions
 
-    /// @notice List `tokenId` of `nft` for `price` tokens. The caller must own it and have approved
-    ///         this contract. Re-listing (e.g. by a new owner over a stale listing) overwrites.
+    /// @notice List `tokenId` of `nft` for `price` tokens, without expiry. The caller must own it and
+    ///         have approved this contract. Re-listing (e.g. by a new owner over a stale listing)
+    ///         overwrites. The listing ends when the token leaves the caller (see the contract notice).
     function list(address nft, uint256 tokenId, uint256 price) external {
-        if (price == 0) revert ModelMarketplaceZeroPrice(nft, tokenId);
-        if (price > type(uint96).max) revert ModelMarketplacePriceTooHigh(price, type(uint96).max);
-        if (!_supportsRoyalties(nft)) revert ModelMarketplaceNotERC2981(nft);
-        address owner = IERC721(nft).ownerOf(tokenId);
-        if (owner != msg.sender) revert ModelMarketplaceNotOwner(nft, tokenId, msg.sender, owner);
-        if (!_isApproved(nft, tokenId, owner)) revert ModelMarketplaceNotApproved(nft, tokenId, owner);
-        // the uint96 cast is safe: price <= type(uint96).max was checked above
-        _listings[nft][tokenId] = Listing({seller: msg.sender, price: uint96(price)});
-        emit Listed(nft, tokenId, msg.sender, price);
+        _list(nft, tokenId, price, 0);
+    }
+
+    /// @notice Like `list`, ending at `expiry` (unix time, in the future).
+    function listUntil(address nft, uint256 tokenId, uint256 price, uint64 expiry) external {
+        if (expiry <= block.timestamp) revert ModelMarketplaceInvalidExpiry(expiry, block.timestamp);
+        _list(nft, tokenId, price, expiry);
     }
 
     /// @notice Change the price of the caller's listing.
@@ -155,9 +176,7 @@ contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
         if (seller == address(0)) revert ModelMarketplaceNotListed(nft, tokenId);
         if (price != expectedPrice) revert ModelMarketplacePriceChanged(nft, tokenId, expectedPrice, price);
         if (msg.sender == seller) revert ModelMarketplaceSelfBuy(nft, tokenId, msg.sender);
-        address owner = IERC721(nft).ownerOf(tokenId);
-        if (owner != seller) revert ModelMarketplaceNotOwner(nft, tokenId, seller, owner);
-        if (!_isApproved(nft, tokenId, seller)) revert ModelMarketplaceNotApproved(nft, tokenId, seller);
+        _checkLive(nft, tokenId, listing);
         (address royaltyReceiver, uint256 royalty) = IERC2981(nft).royaltyInfo(tokenId, price);
         if (royaltyReceiver == address(0)) royalty = 0;
         address treasury_ = treasury;
@@ -211,12 +230,23 @@ contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
         return (listing.seller, listing.price);
     }
 
-    /// @notice True when the listing exists and its seller still owns and has approved the NFT.
+    /// @notice The whole stored listing, its expiry and transfer binding included.
+    function listingOf(address nft, uint256 tokenId) external view returns (Listing memory) {
+        return _listings[nft][tokenId];
+    }
+
+    /// @notice True when the listing exists, has not expired, the token has not changed hands since it
+    ///         was listed, and its seller still owns and has approved the NFT (what `buy` checks).
     function isListingValid(address nft, uint256 tokenId) external view returns (bool) {
-        address seller = _listings[nft][tokenId].seller;
+        Listing memory listing = _listings[nft][tokenId];
+        address seller = listing.seller;
         if (seller == address(0)) return false;
+        if (listing.expiry != 0 && block.timestamp > listing.expiry) return false;
+        if (listing.nonceBound && IERC721TransferNonce(nft).transferNonce(tokenId) != listing.transferNonce) {
+            return false;
+        }
         if (IERC721(nft).ownerOf(tokenId) != seller) return false;
-        return _isApproved(nft, tokenId, seller);
+        return _isApproved(nft, tokenId, seller, listing.nonceBound);
     }
 
     /// @notice The split of a sale at `price`: (royalty receiver, royalty, protocol fee, to seller).
@@ -241,13 +271,56 @@ contract ModelMarketplace is Ownable2Step, ReentrancyGuardTransient {
         if (seller != msg.sender) revert ModelMarketplaceNotSeller(nft, tokenId, seller, msg.sender);
     }
 
-    function _isApproved(address nft, uint256 tokenId, address owner) private view returns (bool) {
-        return IERC721(nft).getApproved(tokenId) == address(this)
-            || IERC721(nft).isApprovedForAll(owner, address(this));
+    function _list(address nft, uint256 tokenId, uint256 price, uint64 expiry) private {
+        if (price == 0) revert ModelMarketplaceZeroPrice(nft, tokenId);
+        if (price > type(uint96).max) revert ModelMarketplacePriceTooHigh(price, type(uint96).max);
+        if (!_supports(nft, type(IERC2981).interfaceId)) revert ModelMarketplaceNotERC2981(nft);
+        address owner = IERC721(nft).ownerOf(tokenId);
+        if (owner != msg.sender) revert ModelMarketplaceNotOwner(nft, tokenId, msg.sender, owner);
+        bool nonceBound = _supports(nft, type(IERC721TransferNonce).interfaceId);
+        if (!_isApproved(nft, tokenId, owner, nonceBound)) revert ModelMarketplaceNotApproved(nft, tokenId, owner);
+        uint64 nonce = nonceBound ? IERC721TransferNonce(nft).transferNonce(tokenId) : 0;
+        // the uint96 cast is safe: price <= type(uint96).max was checked above
+        _listings[nft][tokenId] = Listing({
+            seller: msg.sender, price: uint96(price), expiry: expiry, transferNonce: nonce, nonceBound: nonceBound
+        });
+        emit Listed(nft, tokenId, msg.sender, price);
+        emit ListingTerms(nft, tokenId, expiry, nonce, nonceBound);
     }
 
-    function _supportsRoyalties(address nft) private view returns (bool) {
-        try IERC165(nft).supportsInterface(type(IERC2981).interfaceId) returns (bool ok) {
+    /// @dev Reverts unless `listing` can still be bought: not expired, the token has not changed hands
+    ///      since it was listed, and its seller owns and has approved it.
+    function _checkLive(address nft, uint256 tokenId, Listing memory listing) private view {
+        if (listing.expiry != 0 && block.timestamp > listing.expiry) {
+            revert ModelMarketplaceListingExpired(nft, tokenId, listing.expiry, block.timestamp);
+        }
+        if (listing.nonceBound) {
+            uint64 nonce = IERC721TransferNonce(nft).transferNonce(tokenId);
+            if (nonce != listing.transferNonce) {
+                revert ModelMarketplaceListingEnded(nft, tokenId, listing.transferNonce, nonce);
+            }
+        }
+        address seller = listing.seller;
+        address owner = IERC721(nft).ownerOf(tokenId);
+        if (owner != seller) revert ModelMarketplaceNotOwner(nft, tokenId, seller, owner);
+        if (!_isApproved(nft, tokenId, seller, listing.nonceBound)) {
+            revert ModelMarketplaceNotApproved(nft, tokenId, seller);
+        }
+    }
+
+    /// @dev The per-token approval always counts; an operator approval only where the listing is bound
+    ///      to the token's transfer nonce (it survives transfers, so alone it could revive a listing).
+    function _isApproved(address nft, uint256 tokenId, address owner, bool operatorAllowed)
+        private
+        view
+        returns (bool)
+    {
+        if (IERC721(nft).getApproved(tokenId) == address(this)) return true;
+        return operatorAllowed && IERC721(nft).isApprovedForAll(owner, address(this));
+    }
+
+    function _supports(address nft, bytes4 interfaceId) private view returns (bool) {
+        try IERC165(nft).supportsInterface(interfaceId) returns (bool ok) {
             return ok;
         } catch {
             return false;

@@ -7,6 +7,8 @@ import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IERC721TransferNonce} from "../interfaces/IERC721TransferNonce.sol";
 
 /// @title ModelNFT
 /// @notice One ERC-721 token per AI model, with an ERC-2981 royalty its creator sets at mint time
@@ -23,6 +25,9 @@ import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 ///            bits   0..159  current owner
 ///            bits 160..175  royalty rate (bps) chosen by the creator
 ///            bit  176       RECEIVER_STORED: the royalty receiver lives in `_royaltyReceivers[id]`
+///            bits 192..255  transfer nonce: how many times the token changed hands (written in the
+///                           same slot write as the owner, so counting costs no extra storage); the
+///                           marketplace binds a listing to it, so a listing dies with any transfer
 ///        When the creator mints to the royalty receiver itself (the common case), the receiver is
 ///        implicit: it is the current owner, who has not changed since the mint. The first transfer
 ///        of such a token copies the receiver (the previous owner) into `_royaltyReceivers` and sets
@@ -32,7 +37,7 @@ import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 ///      - `_balances[account]`: the ERC-721 balance (OpenZeppelin's own is private, so `_update`,
 ///        `_ownerOf`, `balanceOf` and `_increaseBalance` are overridden to use these two mappings;
 ///        approvals, safe-transfer checks and errors remain OpenZeppelin's).
-contract ModelNFT is ERC721, IERC2981, Ownable2Step {
+contract ModelNFT is ERC721, IERC2981, IModelRegistry, IERC721TransferNonce, Ownable2Step {
     using Strings for uint256;
 
     /// @notice Basis-point denominator (100%).
@@ -49,6 +54,7 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
     uint256 private constant OWNER_MASK = (1 << 160) - 1;
     uint256 private constant BPS_SHIFT = 160;
     uint256 private constant RECEIVER_STORED = 1 << 176;
+    uint256 private constant NONCE_SHIFT = 192;
 
     mapping(uint256 modelId => uint256 record) private _records;
     mapping(address account => uint256 count) private _balances;
@@ -152,6 +158,11 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
         receiver = record & RECEIVER_STORED != 0 ? _royaltyReceivers[modelId] : address(uint160(record));
     }
 
+    /// @inheritdoc IERC721TransferNonce
+    function transferNonce(uint256 tokenId) external view returns (uint64) {
+        return uint64(_records[tokenId] >> NONCE_SHIFT);
+    }
+
     /// @notice Whether model `modelId` has been minted.
     function exists(uint256 modelId) external view returns (bool) {
         return _records[modelId] != 0;
@@ -171,9 +182,10 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
         return bytes(base).length > 0 ? string.concat(base, tokenId.toHexString(32)) : "";
     }
 
-    /// @notice ERC-165: ERC-721, ERC-721 metadata, ERC-2981.
+    /// @notice ERC-165: ERC-721, ERC-721 metadata, ERC-2981, IERC721TransferNonce.
     function supportsInterface(bytes4 interfaceId) public view override(ERC721, IERC165) returns (bool) {
-        return interfaceId == type(IERC2981).interfaceId || super.supportsInterface(interfaceId);
+        return interfaceId == type(IERC2981).interfaceId || interfaceId == type(IERC721TransferNonce).interfaceId
+            || super.supportsInterface(interfaceId);
     }
 
     // ------------------------------------------------------------------ governance
@@ -220,6 +232,10 @@ contract ModelNFT is ERC721, IERC2981, Ownable2Step {
                 // Implicit receiver == the owner since the mint == `from`: store it before it changes.
                 _royaltyReceivers[tokenId] = from;
                 record |= RECEIVER_STORED;
+            }
+            unchecked {
+                // The nonce occupies the top 64 bits; 2^64 transfers of one token cannot happen.
+                record += 1 << NONCE_SHIFT;
             }
         }
         if (to != address(0)) {

@@ -10,6 +10,7 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 
 import {IComputeStaking} from "../interfaces/IComputeStaking.sol";
 import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
+import {IOracleQuorum} from "../interfaces/IOracleQuorum.sol";
 
 /// @title AttestationRegistry
 /// @notice Stores k-of-n oracle attestations of GPU nodes' verified performance. Oracles (a
@@ -21,7 +22,7 @@ import {IScoreOracle} from "../interfaces/IScoreOracle.sol";
 /// @dev Signatures must be listed with their signers strictly ascending, which rejects duplicate
 ///      signers with one comparison each. A signature made for another chain or another registry
 ///      (another EIP-712 domain) recovers to an unrelated address and fails as an unknown signer.
-contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGuard {
+contract AttestationRegistry is IScoreOracle, IOracleQuorum, EIP712, Ownable2Step, ReentrancyGuard {
     // ---------------------------------------------------------------------------------------
     // Types
     // ---------------------------------------------------------------------------------------
@@ -364,6 +365,13 @@ contract AttestationRegistry is IScoreOracle, EIP712, Ownable2Step, ReentrancyGu
         Config memory cfg = _config;
         _checkQuorum(_hashTypedDataV4(attestationStructHash(att)), signatures, cfg.threshold);
         _record(att, cfg.maxValidity, bytes32(0));
+    }
+
+    /// @inheritdoc IOracleQuorum
+    /// @dev The same check as every attestation, batch and fault: threshold, 65-byte signatures,
+    ///      signers strictly ascending, each a current oracle; reverts with the registry's errors.
+    function verifyQuorum(bytes32 digest, bytes[] calldata signatures) external view {
+        _checkQuorum(digest, signatures, _config.threshold);
     }
 
     /// @notice Accept a Merkle root over an epoch's attestations, signed by at least k oracles.

@@ -17,7 +17,11 @@ import {IComputeStaking} from "../interfaces/IComputeStaking.sol";
 /// @dev Accounting per provider (all amounts in token wei):
 ///      - `staked`    every token the provider has in the contract that is not unbonding; `locked` is
 ///                    a part of it.
-///      - `locked`    collateral of running jobs (set by authorised lockers, i.e. the job escrow).
+///      - `locked`    collateral of running jobs (set by authorised lockers, i.e. the job escrow). Only
+///                    its locker releases or slashes it (`unlockStake`, `slashLocked`); a fault slash
+///                    (`slash`) never touches it, so every running job's collateral stays locked and
+///                    slashable until that job closes, whatever order slashes, settlements, unbonding
+///                    requests and withdrawals come in. Invariant: locked <= staked.
 ///      - `unbonding` tokens on their way out; released at `unbondingRelease`.
 ///      - free stake  = staked - locked - nodeCount * minStakePerGpu (floored at 0).
 ///      Invariant: token.balanceOf(this) == sum over providers of (staked + unbonding)
@@ -156,6 +160,8 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     error ComputeStakingNothingToWithdraw(address provider);
     /// @notice `provider`'s unbonding stake is released at `releaseTime`; it is now `nowTime`.
     error ComputeStakingStillUnbonding(address provider, uint64 releaseTime, uint256 nowTime);
+    /// @notice `amount` of `provider`'s collateral was to be released or slashed but only `locked` is locked.
+    error ComputeStakingLockedShort(address provider, uint256 amount, uint256 locked);
     /// @notice `caller` is not an authorised locker.
     error ComputeStakingNotLocker(address caller);
     /// @notice `caller` is neither an authorised slasher nor the owner.
@@ -294,24 +300,27 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     }
 
     /// @inheritdoc IComputeStaking
-    /// @dev Saturates: a slash takes locked stake first, so collateral of a running job may already be
-    ///      gone when the job ends; unlocking then releases what is left and never blocks settlement.
+    /// @dev Exact: no other slash touches locked stake (see `slash`), so a locker's own lock is always
+    ///      whole when it releases it; releasing more than is locked is a locker bug and reverts.
     function unlockStake(address provider, uint256 amount) external {
         if (!isLocker[msg.sender]) revert ComputeStakingNotLocker(msg.sender);
         Provider storage p = _providers[provider];
         uint256 locked = p.locked;
-        uint256 released = amount < locked ? amount : locked;
+        if (amount > locked) revert ComputeStakingLockedShort(provider, amount, locked);
         unchecked {
-            // released <= locked
-            locked -= released;
+            // amount <= locked, checked above
+            locked -= amount;
         }
         p.locked = uint112(locked);
-        emit StakeUnlocked(provider, msg.sender, released, locked);
+        emit StakeUnlocked(provider, msg.sender, amount, locked);
     }
 
     /// @inheritdoc IComputeStaking
-    /// @dev Takes locked stake first, then the rest of `staked`, then unbonding stake. A zero
-    ///      `finder` or `harmed` sends that share to the treasury. Nothing is burnt.
+    /// @dev Takes the provider's stake that is not locked (free stake and the nodes' reserve first,
+    ///      then unbonding stake) and never locked collateral: that belongs to the running jobs, whose
+    ///      requesters it compensates if they fail (see `slashLocked`). A zero `finder` or `harmed`
+    ///      sends that share to the treasury; the provider itself gets nothing as either (a finder
+    ///      share goes to `harmed`, a harmed share to the treasury). Nothing is burnt.
     function slash(address provider, uint256 amount, address finder, address harmed)
         external
         nonReentrant
@@ -320,29 +329,59 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
         if (!isSlasher[msg.sender] && msg.sender != owner()) revert ComputeStakingNotSlasher(msg.sender);
         if (amount == 0) revert ComputeStakingZeroAmount(provider);
         slashed = _take(provider, amount);
+        _payOut(provider, amount, slashed, finder, harmed);
+    }
+
+    /// @inheritdoc IComputeStaking
+    /// @dev Only the locker that locked the collateral calls this, for at most what it locked, so
+    ///      `amount <= locked` always holds; the check is a guard against a locker bug.
+    function slashLocked(address provider, uint256 amount, address finder, address harmed) external nonReentrant {
+        if (!isLocker[msg.sender]) revert ComputeStakingNotLocker(msg.sender);
+        if (amount == 0) revert ComputeStakingZeroAmount(provider);
+        Provider storage p = _providers[provider];
+        uint256 locked = p.locked;
+        if (amount > locked) revert ComputeStakingLockedShort(provider, amount, locked);
+        unchecked {
+            // amount <= locked <= staked (locked is a part of staked) and totalStaked >= staked.
+            p.locked = uint112(locked - amount);
+            p.staked -= uint112(amount);
+            totalStaked -= amount;
+        }
+        _payOut(provider, amount, amount, finder, harmed);
+    }
+
+    /// @dev Pays `slashed` (asked: `requested`) out as the governed shares and emits Slashed. The
+    ///      party at fault never earns a share of its own slash: a `harmed` equal to the provider is
+    ///      dropped (its share goes to the treasury), and a `finder` equal to the provider has its
+    ///      share paid to `harmed` (the treasury when there is no harmed user).
+    function _payOut(address provider, uint256 requested, uint256 slashed, address finder, address harmed) private {
+        if (harmed == provider) harmed = address(0);
+        if (finder == provider) finder = harmed;
         uint256 finderAmount = finder == address(0) ? 0 : (slashed * finderShareBps) / BPS;
         uint256 harmedAmount = harmed == address(0) ? 0 : (slashed * harmedShareBps) / BPS;
         // finderShareBps + harmedShareBps <= BPS, so the two shares never exceed `slashed`.
         uint256 treasuryAmount = slashed - finderAmount - harmedAmount;
         emit Slashed(
-            provider, msg.sender, amount, slashed, finder, finderAmount, harmed, harmedAmount, treasuryAmount
+            provider, msg.sender, requested, slashed, finder, finderAmount, harmed, harmedAmount, treasuryAmount
         );
+        if (finder == harmed && finder != address(0)) {
+            // one transfer for both shares (the harmed user found the fault, or inherited the share)
+            harmedAmount += finderAmount;
+            finderAmount = 0;
+        }
         if (finderAmount > 0) token.safeTransfer(finder, finderAmount);
         if (harmedAmount > 0) token.safeTransfer(harmed, harmedAmount);
         if (treasuryAmount > 0) token.safeTransfer(treasury, treasuryAmount);
     }
 
-    /// @dev Removes up to `amount` from `provider`: locked first, then the rest of `staked`, then
-    ///      unbonding. Returns what was taken.
+    /// @dev Removes up to `amount` of `provider`'s stake that is not locked: from `staked - locked`
+    ///      first, then from unbonding. Returns what was taken.
     function _take(address provider, uint256 amount) private returns (uint256 taken) {
         Provider storage p = _providers[provider];
         uint256 staked = p.staked;
-        uint256 locked = p.locked;
-        uint256 fromStaked = amount < staked ? amount : staked;
-        // locked is part of staked: taking `fromStaked` from staked takes it from locked first.
-        uint256 fromLocked = fromStaked < locked ? fromStaked : locked;
+        uint256 unlocked = staked - p.locked; // locked <= staked always
+        uint256 fromStaked = amount < unlocked ? amount : unlocked;
         p.staked = uint112(staked - fromStaked);
-        p.locked = uint112(locked - fromLocked);
         totalStaked -= fromStaked;
         uint256 unbonding = p.unbonding;
         uint256 fromUnbonding = amount - fromStaked;

@@ -1,2 +1,2 @@
 """Oracle benchmarks: compute side (``python -m oracle.benchmarks.run``, ``make bench``) and
-epoch throughput of the validators on anvil (``python -m oracle.benchmarks.epoch``)."""
+epoch throughput of the validators on anvil (``python -m scripts.bench_epoch``)."""

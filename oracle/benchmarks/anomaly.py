@@ -1,4 +1,4 @@
-"""Evaluation of :mod:`oracle.anomaly` on a simulated network (no chain: the statistics only).
+"""Evaluation of :mod:`oracle.validator.anomaly` on a simulated network (no chain: the statistics only).
 
 ``python -m oracle.benchmarks.anomaly`` simulates ``--nodes`` nodes (several GPU models, many
 operators) over ``WINDOW + 1`` epochs for each of ``--seeds`` seeds, injects each anomaly kind into
@@ -46,8 +46,8 @@ from typing import Any
 
 from eth_utils import keccak
 
-from oracle.anomaly import assess_network
-from oracle.evidence import (
+from oracle.validator.anomaly import assess_network
+from oracle.validator.evidence import (
     WINDOW,
     Evidence,
     FaultRecord,
@@ -341,7 +341,7 @@ METHOD = """\
 
 Written by `python -m oracle.benchmarks.anomaly` (the numbers below come from
 `anomaly-results.json` beside this file; rerun to refresh both). What is evaluated is
-`oracle.anomaly` (signals, integer statistics and the agreed input set are described in its module
+`oracle.validator.anomaly` (signals, integer statistics and the agreed input set are described in its module
 docstring); this page is the method and the measured result.
 
 ## Method

@@ -12,37 +12,15 @@ contract (errors bubbling up from an inner contract included) by ``oracle.chain.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.logs import DISCARD
 
 from oracle.chain import ErrorDecoder, revert_data_of
-
-ETHER = 10**18
-BPS = 10_000
-DISPUTE_TIMEOUT = 14 * 86_400  # JobEscrow.DISPUTE_TIMEOUT
-EXPIRED_SHARE_BPS = 5_000  # JobEscrow.EXPIRED_DISPUTE_PROVIDER_BPS
-ZERO = "0x0000000000000000000000000000000000000000"
-GPU_MODEL = "NVIDIA H100 80GB HBM3"
-TX_GAS = 3_000_000
-FUNDING = 1_000_000 * ETHER
-
-#: Governed values the fuzzer deploys with (short periods so that time travel reaches every path).
-FUZZ_PARAMS = {
-    "min_stake_per_gpu": 1_000 * ETHER,
-    "unbonding_period": 3_600,
-    "finder_share_bps": 1_000,
-    "harmed_share_bps": 5_000,
-    "fee_bps": 250,
-    "collateral_bps": 5_000,
-    "challenge_window": 600,
-    "max_royalty_bps": 1_000,
-    "oracle_threshold": 2,
-    "attestation_max_validity": 7 * 24 * 3600,
-    "attestation_max_slash": 1_000 * ETHER,
-}
+from tests.fuzz.model import Model
+from tests.fuzz.params import TX_GAS
 
 
 class TxFailed(AssertionError):
@@ -51,48 +29,6 @@ class TxFailed(AssertionError):
 
 def abi_of(contract) -> list[dict[str, Any]]:
     return [a.model_dump(mode="json", by_alias=True) for a in contract.contract_type.abi]
-
-
-@dataclass
-class Prov:
-    addr: str
-    staked: int = 0
-    locked: int = 0
-    unbonding: int = 0
-    release: int = 0
-    nodes: set = field(default_factory=set)
-
-
-@dataclass
-class Job:
-    requester: str
-    budget: int
-    deadline: int
-    min_score: int
-    model_id: int
-    collateral: int
-    provider: str | None = None
-    state: str = "open"  # open | accepted | submitted | disputed | closed
-    end: int = 0
-
-
-@dataclass
-class Model:
-    """What the chain must hold, computed from the published formulas only."""
-
-    now: int
-    balances: dict[str, int]
-    providers: dict[str, Prov]
-    jobs: dict[int, Job] = field(default_factory=dict)
-    nfts: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> owner, receiver, bps
-    listings: dict[int, tuple[str, int]] = field(default_factory=dict)
-    node_owner: dict[bytes, str] = field(default_factory=dict)
-    records: dict[bytes, tuple[str, int, int, int]] = field(
-        default_factory=dict
-    )  # provider, epoch, expiry, score
-    epochs_accepted: dict[bytes, list[int]] = field(default_factory=dict)
-    faults: set = field(default_factory=set)
-    treasury_owed: int = 0
 
 
 class World:
@@ -116,6 +52,7 @@ class World:
         )
         self.supply = self.c["ComputeToken"].functions.totalSupply().call()
         self.base: Model | None = None
+        self.last_receipt: Any = None  # of the last mined transaction
 
     # -- RPC --------------------------------------------------------------------------------
 
@@ -144,7 +81,15 @@ class World:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10, poll_latency=0.01)
         if receipt["status"] != 1:
             raise TxFailed(f"{contract}.{fn}{args}: simulation passed but the mined tx reverted")
+        self.last_receipt = receipt
         return None
+
+    def slashes_in(self, receipt) -> list[Any]:
+        """The staking contract's Slashed events in `receipt` (decoded only when there are any)."""
+        staking = self.addr["ComputeStaking"]
+        if not any(log["address"] == staking for log in receipt["logs"]):
+            return []
+        return list(self.c["ComputeStaking"].events.Slashed().process_receipt(receipt, errors=DISCARD))
 
     def simulate(self, func, sender: str) -> str | None:
         try:
@@ -169,10 +114,6 @@ class World:
     def fresh_model(self) -> Model:
         assert self.base is not None
         return copy.deepcopy(self.base)
-
-
-def node_ids(count: int) -> list[bytes]:
-    return [keccak(text=f"fuzz-node-{i}") for i in range(count)]
 
 
 def impersonate(world: World, address: str) -> str:

@@ -1,4 +1,4 @@
-"""What normal looks like, learned from the evidence: the half of :mod:`oracle.anomaly` that reads
+"""What normal looks like, learned from the evidence: the half of :mod:`oracle.validator.anomaly` that reads
 the whole network once per epoch (integers only, inputs sorted; see that module's doc).
 
 Per GPU model (grouped by the published-peaks row the name matches): the robust level of each
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from eth_utils import keccak
 
-from oracle.evidence import (
+from oracle.validator.evidence import (
     FIGURES,
     CleanEvidence,
     Evidence,
@@ -26,7 +26,7 @@ from oracle.evidence import (
     normalise_endpoint,
     normalise_uuid,
 )
-from oracle.robust import PPM, mad, median, ratio_ppm, spread
+from oracle.validator.robust import PPM, mad, median, ratio_ppm, spread
 
 MIN_PEERS = 8
 MIN_PAIRS = 16

@@ -16,7 +16,7 @@ Three rules make that hold:
    validators compare inputs when their outputs differ.
 2. **Integers only.** Figures are the registry's integers (TFLOPS x 100, GB/s, W); every ratio is
    in parts per million; medians, MADs and robust z-scores are integer operations
-   (:mod:`oracle.robust`); severities combine by integer products in a fixed (sorted) order.
+   (:mod:`oracle.validator.robust`); severities combine by integer products in a fixed (sorted) order.
 3. **Canonical order.** Inputs are normalised (lower-case hex ids), de-duplicated and sorted
    before use, so the caller's order never matters; a bad record is dropped with a note, never a
    crash.
@@ -60,7 +60,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oracle.anomaly_model import (
+from oracle.validator.anomaly_model import (
     MIN_LATENCY_RECORDS,
     MIN_PEERS,
     OUTAGE_PPM,
@@ -70,8 +70,16 @@ from oracle.anomaly_model import (
     learn,
     pct,
 )
-from oracle.evidence import WINDOW, Evidence, Observation, figures_of, model_key, node_key, peak_fixed
-from oracle.robust import PPM, mad, median, ratio_ppm, robust_z_milli
+from oracle.validator.evidence import (
+    WINDOW,
+    Evidence,
+    Observation,
+    figures_of,
+    model_key,
+    node_key,
+    peak_fixed,
+)
+from oracle.validator.robust import PPM, mad, median, ratio_ppm, robust_z_milli
 
 MIN_HISTORY = 3
 PEAK_TOLERANCE_PPM = 30_000

@@ -1,7 +1,7 @@
 """The evidence an anomaly assessment reads, and its cleaning into one canonical form.
 
 :class:`Evidence` for epoch ``e`` holds only what every validator reads the same way (see
-:mod:`oracle.anomaly`, rule 1): registrations, the attested figures of epochs
+:mod:`oracle.validator.anomaly`, rule 1): registrations, the attested figures of epochs
 ``e - WINDOW .. e - 1``, the faults posted in those epochs, and signed challenge latencies.
 :func:`clean` normalises ids (lower-case hex), validates every number (an integer in range, or an
 integral finite float; NaN, negatives, fractions, booleans and values above uint32 are dropped and
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from oracle.bench import lookup_peaks
-from oracle.robust import ratio_ppm
+from oracle.peaks import lookup_peaks
+from oracle.validator.robust import ratio_ppm
 
 WINDOW = 12
 FIGURES = ("fp32", "tf32", "fp16", "bf16", "mem_bandwidth")

@@ -1,10 +1,10 @@
 """Benchmark: one validator epoch over many providers, on anvil with the real contracts.
 
-``python -m oracle.benchmarks.epoch [--providers 100] [--n 32] [--samples 4] [--no-record]``
+``python -m scripts.bench_epoch [--providers 100] [--n 32] [--samples 4] [--no-record]``
 (from the repository root with the project environment, e.g. ``source toolchain/env.sh``).
 
 It starts anvil through Ape, deploys the protocol with 3 oracles (threshold 2), registers one
-node per provider whose ``metadataURI`` is a local provider server (``oracle.server``, CPU, small
+node per provider whose ``metadataURI`` is a local provider server (``oracle.provider.server``, CPU, small
 ``n``, all in this process), then times one epoch of 3 validators (threads, each with its own
 journal and signature server): every node challenged by every validator, attestations signed,
 gathered by the leader and posted one transaction per node. It prints the wall time and the gas
@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+RESULTS = Path(__file__).resolve().parents[1] / "oracle" / "benchmarks" / "RESULTS.md"
 START, END = "<!-- epoch-benchmark:start -->", "<!-- epoch-benchmark:end -->"
 BENCHMARK = {
     "tflops": {"fp32": 0.5, "tf32": 0.5, "fp16": 0.25, "bf16": 0.25},
@@ -45,8 +45,10 @@ def run(
     from eth_account import Account
     from eth_utils import keccak
 
-    from oracle.server import ProviderServer
-    from oracle.validator import ChallengeProber, Validator, ValidatorConfig
+    from oracle.provider.server import ProviderServer
+    from oracle.validator.config import ValidatorConfig
+    from oracle.validator.daemon import Validator
+    from oracle.validator.prober import ChallengeProber
     from scripts.deploy import deploy_protocol, write_deployment
 
     logger.set_level("ERROR")
@@ -144,7 +146,7 @@ def record(results: list[dict]) -> None:
     r0 = results[0]
     lines = [
         START,
-        "## Epoch throughput (validators on anvil) — `python -m oracle.benchmarks.epoch`",
+        "## Epoch throughput (validators on anvil) — `python -m scripts.bench_epoch`",
         "",
         f"One epoch: {r0['providers']} provider servers (CPU, n={r0['n']}, {r0['samples']} rows opened per "
         f"challenge, all in one process) checked by {r0['validators']} validators (threads, own journals and "

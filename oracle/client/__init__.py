@@ -1,0 +1,1 @@
+"""Clients for dApp users: the `compute` command (`compute job ...`, `compute pay ...`)."""

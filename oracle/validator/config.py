@@ -1,0 +1,44 @@
+"""The validator daemon's settings (``oracle run`` fills them from its options)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from oracle.errors import OracleError
+
+MODES = ("single", "batch")
+"""``single``: one submit per node (records stored on chain); ``batch``: one quorum-signed Merkle
+root per epoch (see :mod:`oracle.validator.batch`)."""
+
+
+class ValidatorError(OracleError):
+    """The validator cannot run as configured (the message says what to change)."""
+
+
+@dataclass
+class ValidatorConfig:
+    deployment_path: str
+    rpc: Any  # URL or a Web3 instance
+    account: LocalAccount
+    journal_path: str
+    peers: Sequence[str] = ()
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    metrics_port: int | None = None
+    genesis: int = 0
+    epoch_seconds: int = 3600
+    validity_seconds: int = 2 * 3600
+    slash_amount: int = 100 * 10**18
+    finder: str | None = None  # default: the fault is paid to no one in particular (treasury)
+    challenge_n: int = 64
+    samples: int = 8
+    workers: int = 8
+    collect_timeout: float = 60.0
+    failover_s: float = 30.0
+    poll_s: float = 0.2
+    submit_delay: float = 0.0  # testing aid: pause between posts
+    mode: str = "single"  # one of MODES

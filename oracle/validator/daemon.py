@@ -1,0 +1,404 @@
+"""The validator daemon's epoch loop (``oracle run``): challenge every registered node each epoch, sign
+attestations (or faults), gather k signatures from the other validators, post them on chain.
+
+Design
+------
+* **Epochs** are wall-clock windows: ``epoch = (now - genesis) // epoch_seconds + 1`` (1-based,
+  because the registry wants strictly increasing epochs from 0). ``--epoch`` forces one.
+* **Discovery** (:mod:`oracle.validator.nodes`): the active nodes registered in ComputeStaking;
+  a node's ``metadataURI`` is its challenge endpoint.
+* **Deterministic attestations** (:mod:`oracle.validator.attesting`): k validators aggregate
+  signatures over byte-identical typed data, so what is signed is a pure function of the chain and
+  of what the provider reports; ``expiry = genesis + epoch * epoch_seconds + validity_seconds``.
+* **Gathering and leader.** Every validator serves what it signed at
+  ``GET /signatures/<epoch>`` (JSON, :mod:`oracle.validator.peers`). The *leader* of an epoch is the validator with the lowest
+  address among those whose endpoint answered within the last ``failover_s`` seconds (itself
+  included; sticky, so a crashed leader that restarts quickly keeps the role): it polls the
+  others, aggregates k signatures per node (sorted by signer) and posts one ``submit`` (or
+  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch (:mod:`oracle.validator.batch`). The others watch the chain; if the leader has not posted everything
+  within ``failover_s`` they post what is missing themselves. Posting twice is impossible by construction: before any post
+  the poster checks the chain (``recordOf(node).epoch`` / ``faultReported``) and a second post of
+  the same epoch would revert as stale anyway.
+* **Crash safety** (:mod:`oracle.journal`): every step is journaled (fsynced) before the next; a
+  transaction's hash is journaled *before* it is sent, so a restarted validator waits for that
+  transaction instead of posting again. A validator never signs two different messages for the
+  same (epoch, node).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from eth_utils import to_checksum_address
+from prometheus_client import start_http_server
+
+from oracle.attest import (
+    Attestation,
+    AttestError,
+    Domain,
+    Signature,
+    aggregate,
+    attestation_digest,
+    fault_digest,
+    fault_struct_hash,
+    sign_attestation,
+    sign_fault,
+)
+from oracle.chain import ChainClient, ChainError, ContractRevert, load_deployment
+from oracle.journal import Entry, Journal
+from oracle.validator.anomaly_view import AnomalyView
+from oracle.validator.attesting import attestation_of, fault_from_json, fault_json, fault_of
+from oracle.validator.batch import REGISTRY, BatchRounds
+from oracle.validator.config import ValidatorConfig
+from oracle.validator.nodes import NodeInfo, discover_nodes
+from oracle.validator.observability import Metrics
+from oracle.validator.peers import PeerServer, fetch_signatures
+from oracle.validator.prober import ChallengeProber, Prober, ProbeResult
+
+
+class Validator:
+    def __init__(self, cfg: ValidatorConfig, prober: Prober | None = None):
+        self.cfg = cfg
+        self.account = cfg.account
+        self.address = cfg.account.address
+        self.log = logging.getLogger(f"oracle.validator.{self.address[:10]}")
+        deployment = load_deployment(cfg.deployment_path)
+        self.chain = ChainClient(cfg.rpc, deployment, cfg.account)
+        registry = deployment.get(REGISTRY)
+        self.domain = Domain(deployment.chain_id, registry.address)
+        self.journal = Journal(cfg.journal_path)
+        self.prober = prober if prober is not None else ChallengeProber(cfg.challenge_n, cfg.samples)
+        self.metrics = Metrics()
+        self.batch = BatchRounds(
+            self.journal, self.chain, self.domain, self.account, self.metrics, self._log, self.is_oracle
+        )
+        self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
+        self.threshold = 0
+        self._oracle_cache: dict[str, bool] = {}
+        self._last_seen: dict[str, float] = {}
+        self._server: PeerServer | None = None
+        self._metrics_server = None
+        self.finder = to_checksum_address(cfg.finder) if cfg.finder else "0x" + "00" * 20
+
+    def _log(self, event: str, level: int = logging.INFO, **fields: Any) -> None:
+        self.log.log(level, {"event": event, "validator": self.address, **fields})
+
+    # -- serving: signatures, proofs, metrics -------------------------------------------------
+
+    def start(self) -> str:
+        """Start the signature server (and metrics); returns the server's base URL."""
+        self._server = PeerServer(
+            self.cfg.listen_host,
+            self.cfg.listen_port,
+            self.address,
+            self.signatures_document,
+            self.batch.proofs_document,
+            self.anomaly.document,
+        )
+        if self.cfg.metrics_port is not None:
+            self._metrics_server, _ = start_http_server(
+                self.cfg.metrics_port, addr=self.cfg.listen_host, registry=self.metrics.registry
+            )
+        self.url = self._server.url
+        self._log("listening", url=self.url, metrics_port=self.cfg.metrics_port)
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        self.journal.close()
+
+    def signatures_document(self, epoch: int) -> dict[str, Any]:
+        atts, faults = [], []
+        for e in self.journal.entries(epoch, min_state="signed"):
+            if e.kind == "attest":
+                atts.append({"signer": self.address, "signature": e.signature, "attestation": e.payload})
+            else:
+                faults.append({"signer": self.address, "signature": e.signature, "fault": e.payload})
+        doc: dict[str, Any] = {
+            "validator": self.address,
+            "epoch": epoch,
+            "attestations": atts,
+            "faults": faults,
+        }
+        batch = self.batch.public(epoch)
+        if batch is not None:
+            doc["batch"] = batch
+        return doc
+
+    def proofs_document(self, epoch: int) -> dict[str, Any]:
+        return self.batch.proofs_document(epoch)
+
+    # -- epochs -------------------------------------------------------------------------------
+
+    def current_epoch(self) -> int:
+        now = self.chain.block_timestamp()
+        return max(1, (now - self.cfg.genesis) // self.cfg.epoch_seconds + 1)
+
+    def expiry_of(self, epoch: int) -> int:
+        return self.cfg.genesis + epoch * self.cfg.epoch_seconds + self.cfg.validity_seconds
+
+    def discover(self) -> list[NodeInfo]:
+        return discover_nodes(self.chain)
+
+    def is_oracle(self, address: str) -> bool:
+        if address not in self._oracle_cache:
+            self._oracle_cache[address] = bool(self.chain.call(REGISTRY, "isOracle", address))
+        return self._oracle_cache[address]
+
+    # -- step 1: challenge and sign ---------------------------------------------------------------
+
+    def _sign_node(self, epoch: int, node: NodeInfo) -> None:
+        for kind in ("attest", "fault"):
+            e = self.journal.get(epoch, node.key, kind)
+            if e is not None and e.signature is not None:
+                return  # signed before a restart: never sign again
+        if self.journal.get(epoch, node.key, "attest") is None:
+            self.journal.advance(epoch, node.key, "challenged")
+        try:
+            result = self.prober.probe(node, epoch)
+        except Exception as exc:  # noqa: BLE001 - a broken provider must not stop the epoch
+            result = ProbeResult(False, f"probe crashed: {exc}", reachable=False)
+        label = "ok" if result.ok else ("failed" if result.reachable else "unreachable")
+        self.metrics.challenges.labels(label).inc()
+        self.journal.advance(epoch, node.key, "verdict", note=f"{label}: {result.reason}"[:500])
+        self._log("challenge", epoch=epoch, node=node.key, result=label, reason=result.reason)
+        if result.ok and result.figures is not None:
+            anomaly = self.anomaly.judge(epoch, node, result.figures)
+            for kind in sorted(anomaly.kinds()):
+                self.metrics.anomalies.labels(kind).inc()
+            if anomaly.flagged:
+                self._log("anomaly", epoch=epoch, node=node.key, multiplier_ppm=anomaly.multiplier_ppm)
+            att = attestation_of(node, epoch, result.figures, self.expiry_of(epoch), anomaly)
+            sig = sign_attestation(self.account.key, self.domain, att)
+            self.journal.advance(
+                epoch, node.key, "signed", payload=att.to_json(), signature="0x" + sig.signature.hex()
+            )
+        elif result.reachable:
+            fault = fault_of(node, epoch, self.cfg.slash_amount, self.finder)
+            sig = sign_fault(self.account.key, self.domain, fault)
+            self.journal.advance(
+                epoch,
+                node.key,
+                "signed",
+                kind="fault",
+                payload=fault_json(fault),
+                signature="0x" + sig.signature.hex(),
+            )
+
+    # -- step 2: gather and post ---------------------------------------------------------------
+
+    def _peer_documents(self, epoch: int) -> list[dict[str, Any]]:
+        docs = []
+        for peer in self.cfg.peers:
+            try:
+                docs.append(fetch_signatures(peer, epoch))
+            except Exception as exc:  # noqa: BLE001 - a peer being down is normal
+                self._log("peer_unreachable", logging.DEBUG, peer=peer, error=str(exc))
+        return docs
+
+    def _is_leader(self, docs: list[dict[str, Any]]) -> bool:
+        """Lowest address among the validators seen up within the last ``failover_s`` seconds
+        (sticky: a leader that crashes keeps the role for ``failover_s``, time to restart)."""
+        now = time.monotonic()
+        for d in docs:
+            if "validator" in d:
+                self._last_seen[to_checksum_address(d["validator"])] = now
+        up = {a for a, t in self._last_seen.items() if now - t < self.cfg.failover_s and self.is_oracle(a)}
+        up.add(self.address)
+        return min(up, key=lambda a: int(a, 16)) == self.address
+
+    def _on_chain_done(self, epoch: int, kind: str, payload: dict[str, Any]) -> bool:
+        if kind == "attest":
+            rec = self.chain.call(REGISTRY, "recordOf", bytes.fromhex(payload["nodeId"][2:]))
+            return int(rec[1]) >= epoch
+        return bool(self.chain.call(REGISTRY, "faultReported", fault_struct_hash(fault_from_json(payload))))
+
+    def _post(self, epoch: int, entry: Entry, sigs: list[bytes]) -> None:
+        kind = entry.kind
+        # A hash journaled before a crash: wait for that transaction rather than sending again.
+        if entry.state == "submitted" and entry.tx_hash:
+            receipt = self.chain.receipt(entry.tx_hash)
+            if receipt is not None and receipt["status"] == 1:
+                self.journal.advance(epoch, entry.node, "confirmed", kind=kind)
+                return
+        if self._on_chain_done(epoch, kind, entry.payload):
+            self.journal.advance(epoch, entry.node, "confirmed", kind=kind, note="already on chain")
+            return
+
+        def journal_hash(tx_hash: str) -> None:
+            self.journal.advance(epoch, entry.node, "submitted", kind=kind, tx_hash=tx_hash)
+
+        if kind == "attest":
+            att = Attestation.from_json(entry.payload)
+            res = self.chain.transact(REGISTRY, "submit", att.as_tuple(), sigs, on_signed=journal_hash)
+        else:
+            fault = fault_from_json(entry.payload)
+            res = self.chain.transact(REGISTRY, "reportFault", fault.as_tuple(), sigs, on_signed=journal_hash)
+        self.journal.advance(epoch, entry.node, "confirmed", kind=kind, tx_hash=res.tx_hash)
+        self.metrics.submissions.labels(kind).inc()
+        self.metrics.tx_gas.observe(res.gas_used)
+        self._log("posted", epoch=epoch, node=entry.node, kind=kind, tx=res.tx_hash, gas=res.gas_used)
+        if self.cfg.submit_delay:
+            time.sleep(self.cfg.submit_delay)
+
+    def _gather_and_post(
+        self, epoch: int, docs: list[dict[str, Any]], single_attestations: bool = True
+    ) -> int:
+        """Post every entry of this epoch that has k matching signatures; returns how many
+        entries are still open. Attestations are skipped when ``single_attestations`` is False
+        (batch mode: they go on chain in the batch)."""
+        mine = [e for e in self.journal.entries(epoch, min_state="signed") if e.state != "confirmed"]
+        if not single_attestations:
+            mine = [e for e in mine if e.kind != "attest"]
+        if not mine:
+            return 0
+        theirs: dict[tuple[str, str], list[Signature]] = {}
+        for d in docs:
+            for key, items in (("attestation", d.get("attestations", [])), ("fault", d.get("faults", []))):
+                for it in items:
+                    payload = it.get(key)
+                    if not isinstance(payload, dict):
+                        continue
+                    kind = "attest" if key == "attestation" else "fault"
+                    try:
+                        theirs.setdefault((kind, json.dumps(payload, sort_keys=True)), []).append(
+                            Signature.from_json(it)
+                        )
+                    except (KeyError, ValueError):
+                        continue
+        open_count = 0
+        for e in mine:
+            digest = (
+                attestation_digest(self.domain, Attestation.from_json(e.payload))
+                if e.kind == "attest"
+                else fault_digest(self.domain, fault_from_json(e.payload))
+            )
+            own = Signature(self.address, bytes.fromhex(e.signature[2:]))
+            candidates = [own] + theirs.get((e.kind, json.dumps(e.payload, sort_keys=True)), [])
+            candidates = [s for s in candidates if self.is_oracle(to_checksum_address(s.signer))]
+            try:
+                sigs = aggregate(candidates, self.threshold, digest=digest)
+            except AttestError:
+                open_count += 1
+                continue
+            try:
+                self._post(epoch, e, sigs)
+            except ContractRevert as exc:
+                if exc.error in ("AttestationRegistryStaleEpoch", "AttestationRegistryFaultAlreadyReported"):
+                    self.journal.advance(
+                        epoch, e.node, "confirmed", kind=e.kind, note="posted by another validator"
+                    )
+                else:
+                    self.metrics.errors.labels("post").inc()
+                    self._log("post_failed", logging.ERROR, epoch=epoch, node=e.node, error=str(exc))
+            except ChainError as exc:
+                self.metrics.errors.labels("post").inc()
+                self._log("post_failed", logging.ERROR, epoch=epoch, node=e.node, error=str(exc))
+                open_count += 1
+        return open_count
+
+    def _all_on_chain(self, epoch: int) -> bool:
+        if self.cfg.mode == "batch":
+            self.batch.confirm_if_posted(epoch, "batch posted by the leader")
+        done = True
+        for e in self.journal.entries(epoch, min_state="signed"):
+            if e.state == "confirmed":
+                continue
+            if self._on_chain_done(epoch, e.kind, e.payload):
+                self.journal.advance(epoch, e.node, "confirmed", kind=e.kind, note="posted by the leader")
+            else:
+                done = False
+        return done
+
+    def _reopen_rolled_back(self, epoch: int) -> int:
+        """Posts journaled as submitted/confirmed that the chain no longer holds (a reorg, or a node
+        restarted from older state) go back to ``signed`` so that they are posted again, once.
+        Batched attestations are checked through their root, so only single posts are looked at."""
+        reopened = 0
+        for e in self.journal.entries(epoch, min_state="submitted"):
+            if e.kind == "attest" and self.cfg.mode != "single":
+                continue
+            if e.state == "submitted" and e.tx_hash:
+                continue  # _post waits for that transaction (or re-sends if the node lost it)
+            if self._on_chain_done(epoch, e.kind, e.payload):
+                continue
+            self.journal.reopen(epoch, e.node, e.kind, note=f"rolled back (was {e.state} in {e.tx_hash})")
+            self._log("rolled_back", logging.WARNING, epoch=epoch, node=e.node, kind=e.kind, tx=e.tx_hash)
+            reopened += 1
+        if reopened and self.chain.nonces is not None:
+            self.chain.nonces.resync()
+        return reopened
+
+    # -- one epoch --------------------------------------------------------------------------------
+
+    def run_epoch(self, epoch: int | None = None) -> dict[str, Any]:
+        """Challenge, sign, gather, post; returns a summary."""
+        t0 = time.monotonic()
+        epoch = self.current_epoch() if epoch is None else epoch
+        self.threshold = int(self.chain.call(REGISTRY, "threshold"))
+        self._reopen_rolled_back(epoch)
+        nodes = self.discover()
+        self.anomaly.model(epoch)  # learned once, before the workers judge
+        self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
+        with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
+            list(pool.map(lambda n: self._sign_node(epoch, n), nodes))
+        batch_mode = self.cfg.mode == "batch"
+        if batch_mode:
+            self.batch.sign(epoch, self.expiry_of(epoch))
+        start = time.monotonic()
+        deadline = start + self.cfg.collect_timeout
+        failover_at = start + self.cfg.failover_s
+        batch_fallback_at = start + self.cfg.collect_timeout / 2
+        while True:
+            docs = self._peer_documents(epoch)
+            if self._is_leader(docs) or time.monotonic() >= failover_at:
+                batch_done = self.batch.gather(epoch, docs, self.threshold) if batch_mode else True
+                # Without a quorum on the root in time, post attestations one by one instead.
+                single = not batch_mode or (not batch_done and time.monotonic() >= batch_fallback_at)
+                remaining = self._gather_and_post(epoch, docs, single_attestations=single)
+                remaining += 0 if batch_done else 1
+            else:
+                remaining = 0 if self._all_on_chain(epoch) else 1
+            if remaining == 0 or time.monotonic() >= deadline:
+                break
+            time.sleep(self.cfg.poll_s)
+        entries = self.journal.entries(epoch)
+        summary = {
+            "epoch": epoch,
+            "nodes": len(nodes),
+            "signed": sum(1 for e in entries if e.signature),
+            "confirmed": sum(1 for e in entries if e.state == "confirmed"),
+            "faults": sum(1 for e in entries if e.kind == "fault" and e.signature),
+            "seconds": round(time.monotonic() - t0, 3),
+        }
+        self.metrics.epochs.inc()
+        self.metrics.last_epoch.set(epoch)
+        self._log("epoch_done", **summary)
+        return summary
+
+    def run(self, once: bool = False, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        last = None
+        while not stop.is_set():
+            epoch = last
+            try:
+                epoch = self.current_epoch()  # inside the try: an RPC outage must not end the daemon
+                if epoch != last:
+                    self.run_epoch(epoch)
+                    last = epoch
+                elif self._reopen_rolled_back(epoch):  # a reorg undid posts of this epoch
+                    self.run_epoch(epoch)
+            except ChainError as exc:
+                self.metrics.errors.labels("epoch").inc()
+                self._log("epoch_failed", logging.ERROR, epoch=epoch, error=str(exc))
+            if once:
+                return
+            stop.wait(min(30.0, self.cfg.epoch_seconds / 10))
