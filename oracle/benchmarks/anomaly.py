@@ -452,6 +452,14 @@ READING = """\
   on-chain form of a GPU registered twice); its latency and UUID signals stay silent
   (`no_latency` in the reasons) until signed timings and the UUID are part of what every
   validator reads.
+
+## End to end on a chain
+
+`tests/test_anomaly_validator.py` runs the same path on anvil with the real contracts: two
+validators (threshold 2) read the evidence from the chain's logs before the epoch
+(`oracle/validator/history.py`), a node claiming fp32 80 TFLOPS on an H100 SXM (peak 66.9) is
+attested by both with its score x0.1 (`above_peak`), the honest nodes keep theirs, and both
+validators serve the same `GET /anomaly/<epoch>` document (same evidence digest, same reasons).
 """
 
 
