@@ -55,6 +55,7 @@ from oracle.chain import ChainClient, ChainError, ContractRevert
 from oracle.deployment import load_deployment
 from oracle.errors import OracleError
 from oracle.journal import Entry, Journal
+from oracle.validator.anomaly_view import AnomalyView
 from oracle.validator.attesting import attestation_of, fault_from_json, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
 from oracle.validator.config import ValidatorConfig
@@ -94,6 +95,7 @@ class Validator:
         self.batch = BatchRounds(
             self.journal, self.chain, self.domain, self.account, self.metrics, self._log, self.is_oracle
         )
+        self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
         self._last_seen: dict[str, float] = {}
@@ -114,6 +116,7 @@ class Validator:
             self.address,
             self.signatures_document,
             self.batch.proofs_document,
+            self.anomaly.document,
         )
         if self.cfg.metrics_port is not None:
             self._metrics_server, _ = start_http_server(
@@ -209,7 +212,12 @@ class Validator:
         self.journal.advance(epoch, node.key, "verdict", note=f"{label}: {result.reason}"[:500])
         self._log("challenge", epoch=epoch, node=node.key, result=label, reason=result.reason)
         if result.ok and result.figures is not None:
-            att = attestation_of(node, epoch, result.figures, self.expiry_of(epoch))
+            anomaly = self.anomaly.judge(epoch, node, result.figures)
+            for kind in sorted(anomaly.kinds()):
+                self.metrics.anomalies.labels(kind).inc()
+            if anomaly.flagged:
+                self._log("anomaly", epoch=epoch, node=node.key, multiplier_ppm=anomaly.multiplier_ppm)
+            att = attestation_of(node, epoch, result.figures, self.expiry_of(epoch), anomaly)
             sig = sign_attestation(self.account.key, self.domain, att)
             self.journal.advance(
                 epoch, node.key, "signed", payload=att.to_json(), signature="0x" + sig.signature.hex()
@@ -379,6 +387,7 @@ class Validator:
         self.threshold = int(self.chain.call(REGISTRY, "threshold"))
         self._reopen_rolled_back(epoch)
         nodes = self.discover()
+        self.anomaly.model(epoch)  # learned once, before the workers judge
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
             list(pool.map(lambda group: self._sign_group(epoch, group), node_groups(nodes)))

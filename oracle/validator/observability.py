@@ -27,6 +27,9 @@ class Metrics:
         )
         self.errors = Counter("oracle_errors", "errors by stage", ["stage"], registry=self.registry)
         self.last_epoch = Gauge("oracle_last_epoch", "last epoch completed", registry=self.registry)
+        self.anomalies = Counter(
+            "oracle_anomalies", "anomaly signals raised on attested nodes", ["kind"], registry=self.registry
+        )
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,7 +2,8 @@
 
 ``GET /health`` -> ``{"validator": address}``; ``GET /signatures/<epoch>`` -> the signed
 attestations and faults (and the batch root) of that epoch; ``GET /proofs/<epoch>`` -> the
-Merkle proofs of its batch. A peer being down is normal: the daemon skips it.
+Merkle proofs of its batch; ``GET /anomaly/<epoch>`` (``/anomaly``: the latest) -> every node's
+anomaly score, multiplier and reasons (:mod:`oracle.validator.anomaly_view`). A peer being down is normal: the daemon skips it.
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ class PeerServer:
         address: str,
         signatures: Callable[[int], Document],
         proofs: Callable[[int], Document],
+        anomaly: Callable[[int | None], Document | None] = lambda _epoch: None,
     ):
         def route(parts: list[str]) -> Document | None:
             if parts == ["health"]:
                 return {"validator": address}
+            if parts == ["anomaly"]:
+                return anomaly(None)
+            if len(parts) == 2 and parts[0] == "anomaly" and parts[1].isdigit():
+                return anomaly(int(parts[1]))
             if len(parts) == 2 and parts[1].isdigit():
                 by_name = {"signatures": signatures, "proofs": proofs}
                 if parts[0] in by_name:
@@ -58,7 +64,9 @@ class PeerServer:
             def do_GET(self) -> None:  # noqa: N802
                 body = route([p for p in self.path.split("/") if p])
                 if body is None:
-                    self.send_error(404, "use /health, /signatures/<epoch> or /proofs/<epoch>")
+                    self.send_error(
+                        404, "use /health, /signatures/<epoch>, /proofs/<epoch> or /anomaly/<epoch>"
+                    )
                     return
                 data = json.dumps(body).encode()
                 self.send_response(200)
