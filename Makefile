@@ -13,16 +13,24 @@ export PATH := $(ROOT)/.venv/bin:$(ROOT)/node_modules/@foundry-rs/anvil-linux-am
 export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
+# Two pytest-xdist workers, each with its own anvil (ape-foundry's host: auto); a test module stays
+# on one worker and the devnet/browser modules share one (tests/conftest.py). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
+XDIST_ARGS := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
 
-.PHONY: help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench fuzz frontend lock clean
+TESTS ?= tests
+
+.PHONY: quick help setup setup-browser demo demo-once test lint lint-py lint-sol compile gas gas-compare slither bench gpu-check fuzz frontend lock clean
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
-	@echo "make test      lint + every test (contracts, oracle, browser) on a real anvil chain"
+	@echo "make test      lint + every test (contracts, oracle, browser) on real anvil chains, 2 workers (TEST_WORKERS=0: serial)"
+	@echo "make quick TESTS=tests/test_x.py   one test file, no set-up or lint (seconds, after the first make test)"
 	@echo "make gas       print the gas table per operation"
 	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
 	@echo "make slither  static analysis (slither) of the contracts against contracts/SLITHER_TRIAGE.md"
 	@echo "make bench     oracle benchmarks (challenge check cost, CPU GEMM, 100-provider epoch on anvil)"
+	@echo "make gpu-check on a GPU machine: inventory, benchmarks vs torch.matmul, challenge, inference (--dry in CI)"
 	@echo "make fuzz      long stateful fuzzing run (HYPOTHESIS_PROFILE=long; FUZZ_EXAMPLES=N to size it)"
 	@echo "make compile   compile the contracts (offline, solc-js stand-in)"
 	@echo "make lint      ruff + import layers (no cycles; oracle never imports scripts/tests) + Solidity warnings-as-errors"
@@ -37,14 +45,19 @@ compile: setup
 	ape compile
 
 demo: setup
-	python scripts/devnet.py $(DEMO_ARGS)
+	python -m scripts.devnet $(DEMO_ARGS)
 
 demo-once: setup
-	python scripts/devnet.py --once
+	python -m scripts.devnet --once
 
 test: setup-browser
 	@$(MAKE) --no-print-directory lint
-	ape test tests $(APE_TEST_ARGS)
+	ape test tests $(XDIST_ARGS) $(APE_TEST_ARGS)
+
+# The developer's quick loop: one file (or a -k selection), no set-up check, no lint.
+#   make quick TESTS=tests/test_token.py      (or, from an activated .venv: ape test tests/test_token.py)
+quick:
+	ape test $(TESTS) $(APE_TEST_ARGS)
 
 lint: lint-py lint-sol
 
@@ -68,6 +81,10 @@ slither: setup
 bench: setup
 	python -m oracle.benchmarks.run
 	python -m scripts.bench_epoch
+
+# The GPU path measured in one run (scripts/gpu_check.sh; GPU_CHECK_ARGS=--dry for the CPU stand-in).
+gpu-check:
+	scripts/gpu_check.sh $(GPU_CHECK_ARGS)
 
 # Long fuzzing run: thousands of random operation sequences over the governed protocol, invariants
 # checked after every step; counts in test-artifacts/fuzz-stats.json (tests/FUZZING.md).

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from oracle.energy import EnergyMeter, PowerSampler, gflops_per_watt
 from oracle.errors import OracleError
 from oracle.peaks import lookup_peaks
 from oracle.score import score_of
@@ -79,6 +79,10 @@ class BenchReport:
     score: int
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    perf_per_watt: dict[str, float] = field(default_factory=dict)
+    """GFLOP/s per W (= GFLOP per joule) per precision, see :mod:`oracle.energy`."""
+    perf_per_watt_source: str = "none"
+    """``"nvml-power-samples"`` (GPU), ``"cpu-estimate"`` (an estimate) or ``"none"``."""
 
     def figure(self, precision: str) -> GemmResult | None:
         return next((g for g in self.gemm if g.precision == precision), None)
@@ -140,13 +144,18 @@ def bench_cpu(
     cpu = collect_cpu()
     rng = np.random.default_rng(0)
     results = []
+    perf_w: dict[str, float] = {}
     for precision, dtype in (("fp64", np.float64), ("fp32", np.float32)):
         if progress:
             progress(f"CPU GEMM {precision} n={n}")
         a = rng.standard_normal((n, n)).astype(dtype)
         b = rng.standard_normal((n, n)).astype(dtype)
         out = np.empty((n, n), dtype=dtype)
-        median = _median_time(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), repeats, warmup)
+        with EnergyMeter(nvml=False) as meter:
+            median = _median_time(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), repeats, warmup)
+        estimate = gflops_per_watt(2.0 * n**3 / median / 1e12, meter.reading().mean_watts)
+        if estimate is not None:
+            perf_w[precision] = round(estimate, 3)
         results.append(
             GemmResult(
                 precision=precision,
@@ -173,7 +182,13 @@ def bench_cpu(
         bandwidth=bandwidth,
         score=0,
         skipped=[f"{p}: GPU only" for p in GPU_PRECISIONS if p not in CPU_PRECISIONS],
+        perf_per_watt=perf_w,
+        perf_per_watt_source="cpu-estimate" if perf_w else "none",
     )
+    if perf_w:
+        report.notes.append(
+            "perf_per_watt is an ESTIMATE on CPU: process CPU time x an assumed W per busy core (oracle.energy)"
+        )
     report.score = score_of(report.gflops(), report.bandwidth_gb_s())
     return report
 
@@ -181,42 +196,6 @@ def bench_cpu(
 # --------------------------------------------------------------------------------------------
 # GPU
 # --------------------------------------------------------------------------------------------
-
-
-class PowerSampler:
-    """Samples NVML board power (W) in a background thread while active (``with`` block).
-
-    ``nvml`` is the pynvml module (or a stand-in in tests); ``handle`` a device handle."""
-
-    def __init__(self, nvml: Any, handle: Any, interval_s: float = 0.01):
-        self.nvml, self.handle, self.interval_s = nvml, handle, interval_s
-        self.samples_w: list[float] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.samples_w.append(self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0)
-            except self.nvml.NVMLError:
-                return
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> PowerSampler:
-        self.samples_w.clear()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=1)
-
-    @property
-    def mean_w(self) -> float | None:
-        return statistics.fmean(self.samples_w) if self.samples_w else None
 
 
 def work_per_joule(flops: float, seconds: float, mean_power_w: float | None) -> float | None:
@@ -367,7 +346,10 @@ def bench_gpu(
         score=0,
         skipped=skipped,
         notes=notes,
+        perf_per_watt={g.precision: g.gflops_per_joule for g in results if g.gflops_per_joule is not None},
     )
+    if report.perf_per_watt:
+        report.perf_per_watt_source = "nvml-power-samples"
     report.score = score_of(report.gflops(), report.bandwidth_gb_s())
     return report
 

@@ -1,25 +1,21 @@
-"""Thin web3.py client for the oracle: the deployment file, calls and transactions with gas
-estimation, a local nonce manager, retries with exponential back-off on transport errors, and
-custom errors decoded from the ABIs into readable messages.
-
-The deployment file is ``.devnet/deployment.json``:
-``{"chainId": int, "contracts": {Name: {"address": "0x..", "abi": [...]}}, "deployBlock": int}``.
+"""Thin web3.py client for the oracle: calls and transactions with gas estimation, a local nonce
+manager, retries with exponential back-off on transport errors, and custom errors decoded from the
+ABIs into readable messages. The contracts it talks to come from the deployment file
+(:mod:`oracle.deployment`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import (
     ContractCustomError,
@@ -30,6 +26,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from oracle.deployment import Deployment, DeploymentError
 from oracle.errors import OracleError
 
 log = logging.getLogger("oracle.chain")
@@ -40,10 +37,6 @@ LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 class ChainError(OracleError):
     """Talking to the chain failed (the message says what and what to do)."""
-
-
-class DeploymentError(ChainError):
-    """The deployment file is missing or malformed."""
 
 
 class TransportError(ChainError):
@@ -61,60 +54,6 @@ class ContractRevert(ChainError):
         self.error = error
         self.error_args = args or {}
         self.data = data
-
-
-# ------------------------------------------------------------------------------------------
-# Deployment file
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContractInfo:
-    name: str
-    address: str
-    abi: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Deployment:
-    chain_id: int
-    contracts: dict[str, ContractInfo]
-    deploy_block: int = 0
-
-    def get(self, name: str) -> ContractInfo:
-        try:
-            return self.contracts[name]
-        except KeyError:
-            raise DeploymentError(
-                f"contract {name!r} is not in the deployment (has: {', '.join(sorted(self.contracts))}); "
-                "redeploy with scripts/deploy.py"
-            ) from None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Deployment:
-        try:
-            contracts = {
-                name: ContractInfo(name, to_checksum_address(c["address"]), list(c["abi"]))
-                for name, c in data["contracts"].items()
-            }
-            return cls(int(data["chainId"]), contracts, int(data.get("deployBlock", 0)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DeploymentError(
-                f"malformed deployment data ({exc}); expected "
-                '{"chainId": int, "contracts": {Name: {"address", "abi"}}, "deployBlock": int}'
-            ) from exc
-
-
-def load_deployment(path: str | Path) -> Deployment:
-    """Read a deployment file (see the module doc)."""
-    p = Path(path)
-    if not p.is_file():
-        raise DeploymentError(f"deployment file {p} not found: deploy first (make demo / scripts/deploy.py)")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise DeploymentError(f"deployment file {p} is not valid JSON: {exc}") from exc
-    return Deployment.from_dict(data)
 
 
 # ------------------------------------------------------------------------------------------

@@ -25,12 +25,23 @@ same way, on one line with its exit code. Exit codes:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 
-from oracle import __version__, cli_bench, cli_challenge, cli_inventory, cli_keys, cli_run, cli_serve
+from oracle import (
+    __version__,
+    cli_bench,
+    cli_challenge,
+    cli_inventory,
+    cli_keys,
+    cli_node,
+    cli_run,
+    cli_serve,
+)
 from oracle.cli_ui import CliError, Ui, common_options
+from oracle.config import CONFIG_ENV, configure, load
 from oracle.errors import (
     EXIT_CHECK_FAILED,
     EXIT_INTERNAL,
@@ -40,8 +51,9 @@ from oracle.errors import (
     EXIT_USAGE,
     OracleError,
 )
+from oracle.provider import paid_cli
 
-COMMANDS = (cli_inventory, cli_bench, cli_serve, cli_challenge, cli_keys, cli_run)
+COMMANDS = (cli_inventory, cli_bench, cli_serve, cli_challenge, cli_keys, cli_run, cli_node, paid_cli)
 
 __all__ = [
     "COMMANDS",
@@ -68,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", default=False, help="machine-readable output")
     parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks on errors")
+    parser.add_argument(
+        "--config",
+        help="TOML file with every option's default (see oracle/deploy/oracle.example.toml; $ORACLE_CONFIG)",
+    )
     parser.add_argument("--version", action="version", version=f"oracle {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -82,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         parser = build_parser()
+        configure(parser, load(_config_path(argv)))
         args = parser.parse_args(argv)
         ui = Ui(json_mode=args.json, debug=args.debug)
         return int(args.func(args, ui))
@@ -90,8 +107,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("oracle: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader closed the pipe (`oracle --json inventory | head`): it has enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+        return EXIT_OK
     except Exception as exc:
         return _report(exc, debug)
+
+
+def _config_path(argv: Sequence[str]) -> str | None:
+    """``--config FILE`` / ``--config=FILE`` wherever it is, else ``$ORACLE_CONFIG``."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(CONFIG_ENV) or None
 
 
 def _report(exc: Exception, debug: bool) -> int:

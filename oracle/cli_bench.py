@@ -20,6 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def throughput(tflops: float | None) -> str | None:
+    """A figure in the unit that suits it: ``"989 TFLOP/s"``, ``"47.9 GFLOP/s"`` (3 significant digits)."""
+    if tflops is None:
+        return None
+    if tflops >= 1.0:
+        return f"{tflops:.3g} TFLOP/s" if tflops < 1000 else f"{tflops:,.0f} TFLOP/s"
+    return f"{tflops * 1000:.3g} GFLOP/s"
+
+
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.bench import run_bench
 
@@ -39,15 +48,15 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     ui.line(f"device: {report.device} — {report.device_name}")
     ui.line(f"peaks:  {report.peak_source}")
     ui.table(
-        ["precision", "n", "TFLOP/s (median)", "peak", "% of peak", "torch.matmul", "W", "GFLOP/J"],
+        ["precision", "n", "median", "peak", "% of peak", "torch.matmul", "W", "GFLOP/J"],
         [
             (
                 g.precision,
                 g.n,
-                g.tflops,
-                g.peak_tflops if g.peak_tflops else "peak unknown",
+                throughput(g.tflops),
+                throughput(g.peak_tflops) if g.peak_tflops else "peak unknown",
                 None if g.fraction_of_peak is None else f"{100 * g.fraction_of_peak:.1f}%",
-                g.reference_tflops,
+                throughput(g.reference_tflops),
                 g.mean_power_w,
                 g.gflops_per_joule,
             )

@@ -25,27 +25,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "keys", parents=[common_options()], help="manage encrypted oracle signing keys"
     )
-    parser.add_argument(
-        "--keystore-dir", default=str(keys.DEFAULT_KEYSTORE_DIR), help="directory of keystore files"
-    )
-    parser.add_argument(
-        "--password-file", help=f"file holding the password (else ${keys.PASSWORD_ENV}, else prompt)"
-    )
+    # The shared options are accepted before or after the action (`keys --password-file F new` and
+    # `keys new --password-file F`); the actions' default SUPPRESS keeps an option given at one
+    # level from being overwritten by the other level's absence.
+    for action in _shared_options()._actions:
+        parser._add_action(action)
+    parser.set_defaults(keystore_dir=str(keys.DEFAULT_KEYSTORE_DIR), password_file=None)
     sub = parser.add_subparsers(dest="keys_command", required=True)
-    p = sub.add_parser("new", help="generate a key and store it encrypted (scrypt)")
+    shared_parents = [common_options(), _shared_options()]
+    p = sub.add_parser("new", parents=shared_parents, help="generate a key and store it encrypted (scrypt)")
     p.add_argument("--scrypt-n", type=int, default=keys.DEFAULT_SCRYPT_N, help="scrypt cost parameter N")
     p.set_defaults(func=run, action=_new)
-    p = sub.add_parser("list", help="list stored keys")
+    p = sub.add_parser("list", parents=shared_parents, help="list stored keys")
     p.set_defaults(func=run, action=_list)
-    p = sub.add_parser("show", help="decrypt a key and print its address (checks the password)")
+    p = sub.add_parser(
+        "show", parents=shared_parents, help="decrypt a key and print its address (checks the password)"
+    )
     p.add_argument("key", help="address or keystore path")
     p.set_defaults(func=run, action=_show)
     p = sub.add_parser(
-        "import", help=f"encrypt an existing key (from --private-key-file, ${keys.PRIVATE_KEY_ENV} or stdin)"
+        "import",
+        parents=shared_parents,
+        help=f"encrypt an existing key (from --private-key-file, ${keys.PRIVATE_KEY_ENV} or stdin)",
     )
     p.add_argument("--private-key-file", help="file holding the hex private key")
     p.add_argument("--scrypt-n", type=int, default=keys.DEFAULT_SCRYPT_N, help="scrypt cost parameter N")
     p.set_defaults(func=run, action=_import)
+
+
+def _shared_options() -> argparse.ArgumentParser:
+    """A fresh parser per use: argparse shares action objects with children, and set_defaults on
+    one level would otherwise change the other's."""
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
+        "--keystore-dir",
+        default=argparse.SUPPRESS,
+        help=f"directory of keystore files (${keys.KEYSTORE_ENV})",
+    )
+    shared.add_argument(
+        "--password-file",
+        default=argparse.SUPPRESS,
+        help=f"file holding the password (else ${keys.PASSWORD_ENV}, else prompt)",
+    )
+    return shared
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:

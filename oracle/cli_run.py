@@ -12,37 +12,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
+import signal
+import threading
 from pathlib import Path
 
-from oracle.chain import load_deployment
-from oracle.cli_ui import Ui, common_options
+from oracle.cli_ui import Ui, chain_options, common_options
+from oracle.deployment import load_deployment
 from oracle.errors import EXIT_OK
-from oracle.keys import DEFAULT_KEYSTORE_DIR, load_signer
+from oracle.keys import load_signer
 from oracle.validator.config import MODES, ValidatorConfig
 from oracle.validator.daemon import Validator
 from oracle.validator.observability import setup_json_logging
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
-DEFAULT_DEPLOYMENT = ".devnet/deployment.json"
+log = logging.getLogger("oracle.run")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
-        parents=[common_options()],
+        parents=[common_options(), chain_options()],
         help="run the validator: challenge, sign, gather k signatures, post",
     )
-    p.add_argument(
-        "--deployment",
-        default=os.environ.get("ORACLE_DEPLOYMENT", DEFAULT_DEPLOYMENT),
-        help="deployment file ($ORACLE_DEPLOYMENT)",
-    )
-    p.add_argument("--rpc", default=os.environ.get("ORACLE_RPC_URL", DEFAULT_RPC), help="($ORACLE_RPC_URL)")
-    p.add_argument("--keystore", help="keystore path or address (see `oracle keys list`)")
-    p.add_argument("--keystore-dir", default=str(DEFAULT_KEYSTORE_DIR), help="($ORACLE_KEYSTORE)")
-    p.add_argument("--password-file", help="(else $ORACLE_KEY_PASSWORD, else prompt)")
-    p.add_argument("--private-key", help="plain key, dev chains (31337/1337) only ($ORACLE_PRIVATE_KEY)")
     p.add_argument("--journal", help="SQLite journal path (default .oracle/journal-<address>.sqlite)")
     p.add_argument("--peers", help="comma-separated base URLs of the other validators")
     p.add_argument("--host", default="127.0.0.1")
@@ -53,8 +43,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--validity-seconds", type=int, default=2 * 3600)
     p.add_argument("--slash-amount", type=int, default=100 * 10**18)
     p.add_argument("--finder", help="address paid the finder's share of fault slashes")
-    p.add_argument("--n", type=int, default=64, help="challenge matrix size")
-    p.add_argument("--samples", type=int, default=8, help="rows opened per challenge")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=8192,
+        help="challenge inner size; rows are sized to each claim (default 8192)",
+    )
+    p.add_argument("--samples", type=int, default=16, help="rows opened per challenge (default 16)")
+    p.add_argument(
+        "--target-s",
+        type=float,
+        default=1.0,
+        help="seconds each challenge takes at the claimed speed (default 1)",
+    )
+    p.add_argument(
+        "--allowance-s",
+        type=float,
+        default=0.25,
+        help="seconds added to every deadline for the round trip (default 0.25; all validators must agree)",
+    )
     p.add_argument("--collect-timeout", type=float, default=60.0)
     p.add_argument("--failover", type=float, default=30.0, help="seconds before a non-leader posts")
     p.add_argument("--submit-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -66,12 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epoch", type=int, default=None, help="run exactly this epoch once and exit")
     p.add_argument("--once", action="store_true", help="run the current epoch once and exit")
+    p.add_argument("--log-file", help="also append the JSON log lines to this file")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    setup_json_logging(logging.DEBUG if args.verbose else logging.INFO)
+    setup_json_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_file)
     deployment = load_deployment(args.deployment)
     account = load_signer(
         deployment.chain_id,
@@ -95,6 +103,8 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         slash_amount=args.slash_amount,
         finder=args.finder,
         challenge_n=args.n,
+        challenge_target_s=args.target_s,
+        challenge_allowance_s=args.allowance_s,
         samples=args.samples,
         collect_timeout=args.collect_timeout,
         failover_s=args.failover,
@@ -102,14 +112,24 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         mode=args.mode,
     )
     v = Validator(cfg)
+    v.check_membership()
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        log.info({"event": "stopping", "signal": signal.Signals(signum).name, "validator": account.address})
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     v.start()
     try:
         if args.epoch is not None:
             ui.line(json.dumps(v.run_epoch(args.epoch)))
         else:
-            v.run(once=args.once)
+            v.run(once=args.once, stop=stop)
     except KeyboardInterrupt:
-        pass
+        log.info({"event": "stopping", "signal": "SIGINT", "validator": account.address})
     finally:
         v.stop()
+        signal.signal(signal.SIGTERM, previous)
+    log.info({"event": "stopped", "validator": account.address})
     return EXIT_OK

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+from pathlib import Path
 
 from oracle.cli_ui import CliError, Ui, common_options
 from oracle.errors import EXIT_OK
@@ -35,6 +37,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="benchmark this machine at start-up and publish the report under 'benchmark' in "
         "GET /inventory (validators attest these figures, held to them by the challenge deadline)",
     )
+    parser.add_argument(
+        "--deployment",
+        default=None,
+        help="deployment file: only challenges signed by the AttestationRegistry's oracle set are "
+        "computed (read over --rpc); without it the server is open (dev mode)",
+    )
+    parser.add_argument("--rpc", default=os.environ.get("ORACLE_RPC_URL", "http://127.0.0.1:8545"))
+    parser.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        help="node id (0x + 64 hex) this server answers for; repeatable",
+    )
+    parser.add_argument(
+        "--answer-key-file",
+        default=None,
+        help="file holding the private key (0x hex) the nodes sign their answers with; register each node "
+        "with metadataURI <url>#key=<its address>",
+    )
     parser.add_argument("--bench-n", type=int, default=None, help="matrix size for --bench")
     parser.add_argument("--bench-repeats", type=int, default=None, help="repeats for --bench")
     parser.set_defaults(func=run)
@@ -59,10 +80,46 @@ def _benchmarked_inventory(args: argparse.Namespace, ui: Ui):
     return lambda: published
 
 
+def _admission(args: argparse.Namespace) -> dict:
+    """The gate, the domain and the answer keys from ``--deployment``, ``--node``, ``--answer-key-file``."""
+    from oracle.attest import Domain
+    from oracle.chain import ChainClient
+    from oracle.challenge import ChallengeError, parse_bytes32
+    from oracle.challenge_auth import OracleSet
+    from oracle.deployment import load_deployment
+    from oracle.provider.admission import Gate
+
+    try:
+        nodes = [parse_bytes32(n, "--node") for n in args.node]
+    except ChallengeError as exc:
+        raise CliError(f"{exc}; pass --node 0x<64 hex digits>", exit_code=2) from None
+    if args.deployment is None:
+        if args.node or args.answer_key_file:
+            raise CliError(
+                "--node and --answer-key-file need --deployment (the chain's oracle set)", exit_code=2
+            )
+        return {}
+    if not nodes:
+        raise CliError(
+            "--deployment needs at least one --node: the nodes this server answers for", exit_code=2
+        )
+    deployment = load_deployment(args.deployment)
+    chain = ChainClient(args.rpc, deployment)
+    registry = deployment.get("AttestationRegistry")
+    domain = Domain(deployment.chain_id, registry.address)
+    oracles = OracleSet(lambda a: bool(chain.call("AttestationRegistry", "isOracle", a)))
+    keys = {}
+    if args.answer_key_file:
+        key = Path(args.answer_key_file).read_text().strip()
+        keys = dict.fromkeys(nodes, key)
+    return {"gate": Gate(domain, oracles, nodes), "domain": domain, "node_keys": keys}
+
+
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.provider.server import ProviderServer
 
     inventory_fn = _benchmarked_inventory(args, ui) if args.bench else None
+    admission = _admission(args)
     try:
         server = ProviderServer(
             args.host,
@@ -72,6 +129,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             max_n=args.max_n,
             max_product_n=args.max_product_n,
             inventory_fn=inventory_fn,
+            **admission,
         )
     except OSError as exc:
         raise CliError(
@@ -84,8 +142,10 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             json.dumps({"url": server.url, "behaviour": server.behaviour, "backend": server.backend_name})
         )
     else:
+        gate = "oracle-set requests only" if server.gate is not None else "open (dev mode)"
         ui.line(
-            f"serving on {server.url} (behaviour {server.behaviour}, backend {server.backend_name}); Ctrl-C stops"
+            f"serving on {server.url} (behaviour {server.behaviour}, backend {server.backend_name}, {gate});"
+            " Ctrl-C stops"
         )
     sys.stdout.flush()
     try:

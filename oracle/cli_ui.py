@@ -78,3 +78,51 @@ def common_options() -> argparse.ArgumentParser:
     )
     parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parent
+
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+DEFAULT_DEPLOYMENT = ".devnet/deployment.json"
+
+
+def chain_options(with_key: bool = True) -> argparse.ArgumentParser:
+    """Parent parser of every command that talks to the chain: where it is, and the signing key.
+    Defaults come from the config file and ``ORACLE_*`` variables (:mod:`oracle.config`)."""
+    from oracle.keys import DEFAULT_KEYSTORE_DIR
+
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--rpc", default=DEFAULT_RPC, help="JSON-RPC URL of the chain ($ORACLE_RPC_URL)")
+    parent.add_argument(
+        "--deployment",
+        default=DEFAULT_DEPLOYMENT,
+        help="deployment file the deploy wrote ($ORACLE_DEPLOYMENT)",
+    )
+    if with_key:
+        parent.add_argument("--keystore", help="keystore file or address (see `oracle keys list`)")
+        parent.add_argument(
+            "--keystore-dir", default=str(DEFAULT_KEYSTORE_DIR), help="keystore folder ($ORACLE_KEYSTORE)"
+        )
+        parent.add_argument("--password-file", help="file holding the key's password ($ORACLE_KEY_PASSWORD)")
+        parent.add_argument(
+            "--private-key", help="plain key, local dev chains (31337/1337) only ($ORACLE_PRIVATE_KEY)"
+        )
+    return parent
+
+
+def connect(args: argparse.Namespace, need_key: bool = True):
+    """A :class:`oracle.chain.ChainClient` for ``args`` (from :func:`chain_options`), with the
+    signing key loaded when ``need_key``."""
+    from oracle.chain import ChainClient
+    from oracle.deployment import load_deployment
+    from oracle.keys import load_signer
+
+    deployment = load_deployment(args.deployment)
+    account = None
+    if need_key:
+        account = load_signer(
+            deployment.chain_id,
+            keystore=args.keystore,
+            keystore_dir=args.keystore_dir,
+            password_file=args.password_file,
+            private_key=args.private_key,
+        )
+    return ChainClient(args.rpc, deployment, account)

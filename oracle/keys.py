@@ -24,7 +24,8 @@ from oracle.errors import OracleError
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 PASSWORD_ENV = "ORACLE_KEY_PASSWORD"
 PRIVATE_KEY_ENV = "ORACLE_PRIVATE_KEY"
-DEFAULT_KEYSTORE_DIR = Path(os.environ.get("ORACLE_KEYSTORE", "~/.oracle/keystore")).expanduser()
+KEYSTORE_ENV = "ORACLE_KEYSTORE"
+DEFAULT_KEYSTORE_DIR = Path(os.environ.get(KEYSTORE_ENV, "~/.oracle/keystore")).expanduser()
 DEFAULT_SCRYPT_N = 2**18  # the Web3 Secret Storage default
 
 

@@ -2,13 +2,16 @@
 
 ``deploy_protocol`` is used by the tests (through a fixture), the gas report and the devnet demo;
 ``main`` is the Ape script entry point (``ape run deploy``), which deploys with the defaults and
-writes the deployment file the oracle and the web page read.
+writes the deployment file the oracle and the web page read (:mod:`scripts.deployment_file`).
+
+The AttestationRegistry is deployed here and only here (:func:`deploy_registry`, defaults in
+:class:`RegistryParams`), whether the protocol stays with the deployer or is handed to the DAO
+(``scripts/deploy_dao.py`` calls :func:`deploy_protocol`).
 
 Other areas add their contracts by extending ``deploy_protocol`` (keep the returned dict keyed by
 contract name, the same names the deployment file uses).
 """
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -17,7 +20,8 @@ from typing import Any
 
 from ape import accounts, chain, networks, project
 
-DEFAULT_DEPLOYMENT_FILE = Path(".devnet/deployment.json")
+from scripts.deployment_file import DEFAULT_DEPLOYMENT_FILE, write_deployment
+
 TOKEN_SUPPLY = 100_000_000 * 10**18
 
 
@@ -37,32 +41,92 @@ class ProtocolParams:
     fee_bps: int = 250
     collateral_bps: int = 10_000
     challenge_window: int = 24 * 3600
+    channel_fee_bps: int = 250
+    """PaymentChannels: protocol fee on each redeemed increment."""
+    channel_close_delay: int = 24 * 3600
+    """PaymentChannels: the provider's last redemption window after a close request (also a
+    rotated signer's grace period)."""
     dispute_bond: int = 10 * 10**18  # JobEscrow.disputeBond: what a dispute costs the requester
     max_royalty_bps: int = 1_000
     model_base_uri: str = "ipfs://models/"
     score_oracle: str | None = None
     arbiters: tuple[str, ...] = ()
-    # AttestationRegistry (deployed when `oracles` is non-empty; it then becomes a staking slasher
-    # and, unless `score_oracle` is given, the escrow's score oracle). Threshold 0 = majority.
-    oracles: tuple[str, ...] = ()
-    oracle_threshold: int = 0
-    attestation_max_validity: int = 7 * 24 * 3600
-    attestation_max_slash: int = 10_000 * 10**18
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any] | None) -> "ProtocolParams":
-        """Defaults overridden by ``params``; unknown keys are an error (typos would pass silently)."""
-        params = dict(params or {})
+        """Defaults overridden by ``params`` (its registry keys are :class:`RegistryParams`'s);
+        unknown keys are an error (typos would pass silently)."""
+        params = {k: v for k, v in (params or {}).items() if k not in REGISTRY_KEYS}
         params.pop("token", None)  # handled by deploy_protocol
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise DeployError(f"unknown deploy parameter(s) {unknown}; known: {sorted(known)}")
+            known_all = sorted(known | REGISTRY_KEYS)
+            raise DeployError(f"unknown deploy parameter(s) {unknown}; known: {known_all}")
         if "arbiters" in params:
             params["arbiters"] = tuple(params["arbiters"])
-        if "oracles" in params:
-            params["oracles"] = tuple(str(o) for o in params["oracles"])
         return cls(**params)
+
+
+@dataclass(frozen=True)
+class RegistryParams:
+    """The AttestationRegistry's parameters, the one set of defaults for every deployment."""
+
+    oracles: tuple[str, ...] = ()
+    oracle_threshold: int = 0
+    """k of the k-of-n oracle set; 0 = a majority of ``oracles``."""
+    attestation_max_validity: int = 7 * 24 * 3600
+    attestation_max_slash: int = 1_000 * 10**18
+
+    @classmethod
+    def from_mapping(cls, params: Mapping[str, Any] | None) -> "RegistryParams":
+        """Defaults overridden by the registry keys of ``params`` (other keys are ignored)."""
+        values = {k: v for k, v in (params or {}).items() if k in REGISTRY_KEYS}
+        if "oracles" in values:
+            values["oracles"] = tuple(str(o) for o in values["oracles"])
+        return cls(**values)
+
+    @property
+    def threshold(self) -> int:
+        return self.oracle_threshold or len(self.oracles) // 2 + 1
+
+
+REGISTRY_KEYS = frozenset(f.name for f in fields(RegistryParams))
+
+
+def deploy_registry(deployer, staking, params: RegistryParams):
+    """AttestationRegistry over ``params.oracles`` (owner = deployer), made a slasher of the staking."""
+    if not params.oracles:
+        raise DeployError('pass the oracle set as params["oracles"] (addresses of the oracle nodes)')
+    registry = deployer.deploy(
+        project.AttestationRegistry,
+        staking,
+        deployer,
+        list(params.oracles),
+        params.threshold,
+        params.attestation_max_validity,
+        params.attestation_max_slash,
+    )
+    staking.setSlasher(registry, True, sender=deployer)
+    return registry
+
+
+CHANNEL_DEFAULTS: dict[str, int] = {
+    "channel_fee_bps": ProtocolParams.channel_fee_bps,
+    "channel_close_delay": ProtocolParams.channel_close_delay,
+}
+
+
+def deploy_channels(deployer, token, model_nft, treasury, channel_params: Mapping[str, Any]):
+    """PaymentChannels (owner = deployer until governance accepts it), fees to ``treasury``."""
+    return deployer.deploy(
+        project.PaymentChannels,
+        token,
+        model_nft,
+        treasury,
+        int(channel_params["channel_fee_bps"]),
+        int(channel_params["channel_close_delay"]),
+    )
 
 
 def deploy_protocol(
@@ -75,7 +139,8 @@ def deploy_protocol(
 ) -> dict[str, Any]:
     """Deploy ComputeToken (unless one is passed), ComputeStaking, ModelNFT and JobEscrow, and wire them.
 
-    ``treasury`` defaults to the deployer. ``params`` overrides ``ProtocolParams`` fields; an existing
+    ``treasury`` defaults to the deployer. ``params`` overrides ``ProtocolParams`` fields and, when
+    it names ``oracles``, deploys the AttestationRegistry (:class:`RegistryParams`) too; an existing
     token may be given as ``token=`` or ``params["token"]``. The escrow is made the staking contract's
     locker and slasher. Ownership of every contract stays with ``deployer`` (governance later accepts
     it through Ownable2Step). Returns ``{contract name: ContractInstance}``; with ``write_to`` it
@@ -117,24 +182,23 @@ def deploy_protocol(
     for arbiter in p.arbiters:
         escrow.setArbiter(arbiter, True, sender=deployer)
 
+    channels = deploy_channels(
+        deployer,
+        token,
+        model_nft,
+        treasury,
+        {"channel_fee_bps": p.channel_fee_bps, "channel_close_delay": p.channel_close_delay},
+    )
     contracts = {
         "ComputeToken": token,
         "ComputeStaking": staking,
         "ModelNFT": model_nft,
         "JobEscrow": escrow,
+        "PaymentChannels": channels,
     }
-    if p.oracles:
-        threshold = p.oracle_threshold or len(p.oracles) // 2 + 1
-        registry = deployer.deploy(
-            project.AttestationRegistry,
-            staking,
-            deployer,
-            list(p.oracles),
-            threshold,
-            p.attestation_max_validity,
-            p.attestation_max_slash,
-        )
-        staking.setSlasher(registry, True, sender=deployer)
+    registry_params = RegistryParams.from_mapping(params)
+    if registry_params.oracles:
+        registry = deploy_registry(deployer, staking, registry_params)
         if not p.score_oracle:
             escrow.setScoreOracle(registry, sender=deployer)
         contracts["AttestationRegistry"] = registry
@@ -143,30 +207,7 @@ def deploy_protocol(
     return contracts
 
 
-def deployment_document(contracts: Mapping[str, Any], deploy_block: int) -> dict[str, Any]:
-    """The deployment file's content: chain id, each contract's address and ABI, first block."""
-    return {
-        "chainId": chain.chain_id,
-        "contracts": {
-            name: {
-                "address": str(contract.address),
-                "abi": [abi.model_dump(mode="json", by_alias=True) for abi in contract.contract_type.abi],
-            }
-            for name, contract in contracts.items()
-        },
-        "deployBlock": int(deploy_block),
-    }
-
-
-def write_deployment(contracts: Mapping[str, Any], path: Path | str, deploy_block: int) -> Path:
-    """Write the deployment file (creating its folder) and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(deployment_document(contracts, deploy_block), indent=2) + "\n")
-    return path
-
-
-def _deployer_account():
+def deployer_account():
     """The local test account 0 on a local network; otherwise the account alias in DEPLOYER_ALIAS."""
     if networks.provider.network.name == "local":
         return accounts.test_accounts[0]
@@ -181,7 +222,7 @@ def _deployer_account():
 
 def main() -> None:
     """``ape run deploy``: deploy with the defaults and write .devnet/deployment.json."""
-    deployer = _deployer_account()
+    deployer = deployer_account()
     treasury = os.environ.get("TREASURY") or deployer
     contracts = deploy_protocol(deployer, treasury, write_to=DEFAULT_DEPLOYMENT_FILE)
     for name, contract in contracts.items():
@@ -190,10 +231,12 @@ def main() -> None:
 
 
 __all__ = [
-    "DEFAULT_DEPLOYMENT_FILE",
+    "REGISTRY_KEYS",
     "DeployError",
     "ProtocolParams",
+    "RegistryParams",
+    "CHANNEL_DEFAULTS",
+    "deploy_channels",
     "deploy_protocol",
-    "deployment_document",
-    "write_deployment",
+    "deploy_registry",
 ]

@@ -25,6 +25,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scripts.deploy import DeployError, RegistryParams, deploy_protocol, deployer_account
+from scripts.deployment_file import DEFAULT_DEPLOYMENT_FILE, write_deployment
+
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_BYTES32 = b"\x00" * 32
 HANDOVER_SALT = b"gpu-compute-dao-handover".ljust(32, b"\x00")
@@ -50,11 +53,10 @@ DAO_DEVNET: dict[str, int] = {
     "quorum_percent": 4,
     "timelock_delay": 10,
     "market_fee_bps": 250,
-    "channel_close_delay": 600,  # PaymentChannels' shortest allowed close delay (see CHANNEL_DEFAULTS)
 }
 
 
-class DaoDeploymentError(RuntimeError):
+class DaoDeploymentError(DeployError):
     """The DAO wiring did not end in the expected state; the message says what to fix."""
 
 
@@ -223,61 +225,16 @@ def deploy_governance(
 
 # ------------------------------------------------------------------ the whole protocol, governed
 
-#: Attestation registry defaults (a real network would pass its oracle set in params["oracles"]).
-REGISTRY_DEFAULTS: dict[str, Any] = {
-    "oracles": (),
-    "oracle_threshold": 1,
-    "attestation_max_validity": 7 * 24 * 3600,
-    "attestation_max_slash": 1_000 * 10**18,
-}
 
-
-def split_params(params: Mapping[str, Any] | None) -> tuple[dict, dict, dict]:
-    """(core params, DAO params, registry params) from one flat params dict."""
-    core, dao, registry = {}, {}, {}
+def split_params(params: Mapping[str, Any] | None) -> tuple[dict, dict]:
+    """(protocol params for ``deploy_protocol``: core and registry keys, DAO params) from one flat dict."""
+    protocol, dao = {}, {}
     for key, value in (params or {}).items():
         if key in DAO_DEFAULTS or key == "staker_rewards":
             dao[key] = value
-        elif key in REGISTRY_DEFAULTS:
-            registry[key] = value
         else:
-            core[key] = value
-    return core, dao, {**REGISTRY_DEFAULTS, **registry}
-
-
-def deploy_registry(deployer, staking, registry_params: Mapping[str, Any]):
-    """AttestationRegistry (owner = deployer until the hand-over), made a slasher of the staking."""
-    oracles = list(registry_params["oracles"])
-    if not oracles:
-        raise DaoDeploymentError('pass the oracle set as params["oracles"] (addresses of the oracle nodes)')
-    registry = deployer.deploy(
-        _project().AttestationRegistry,
-        staking,
-        deployer,
-        oracles,
-        int(registry_params["oracle_threshold"]),
-        int(registry_params["attestation_max_validity"]),
-        int(registry_params["attestation_max_slash"]),
-    )
-    staking.setSlasher(registry, True, sender=deployer)
-    return registry
-
-
-#: PaymentChannels defaults: protocol fee on each redeemed increment, and the close delay (the
-#: provider's last redemption window after a close request, also a rotated signer's grace period).
-CHANNEL_DEFAULTS: dict[str, int] = {"channel_fee_bps": 250, "channel_close_delay": 24 * 3600}
-
-
-def deploy_channels(deployer, token, model_nft, treasury, channel_params: Mapping[str, Any]):
-    """PaymentChannels (owner = deployer until the hand-over), fees to `treasury`."""
-    return deployer.deploy(
-        _project().PaymentChannels,
-        token,
-        model_nft,
-        treasury,
-        int(channel_params["channel_fee_bps"]),
-        int(channel_params["channel_close_delay"]),
-    )
+            protocol[key] = value
+    return protocol, dao
 
 
 def deploy_governed_protocol(
@@ -285,28 +242,20 @@ def deploy_governed_protocol(
 ) -> dict[str, Any]:
     """Deploy the whole protocol and leave it governed: every contract owned by the Treasury
     timelock, every fee paid to it, no power left with the deployer. `params` is one flat dict of
-    core (scripts/deploy.py ProtocolParams), DAO (DAO_DEFAULTS keys) and registry (REGISTRY_DEFAULTS
-    keys, "oracles" required) values; DAO values default to the real-network DAO_DEFAULTS. Returns
-    {name: contract}; with `write_to` also writes the deployment file there."""
+    core and registry values (scripts/deploy.py ProtocolParams and RegistryParams; "oracles"
+    required) and DAO values (DAO_DEFAULTS keys, defaulting to the real-network DAO_DEFAULTS).
+    Returns {name: contract}; with `write_to` also writes the deployment file there."""
     from ape import chain
 
-    from scripts.deploy import deploy_protocol, write_deployment
-
+    protocol_params, dao_params = split_params(params)
+    if not RegistryParams.from_mapping(protocol_params).oracles:
+        raise DaoDeploymentError('pass the oracle set as params["oracles"] (addresses of the oracle nodes)')
     deploy_block = chain.blocks.height + 1
-
-    params = dict(params or {})
-    channel_params = {key: params.pop(key, value) for key, value in CHANNEL_DEFAULTS.items()}
-    core_params, dao_params, registry_params = split_params(params)
     timelock = deploy_treasury(deployer)
-    contracts = deploy_protocol(deployer, timelock, core_params, token=token)
-    registry = deploy_registry(deployer, contracts["ComputeStaking"], registry_params)
-    contracts["JobEscrow"].setScoreOracle(registry, sender=deployer)
-    channels = deploy_channels(
-        deployer, contracts["ComputeToken"], contracts["ModelNFT"], timelock, channel_params
-    )
-    owned = [c for name, c in contracts.items() if name != "ComputeToken"] + [registry, channels]
+    contracts = deploy_protocol(deployer, timelock, protocol_params, token=token)
+    owned = [c for name, c in contracts.items() if name != "ComputeToken"]
     dao = deploy_governance(deployer, contracts["ComputeToken"], owned, dao_params, timelock=timelock)
-    result = {**contracts, "AttestationRegistry": registry, "PaymentChannels": channels, **dao}
+    result = {**contracts, **dao}
     if write_to is not None:
         write_deployment(result, write_to, deploy_block)
     return result
@@ -322,8 +271,6 @@ def main() -> None:
 
     from ape import accounts, networks
 
-    from scripts.deploy import DEFAULT_DEPLOYMENT_FILE, _deployer_account
-
     local = networks.provider.network.name == "local"
     oracles = [a.strip() for a in os.environ.get("ORACLES", "").split(",") if a.strip()]
     if not oracles and local:
@@ -334,7 +281,7 @@ def main() -> None:
     if threshold <= 0:
         raise DaoDeploymentError("set ORACLE_THRESHOLD (k of the k-of-n oracle set)")
     params = {**(DAO_DEVNET if local else DAO_DEFAULTS), "oracles": oracles, "oracle_threshold": threshold}
-    contracts = deploy_governed_protocol(_deployer_account(), params, write_to=DEFAULT_DEPLOYMENT_FILE)
+    contracts = deploy_governed_protocol(deployer_account(), params, write_to=DEFAULT_DEPLOYMENT_FILE)
     for name, contract in contracts.items():
         print(f"{name:20} {contract.address}")
     print(

@@ -110,5 +110,19 @@ def escrow(protocol):
     return protocol["JobEscrow"]
 
 
-# Browser-test fixtures (one devnet + one Chromium per session): see tests/frontend_support.py.
-from tests.frontend_support import chromium, devnet, open_page  # noqa: E402, F401
+# Browser-test fixtures (one devnet + one Chromium per session): see tests/support/frontend.py.
+from tests.support.frontend import chromium, devnet, open_page  # noqa: E402, F401
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) each test module stays on
+    one worker, so its module-scoped deployment is built once, and the modules that start a devnet
+    or build the page (one devnet and one Chromium per session, one ``frontend/dist``) share one
+    worker, so the devnet starts once and two page builds never race."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        name = module.rsplit("/", 1)[-1]
+        group = "devnet" if name.startswith(("test_devnet", "test_frontend_")) else module
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -22,11 +22,12 @@ from oracle.attest import (
     batch_digest,
     encode_score_proof,
     fault_digest,
+    recover_signer,
     sign_attestation,
     sign_batch,
     sign_digest,
 )
-from tests.oracle_helpers import (
+from tests.support.oracle import (
     MAX_SLASH,
     MAX_VALIDITY,
     ORACLE_KEYS,
@@ -39,8 +40,8 @@ from tests.oracle_helpers import (
     node_id,
     quorum_sigs,
     register_node,
-    reverts,
 )
+from tests.support.reverts import ANY, reverts
 
 NODE = node_id("node-a")
 
@@ -103,7 +104,7 @@ def test_constructor_sets_oracles_threshold_and_bounds(registry, staking):
 
 
 def test_constructor_rejects_threshold_above_oracle_count(project, owner, staking):
-    with reverts(project.AttestationRegistry.AttestationRegistryThresholdOutOfBounds):
+    with reverts(project.AttestationRegistry.AttestationRegistryThresholdOutOfBounds, 3, 2):
         owner.deploy(project.AttestationRegistry, staking, owner, ORACLES[:2], 3, MAX_VALIDITY, MAX_SLASH)
 
 
@@ -205,7 +206,8 @@ def test_submit_rejects_signatures_for_another_domain(registry, domain, att, acc
         else Domain(chain_id=domain.chain_id, verifying_contract="0x" + "12" * 20)
     )
     sigs = quorum_sigs(other, att)
-    with reverts(registry.AttestationRegistryUnknownSigner):
+    stranger = recover_signer(attestation_digest(domain, att), sigs[0])  # who the registry sees
+    with reverts(registry.AttestationRegistryUnknownSigner, 0, stranger):
         registry.submit(att.as_tuple(), sigs, sender=accounts[9])
 
 
@@ -227,13 +229,13 @@ def test_submit_rejects_older_epoch(registry, domain, att, accounts):
 def test_submit_rejects_expired(registry, domain, att, accounts, chain):
     sigs = quorum_sigs(domain, att)
     chain.mine(timestamp=att.expiry + 1)
-    with reverts(registry.AttestationRegistryExpired):
+    with reverts(registry.AttestationRegistryExpired, att.expiry, ANY):
         registry.submit(att.as_tuple(), sigs, sender=accounts[9])
 
 
 def test_submit_rejects_expiry_beyond_max_validity(registry, domain, att, accounts, chain):
     far = replace(att, expiry=chain.pending_timestamp + MAX_VALIDITY + 1000)
-    with reverts(registry.AttestationRegistryExpiryTooFar):
+    with reverts(registry.AttestationRegistryExpiryTooFar, far.expiry, ANY):
         registry.submit(far.as_tuple(), quorum_sigs(domain, far), sender=accounts[9])
 
 
@@ -276,7 +278,7 @@ def test_check_score_rejects_node_without_record(registry, provider):
 def test_check_score_rejects_expired_record(registry, domain, att, accounts, provider, chain):
     registry.submit(att.as_tuple(), quorum_sigs(domain, att), sender=accounts[9])
     chain.mine(timestamp=att.expiry + 1)
-    with reverts(registry.AttestationRegistryExpired):
+    with reverts(registry.AttestationRegistryExpired, att.expiry, ANY):
         registry.checkScore(provider, NODE, 1, b"")
 
 
@@ -333,7 +335,7 @@ def test_submit_batch_rejects_too_few_signers(registry, domain, att, accounts):
 def test_submit_batch_rejects_expired(registry, domain, att, accounts, chain):
     _, batch, sigs = _batch_of(_many(att, 3), domain)
     chain.mine(timestamp=batch.expiry)
-    with reverts(registry.AttestationRegistryExpired):
+    with reverts(registry.AttestationRegistryExpired, batch.expiry, ANY):
         registry.submitBatch(batch.root, batch.epoch, batch.expiry, sigs, sender=accounts[9])
 
 
@@ -470,7 +472,8 @@ def test_remove_oracle_rejects_unknown_and_below_threshold(registry, owner):
 
 def test_removed_oracle_signature_is_unknown(registry, owner, domain, att, accounts):
     registry.removeOracle(ORACLES[0], sender=owner)
-    with reverts(registry.AttestationRegistryUnknownSigner):
+    signers = sorted(ORACLES[:3], key=lambda a: int(a, 16))  # quorum_sigs orders by signer
+    with reverts(registry.AttestationRegistryUnknownSigner, signers.index(ORACLES[0]), ORACLES[0]):
         registry.submit(att.as_tuple(), quorum_sigs(domain, att), sender=accounts[9])
 
 
@@ -490,7 +493,7 @@ def test_set_max_validity_bounds_and_event(registry, owner):
     assert (ev.oldMaxValidity, ev.newMaxValidity) == (MAX_VALIDITY, 3600)
     with reverts(registry.AttestationRegistryMaxValidityOutOfBounds, 3599, 3600, 365 * 86400):
         registry.setMaxValidity(3599, sender=owner)
-    with reverts(registry.AttestationRegistryMaxValidityOutOfBounds):
+    with reverts(registry.AttestationRegistryMaxValidityOutOfBounds, 366 * 86400, 3600, 365 * 86400):
         registry.setMaxValidity(366 * 86400, sender=owner)
 
 
@@ -500,7 +503,9 @@ def test_set_max_slash_bounds_and_event(registry, owner):
     assert (ev.oldMaxSlash, ev.newMaxSlash) == (MAX_SLASH, 5)
     with reverts(registry.AttestationRegistryMaxSlashOutOfBounds, 0, 10_000_000 * 10**18):
         registry.setMaxSlash(0, sender=owner)
-    with reverts(registry.AttestationRegistryMaxSlashOutOfBounds):
+    with reverts(
+        registry.AttestationRegistryMaxSlashOutOfBounds, 10_000_000 * 10**18 + 1, 10_000_000 * 10**18
+    ):
         registry.setMaxSlash(10_000_000 * 10**18 + 1, sender=owner)
 
 
@@ -620,7 +625,7 @@ def test_escrow_accepts_a_job_on_the_stored_attestation(
     job = _post_job(protocol, owner, accounts[4], chain, 9000)
     escrow.acceptJob(job, NODE, b"", sender=provider)
     too_high = _post_job(protocol, owner, accounts[4], chain, 9001)
-    with ape.reverts():
+    with reverts(registry.AttestationRegistryScoreTooLow, NODE, 9000, 9001):
         escrow.acceptJob(too_high, NODE, b"", sender=provider)
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import ape
 import pytest
 
-from tests.core_helpers import BPS, ETHER, MODEL_URI, as_int, node_id, reverts, weights_hash
+from tests.support.core import BPS, ETHER, MODEL_URI, as_int, node_id, weights_hash
+from tests.support.reverts import reverts
 
 STEPS = 90
 SEEDS = [11, 23, 37]

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from scripts.deploy import DeployError, ProtocolParams, deploy_protocol, deployment_document
+from scripts.deploy import DeployError, ProtocolParams, deploy_protocol
+from scripts.deployment_file import deployment_document
 from tests.conftest import CORE_PARAMS
-from tests.core_helpers import reverts_on_deploy
+from tests.support.reverts import reverts_on_deploy
 
 ZERO = "0x0000000000000000000000000000000000000000"
 

@@ -2,12 +2,13 @@
 
 import pytest
 
+from scripts.deploy import DeployError, RegistryParams, deploy_registry
 from scripts.deploy_dao import (
     DAO_DEFAULTS,
     DAO_DEVNET,
     DaoDeploymentError,
     DaoParams,
-    deploy_registry,
+    deploy_governed_protocol,
     deploy_treasury,
     split_params,
     verify_handover,
@@ -26,12 +27,18 @@ def test_devnet_values_override_the_defaults():
 
 
 def test_split_params_routes_each_key_to_its_deployer():
-    core, dao, registry = split_params(
+    protocol, dao = split_params(
         {"fee_bps": 100, "voting_period": 30, "staker_rewards": "0x1", "oracles": ["0x2"]}
     )
-    assert core == {"fee_bps": 100}
+    assert protocol == {"fee_bps": 100, "oracles": ["0x2"]}
     assert dao == {"voting_period": 30, "staker_rewards": "0x1"}
-    assert registry["oracles"] == ["0x2"] and registry["oracle_threshold"] == 1
+
+
+def test_one_set_of_registry_defaults_majority_threshold():
+    registry = RegistryParams.from_mapping({"fee_bps": 100, "oracles": ["0x1", "0x2", "0x3"]})
+    assert registry.oracles == ("0x1", "0x2", "0x3") and registry.threshold == 2
+    assert registry.attestation_max_slash == 1_000 * 10**18
+    assert RegistryParams.from_mapping({"oracles": ["0x1"], "oracle_threshold": 1}).threshold == 1
 
 
 @pytest.mark.parametrize(
@@ -44,8 +51,10 @@ def test_invalid_dao_params_are_refused_with_a_fix(override, message):
 
 
 def test_registry_needs_an_oracle_set(deployer):
+    with pytest.raises(DeployError, match="oracles"):
+        deploy_registry(deployer, None, RegistryParams())
     with pytest.raises(DaoDeploymentError, match="oracles"):
-        deploy_registry(deployer, None, {"oracles": ()})
+        deploy_governed_protocol(deployer, DAO_DEVNET)
 
 
 def test_verify_handover_names_what_is_still_held(project, deployer, token):

@@ -1,17 +1,16 @@
-"""The one-command devnet: `python scripts/devnet.py --once` end to end with the real provider
+"""The one-command devnet: `python -m scripts.devnet --once` end to end with the real provider
 agent and validators, nothing left running afterwards, a stale devnet stopped by the next run,
 the deployment file's format, and the agent's inventory the validators read."""
 
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.frontend_support import (
+from tests.support.frontend import (
     ROOT,
     devnet_command,
     pids_alive,
@@ -86,9 +85,8 @@ def test_deployment_file_has_the_shared_format(devnet):
 
 def test_provider_agent_inventory_carries_the_benchmark_validators_read():
     from oracle.validator.figures import figures_from_benchmark
-
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from devnet import VENV_BIN, free_port
+    from scripts.devnet.paths import VENV_BIN
+    from scripts.devnet.processes import free_port
 
     port = free_port()
     proc = subprocess.Popen(

@@ -18,8 +18,9 @@ from scripts._signing import (
     verdict_signatures,
 )
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
-from tests.dao_helpers import advance, reverts_with
-from tests.oracle_helpers import ORACLE_KEYS, ORACLES, OUTSIDER_KEYS
+from tests.support.dao import advance
+from tests.support.oracle import ORACLE_KEYS, ORACLES, OUTSIDER_KEYS
+from tests.support.reverts import reverts as reverts_with
 
 BPS = 10_000
 ETHER = 10**18

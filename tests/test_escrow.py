@@ -6,7 +6,7 @@ import pytest
 
 from scripts._signing import evidence_hash, token_permit
 from tests.conftest import CORE_PARAMS
-from tests.core_helpers import (
+from tests.support.core import (
     BPS,
     ETHER,
     MODEL_URI,
@@ -14,11 +14,11 @@ from tests.core_helpers import (
     as_int,
     events,
     node_id,
-    reverts,
     stake_and_register,
     timestamp_of,
     weights_hash,
 )
+from tests.support.reverts import reverts
 
 ZERO = ape.utils.ZERO_ADDRESS
 NONE, OPEN, ACCEPTED, SUBMITTED, DISPUTED, CLOSED = range(6)

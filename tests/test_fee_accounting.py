@@ -7,8 +7,8 @@ import pytest
 from eth_utils import keccak
 
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
-from tests.dao_helpers import action, advance, pass_proposal
-from tests.oracle_helpers import ORACLES
+from tests.support.dao import action, advance, pass_proposal
+from tests.support.oracle import ORACLES
 
 BPS = 10_000
 ETHER = 10**18

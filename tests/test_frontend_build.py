@@ -1,20 +1,14 @@
 """The page's production bundle: built once (the devnet fixture or this test), measured gzipped."""
 
 import gzip
-import sys
-
-from tests.frontend_support import (
-    ROOT,
-)
 
 BUDGET_GZIP = 250 * 1024
 
 
 def _build():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import devnet as devnet_script
+    from scripts.devnet.page import build_frontend
 
-    return devnet_script.build_frontend()
+    return build_frontend()
 
 
 def test_bundle_is_under_250_kb_gzipped():

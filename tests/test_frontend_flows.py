@@ -1,11 +1,12 @@
 """Each section of the page clicked through in Chromium against the session's devnet, and checked
 both on the page and on chain (web3 reads of the same contracts)."""
 
+import hashlib
 import time
 
 from eth_utils import keccak
 
-from tests.frontend_support import PHONE, SCREENSHOTS, connect_dev, outcome, screenshot
+from tests.support.frontend import PHONE, SCREENSHOTS, connect_dev, onnx_file, outcome, screenshot
 
 TOKEN = 10**18
 REQUESTER, PROVIDER, CREATOR, DEPLOYER = 5, 1, 6, 0
@@ -58,9 +59,8 @@ def test_staking_stake_unbond_countdown_then_withdraw(open_page, devnet):
     page.wait_for_selector("#unbond-countdown:has-text('withdrawable in')")
     screenshot(page, "11-staking-countdown")
 
-    page.click("#withdraw")  # too early: the contract's custom error, readable
-    page.wait_for_selector("#stake-msg.error")
-    assert "ComputeStakingStillUnbonding" in page.inner_text("#stake-msg")
+    assert page.is_disabled("#withdraw")  # too early: nothing to withdraw yet, and the button says when
+    assert "withdrawable from" in page.get_attribute("#withdraw", "title")
 
     devnet.time_travel(staking.functions.unbondingPeriod().call() + 1)
     page.wait_for_selector("#unbond-countdown:has-text('you can withdraw now')", timeout=20_000)
@@ -121,7 +121,9 @@ def test_job_posted_with_permit_is_followed_to_settlement_and_approved(open_page
     _post_job(page, "permit")
     job_id = escrow.functions.jobCount().call()
     job = escrow.functions.getJob(job_id).call()
-    assert job[0] == devnet.account(REQUESTER) and job[6] == 40 * TOKEN and job[7] == int(model_value)
+    assert job[0] == devnet.account(REQUESTER) and job[6] == 40 * TOKEN  # Job.requester, Job.budget
+    [posted] = escrow.events.JobPosted.get_logs(from_block=0, argument_filters={"jobId": job_id})
+    assert posted.args.modelId == int(model_value)
     # the permit was used (one signature, one transaction)
     assert (
         devnet.contract("ComputeToken").functions.nonces(devnet.account(REQUESTER)).call() == nonce_before + 1
@@ -168,14 +170,13 @@ def test_model_minted_listed_and_bought_with_royalty_shown_first(open_page, devn
     fund(devnet, 8, 1_000)
     seller_page, _ = open_page()
     connect_dev(seller_page, CREATOR)
-    name = f"test-model-{time.time_ns()}"
-    seller_page.fill("#mint-form input[name=weights]", name)
+    model = onnx_file(f"test-model-{time.time_ns()}")
+    seller_page.set_input_files("#mint-form input[name=file]", files=[model])
+    model_id = int.from_bytes(hashlib.sha256(model["buffer"]).digest(), "big")  # the id is the file's SHA-256
+    seller_page.wait_for_selector(f"#mint-model-id[data-model-id='0x{model_id:064x}']")
     seller_page.fill("#mint-form input[name=royalty]", "7.5")
     seller_page.click("#mint-form button")
     seller_page.wait_for_selector("#models-msg.ok:has-text('Minted')", timeout=20_000)
-    from eth_utils import keccak
-
-    model_id = int.from_bytes(keccak(text=name), "big")
     assert nft.functions.ownerOf(model_id).call() == devnet.account(CREATOR)
     assert nft.functions.royaltyOf(model_id).call()[1] == 750
     row = f"#models-table tr[data-model='0x{model_id:064x}']"

@@ -3,7 +3,7 @@ wrong-network banner, a rejected signature (4001) and a reverted call decoded fr
 
 import re
 
-from tests.frontend_support import PHONE, connect_dev, screenshot
+from tests.support.frontend import PHONE, connect_dev, onnx_file, screenshot
 
 
 def test_page_loads_the_deployment_and_names_the_chain(open_page, devnet):
@@ -67,10 +67,11 @@ def test_reverted_call_shows_the_custom_error_with_its_values(open_page, devnet)
     page.click("#unbond-form button")
     page.wait_for_selector("#stake-msg.error")
     text = page.inner_text("#stake-msg")
-    assert "ComputeStakingInsufficientFreeStake" in text
-    assert (
-        re.search(r"provider=0x[0-9a-fA-F]{40}", text) and "required=5 GPU" in text and "available=0" in text
-    )
+    assert text.startswith("Staking refused: insufficient free stake")  # a sentence, the name for developers
+    assert "[ComputeStakingInsufficientFreeStake]" in text
+    assert "required 5 GPU" in text and "available 0 GPU" in text  # tokens, not wei
+    assert re.search(r"provider 0x[0-9a-fA-F]{4}…[0-9a-fA-F]{4}", text)  # shortened, not 40 hex digits
+    assert not re.search(r"[0-9a-fA-F]{40}|\d{12,}", text)
     screenshot(page, "04-custom-error")
 
 
@@ -91,7 +92,8 @@ def test_insufficient_funds_for_gas_is_reported_readably(open_page, devnet):
     try:
         page, _ = open_page()
         connect_dev(page, 9)
-        page.fill("#mint-form input[name=weights]", "no-gas-model")
+        page.set_input_files("#mint-form input[name=file]", files=[onnx_file("no-gas-model")])
+        page.wait_for_selector("#mint-model-id[data-model-id]")
         page.click("#mint-form button")
         page.wait_for_selector("#models-msg.error")
         assert "Insufficient funds" in page.inner_text("#models-msg")
@@ -108,7 +110,8 @@ def test_out_of_gas_is_reported_readably_and_nothing_is_minted(open_page, devnet
     try:
         page, _ = open_page()
         connect_dev(page, 8)
-        page.fill("#mint-form input[name=weights]", "out-of-gas-model")
+        page.set_input_files("#mint-form input[name=file]", files=[onnx_file("out-of-gas-model")])
+        page.wait_for_selector("#mint-model-id[data-model-id]")
         page.click("#mint-form button")
         page.wait_for_selector("#models-msg.error", timeout=20_000)
         assert "Out of gas" in page.inner_text("#models-msg")

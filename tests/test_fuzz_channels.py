@@ -35,8 +35,8 @@ from hypothesis.stateful import (
 )
 
 from oracle.client.pay_voucher import Voucher, channels_domain, sign_voucher
-from scripts.deploy_dao import deploy_channels
-from tests.core_helpers import BPS, ETHER, MODEL_URI, as_int, weights_hash
+from scripts.deploy import deploy_channels
+from tests.support.core import BPS, ETHER, MODEL_URI, as_int, weights_hash
 
 EXAMPLES = int(os.environ.get("FUZZ_CHANNEL_EXAMPLES", "5"))
 STEPS = int(os.environ.get("FUZZ_CHANNEL_STEPS", "12"))

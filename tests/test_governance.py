@@ -1,10 +1,9 @@
 """ComputeGovernor + Treasury timelock: the full proposal lifecycle on a real chain with time travel."""
 
-import ape
 import pytest
 
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
-from tests.dao_helpers import (
+from tests.support.dao import (
     ACTIVE,
     AGAINST,
     DEFEATED,
@@ -13,15 +12,17 @@ from tests.dao_helpers import (
     PENDING,
     QUEUED,
     SUCCEEDED,
+    TIMELOCK_READY,
     action,
     advance,
     end_voting,
     pass_proposal,
     propose,
-    reverts_with,
     start_voting,
+    state_bitmap,
 )
-from tests.oracle_helpers import ORACLES
+from tests.support.oracle import ORACLES
+from tests.support.reverts import ANY, reverts
 
 M = 1_000_000 * 10**18
 DELAY = DAO_DEVNET["timelock_delay"]
@@ -93,7 +94,7 @@ def test_full_lifecycle_changes_the_marketplace_fee(governor, timelock, market, 
     assert governor.state(p.id) == SUCCEEDED
     governor.queue(*p.args, sender=bob)
     assert governor.state(p.id) == QUEUED
-    with ape.reverts(timelock.TimelockUnexpectedOperationState):
+    with reverts(timelock.TimelockUnexpectedOperationState, ANY, state_bitmap(TIMELOCK_READY)):
         governor.execute(*p.args, sender=bob)  # the timelock delay has not passed
     advance(chain, DELAY + 1)
     tx = governor.execute(*p.args, sender=bob)
@@ -142,7 +143,7 @@ def test_treasury_spends_tokens_only_through_a_passed_proposal(
     grantee = accounts[8]
     token.transfer(timelock, 1_000 * 10**18, sender=deployer)
     before = token.balanceOf(grantee)
-    with reverts_with(timelock.AccessControlUnauthorizedAccount, deployer.address, timelock.PROPOSER_ROLE()):
+    with reverts(timelock.AccessControlUnauthorizedAccount, deployer.address, timelock.PROPOSER_ROLE()):
         timelock.schedule(
             *action(token, "transfer", grantee, 1), b"\x00" * 32, b"\x00" * 32, DELAY, sender=deployer
         )
@@ -188,9 +189,10 @@ def test_defeated_proposal_does_nothing(governor, market, voters, chain):
     governor.castVote(p.id, AGAINST, sender=dave)  # 7 M against 5 M
     end_voting(governor, chain, p)
     assert governor.state(p.id) == DEFEATED
-    with ape.reverts(governor.GovernorUnexpectedProposalState):
+    with reverts(governor.GovernorUnexpectedProposalState, p.id, DEFEATED, state_bitmap(SUCCEEDED)):
         governor.queue(*p.args, sender=alice)
-    with ape.reverts(governor.GovernorUnexpectedProposalState):
+    executable = state_bitmap(SUCCEEDED, QUEUED)
+    with reverts(governor.GovernorUnexpectedProposalState, p.id, DEFEATED, executable):
         governor.execute(*p.args, sender=alice)
     assert market.feeBps() == DAO_DEVNET["market_fee_bps"]
 
@@ -204,14 +206,14 @@ def test_proposal_without_quorum_does_nothing(governor, market, voters, chain):
     assert governor.proposalVotes(p.id) == (0, 1 * M, 0)
     assert governor.quorum(governor.proposalSnapshot(p.id)) == 4 * M
     assert governor.state(p.id) == DEFEATED
-    with ape.reverts(governor.GovernorUnexpectedProposalState):
+    with reverts(governor.GovernorUnexpectedProposalState, p.id, DEFEATED, state_bitmap(SUCCEEDED)):
         governor.queue(*p.args, sender=alice)
     assert market.feeBps() == DAO_DEVNET["market_fee_bps"]
 
 
 def test_proposer_below_threshold_is_refused(governor, market, accounts):
     nobody = accounts[7]
-    with reverts_with(
+    with reverts(
         governor.GovernorInsufficientProposerVotes, nobody.address, 0, DAO_DEVNET["proposal_threshold"]
     ):
         propose(governor, nobody, [action(market, "setFeeBps", 1)], "No votes")

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from oracle.client.cli import main
-from tests.jobs_helpers import build_world, free_port
+from tests.support.jobs import build_world, free_port
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_errors_are_one_line_with_exit_codes(world, tmp_path):
 
 def test_the_agent_command_runs_one_poll_from_its_config_file(world, tmp_path, capsys):
     from oracle.provider.jobs_cli import main as agent_main
-    from tests.work_helpers import demo_bytes, digits
+    from tests.support.work import demo_bytes, digits
 
     client = world.client("agent-cli")
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from oracle.client.demo_job import DEMO_ROYALTY_BPS, run_demo_job
-from tests.core_helpers import BPS, ETHER
+from tests.support.core import BPS, ETHER
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from oracle.validator.verdicts import escrow_domain, openings_from_provider, sig
 from oracle.work.dispute import judge_from_sources
 from oracle.work.escrow import Status
 from tests.conftest import CORE_PARAMS
-from tests.core_helpers import BPS, ETHER
-from tests.jobs_helpers import WrongLabelAgent, build_world
-from tests.oracle_helpers import ORACLE_KEYS, ORACLES
-from tests.work_helpers import demo_bytes, digits
+from tests.support.core import BPS, ETHER
+from tests.support.jobs import WrongLabelAgent, build_world
+from tests.support.oracle import ORACLE_KEYS, ORACLES
+from tests.support.work import demo_bytes, digits
 
 BUDGET = 40 * ETHER
 BOND = 10 * ETHER

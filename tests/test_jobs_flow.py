@@ -15,9 +15,9 @@ from oracle.work.errors import InputError, ManifestError, ProofError
 from oracle.work.escrow import Status
 from oracle.work.manifest import parse_manifest
 from tests.conftest import CORE_PARAMS
-from tests.core_helpers import BPS, ETHER
-from tests.jobs_helpers import ROYALTY_BPS, WrongLabelAgent, build_world
-from tests.work_helpers import demo_bytes, digits
+from tests.support.core import BPS, ETHER
+from tests.support.jobs import ROYALTY_BPS, WrongLabelAgent, build_world
+from tests.support.work import demo_bytes, digits
 
 BUDGET = 360 * ETHER
 

@@ -6,7 +6,7 @@ import pytest
 
 from oracle.provider.jobs_policy import JobPolicy, PolicyError, decide
 from oracle.work.escrow import Job, Royalty, Status
-from tests.work_helpers import DEADLINE, demo_manifest
+from tests.support.work import DEADLINE, demo_manifest
 
 NODE = "0x" + "11" * 32
 ZERO = "0x" + "00" * 20

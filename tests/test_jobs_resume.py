@@ -10,9 +10,9 @@ from oracle.work.escrow import Status
 from oracle.work.items import ItemTree
 from oracle.work.job import run
 from oracle.work.manifest import parse_manifest
-from tests.core_helpers import ETHER
-from tests.jobs_helpers import build_world
-from tests.work_helpers import demo_bytes, demo_onnx, digits
+from tests.support.core import ETHER
+from tests.support.jobs import build_world
+from tests.support.work import demo_bytes, demo_onnx, digits
 
 ITEMS, BATCH = 200, 64  # 4 chunks
 

@@ -9,9 +9,9 @@ import pytest
 from oracle.client.shards import check_all, gather, post_sharded, shard_bounds
 from oracle.work.errors import InputError
 from oracle.work.escrow import Status
-from tests.core_helpers import ETHER
-from tests.jobs_helpers import build_world
-from tests.work_helpers import demo_bytes, demo_onnx, digits
+from tests.support.core import ETHER
+from tests.support.jobs import build_world
+from tests.support.work import demo_bytes, demo_onnx, digits
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from oracle.validator.verdicts import VERDICT_TYPE, DisputeVerdict, escrow_domai
 from oracle.work.dispute import judge
 from oracle.work.items import ItemTree
 from oracle.work.job import run
-from tests.work_helpers import demo_manifest, demo_onnx, digits
+from tests.support.work import demo_manifest, demo_onnx, digits
 
 KEYS = [keccak(text=f"verdict-oracle-{i}") for i in range(3)]
 DOMAIN = escrow_domain(31337, "0x" + "12" * 20)

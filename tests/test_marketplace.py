@@ -3,7 +3,7 @@
 import ape
 import pytest
 
-from tests.dao_helpers import reverts_with
+from tests.support.reverts import reverts
 
 FEE_BPS = 250  # 2.5 %
 ROYALTY_BPS = 500  # 5 %
@@ -99,7 +99,7 @@ def test_operator_approval_is_refused_for_an_nft_without_a_transfer_nonce(market
     transfer) lists it."""
     nft.approve(ape.utils.ZERO_ADDRESS, TOKEN_ID, sender=seller)
     nft.setApprovalForAll(market, True, sender=seller)
-    with reverts_with(market.ModelMarketplaceNotApproved, nft.address, TOKEN_ID, seller.address):
+    with reverts(market.ModelMarketplaceNotApproved, nft.address, TOKEN_ID, seller.address):
         market.list(nft, TOKEN_ID, PRICE, sender=seller)
 
 
@@ -115,23 +115,23 @@ def test_operator_approval_lists_a_model_nft(market, model_nft, seller):
 
 
 def test_list_zero_price_reverts(market, nft, seller):
-    with reverts_with(market.ModelMarketplaceZeroPrice, nft.address, TOKEN_ID):
+    with reverts(market.ModelMarketplaceZeroPrice, nft.address, TOKEN_ID):
         market.list(nft, TOKEN_ID, 0, sender=seller)
 
 
 def test_list_price_above_uint96_reverts(market, nft, seller):
-    with reverts_with(market.ModelMarketplacePriceTooHigh, UINT96_MAX + 1, UINT96_MAX):
+    with reverts(market.ModelMarketplacePriceTooHigh, UINT96_MAX + 1, UINT96_MAX):
         market.list(nft, TOKEN_ID, UINT96_MAX + 1, sender=seller)
 
 
 def test_list_by_non_owner_reverts(market, nft, seller, buyer):
-    with reverts_with(market.ModelMarketplaceNotOwner, nft.address, TOKEN_ID, buyer.address, seller.address):
+    with reverts(market.ModelMarketplaceNotOwner, nft.address, TOKEN_ID, buyer.address, seller.address):
         market.list(nft, TOKEN_ID, PRICE, sender=buyer)
 
 
 def test_list_without_approval_reverts(market, nft, seller):
     nft.approve(ape.utils.ZERO_ADDRESS, TOKEN_ID, sender=seller)
-    with reverts_with(market.ModelMarketplaceNotApproved, nft.address, TOKEN_ID, seller.address):
+    with reverts(market.ModelMarketplaceNotApproved, nft.address, TOKEN_ID, seller.address):
         market.list(nft, TOKEN_ID, PRICE, sender=seller)
 
 
@@ -139,7 +139,7 @@ def test_list_collection_without_erc2981_reverts(project, deployer, market, sell
     plain = deployer.deploy(project.ReferencePlainNFT)
     plain.mint(seller, 1, sender=seller)
     plain.approve(market, 1, sender=seller)
-    with reverts_with(market.ModelMarketplaceNotERC2981, plain.address):
+    with reverts(market.ModelMarketplaceNotERC2981, plain.address):
         market.list(plain, 1, PRICE, sender=seller)
 
 
@@ -162,24 +162,22 @@ def test_update_price_changes_price_and_emits(market, listed, seller):
 
 
 def test_update_price_by_other_reverts(market, listed, seller, buyer):
-    with reverts_with(
-        market.ModelMarketplaceNotSeller, listed.address, TOKEN_ID, seller.address, buyer.address
-    ):
+    with reverts(market.ModelMarketplaceNotSeller, listed.address, TOKEN_ID, seller.address, buyer.address):
         market.updatePrice(listed, TOKEN_ID, 1, sender=buyer)
 
 
 def test_update_price_to_zero_reverts(market, listed, seller):
-    with reverts_with(market.ModelMarketplaceZeroPrice, listed.address, TOKEN_ID):
+    with reverts(market.ModelMarketplaceZeroPrice, listed.address, TOKEN_ID):
         market.updatePrice(listed, TOKEN_ID, 0, sender=seller)
 
 
 def test_update_price_above_uint96_reverts(market, listed, seller):
-    with reverts_with(market.ModelMarketplacePriceTooHigh, UINT96_MAX + 1, UINT96_MAX):
+    with reverts(market.ModelMarketplacePriceTooHigh, UINT96_MAX + 1, UINT96_MAX):
         market.updatePrice(listed, TOKEN_ID, UINT96_MAX + 1, sender=seller)
 
 
 def test_update_price_of_unlisted_reverts(market, nft, seller):
-    with reverts_with(market.ModelMarketplaceNotListed, nft.address, TOKEN_ID):
+    with reverts(market.ModelMarketplaceNotListed, nft.address, TOKEN_ID):
         market.updatePrice(nft, TOKEN_ID, 1, sender=seller)
 
 
@@ -191,14 +189,12 @@ def test_cancel_removes_listing_and_emits(market, listed, seller):
 
 
 def test_cancel_by_other_reverts(market, listed, seller, buyer):
-    with reverts_with(
-        market.ModelMarketplaceNotSeller, listed.address, TOKEN_ID, seller.address, buyer.address
-    ):
+    with reverts(market.ModelMarketplaceNotSeller, listed.address, TOKEN_ID, seller.address, buyer.address):
         market.cancel(listed, TOKEN_ID, sender=buyer)
 
 
 def test_cancel_of_unlisted_reverts(market, nft, seller):
-    with reverts_with(market.ModelMarketplaceNotListed, nft.address, TOKEN_ID):
+    with reverts(market.ModelMarketplaceNotListed, nft.address, TOKEN_ID):
         market.cancel(nft, TOKEN_ID, sender=seller)
 
 
@@ -257,34 +253,32 @@ def test_buy_with_zero_fee_skips_the_treasury_transfer(
 
 def test_buy_sold_listing_reverts_not_listed(market, listed, funded_buyer, accounts):
     market.buy(listed, TOKEN_ID, PRICE, sender=funded_buyer)
-    with reverts_with(market.ModelMarketplaceNotListed, listed.address, TOKEN_ID):
+    with reverts(market.ModelMarketplaceNotListed, listed.address, TOKEN_ID):
         market.buy(listed, TOKEN_ID, PRICE, sender=accounts[6])
 
 
 def test_buy_with_stale_expected_price_reverts(market, listed, seller, funded_buyer):
     market.updatePrice(listed, TOKEN_ID, PRICE + 1, sender=seller)
-    with reverts_with(market.ModelMarketplacePriceChanged, listed.address, TOKEN_ID, PRICE, PRICE + 1):
+    with reverts(market.ModelMarketplacePriceChanged, listed.address, TOKEN_ID, PRICE, PRICE + 1):
         market.buy(listed, TOKEN_ID, PRICE, sender=funded_buyer)
 
 
 def test_self_buy_reverts(market, listed, seller):
-    with reverts_with(market.ModelMarketplaceSelfBuy, listed.address, TOKEN_ID, seller.address):
+    with reverts(market.ModelMarketplaceSelfBuy, listed.address, TOKEN_ID, seller.address):
         market.buy(listed, TOKEN_ID, PRICE, sender=seller)
 
 
 def test_buy_after_seller_transferred_the_nft_reverts(market, listed, seller, funded_buyer, accounts):
     other = accounts[7]
     listed.transferFrom(seller, other, TOKEN_ID, sender=seller)
-    with reverts_with(
-        market.ModelMarketplaceNotOwner, listed.address, TOKEN_ID, seller.address, other.address
-    ):
+    with reverts(market.ModelMarketplaceNotOwner, listed.address, TOKEN_ID, seller.address, other.address):
         market.buy(listed, TOKEN_ID, PRICE, sender=funded_buyer)
 
 
 def test_buy_after_approval_revoked_reverts(market, listed, seller, funded_buyer):
     listed.approve(ape.utils.ZERO_ADDRESS, TOKEN_ID, sender=seller)
     assert not market.isListingValid(listed, TOKEN_ID)
-    with reverts_with(market.ModelMarketplaceNotApproved, listed.address, TOKEN_ID, seller.address):
+    with reverts(market.ModelMarketplaceNotApproved, listed.address, TOKEN_ID, seller.address):
         market.buy(listed, TOKEN_ID, PRICE, sender=funded_buyer)
 
 
@@ -295,7 +289,7 @@ def test_buy_when_royalty_plus_fee_exceed_price_reverts(
     greedy.mint(seller, 1, creator, 9_900, sender=seller)  # 99 % royalty + 2.5 % fee > 100 %
     greedy.approve(market, 1, sender=seller)
     market.list(greedy, 1, 10_000, sender=seller)
-    with reverts_with(market.ModelMarketplaceRoyaltyTooHigh, 9_900, 250, 10_000):
+    with reverts(market.ModelMarketplaceRoyaltyTooHigh, 9_900, 250, 10_000):
         market.buy(greedy, 1, 10_000, sender=funded_buyer)
 
 
@@ -304,7 +298,8 @@ def test_buy_without_token_allowance_reverts_and_keeps_everything(
 ):
     poor = accounts[8]
     token.transfer(poor, PRICE, sender=deployer)
-    with ape.reverts(token.ERC20InsufficientAllowance):
+    royalty, _, _ = split(PRICE)  # the first of the three payments pulled is the royalty
+    with reverts(token.ERC20InsufficientAllowance, market.address, 0, royalty):
         market.buy(listed, TOKEN_ID, PRICE, sender=poor)
     assert listed.ownerOf(TOKEN_ID) == seller.address
     assert market.getListing(listed, TOKEN_ID) == (seller.address, PRICE)
@@ -319,7 +314,7 @@ def test_reentrant_buy_from_the_nft_is_blocked(project, deployer, market, token,
     market.list(evil, 1, 100, sender=seller)
     market.list(evil, 2, 100, sender=seller)
     evil.arm(market, 2, 100, sender=seller)
-    with reverts_with(market.ReentrancyGuardReentrantCall):
+    with reverts(market.ReentrancyGuardReentrantCall):
         market.buy(evil, 1, 100, sender=funded_buyer)
     assert market.getListing(evil, 1) == (seller.address, 100)
     assert evil.ownerOf(1) == seller.address
@@ -333,7 +328,7 @@ def test_set_fee_bps_emits_and_is_bounded(market, deployer):
     assert market.feeBps() == 1_000
     (ev,) = tx.events.filter(market.FeeUpdated)
     assert (ev.oldFeeBps, ev.newFeeBps) == (FEE_BPS, 1_000)
-    with reverts_with(market.ModelMarketplaceFeeTooHigh, 1_001, 1_000):
+    with reverts(market.ModelMarketplaceFeeTooHigh, 1_001, 1_000):
         market.setFeeBps(1_001, sender=deployer)
 
 
@@ -342,14 +337,14 @@ def test_set_treasury_emits_and_refuses_zero(market, deployer, fee_sink, account
     assert market.treasury() == accounts[9].address
     (ev,) = tx.events.filter(market.TreasuryUpdated)
     assert (ev.oldTreasury, ev.newTreasury) == (fee_sink.address, accounts[9].address)
-    with reverts_with(market.ModelMarketplaceZeroTreasury):
+    with reverts(market.ModelMarketplaceZeroTreasury):
         market.setTreasury(ape.utils.ZERO_ADDRESS, sender=deployer)
 
 
 def test_fee_and_treasury_setters_are_owner_only(market, buyer):
-    with reverts_with(market.OwnableUnauthorizedAccount, buyer.address):
+    with reverts(market.OwnableUnauthorizedAccount, buyer.address):
         market.setFeeBps(0, sender=buyer)
-    with reverts_with(market.OwnableUnauthorizedAccount, buyer.address):
+    with reverts(market.OwnableUnauthorizedAccount, buyer.address):
         market.setTreasury(buyer, sender=buyer)
 
 

@@ -3,7 +3,8 @@
 import ape
 import pytest
 
-from tests.core_helpers import MODEL_URI, as_int, events, reverts, weights_hash
+from tests.support.core import MODEL_URI, as_int, events, weights_hash
+from tests.support.reverts import reverts
 
 ZERO = ape.utils.ZERO_ADDRESS
 

@@ -13,8 +13,9 @@ import pytest
 from eth_utils import keccak
 
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
-from tests.dao_helpers import action, advance, pass_proposal, reverts_with
-from tests.oracle_helpers import ORACLES
+from tests.support.dao import action, advance, pass_proposal
+from tests.support.oracle import ORACLES
+from tests.support.reverts import reverts as reverts_with
 
 BPS = 10_000
 ETHER = 10**18

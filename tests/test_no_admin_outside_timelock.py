@@ -14,8 +14,8 @@ from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError
 
 from scripts.deploy_dao import DAO_DEVNET, ZERO_ADDRESS, deploy_governed_protocol
-from tests.dao_helpers import reverts_with
-from tests.oracle_helpers import ORACLES
+from tests.support.oracle import ORACLES
+from tests.support.reverts import reverts
 
 GOVERNOR_PUBLIC = {
     "propose": "anyone above the proposal threshold (checked by the governor)",
@@ -294,7 +294,7 @@ def test_every_owned_contract_is_owned_by_the_timelock(deployment):
 
 def test_renounce_role_cannot_touch_other_accounts(deployment, deployer):
     timelock, governor = deployment["Treasury"], deployment["ComputeGovernor"]
-    with reverts_with(timelock.AccessControlBadConfirmation):
+    with reverts(timelock.AccessControlBadConfirmation):
         timelock.renounceRole(role("PROPOSER_ROLE"), governor, sender=deployer)
 
 

@@ -35,7 +35,7 @@ from oracle.attest import (
     typed_data_fault,
     verify_proof,
 )
-from tests.oracle_helpers import (
+from tests.support.oracle import (
     ORACLE_KEYS,
     ORACLES,
     OUTSIDER_KEYS,

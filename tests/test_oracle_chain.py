@@ -7,17 +7,9 @@ from eth_account import Account
 from web3 import Web3
 
 from oracle.attest import Domain
-from oracle.chain import (
-    ChainClient,
-    ContractRevert,
-    Deployment,
-    DeploymentError,
-    ErrorDecoder,
-    TransportError,
-    load_deployment,
-    with_retries,
-)
-from tests.oracle_helpers import (
+from oracle.chain import ChainClient, ContractRevert, ErrorDecoder, TransportError, with_retries
+from oracle.deployment import Deployment, DeploymentError, load_deployment
+from tests.support.oracle import (
     ORACLES,
     deploy_with_registry,
     make_attestation,
@@ -31,7 +23,7 @@ NODE = node_id("chain-node")
 
 @pytest.fixture(scope="module")
 def setup(accounts, chain, tmp_path_factory):
-    from scripts.deploy import write_deployment
+    from scripts.deployment_file import write_deployment
 
     owner, provider = accounts[0], accounts[3]
     contracts = deploy_with_registry(owner, accounts[1], ORACLES[:3], 2)

@@ -9,8 +9,9 @@ import types
 import pytest
 
 from oracle import cli
+from tests.support.gpu import no_gpu_env
 
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+ENV = no_gpu_env({**os.environ, "PYTHONUNBUFFERED": "1"})  # these tests are about a GPU-less node
 
 
 def oracle(*args, timeout=60):
@@ -73,7 +74,12 @@ def test_cpu_bench_json_and_table():
     data = json.loads(result.stdout)
     assert data["device"] == "cpu" and isinstance(data["score"], int)
     table = oracle("bench", "--device", "cpu", "-n", "64", "--repeats", "1")
-    assert "TFLOP/s (median)" in table.stdout and "peak unknown" in table.stdout and "score:" in table.stdout
+    assert (
+        "median" in table.stdout
+        and "FLOP/s" in table.stdout
+        and "peak unknown" in table.stdout
+        and "score:" in table.stdout
+    )
     assert "... CPU GEMM fp64" in table.stderr  # progress goes to stderr
 
 
@@ -99,17 +105,34 @@ def test_usage_errors_exit_2():
 
 def test_challenge_against_an_honest_provider_passes(provider):
     url, _ = provider()
-    result = oracle("challenge", url, "-n", "96", "--samples", "8", "--freivalds", "1", "--json")
+    result = oracle(
+        "challenge",
+        url,
+        "-n",
+        "96",
+        "--rows",
+        "96",
+        "--deadline",
+        "30",
+        "--samples",
+        "8",
+        "--freivalds",
+        "1",
+        "--json",
+    )
     assert result.returncode == cli.EXIT_OK, result.stdout + result.stderr
     data = json.loads(result.stdout)
     assert data["verdict"]["ok"] and data["challenge"]["n"] == 96
-    human = oracle("challenge", url, "-n", "64")
-    assert human.returncode == 0 and "PASS" in human.stdout and "escape probability" in human.stdout
+    human = oracle(
+        "challenge", url, "-n", "64", "--claimed-tflops", "0.0001", "--target-s", "0.2", "--deadline", "30"
+    )
+    assert human.returncode == 0 and "PASS" in human.stdout, human.stdout + human.stderr
+    assert "escape <= (f = 0.5 of rows done)" in human.stdout and "1 row(s) skipped" in human.stdout
 
 
 def test_challenge_against_a_wrong_provider_fails_with_exit_1(provider):
     url, _ = provider("--behaviour", "wrong")
-    result = oracle("challenge", url, "-n", "64", "--samples", "2")
+    result = oracle("challenge", url, "-n", "64", "--rows", "64", "--samples", "2")
     assert result.returncode == cli.EXIT_CHECK_FAILED
     assert "FAIL" in result.stdout and "wrong product" in result.stdout
 
@@ -133,7 +156,7 @@ def test_commands_come_from_their_modules_and_take_the_global_options_after_the_
     assert cli.main(["probe-me", "--json"]) == 0
     assert calls == [(True, True)]
     names = {m.__name__.removeprefix("oracle.cli_") for m in cli.COMMANDS[:-1]}
-    assert names == {"inventory", "bench", "serve", "challenge", "keys", "run"}
+    assert names == {"inventory", "bench", "serve", "challenge", "keys", "run", "node"}
 
 
 def test_every_package_error_is_reported_on_one_line_with_its_exit_code(capsys):

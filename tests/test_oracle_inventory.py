@@ -1,18 +1,25 @@
-"""Inventory: the real NVML path on this GPU-less machine, and the parsing code through a stand-in NVML."""
+"""Inventory: the real NVML path on whatever machine runs the tests, a machine without a driver
+(injected), and the parsing code through a stand-in NVML."""
 
 import types
 
-import pynvml
 import pytest
 from eth_utils import keccak
 
 from oracle import inventory as inv
+from tests.support.gpu import no_gpu_nvml
 
 
-def test_real_nvml_reports_library_not_found_in_one_line_and_describes_the_cpu():
-    with pytest.raises(pynvml.NVMLError_LibraryNotFound):
-        pynvml.nvmlInit()  # this machine has no NVIDIA driver: the premise of the test
-    result = inv.collect()
+def test_real_nvml_gives_a_one_line_status_and_the_gpus_it_sees():
+    result = inv.collect()  # the real pynvml: GPUs on a GPU machine, "no GPU: ..." elsewhere
+    assert "\n" not in result.nvml_status
+    assert result.has_gpu == bool(result.gpus)
+    assert result.nvml_status.startswith("ok: " if result.gpus else "no GPU: ")
+    assert result.cpu.logical_cores >= 1
+
+
+def test_without_a_driver_nvml_reports_library_not_found_in_one_line_and_describes_the_cpu():
+    result = inv.collect(nvml=no_gpu_nvml())
     assert result.gpus == [] and not result.has_gpu
     assert result.nvml_status == "no GPU: NVML library not found (no NVIDIA driver installed)"
     assert "\n" not in result.nvml_status

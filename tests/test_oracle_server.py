@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from oracle import challenge as ch
+from oracle import challenge_check as cc
+from oracle import commitment as cm
 from oracle.errors import ProviderError, ProviderUnreachable
 from oracle.provider.server import ProviderServer
 from oracle.validator.client import ProviderClient
@@ -16,7 +18,7 @@ N = 64
 
 
 def _challenge(n=N, deadline_s=5.0):
-    return ch.new_challenge(n, "fp32", 1e9, overhead_s=deadline_s, slack=1.0)
+    return ch.new_challenge(n, "fp32", 1e9, rows=n, allowance_s=deadline_s, tolerance=1.0)
 
 
 @pytest.fixture
@@ -45,8 +47,9 @@ def test_honest_provider_passes_sampled_rows_and_freivalds(serve):
     verdict = run_challenge(client, challenge, samples=8, freivalds_rounds=2, rng=np.random.default_rng(1))
     assert verdict.ok, verdict.reason
     assert verdict.samples == 8 and verdict.freivalds_rounds == 2
-    assert verdict.escape_probability == pytest.approx(0.5**8 * (1 / ch.PRIME) ** 2)
-    assert verdict.root == "0x" + ch.merkle_root(ch.compute_product(challenge.seed, N)).hex()
+    rows_bound = cc.escape_bound(0.5, 8, N, 2)
+    assert verdict.escape_probability == pytest.approx(rows_bound * (1 / cc.PRIME) ** 2)
+    assert verdict.root == "0x" + cm.commitment_root(challenge, ch.compute_product(challenge.seed, N)).hex()
     assert 0 < verdict.elapsed_s <= challenge.deadline_s
 
 
@@ -55,10 +58,12 @@ def test_honest_provider_commits_to_the_exact_product_and_opens_rows(serve):
     challenge = _challenge(n=9)
     commitment = client.challenge(challenge)
     c = ch.compute_product(challenge.seed, 9)
-    assert commitment.root == ch.merkle_root(c)
+    assert commitment.root == cm.commitment_root(challenge, c)
     opened = client.open(challenge.seed, [0, 8])
     assert np.array_equal(opened[8][0], c[8])
-    assert ch.verify_proof(commitment.root, 9, 8, opened[8][0], opened[8][1])
+    values, group, proof = opened[8]
+    keys = cm.column_keys(challenge)
+    assert cm.verify_opening(challenge, commitment.root, 8, values, group, proof, keys) is None
     assert np.array_equal(client.product(challenge.seed), c)
 
 
@@ -103,14 +108,15 @@ def test_silent_provider_gives_no_answer(serve):
     assert not verdict.ok and verdict.reason.startswith("no answer")
 
 
-def test_unreachable_provider_is_a_bad_answer():
+def test_unreachable_provider_is_marked_unreachable_not_faulted():
     server = ProviderServer("127.0.0.1", 0)
     url = server.url
     server.stop()  # closed: nothing listens on that port any more
     client = ProviderClient(url, timeout=2.0)
     with pytest.raises(ProviderUnreachable, match="oracle serve"):
         client.health()
-    assert run_challenge(client, _challenge(), samples=1).reason.startswith("bad answer")
+    verdict = run_challenge(client, _challenge(), samples=1)
+    assert not verdict.ok and verdict.unreachable and verdict.reason.startswith("unreachable")
 
 
 def test_opening_an_unknown_seed_is_a_404(serve):

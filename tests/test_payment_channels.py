@@ -1,7 +1,7 @@
 """PaymentChannels: open / top up / vouchers / redeem / close / withdraw, every revert with all its
 arguments, bad vouchers of every kind, the close racing a redemption, and the money exact to the wei.
 
-The contract is deployed by scripts/deploy_dao.py's `deploy_channels` next to the core of
+The contract is deployed by scripts/deploy.py's `deploy_channels` next to the core of
 scripts/deploy.py (the `protocol` fixture, treasury = accounts[9]); vouchers are signed by
 oracle/client/pay_voucher.py, the module the paying client uses."""
 
@@ -17,19 +17,9 @@ from oracle.client.pay_voucher import (
     voucher_digest,
 )
 from scripts._signing import token_permit
-from scripts.deploy_dao import CHANNEL_DEFAULTS, deploy_channels
-from tests.core_helpers import (
-    BPS,
-    ETHER,
-    MODEL_URI,
-    advance,
-    as_int,
-    events,
-    reverts,
-    reverts_on_deploy,
-    timestamp_of,
-    weights_hash,
-)
+from scripts.deploy import CHANNEL_DEFAULTS, deploy_channels
+from tests.support.core import BPS, ETHER, MODEL_URI, advance, as_int, events, timestamp_of, weights_hash
+from tests.support.reverts import reverts, reverts_on_deploy
 
 DEPOSIT = 100 * ETHER
 FEE_BPS = CHANNEL_DEFAULTS["channel_fee_bps"]  # 250

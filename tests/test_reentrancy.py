@@ -4,7 +4,8 @@ import pytest
 
 from scripts.deploy import deploy_protocol
 from tests.conftest import CORE_PARAMS
-from tests.core_helpers import ETHER, reverts, stake_and_register
+from tests.support.core import ETHER, stake_and_register
+from tests.support.reverts import reverts
 
 BUDGET = 100 * ETHER
 

@@ -4,18 +4,18 @@ import ape
 import pytest
 
 from tests.conftest import CORE_PARAMS
-from tests.core_helpers import (
+from tests.support.core import (
     ETHER,
     GPU_MODEL,
     NODE_URI,
     advance,
     events,
     node_id,
-    reverts,
     stake,
     stake_and_register,
     timestamp_of,
 )
+from tests.support.reverts import reverts
 
 MIN_STAKE = CORE_PARAMS["min_stake_per_gpu"]
 UNBONDING = CORE_PARAMS["unbonding_period"]

@@ -4,7 +4,8 @@ receiver; spending by governance is never mistaken for fees; only the timelock c
 import pytest
 
 from scripts.deploy_dao import DAO_DEVNET, ZERO_ADDRESS, deploy_governance
-from tests.dao_helpers import action, advance, pass_proposal, propose, reverts_with, start_voting
+from tests.support.dao import action, advance, pass_proposal, propose, start_voting
+from tests.support.reverts import reverts
 
 G = 10**18
 CEILING = 1_000 * G
@@ -115,7 +116,7 @@ def test_spending_routes_earlier_fees_first_and_is_not_counted_as_fees(
 
 
 def test_only_the_timelock_configures_routing(treasury, token, deployer, rewards):
-    with reverts_with(treasury.TimelockUnauthorizedCaller, deployer.address):
+    with reverts(treasury.TimelockUnauthorizedCaller, deployer.address):
         treasury.setSurplusRouting(token, rewards, 0, 1, sender=deployer)
 
 
@@ -146,7 +147,7 @@ def test_share_above_100_percent_is_refused(dao, treasury, token, voter, rewards
     advance(chain, DAO_DEVNET["voting_period"] + 1)
     governor.queue(*p.args, sender=voter)
     advance(chain, DELAY + 1)
-    with reverts_with(treasury.TreasurySurplusShareTooHigh, 10_001, 10_000):
+    with reverts(treasury.TreasurySurplusShareTooHigh, 10_001, 10_000):
         governor.execute(*p.args, sender=voter)
 
 
@@ -160,5 +161,5 @@ def test_routing_on_without_receiver_is_refused(dao, treasury, token, voter, cha
     advance(chain, DAO_DEVNET["voting_period"] + 1)
     governor.queue(*p.args, sender=voter)
     advance(chain, DELAY + 1)
-    with reverts_with(treasury.TreasurySurplusRoutingIncomplete, token.address, ZERO_ADDRESS):
+    with reverts(treasury.TreasurySurplusRoutingIncomplete, token.address, ZERO_ADDRESS):
         governor.execute(*p.args, sender=voter)

@@ -10,7 +10,7 @@ from eth_utils import keccak
 from oracle.work.dispute import DisputeError, evidence_hash, judge
 from oracle.work.items import ItemTree, Opening
 from oracle.work.job import run
-from tests.work_helpers import demo_manifest, demo_onnx, digits
+from tests.support.work import demo_manifest, demo_onnx, digits
 
 
 @pytest.fixture(scope="module")

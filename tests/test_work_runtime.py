@@ -14,7 +14,7 @@ from oracle.work.content import sha256
 from oracle.work.digits import generate
 from oracle.work.errors import InputError, ModelError
 from oracle.work.runtime import CPU, OnnxModel, flops_per_item, select_providers
-from tests.work_helpers import demo_bytes, demo_onnx, digits
+from tests.support.work import demo_bytes, demo_onnx, digits
 
 DEMO_SHA256 = "66ee913f4860392d436259ae613a66183c246f0ae087ec4fe6bdc9c7055fd703"
 """The demo model's SHA-256 (= its ModelNFT id) as built on the development machine: a build on any

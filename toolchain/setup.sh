@@ -40,7 +40,7 @@ NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
 command -v npm >/dev/null 2>&1 || die "npm is required and not on PATH. Install it with 'apt-get install npm', then run this again."
 
 # --- Python virtual environment ------------------------------------------------------------
-PY_STAMP="$(hash_of requirements.txt constraints.txt pyproject.toml toolchain/ape-offline-solc/pyproject.toml)-$("$PY" -c 'import sys; print(sys.version_info[:2])' | tr -d ' ')"
+PY_STAMP="$(hash_of requirements.txt constraints.txt pyproject.toml toolchain/ape-offline-solc/pyproject.toml toolchain/ape-offline-solc/gpc_project_env.py)-$("$PY" -c 'import sys; print(sys.version_info[:2])' | tr -d ' ')"
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$PY_STAMP" ] || [ ! -x .venv/bin/python ]; then
   say "creating the Python environment in .venv (pinned by requirements.txt + constraints.txt)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv || die "could not create .venv with $PY -m venv; install python3-venv and run this again."
@@ -51,6 +51,9 @@ if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$PY_STAMP" ] || [ ! -x .venv/bi
   fi
   .venv/bin/python -m pip install -q --no-deps -e . -e toolchain/ape-offline-solc 2>&1 | { grep -v '^WARNING: Location' || true; }
   [ -x .venv/bin/oracle ] || die "pip could not install this project (pyproject.toml) into .venv."
+  # Plain `ape test` / `ape compile` from the venv use the clone's state and anvil (gpc_project_env.py).
+  SITE="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  echo "import gpc_project_env" > "$SITE/gpc_project_env.pth"
   echo "$PY_STAMP" > .venv/.setup-stamp
 else
   say "Python environment up to date"

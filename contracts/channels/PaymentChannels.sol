@@ -9,14 +9,14 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {ModelNFT} from "../nft/ModelNFT.sol";
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 import {IPaymentChannels} from "./IPaymentChannels.sol";
 
 /// @title PaymentChannels
 /// @notice Pay per use: a user deposits once into a channel to one provider and pays each request
 ///         with an off-chain EIP-712 voucher for the cumulative amount owed so far; the provider
 ///         redeems the latest voucher whenever it likes, and each redemption pays, on the increment
-///         over the last one, the protocol fee to the treasury, the model's ERC-2981 royalty to its
+///         over the last one, the protocol fee to the treasury, the model's royalty (ModelNFT, ERC-2981) to its
 ///         receiver and the rest to the provider. One redemption settles any number of requests.
 ///         The user may ask to close; during the governed close delay the provider can still redeem,
 ///         after it the user withdraws what is left.
@@ -82,8 +82,8 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
 
     /// @notice The payment token (the protocol's ComputeToken, EIP-2612 capable).
     IERC20 public immutable token;
-    /// @notice The model registry whose ERC-2981 royalties channels pay.
-    ModelNFT public immutable modelNFT;
+    /// @notice The model registry (ModelNFT) whose royalty terms channels snapshot and pay.
+    IModelRegistry public immutable modelNFT;
 
     Config private _config;
     mapping(uint256 channelId => Channel) private _channels;
@@ -91,11 +91,11 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
     mapping(uint256 channelId => uint256) private _previousSigners;
 
     /// @param token_ payment token (EIP-2612 capable for the *WithPermit functions)
-    /// @param modelNFT_ the ERC-2981 model registry
+    /// @param modelNFT_ the model registry (ModelNFT: exists + royaltyOf)
     /// @param treasury_ receives protocol fees
     /// @param feeBps_ protocol fee (<= MAX_FEE_BPS)
     /// @param closeDelay_ seconds between a close request and the withdrawal
-    constructor(IERC20 token_, ModelNFT modelNFT_, address treasury_, uint16 feeBps_, uint32 closeDelay_)
+    constructor(IERC20 token_, IModelRegistry modelNFT_, address treasury_, uint16 feeBps_, uint32 closeDelay_)
         EIP712("PaymentChannels", "1")
         Ownable(msg.sender)
     {
@@ -381,8 +381,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, Ownable2Step, ReentrancyGu
         uint256 royaltyBps = 0;
         if (modelId != 0) {
             if (!modelNFT.exists(modelId)) revert PaymentChannelsUnknownModel(modelId);
-            // The rate, as the royalty on a price of BPS wei (exact for ModelNFT's linear royalty).
-            (receiver, royaltyBps) = modelNFT.royaltyInfo(modelId, BPS);
+            (receiver, royaltyBps) = modelNFT.royaltyOf(modelId);
             if (receiver == address(0)) royaltyBps = 0;
             // Never more royalty than the increment leaves after the fee.
             if (royaltyBps > BPS - fee) royaltyBps = BPS - fee;

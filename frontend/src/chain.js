@@ -3,6 +3,8 @@ import { createPublicClient, createWalletClient, custom, defineChain, getAddress
 import { privateKeyToAccount } from 'viem/accounts';
 import { registerErrorAbis } from './errors.js';
 
+const CONNECTION = 'gpu-compute:connection'; // localStorage: how the last session connected
+
 export const state = {
   deployment: null,
   chain: null,
@@ -10,6 +12,7 @@ export const state = {
   wallet: null, // viem WalletClient
   account: null, // address (checksummed)
   kind: null, // 'injected' | 'dev'
+  eip1193: null, // the injected provider in use
   walletChainId: null,
   listeners: new Set(),
 };
@@ -52,22 +55,10 @@ export function hasFunction(name, fn) {
   return has(name) && state.deployment.contracts[name].abi.some((x) => x.type === 'function' && x.name === fn);
 }
 
-export function read(name, functionName, args = []) {
+/** A view call, at `blockNumber` when given (the snapshot reads everything at its block). */
+export function read(name, functionName, args = [], blockNumber = undefined) {
   const c = contract(name);
-  return state.publicClient.readContract({ ...c, functionName, args });
-}
-
-export async function events(name, eventName, args) {
-  const c = contract(name);
-  const item = c.abi.find((x) => x.type === 'event' && x.name === eventName);
-  if (!item) return [];
-  return state.publicClient.getLogs({
-    address: c.address,
-    event: item,
-    args,
-    fromBlock: BigInt(state.deployment.deployBlock || 0),
-    toBlock: 'latest',
-  });
+  return state.publicClient.readContract({ ...c, functionName, args, blockNumber });
 }
 
 export const devNetwork = () => state.deployment?.chainId === 31337 && Array.isArray(state.deployment?.devAccounts);
@@ -80,37 +71,83 @@ export function connectDev(index) {
   state.account = account.address;
   state.kind = 'dev';
   state.walletChainId = state.chain.id;
+  localStorage.setItem(CONNECTION, JSON.stringify({ kind: 'dev', index }));
   emit();
 }
 
-let injectedHooked = false;
+// ---- injected wallets: every one that announces itself (EIP-6963), window.ethereum as the fallback
 
-/** Connect the injected EIP-1193 wallet (window.ethereum). Throws a 4001 error if the user refuses. */
-export async function connectInjected() {
-  const eth = window.ethereum;
-  if (!eth) throw new Error('No browser wallet found (window.ethereum). Install one, or use a dev account on the local devnet.');
-  const accounts = await eth.request({ method: 'eth_requestAccounts' });
-  if (!accounts?.length) throw new Error('The wallet returned no account.');
-  state.account = getAddress(accounts[0]);
+const announced = new Map(); // rdns -> {info, provider}
+export const wallets = () => {
+  const list = [...announced.values()];
+  if (!list.length && window.ethereum) list.push({ info: { name: 'Browser wallet', rdns: 'window.ethereum', uuid: 'window.ethereum' }, provider: window.ethereum });
+  return list;
+};
+
+/** Ask injected wallets to announce themselves; calls `onChange` as they do. */
+export function discoverWallets(onAnnounce) {
+  window.addEventListener('eip6963:announceProvider', (e) => {
+    const { info, provider } = e.detail || {};
+    if (!info?.rdns || !provider?.request) return;
+    announced.set(info.rdns, { info, provider });
+    onAnnounce();
+  });
+  window.dispatchEvent(new Event('eip6963:requestProvider'));
+}
+
+const hooked = new WeakSet();
+
+function useInjected(eth, account, rdns) {
+  state.account = getAddress(account);
   state.kind = 'injected';
-  state.walletChainId = Number(await eth.request({ method: 'eth_chainId' }));
+  state.eip1193 = eth;
   state.wallet = createWalletClient({ account: state.account, chain: state.chain, transport: custom(eth) });
-  if (!injectedHooked && eth.on) {
-    injectedHooked = true;
+  localStorage.setItem(CONNECTION, JSON.stringify({ kind: 'injected', rdns }));
+  if (!hooked.has(eth) && eth.on) {
+    hooked.add(eth);
     eth.on('chainChanged', (id) => {
+      if (state.eip1193 !== eth) return;
       state.walletChainId = Number(id);
       emit();
     });
     eth.on('accountsChanged', (accs) => {
-      if (state.kind !== 'injected') return;
+      if (state.kind !== 'injected' || state.eip1193 !== eth) return;
       if (!accs.length) disconnect();
       else {
-        state.account = getAddress(accs[0]);
-        state.wallet = createWalletClient({ account: state.account, chain: state.chain, transport: custom(eth) });
+        useInjected(eth, accs[0], rdns);
         emit();
       }
     });
   }
+}
+
+/** Connect an injected EIP-1193 wallet (the first announced one by default). Throws 4001 if the user refuses. */
+export async function connectInjected(choice = wallets()[0]) {
+  if (!choice) throw new Error('No browser wallet found. Install one, or use a dev account on the local devnet.');
+  const eth = choice.provider;
+  const accounts = await eth.request({ method: 'eth_requestAccounts' });
+  if (!accounts?.length) throw new Error('The wallet returned no account.');
+  state.walletChainId = Number(await eth.request({ method: 'eth_chainId' }));
+  useInjected(eth, accounts[0], choice.info.rdns);
+  emit();
+}
+
+/** Reconnect the way the last visit did (a dev account, or a wallet that still grants its account without a prompt). */
+export async function restoreConnection() {
+  let saved;
+  try {
+    saved = JSON.parse(localStorage.getItem(CONNECTION) || 'null');
+  } catch {
+    saved = null;
+  }
+  if (saved?.kind === 'dev' && devNetwork() && state.deployment.devAccounts[saved.index]) return connectDev(saved.index);
+  if (saved?.kind !== 'injected') return;
+  const choice = wallets().find((w) => w.info.rdns === saved.rdns);
+  if (!choice) return;
+  const accounts = await choice.provider.request({ method: 'eth_accounts' }).catch(() => []);
+  if (!accounts?.length) return;
+  state.walletChainId = Number(await choice.provider.request({ method: 'eth_chainId' }));
+  useInjected(choice.provider, accounts[0], saved.rdns);
   emit();
 }
 
@@ -119,6 +156,8 @@ export function disconnect() {
   state.account = null;
   state.kind = null;
   state.walletChainId = null;
+  state.eip1193 = null;
+  localStorage.removeItem(CONNECTION);
   emit();
 }
 
@@ -126,7 +165,7 @@ export const wrongNetwork = () => state.kind === 'injected' && state.walletChain
 
 /** Ask the wallet to switch to the deployment's chain; add it first if the wallet answers 4902. */
 export async function switchNetwork() {
-  const eth = window.ethereum;
+  const eth = state.eip1193 || window.ethereum;
   const chainId = numberToHex(state.chain.id);
   try {
     await eth.request({ method: 'wallet_switchEthereumChain', params: [{ chainId }] });

@@ -78,10 +78,12 @@ export function lineChart({ points, unit = '', title = '' }) {
     svg.append(el('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty' }, 'no fees yet'));
     return svg;
   }
-  const t0 = cum[0].t, t1 = Math.max(cum[cum.length - 1].t, t0 + 1);
+  // one point (or all at one time): an hour around it, so the axis reads as time, not as one instant twice
+  const single = cum[cum.length - 1].t === cum[0].t;
+  const t0 = single ? cum[0].t - 1800 : cum[0].t, t1 = single ? cum[0].t + 1800 : cum[cum.length - 1].t;
   const x = (t) => L + (plotW * (t - t0)) / (t1 - t0);
   const y = (v) => T + plotH - (plotH * v) / max;
-  let d = `M ${x(t0)} ${y(0)}`;
+  let d = `M ${x(single ? cum[0].t : t0)} ${y(0)}`;
   for (const p of cum) d += ` H ${x(p.t)} V ${y(p.v)}`;
   d += ` H ${x(t1)}`;
   svg.append(el('path', { d, class: 'line' }));
@@ -91,8 +93,11 @@ export function lineChart({ points, unit = '', title = '' }) {
     svg.append(dot);
   }
   const fmt = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  svg.append(el('text', { x: L, y: H - 8, class: 'tick' }, fmt(t0)));
-  svg.append(el('text', { x: W - R, y: H - 8, 'text-anchor': 'end', class: 'tick' }, fmt(t1)));
+  if (single) svg.append(el('text', { x: x(cum[0].t), y: H - 8, 'text-anchor': 'middle', class: 'tick' }, fmt(cum[0].t)));
+  else {
+    svg.append(el('text', { x: L, y: H - 8, class: 'tick' }, fmt(t0)));
+    svg.append(el('text', { x: W - R, y: H - 8, 'text-anchor': 'end', class: 'tick' }, fmt(t1)));
+  }
   if (unit) svg.append(el('text', { x: L + 4, y: T + 10, class: 'tick' }, unit));
   return svg;
 }

@@ -1,5 +1,6 @@
 // Turn any failure of a wallet or contract call into one readable sentence.
-import { BaseError, ContractFunctionRevertedError, decodeErrorResult, formatEther } from 'viem';
+import { BaseError, ContractFunctionRevertedError, decodeErrorResult } from 'viem';
+import { percentOfBps, relative, seconds, short, tokens, when } from './ui.js';
 
 let errorAbi = [];
 
@@ -19,22 +20,53 @@ export function registerErrorAbis(deployment) {
   }
 }
 
-function fmtValue(v, input) {
-  if (typeof v === 'bigint') {
-    const name = (input?.name || '').toLowerCase();
-    const looksLikeAmount = /amount|stake|balance|price|fee|payment|needed|required|have|want|available|min|max/.test(name);
-    if (looksLikeAmount && v >= 10n ** 12n) return `${formatEther(v)} GPU (${v})`;
-    return v.toString();
+// Contract errors as sentences: "<who> refused: <what>, <arg> <value>, ..." with amounts in tokens,
+// times as dates with "in 12 min", rates as percentages and ids shortened; the error's own name
+// follows in brackets for developers.
+const ENUMS = {
+  'enum JobEscrow.Status': ['None', 'Open', 'Accepted', 'Submitted', 'Disputed', 'Closed'],
+  'enum IPaymentChannels.Status': ['None', 'Open', 'Closing', 'Closed'],
+  'enum IGovernor.ProposalState': ['Pending', 'Active', 'Canceled', 'Defeated', 'Succeeded', 'Queued', 'Expired', 'Executed'],
+};
+const CONTRACT_WORDS = { ComputeStaking: 'Staking', JobEscrow: 'The job escrow', ModelNFT: 'The model registry', ModelMarketplace: 'The marketplace', AttestationRegistry: 'The attestation registry', PaymentChannels: 'Payment channels', ComputeGovernor: 'Governance', Governor: 'Governance', Treasury: 'The treasury', Timelock: 'The timelock', ERC20: 'The token', ERC721: 'The model registry', ECDSA: 'The signature check', Ownable: 'Access control', ReentrancyGuard: 'The contract' };
+const TIME = /time$|^time|deadline|until|closesat|resolveby|challengeend|expiry|release|eta|start|end/i;
+const AMOUNT = /amount|stake|balance|price|fee$|payment|needed|required|have|want|available|allowance|deposit|redeemed|budget|collateral|royalty$|refund|cumulative|value|ceiling|slash|min$|max$/i;
+const SHORT_ID = (v) => short(`0x${v.toString(16).padStart(64, '0')}`);
+const words = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2').toLowerCase();
+const nowSeconds = (args, inputs) => {
+  const i = inputs.findIndex((x) => /^now/i.test(x.name || ''));
+  return i >= 0 ? Number(args[i]) : Date.now() / 1000;
+};
+
+function fmtValue(v, input, now) {
+  const name = input?.name || '';
+  const type = input?.type || '';
+  if (ENUMS[input?.internalType] && typeof v !== 'object') return ENUMS[input.internalType][Number(v)] ?? String(v);
+  if (typeof v === 'bigint' || typeof v === 'number') {
+    const n = BigInt(v);
+    if (/bps$/i.test(name)) return percentOfBps(n);
+    if (TIME.test(name) && n > 1_000_000_000n && n < 100_000_000_000n) return /^now/i.test(name) ? when(n) : `${when(n)} (${relative(n, now)})`;
+    if (/period|delay|window|duration|validity/i.test(name)) return seconds(n);
+    if (AMOUNT.test(name)) return tokens(n);
+    if (n >= 2n ** 64n) return SHORT_ID(n); // a content-addressed id (model id = weights hash)
+    if (/id$/i.test(name)) return `#${n}`;
+    return n.toLocaleString();
   }
-  if (Array.isArray(v)) return `[${v.map((x) => fmtValue(x)).join(', ')}]`;
+  if (typeof v === 'string' && /^0x[0-9a-fA-F]{40}$/.test(v)) return short(v);
+  if (typeof v === 'string' && /^0x[0-9a-fA-F]{64}$/.test(v)) return short(v);
+  if (Array.isArray(v)) return `[${v.map((x) => fmtValue(x, { type: type.replace(/\[\]$/, '') }, now)).join(', ')}]`;
   return String(v);
 }
 
-/** "ErrorName(arg=value, ...)" for a decoded custom error. */
+/** "Staking refused: still unbonding (release time 2 Dec 2026, 00:13, in 12 min, ...) [ComputeStakingStillUnbonding]". */
 export function describeCustomError(errorName, args, abiItem) {
   const inputs = abiItem?.inputs || [];
-  const parts = (args || []).map((a, i) => `${inputs[i]?.name || `arg${i}`}=${fmtValue(a, inputs[i])}`);
-  return `${errorName}(${parts.join(', ')})`;
+  const owner = Object.keys(CONTRACT_WORDS).find((c) => errorName.startsWith(c) && errorName.length > c.length);
+  const who = owner ? CONTRACT_WORDS[owner] : 'The contract';
+  const what = words(owner ? errorName.slice(owner.length) : errorName);
+  const now = nowSeconds(args || [], inputs);
+  const parts = (args || []).map((a, i) => `${words(inputs[i]?.name || `value ${i + 1}`)} ${fmtValue(a, inputs[i], now)}`);
+  return `${who} refused: ${what}${parts.length ? ` (${parts.join(', ')})` : ''}. [${errorName}]`;
 }
 
 function findRevertData(err) {
@@ -74,7 +106,7 @@ export function readableError(err) {
     if (reverted instanceof ContractFunctionRevertedError) {
       if (reverted.data?.errorName) {
         const item = errorAbi.find((x) => x.name === reverted.data.errorName) || reverted.data.abiItem;
-        return `The contract refused: ${describeCustomError(reverted.data.errorName, reverted.data.args, item)}`;
+        return describeCustomError(reverted.data.errorName, reverted.data.args, item);
       }
       if (reverted.reason) return `The contract refused: ${reverted.reason}`;
     }
@@ -82,7 +114,7 @@ export function readableError(err) {
     if (data && errorAbi.length) {
       try {
         const d = decodeErrorResult({ abi: errorAbi, data });
-        return `The contract refused: ${describeCustomError(d.errorName, d.args, d.abiItem)}`;
+        return describeCustomError(d.errorName, d.args, d.abiItem);
       } catch {
         /* not one of ours: fall through */
       }

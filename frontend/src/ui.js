@@ -20,14 +20,24 @@ export function h(tag, attrs = {}, ...children) {
 
 export const short = (a) => (a ? `${a.slice(0, 6)}…${a.slice(-4)}` : '–');
 
-/** 18-decimal token amount with at most 4 decimals. */
+// Numbers, percentages, durations and relative times through the browser's Intl (the reader's locale).
+const AMOUNT = new Intl.NumberFormat(undefined, { maximumFractionDigits: 4, roundingMode: 'trunc' });
+const COUNT = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+const PERCENT = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 2 });
+const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto', style: 'short' });
+const DURATION = typeof Intl.DurationFormat === 'function' ? new Intl.DurationFormat(undefined, { style: 'narrow' }) : null;
+
+/** 18-decimal token amount, at most 4 decimals, never rounded up (the exact decimal string is formatted). */
 export function tokens(v, symbol = 'GPU') {
   if (v === undefined || v === null) return '–';
-  const s = formatEther(BigInt(v));
-  const [i, f = ''] = s.split('.');
-  const frac = f.slice(0, 4).replace(/0+$/, '');
-  return `${i.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${frac ? `.${frac}` : ''}${symbol ? ` ${symbol}` : ''}`;
+  const text = AMOUNT.format(formatEther(BigInt(v)));
+  return symbol ? `${text} ${symbol}` : text;
 }
+
+export const count = (v) => COUNT.format(typeof v === 'bigint' ? Number(v) : v);
+
+/** Basis points as a percentage: 250 -> "2.5%". */
+export const percentOfBps = (bps) => PERCENT.format(Number(bps) / 10_000);
 
 export function parseAmount(text) {
   const t = String(text || '').trim();
@@ -35,22 +45,50 @@ export function parseAmount(text) {
   return parseEther(t);
 }
 
-export function duration(seconds) {
-  let s = Math.max(0, Math.floor(Number(seconds)));
-  const d = Math.floor(s / 86400);
-  s -= d * 86400;
-  const hh = Math.floor(s / 3600);
-  s -= hh * 3600;
-  const mm = Math.floor(s / 60);
-  s -= mm * 60;
-  if (d) return `${d}d ${hh}h ${mm}m`;
-  if (hh) return `${hh}h ${mm}m ${s}s`;
-  if (mm) return `${mm}m ${s}s`;
-  return `${s}s`;
+function parts(totalSeconds) {
+  let s = Math.max(0, Math.floor(Number(totalSeconds)));
+  const days = Math.floor(s / 86400);
+  s -= days * 86400;
+  const hours = Math.floor(s / 3600);
+  s -= hours * 3600;
+  const minutes = Math.floor(s / 60);
+  return { days, hours, minutes, seconds: s - minutes * 60 };
 }
 
+/** A live countdown's length down to the second: "1d 2h 3m 4s". */
+export function duration(totalSeconds) {
+  const p = parts(totalSeconds);
+  if (DURATION) return DURATION.format(p) || '0s';
+  const { days: d, hours: hh, minutes: mm, seconds: ss } = p;
+  if (d) return `${d}d ${hh}h ${mm}m`;
+  if (hh) return `${hh}h ${mm}m ${ss}s`;
+  if (mm) return `${mm}m ${ss}s`;
+  return `${ss}s`;
+}
+
+/** A governed period as people say it: 3600 -> "1h", 1209600 -> "14d", 90 -> "1m 30s". */
+export function seconds(v) {
+  const p = parts(v);
+  const shown = Object.fromEntries(Object.entries(p).filter(([, x]) => x));
+  if (!Object.keys(shown).length) return DURATION ? DURATION.format({ seconds: 0 }) : '0s';
+  return DURATION ? DURATION.format(shown) : duration(v);
+}
+
+/** A chain time relative to `now` (both unix seconds): "in 12 min", "3 days ago". */
+export function relative(t, now) {
+  const d = Number(t) - Number(now);
+  const a = Math.abs(d);
+  if (a < 60) return RELATIVE.format(Math.round(d), 'second');
+  if (a < 3600) return RELATIVE.format(Math.round(d / 60), 'minute');
+  if (a < 86400) return RELATIVE.format(Math.round(d / 3600), 'hour');
+  return RELATIVE.format(Math.round(d / 86400), 'day');
+}
+
+/** A chain time as a date and clock time in the reader's locale. */
+export const when = (t) => new Date(Number(t) * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
 export function table(headers, rows, attrs = {}) {
-  return h(
+  const wrap = h(
     'div',
     { class: 'tablewrap' },
     h(
@@ -60,6 +98,9 @@ export function table(headers, rows, attrs = {}) {
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'none yet'))),
     ),
   );
+  // each cell names its column, so a phone can show rows as stacked cards (style.css)
+  for (const tr of wrap.querySelectorAll('tbody tr')) [...tr.children].forEach((td, i) => headers[i] && !td.hasAttribute('colspan') && td.setAttribute('data-label', headers[i]));
+  return wrap;
 }
 
 export function stat(k, v, attrs = {}) {
@@ -77,6 +118,11 @@ export function setMsg(el, kind, text) {
  * in `msgEl`. Returns the action's value (undefined when it failed).
  */
 export async function act(msgEl, button, busyText, fn) {
+  // the answer appears next to what was clicked: after its form or row, or after the list holding
+  // its table (the table itself is redrawn each block; the list container stays)
+  const wrap = button?.closest('.tablewrap');
+  const anchor = wrap ? wrap.parentElement : button?.closest('form, .row');
+  if (anchor && anchor.nextElementSibling !== msgEl) anchor.after(msgEl);
   if (button) button.disabled = true;
   setMsg(msgEl, 'busy', busyText);
   try {

@@ -4,7 +4,8 @@
 ``oracle/benchmarks/results-cpu.json``. Timings are wall-clock medians and best runs of
 ``--repeats`` runs (twice as many for the cheap checks) after one warm-up; the 2% target is judged
 on the best runs, the least disturbed by other processes on a shared machine. "compute" is the provider's whole job for one challenge: derive A and B from the seed,
-C = A @ B (exact float32 BLAS GEMM), Merkle commitment over the rows. Each check mode is timed as
+C = A @ B (exact float32 BLAS GEMM, ``rows = 4 n`` by default), row digests and the Merkle
+commitment over groups of them. Each check mode is timed as
 the validator runs it (derivation of what it needs from the seed included):
 
 - ``rows s=K, N provider(s)/epoch``: :func:`oracle.challenge.check_rows` on K opened rows with the
@@ -36,7 +37,11 @@ from typing import Any
 import numpy as np
 
 from oracle import challenge as ch
+from oracle import challenge_check as cc
+from oracle import commitment as cm
+from oracle import mixer
 from oracle.bench import bench_cpu
+from oracle.benchmarks.tolerance import measure_tolerance
 from oracle.inventory import collect_cpu
 
 DEFAULT_OUT = Path(__file__).with_name("results-cpu.json")
@@ -66,29 +71,36 @@ EPOCH_SIZES = (1, 10, 100)
 """Providers one validator checks per epoch, for the amortised figures (the epoch benchmark uses 100)."""
 
 
-def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8, 16, 32)) -> dict:
+def measure_check_vs_compute(
+    n: int, repeats: int, samples: tuple[int, ...] = (8, 16, 32), rows: int | None = None
+) -> dict:
+    """The provider's sized job (``rows`` x n x n; default 4 n rows) against the validator's check."""
     seed, b_seed = bytes(range(32)), bytes(range(32, 64))
-    challenge = ch.Challenge(seed, n, "fp32", 3600.0, b_seed=b_seed)
-    a, b = ch.derive_a(seed, n), ch.derive_b(b_seed, n)
+    rows = 4 * n if rows is None else rows
+    challenge = ch.Challenge(seed, n, "fp32", 3600.0, b_seed=b_seed, rows=rows)
+    a, b = ch.derive_a(seed, n, rows), ch.derive_b(b_seed, n)
     c = ch.product(a, b)
+    keys = cm.column_keys(challenge)
+    digests = mixer.row_digests(c, keys)
     parts = {
-        "derive_a_b": _time(lambda: (ch.derive_a(seed, n), ch.derive_b(b_seed, n)), repeats),
+        "derive_a_b": _time(lambda: (ch.derive_a(seed, n, rows), ch.derive_b(b_seed, n)), repeats),
         "gemm": _time(lambda: ch.product(a, b), repeats),
-        "merkle_commit": _time(lambda: ch.MerkleTree.from_matrix(c), repeats),
+        "row_digests": _time(lambda: mixer.row_digests(c, keys), repeats),
+        "merkle_commit": _time(lambda: cm.RowCommitment(digests, challenge.group), repeats),
     }
-    compute = _time(lambda: ch.MerkleTree.from_matrix(ch.compute_product(seed, n, b_seed)), repeats)
-    tree = ch.MerkleTree.from_matrix(c)
+    compute = _time(lambda: cm.compute_commitment(challenge), repeats)
+    tree = cm.commit_product(challenge, c)
     rng = np.random.default_rng(0)
     # The validator's once-per-epoch part: derive B from the epoch's b_seed, project it (B R mod p).
-    setup = _time(lambda: ch.ProjectionKey(b_seed, n), 2 * repeats)
-    key = ch.ProjectionKey(b_seed, n)
+    setup = _time(lambda: cc.ProjectionKey(b_seed, n), 2 * repeats)
+    key = cc.ProjectionKey(b_seed, n)
     modes = []
     for s in samples:
-        rows = ch.sample_rows(n, s, rng)
-        openings = {i: (c[i].copy(), tree.proof(i)) for i in rows}  # as ProviderClient.open returns them
+        picked = cc.sample_rows(rows, s, rng)
+        openings = {i: (c[i].copy(), *tree.opening(i)) for i in picked}  # as ProviderClient.open returns
 
-        def check(rows=rows, openings=openings) -> None:
-            verdict = ch.check_rows(challenge, tree.root, openings, rows, key=key)
+        def check(picked=picked, openings=openings) -> None:
+            verdict = cc.check_rows(challenge, tree.root, openings, picked, key=key)
             assert verdict.ok, verdict.reason
 
         per_challenge = _time(check, 4 * repeats)
@@ -103,13 +115,13 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
                         "median_s": per_challenge.median_s + setup.median_s / providers,
                         "best_s": per_challenge.best_s + setup.best_s / providers,
                     },
-                    "escape_bound": f"f^{s} + p^-{key.rounds} (f=0.5: {ch.escape_bound_rows(0.5, s):.3g})",
+                    "escape_bound": f"f^{s} + p^-{key.rounds} (f=0.5: {cc.escape_bound(0.5, s, rows, key.rounds):.3g})",
                 }
             )
     for with_root in (False, True):
 
         def freivalds(with_root=with_root) -> None:
-            verdict = ch.freivalds_check(challenge, c, 2, root=tree.root if with_root else None)
+            verdict = cc.freivalds_check(challenge, c, 2, root=tree.root if with_root else None)
             assert verdict.ok, verdict.reason
 
         timing = asdict(_time(freivalds, 2 * repeats))
@@ -120,7 +132,7 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
                 "providers_per_epoch": None,
                 "check": timing,
                 "amortised_s": timing,
-                "escape_bound": f"(1/p)^2 = {ch.escape_bound_freivalds(2):.3g}",
+                "escape_bound": f"(1/p)^2 = {cc.escape_bound_freivalds(2):.3g}",
             }
         )
     for mode in modes:
@@ -129,6 +141,7 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
         mode["meets_target"] = mode["ratio_best"] <= TARGET_RATIO
     return {
         "n": n,
+        "rows": rows,
         "compute": asdict(compute),
         "compute_parts": {k: asdict(v) for k, v in parts.items()},
         "epoch_setup": asdict(setup),
@@ -137,7 +150,7 @@ def measure_check_vs_compute(n: int, repeats: int, samples: tuple[int, ...] = (8
 
 
 def measure_accuracy(
-    n: int = 256, samples: int = ch.DEFAULT_SAMPLES, trials: int = 2000, seed: int = 7
+    n: int = 256, samples: int = cc.DEFAULT_SAMPLES, trials: int = 2000, seed: int = 7
 ) -> dict:
     """How often the default check catches each kind of provider, counted over ``trials`` fresh
     row samples against one committed answer each (one shared epoch key, as a validator runs it).
@@ -148,15 +161,15 @@ def measure_accuracy(
     rng = np.random.default_rng(seed)
     challenge = ch.Challenge(bytes(range(32)), n, "fp32", 3600.0, b_seed=bytes(range(32, 64)))
     c = ch.compute_product(challenge.seed, n, challenge.b_seed)
-    key = ch.ProjectionKey(challenge.b_seed, n, rng=rng)
+    key = cc.ProjectionKey(challenge.b_seed, n, rng=rng)
 
     def passes(answer: np.ndarray) -> int:
-        tree = ch.MerkleTree.from_matrix(answer)
+        tree = cm.commit_product(challenge, answer)
         passed = 0
         for _ in range(trials):
-            rows = ch.sample_rows(n, samples, rng)
-            openings = {i: (answer[i], tree.proof(i)) for i in rows}
-            passed += ch.check_rows(challenge, tree.root, openings, rows, key=key).ok
+            rows = cc.sample_rows(n, samples, rng)
+            openings = {i: (answer[i], *tree.opening(i)) for i in rows}
+            passed += cc.check_rows(challenge, tree.root, openings, rows, key=key).ok
         return passed
 
     cases = []
@@ -186,7 +199,7 @@ def measure_http(n: int, samples: int) -> dict:
 
     with ProviderServer("127.0.0.1", 0, backend="numpy") as server:
         client = ProviderClient(server.url, timeout=120)
-        challenge = ch.new_challenge(n, "fp32", 1e9, overhead_s=60)
+        challenge = ch.new_challenge(n, "fp32", 1e9, rows=n, allowance_s=60)
         started = time.perf_counter()
         verdict = run_challenge(client, challenge, samples)
         total = time.perf_counter() - started
@@ -219,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m oracle.benchmarks.run", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("-n", type=int, default=2048, help="challenge size (default 2048)")
+    parser.add_argument(
+        "-n", type=int, default=2048, help="challenge inner size (default 2048; rows sized to 1 s)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per figure (median)")
     parser.add_argument("--gemm-n", type=int, default=2048, help="size of the CPU GEMM benchmark")
     parser.add_argument(
@@ -235,19 +250,28 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     info = machine()
-    print(f"... check vs compute at n={args.n}", file=sys.stderr, flush=True)
-    check = measure_check_vs_compute(args.n, args.repeats)
+    print(f"... CPU GEMM n={args.gemm_n}", file=sys.stderr, flush=True)
+    gemm = bench_cpu(n=args.gemm_n, repeats=args.repeats)
+    fp32 = next(g.tflops for g in gemm.gemm if g.precision == "fp32") * 1e12
+    rows = ch.rows_for(args.n, fp32, ch.DEFAULT_TARGET_S)  # the work of a challenge at this CPU's claim
+    print(
+        f"... check vs compute at n={args.n}, rows={rows} (1 s at {fp32 / 1e9:.0f} GFLOP/s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    check = measure_check_vs_compute(args.n, args.repeats, rows=rows)
     print("... detection rates (accuracy)", file=sys.stderr, flush=True)
     accuracy = measure_accuracy(trials=args.accuracy_trials)
     print("... HTTP round trip (local provider)", file=sys.stderr, flush=True)
     http = measure_http(min(args.n, 1024), 16)
-    print(f"... CPU GEMM n={args.gemm_n}", file=sys.stderr, flush=True)
-    gemm = bench_cpu(n=args.gemm_n, repeats=args.repeats)
+    print("... tolerated inflation (real provider, claims k x its speed)", file=sys.stderr, flush=True)
+    tolerance = measure_tolerance(guess_flops=fp32)
     results = {
         "machine": info,
         "check_vs_compute": check,
         "accuracy": accuracy,
         "http_round_trip": http,
+        "tolerance": tolerance,
         "cpu_gemm": gemm.to_dict(),
         "wall_s": time.perf_counter() - started,
     }
@@ -261,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"compute (derive + GEMM + commit): median {compute['median_s'] * 1e3:.1f} ms, best {compute['best_s'] * 1e3:.1f} ms"
         f"   [best: derive {parts['derive_a_b']['best_s'] * 1e3:.1f} ms, GEMM {parts['gemm']['best_s'] * 1e3:.1f} ms,"
-        f" Merkle {parts['merkle_commit']['best_s'] * 1e3:.1f} ms]"
+        f" digests {parts['row_digests']['best_s'] * 1e3:.1f} ms, Merkle {parts['merkle_commit']['best_s'] * 1e3:.1f} ms]"
     )
     setup = check["epoch_setup"]
     print(
@@ -290,6 +314,23 @@ def main(argv: list[str] | None = None) -> int:
         f"(answer {http['answer_wall_s'] * 1e3:.1f} ms, open+transfer {http['open_and_transfer_s'] * 1e3:.1f} ms, "
         f"check {http['check_s'] * 1e3:.1f} ms)"
     )
+    print(
+        f"\nTolerated inflation (n={tolerance['n']}, target {tolerance['target_s']} s, tolerance"
+        f" {tolerance['tolerance']}, allowance {tolerance['allowance_s']} s)"
+    )
+    for name in ("paced", "cpu"):
+        t = tolerance[name]
+        print(
+            f"{name}: speed {t['speed_flops'] / 1e9:.1f} GFLOP/s, median fixed cost {t['median_fixed_s'] * 1e3:.0f} ms"
+            f" -> predicted {t['predicted_tolerated']:.2f}x; largest k passed {t['largest_k_passed']},"
+            f" smallest k failed {t['smallest_k_failed']}"
+        )
+        print(f"  {'k':>5} {'pass':>5} {'wall s':>7} {'deadline s':>10} {'measured/real':>13}")
+        for r in t["runs"]:
+            print(
+                f"  {r['k']:5.2f} {str(r['ok']):>5} {r['wall_s']:7.3f} {r['deadline_s']:10.3f}"
+                f" {r['attested_over_real']:13.2f}"
+            )
     print(f"\nCPU GEMM ({gemm.device_name})")
     for g in gemm.gemm:
         print(f"  {g.precision}: {g.tflops * 1e3:.1f} GFLOP/s (n={g.n}, median {g.median_s * 1e3:.1f} ms)")

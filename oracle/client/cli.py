@@ -19,13 +19,11 @@ import sys
 import traceback
 from typing import TextIO
 
-from oracle.chain import ChainError
-from oracle.client import cli_job
+from oracle.client import cli_job, pay_cli
 from oracle.client.cli_ui import Out, common_options
-from oracle.keys import KeystoreError
-from oracle.work.errors import WorkError
+from oracle.errors import OracleError
 
-COMMANDS = [cli_job]
+COMMANDS = [cli_job, pay_cli]
 """Modules with ``register(subparsers, common)``; each sets ``func(args, out) -> int`` on its parsers."""
 
 
@@ -46,7 +44,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except KeyboardInterrupt:
         print("compute: interrupted", file=out.stderr)
         return 130
-    except (WorkError, ChainError, KeystoreError) as exc:
+    except OracleError as exc:
         if args.debug:
             traceback.print_exc(file=out.stderr)
         print(f"compute: error: {exc}", file=out.stderr)

@@ -9,7 +9,8 @@ import os
 import sys
 from typing import Any, TextIO
 
-from oracle.chain import ChainClient, load_deployment
+from oracle.chain import ChainClient
+from oracle.deployment import load_deployment
 from oracle.keys import load_signer
 from oracle.work.escrow import Escrow
 

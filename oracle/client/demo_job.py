@@ -20,8 +20,9 @@ import numpy as np
 from eth_account import Account
 from eth_utils import keccak
 
-from oracle.chain import ChainClient, load_deployment
+from oracle.chain import ChainClient
 from oracle.client.jobs import JobClient
+from oracle.deployment import load_deployment
 from oracle.provider.jobs_agent import JobAgent
 from oracle.provider.jobs_policy import JobPolicy
 from oracle.work import demo_model

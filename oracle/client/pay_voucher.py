@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from coincurve import PublicKey
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from oracle.attest import DOMAIN_FIELDS, Domain, typed_digest
+from oracle.errors import OracleError
 
 CHANNELS_NAME = "PaymentChannels"
 CHANNELS_VERSION = "1"
@@ -29,9 +31,10 @@ VOUCHER_TYPE = "Voucher(" + ",".join(f"{t} {n}" for n, t in VOUCHER_FIELDS) + ")
 VOUCHER_TYPEHASH = keccak(text=VOUCHER_TYPE)
 SIGNATURE_BYTES = 65
 UINT256_MAX = 2**256 - 1
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
-class VoucherError(ValueError):
+class VoucherError(OracleError, ValueError):
     """A voucher or its signature cannot be encoded or parsed (the message says which part)."""
 
 
@@ -74,15 +77,36 @@ def sign_voucher(domain: Domain, voucher: Voucher, private_key: bytes | str) -> 
 
 
 def recover_signer(domain: Domain, voucher: Voucher, signature: bytes) -> str:
-    """The checksummed address that signed `voucher`; VoucherError if the signature is malformed."""
+    """The checksummed address that signed `voucher`, with the contract's own rules (OpenZeppelin
+    ECDSA): 65 bytes, v in {27, 28}, s in the lower half of the curve order; VoucherError otherwise."""
+    return recover_digest_signer(voucher_digest(domain, voucher), signature)
+
+
+def recover_digest_signer(digest: bytes, signature: bytes) -> str:
+    """As recover_signer, for a digest already computed (the provider caches the domain)."""
     if len(signature) != SIGNATURE_BYTES:
         raise VoucherError(f"a voucher signature is {SIGNATURE_BYTES} bytes, got {len(signature)}")
+    s, v = int.from_bytes(signature[32:64], "big"), signature[64]
+    if s > SECP256K1_HALF_N:
+        raise VoucherError("voucher signature has a high s (malleable); sign with a standard library")
+    if v not in (27, 28):
+        raise VoucherError(f"voucher signature v must be 27 or 28, got {v}")
     try:
-        return to_checksum_address(
-            Account._recover_hash(voucher_digest(domain, voucher), signature=signature)
-        )
-    except Exception as err:  # eth-keys raises several types for a bad v / s / point
+        public = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), digest, hasher=None)
+    except ValueError as err:
         raise VoucherError(f"voucher signature does not recover: {err}") from err
+    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+
+
+class VoucherDigester:
+    """voucher_digest with the domain separator computed once (the provider's hot path)."""
+
+    def __init__(self, domain: Domain):
+        self.domain = domain
+        self._prefix = b"\x19\x01" + domain.separator()
+
+    def digest(self, voucher: Voucher) -> bytes:
+        return keccak(self._prefix + voucher_struct_hash(voucher))
 
 
 def typed_data_voucher(domain: Domain, voucher: Voucher) -> dict[str, Any]:

@@ -1,74 +1,78 @@
-"""Compute backends of the provider: ``challenge -> C``, the exact int32 product of
-:mod:`oracle.challenge`'s matrices. NumPy on the CPU; PyTorch on a CUDA device (imported lazily,
-the ``gpu`` extra)."""
+"""Compute backends of the provider: a challenge's whole job, ``challenge -> RowCommitment``
+(derive ``A`` and ``B``, multiply, digest the rows, build the tree; see :mod:`oracle.challenge`).
+NumPy on the CPU; PyTorch on a CUDA device (:mod:`oracle.provider.device`, imported lazily, the
+``gpu`` extra)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 
 from oracle import challenge as ch
+from oracle import commitment as cm
 from oracle.errors import ProviderError
 
-ProductFn = Callable[[ch.Challenge], np.ndarray]
-"""A compute backend: ``challenge -> C`` (``derive_a(seed) @ derive_b(b_seed)``), int32 n x n."""
+CommitFn = Callable[..., cm.RowCommitment]
+"""``(challenge, *, hook=None, pace=None, give_up_at=None) -> RowCommitment``: see
+:func:`oracle.challenge.compute_commitment`."""
 
 BACKENDS = ("auto", "numpy", "torch")
 
 
-def numpy_product(challenge: ch.Challenge) -> np.ndarray:
+_B_CACHE: OrderedDict[tuple[bytes, int], np.ndarray] = OrderedDict()
+_B_LOCK = threading.Lock()
+
+
+def epoch_b(challenge: ch.Challenge) -> np.ndarray:
+    """``B`` of the challenge's ``b_seed``, kept for the two newest (b_seed, n): a validator shares one
+    ``B`` across its challenges of an epoch, so deriving it (O(n^2)) is paid once, not per challenge."""
+    ident = (bytes(challenge.b_seed), challenge.n)
+    with _B_LOCK:
+        b = _B_CACHE.get(ident)
+    if b is None:
+        b = ch.derive_b(challenge.b_seed, challenge.n)
+        with _B_LOCK:
+            _B_CACHE[ident] = b
+            while len(_B_CACHE) > 2:
+                _B_CACHE.popitem(last=False)
+    return b
+
+
+def numpy_commit(
+    challenge: ch.Challenge, *, hook: cm.BlockHook | None = None, pace=None, give_up_at: float | None = None
+) -> cm.RowCommitment:
     """CPU backend: exact float32 BLAS GEMM whatever the precision named (see :mod:`oracle.challenge`)."""
-    return ch.compute_product(challenge.seed, challenge.n, challenge.b_seed)
+    return cm.compute_commitment(challenge, hook=hook, pace=pace, give_up_at=give_up_at, b=epoch_b(challenge))
 
 
-def torch_product(challenge: ch.Challenge) -> np.ndarray:
-    """GPU backend (PyTorch, CUDA): computes in the challenge precision, exact by construction.
+def torch_commit(
+    challenge: ch.Challenge, *, hook: cm.BlockHook | None = None, pace=None, give_up_at: float | None = None
+) -> cm.RowCommitment:
+    """GPU backend: everything on the CUDA device in the challenge's precision. Misbehaviour drills
+    (``hook``) and paced stand-ins (``pace``) run on the CPU path instead."""
+    if hook is not None or pace is not None:
+        return numpy_commit(challenge, hook=hook, pace=pace, give_up_at=give_up_at)
+    from oracle.provider.device import torch_commitment
 
-    fp16/bf16 accumulate and output in fp32 (``torch.mm(..., out_dtype=torch.float32)``; older
-    PyTorch: K-split into chunks whose partial products are exact in the 16-bit output)."""
-    import torch  # lazy: optional dependency
-
-    n, precision = challenge.n, challenge.precision
-    dev = torch.device("cuda")
-    a = torch.from_numpy(np.ascontiguousarray(ch.derive_a(challenge.seed, n))).to(dev)
-    b = torch.from_numpy(np.ascontiguousarray(ch.derive_b(challenge.b_seed, n))).to(dev)
-    if precision == "fp64":
-        c = a.double() @ b.double()
-    elif precision in ("fp32", "tf32", "int8"):
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-        try:
-            c = a.float() @ b.float()
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
-    else:
-        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-        a16, b16 = a.to(dtype), b.to(dtype)
-        try:
-            c = torch.mm(a16, b16, out_dtype=torch.float32)
-        except (TypeError, RuntimeError):
-            exact_limit = 2048 if precision == "fp16" else 256  # integers exact in the 16-bit format
-            chunk = max(1, exact_limit // 64)
-            c = torch.zeros((n, n), dtype=torch.float32, device=dev)
-            for k in range(0, n, chunk):
-                c += (a16[:, k : k + chunk] @ b16[k : k + chunk]).float()
-    return c.round().to(torch.int32).cpu().numpy()
+    return torch_commitment(challenge, "cuda", give_up_at=give_up_at)
 
 
-def select_backend(name: str = "auto") -> tuple[str, ProductFn]:
+def select_backend(name: str = "auto") -> tuple[str, CommitFn]:
     """``"numpy"``, ``"torch"`` or ``"auto"`` (torch when it imports and sees a CUDA device)."""
     if name == "numpy":
-        return "numpy", numpy_product
+        return "numpy", numpy_commit
     if name in ("torch", "auto"):
         try:
-            import torch  # noqa: F401
+            import torch
 
             if torch.cuda.is_available():
-                return "torch", torch_product
+                return "torch", torch_commit
         except ImportError:
             pass
         if name == "torch":
             raise ProviderError("backend 'torch' needs PyTorch with a CUDA device; use --backend numpy")
-        return "numpy", numpy_product
+        return "numpy", numpy_commit
     raise ProviderError(f"unknown backend {name!r}: use auto, numpy or torch")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from oracle import challenge as ch
+from oracle import commitment as cm
 from oracle.errors import ProviderError
 
 BEHAVIOURS = ("honest", "wrong", "lazy", "slow", "garbage", "silent")
@@ -27,13 +29,21 @@ def check_behaviour(behaviour: str) -> str:
     return behaviour
 
 
-def corrupt_product(behaviour: str, c: np.ndarray) -> np.ndarray:
-    """The product a provider with ``behaviour`` commits to instead of the true ``c``."""
-    n = c.shape[0]
-    if behaviour == "wrong":
+def block_hook(behaviour: str, challenge: ch.Challenge) -> cm.BlockHook | None:
+    """What a provider with ``behaviour`` commits instead of a block of rows starting at ``r0``
+    (``None`` for an honest one). The server applies it again, row by row, when it opens rows, so
+    the openings match what it committed."""
+    n, half = challenge.n, (challenge.rows + 1) // 2
+
+    def wrong(r0: int, c: np.ndarray) -> np.ndarray:
         c = c.copy()
-        c[np.arange(n), (np.arange(n) * 7 + 3) % n] += 1
-    elif behaviour == "lazy":
+        rows = np.arange(r0, r0 + len(c))
+        c[rows - r0, (rows * 7 + 3) % n] += 1
+        return c
+
+    def lazy(r0: int, c: np.ndarray) -> np.ndarray:
         c = c.copy()
-        c[(n + 1) // 2 :] = 0
-    return c
+        c[max(0, half - r0) :] = 0
+        return c
+
+    return {"wrong": wrong, "lazy": lazy}.get(behaviour)

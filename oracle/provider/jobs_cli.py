@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from oracle.chain import ChainClient, ChainError, load_deployment
-from oracle.keys import KeystoreError, load_signer
+from oracle.chain import ChainClient
+from oracle.deployment import load_deployment
+from oracle.errors import OracleError
+from oracle.keys import load_signer
 from oracle.provider.jobs_agent import JobAgent, print_progress
 from oracle.provider.jobs_policy import JobPolicy
-from oracle.work.errors import WorkError
 from oracle.work.escrow import Escrow
 
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    except (WorkError, ChainError, KeystoreError, OSError) as exc:
+    except (OracleError, OSError) as exc:
         print(f"jobs: error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 3))
     finally:

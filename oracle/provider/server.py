@@ -1,63 +1,73 @@
 """The provider's HTTP server: what validators challenge (client side: :mod:`oracle.validator.client`).
 
-HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx status):
+HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx/5xx status):
 
 - ``GET /health`` -> ``{"status": "ok", "version", "backend", "cached"}``
 - ``GET /inventory`` -> :meth:`oracle.inventory.Inventory.to_json`
-- ``POST /challenge`` ``{seed, b_seed, n, precision, deadline_s}`` -> ``{root, elapsed_s, n, precision, backend}``
-  The provider computes ``C = A @ B`` (see :mod:`oracle.challenge`) and keeps ``C`` and its Merkle
-  tree for ``cache_ttl_s`` seconds, keyed by seed.
-- ``POST /open`` ``{seed, rows: [i, ...]}`` -> ``{rows: [{index, values_b64, proof: ["0x..", ...]}]}``
-  (``values_b64``: the row as int32 little-endian, base64 -- the bytes its Merkle leaf hashes)
-- ``POST /product`` ``{seed}`` -> ``{n, dtype: "<i4", c_b64}`` the full ``C`` (int32 little-endian,
-  base64) for Freivalds' check; only for ``n <= max_product_n``.
+- ``POST /challenge`` a signed challenge request (:mod:`oracle.challenge_auth`:
+  ``{challenge, node, epoch, issued_at, signer, signature}``) -> ``{root, elapsed_s, n, rows,
+  precision, backend, node, signature}``. With a :class:`~oracle.provider.admission.Gate` only
+  oracle-set requests for the nodes served here are computed (401/403/409/429 otherwise, before
+  any work); without one (``oracle serve`` in dev mode, the default) a bare challenge is accepted
+  too. The provider computes ``C = A @ B`` block by block on its backend, commits to the row
+  digests (see :mod:`oracle.challenge`) and keeps the commitment per (validator, epoch) until the
+  rows are opened (:class:`~oracle.provider.admission.CommitmentStore`). ``signature``: the node's
+  answer key over ``(node, seed, root)`` when it has one. While a node runs one challenge, another
+  for it is answered ``503 {"busy": true, "running": <that signed request>, "retry_after_s"}``.
+- ``POST /open`` ``{seed, rows: [i, ...]}`` -> ``{rows: [{index, values_b64, group_b64, proof}]}``
+  (``values_b64``: the row recomputed, int32 little-endian; ``group_b64``: the digests of its
+  group; ``proof``: the group's Merkle proof, ``0x`` hex).
+- ``POST /product`` ``{seed}`` -> ``{rows, n, dtype: "<i4", c_b64}`` the full ``C`` for Freivalds'
+  check; only for ``rows, n <= max_product_n``.
 
-Misbehaviour modes (``behaviour``): see :mod:`oracle.provider.behaviours`.
+Misbehaviour modes (``behaviour``): see :mod:`oracle.provider.behaviours`. ``hardware``: a paced
+stand-in for accelerators (:mod:`oracle.provider.hardware`), shared by every node served here.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+from eth_account import Account
 
 from oracle import __version__
 from oracle import challenge as ch
-from oracle.provider.backends import select_backend
-from oracle.provider.behaviours import GARBAGE_REPLY, SLOW_EXTRA_S, check_behaviour, corrupt_product
+from oracle.attest import Domain
+from oracle.challenge_auth import sign_answer
+from oracle.provider.admission import Busy, CommitmentStore, Gate, Refused, Stored
+from oracle.provider.backends import epoch_b, select_backend
+from oracle.provider.behaviours import GARBAGE_REPLY, SLOW_EXTRA_S, block_hook, check_behaviour
+from oracle.provider.hardware import Hardware
 
 MAX_BODY_BYTES = 1 << 20
-DEFAULT_MAX_N = 8192
+DEFAULT_MAX_N = 16384
 DEFAULT_MAX_PRODUCT_N = 1024
-DEFAULT_CACHE_TTL_S = 120.0
-DEFAULT_MAX_CACHED = 4
-
-
-@dataclass
-class _Entry:
-    expires: float
-    c: np.ndarray
-    tree: ch.MerkleTree
+GIVE_UP_AFTER_S = 1.0
+"""A challenge still computing this long past its deadline is abandoned (its answer is late anyway)."""
+ANONYMOUS = "anonymous"
+"""The validator of an unsigned challenge (dev mode only)."""
 
 
 class _BadRequest(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, payload: dict | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.payload = status, payload
 
 
 class ProviderServer:
-    """A provider node's challenge server. ``port=0`` picks a free port (see :attr:`url`).
+    """A provider's challenge server for one or more nodes. ``port=0`` picks a free port (see :attr:`url`).
 
-    Use as a context manager (starts a background thread, stops on exit) or call
+    ``node_keys``: node id -> private key of its answer key (the address goes in the node's
+    ``metadataURI`` as ``#key=0x..``); ``domain``: the registry's EIP-712 domain the answers are
+    signed in. Use as a context manager (starts a background thread, stops on exit) or call
     :meth:`serve_forever` in the foreground."""
 
     def __init__(
@@ -69,22 +79,28 @@ class ProviderServer:
         backend: str = "numpy",
         max_n: int = DEFAULT_MAX_N,
         max_product_n: int = DEFAULT_MAX_PRODUCT_N,
-        cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
-        max_cached: int = DEFAULT_MAX_CACHED,
         inventory_fn: Callable[[], dict] | None = None,
         silent_s: float = 3600.0,
+        gate: Gate | None = None,
+        node_keys: Mapping[bytes, str | bytes] | None = None,
+        domain: Domain | None = None,
+        hardware: Hardware | None = None,
+        store: CommitmentStore | None = None,
     ):
         self.behaviour = check_behaviour(behaviour)
-        self.backend_name, self.product_fn = select_backend(backend)
+        self.backend_name, self.commit_fn = select_backend(backend)
         self.max_n = max_n
         self.max_product_n = max_product_n
-        self.cache_ttl_s = cache_ttl_s
-        self.max_cached = max_cached
         self.silent_s = silent_s
+        self.gate, self.domain, self.hardware = gate, domain, hardware
+        self.node_keys = {bytes(k): v for k, v in (node_keys or {}).items()}
+        self.store = store or CommitmentStore()
+        self.busy = Busy()
+        self.running = 0
+        """Challenges being computed right now (also those whose validator gave up waiting)."""
+        self._running_lock = threading.Lock()
         self._inventory_fn = inventory_fn
         self._inventory: dict | None = None
-        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
@@ -94,6 +110,11 @@ class ProviderServer:
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    def endpoint_of(self, node_id: bytes) -> str:
+        """The ``metadataURI`` to register ``node_id`` with: this URL, plus its answer key if any."""
+        key = self.node_keys.get(bytes(node_id))
+        return self.url if key is None else f"{self.url}#key={Account.from_key(key).address}"
 
     def start(self) -> ProviderServer:
         self._thread = threading.Thread(
@@ -130,9 +151,12 @@ class ProviderServer:
     # -- request logic (called from handler threads) --------------------------------------
 
     def health(self) -> dict:
-        with self._lock:
-            cached = len(self._cache)
-        return {"status": "ok", "version": __version__, "backend": self.backend_name, "cached": cached}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "backend": self.backend_name,
+            "cached": len(self.store),
+        }
 
     def inventory(self) -> dict:
         if self._inventory is None:
@@ -144,79 +168,141 @@ class ProviderServer:
                 self._inventory = collect().to_json()
         return self._inventory
 
-    def handle_challenge(self, body: Any) -> dict:
+    def _admit(self, body: Any) -> tuple[ch.Challenge, bytes | None, int, str]:
+        """``(challenge, node, epoch, validator)`` of a request this server will compute."""
+        if self.gate is not None:
+            try:
+                request, signer = self.gate.admit(body)
+            except Refused as exc:
+                raise _BadRequest(exc.status, str(exc)) from None
+            return request.challenge, request.node_id, request.epoch, signer
+        inner = body.get("challenge") if isinstance(body, dict) and "challenge" in body else body
         try:
-            challenge = ch.Challenge.from_json(body)
+            challenge = ch.Challenge.from_json(inner)
+            node = (
+                ch.parse_bytes32(body["node"], "node") if isinstance(body, dict) and "node" in body else None
+            )
         except ch.ChallengeError as exc:
             raise _BadRequest(400, str(exc)) from None
+        epoch = body.get("epoch", 0) if isinstance(body, dict) else 0
+        return challenge, node, epoch if isinstance(epoch, int) else 0, ANONYMOUS
+
+    @contextlib.contextmanager
+    def _node(self, node: bytes | None, validator: str, body: Any, deadline_s: float) -> Iterator[None]:
+        if node is None:
+            yield
+            return
+        running = self.busy.start(node, validator, body, time.monotonic() + deadline_s)
+        if running is not None:
+            evidence, ends = running
+            retry = max(0.05, ends - time.monotonic())
+            raise _BadRequest(503, "busy", {"busy": True, "running": evidence, "retry_after_s": retry})
+        try:
+            yield
+        finally:
+            self.busy.done(node)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        with self._running_lock:
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self.running -= 1
+
+    def handle_challenge(self, body: Any) -> dict:
+        challenge, node, epoch, validator = self._admit(body)
         if challenge.n > self.max_n:
             raise _BadRequest(413, f"n={challenge.n} exceeds this provider's max_n={self.max_n}")
-        started = time.perf_counter()
-        c = self.product_fn(challenge)
-        c = corrupt_product(self.behaviour, c)
-        tree = ch.MerkleTree.from_matrix(c)
-        elapsed = time.perf_counter() - started
-        with self._lock:
-            now = time.monotonic()
-            for key in [k for k, e in self._cache.items() if e.expires < now]:
-                del self._cache[key]
-            self._cache[challenge.seed] = _Entry(now + self.cache_ttl_s, c, tree)
-            self._cache.move_to_end(challenge.seed)
-            while len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
+        hook = block_hook(self.behaviour, challenge)
+        give_up_at = time.monotonic() + challenge.deadline_s + GIVE_UP_AFTER_S
+        with self._node(node, validator, body, challenge.deadline_s), self._counted():
+            started = time.perf_counter()
+            try:
+                if self.hardware is None:
+                    commitment = self.commit_fn(challenge, hook=hook, give_up_at=give_up_at)
+                else:
+                    with self.hardware.device() as pace:
+                        commitment = self.commit_fn(challenge, hook=hook, pace=pace, give_up_at=give_up_at)
+            except ch.ChallengeError as exc:
+                raise _BadRequest(503, str(exc)) from None
+            elapsed = time.perf_counter() - started
+        self.store.put(Stored(challenge, commitment, validator, epoch, node or bytes(32)))
         if self.behaviour == "slow":
             self._stopping.wait(max(0.0, challenge.deadline_s - elapsed) + SLOW_EXTRA_S)
-        return {
-            "root": "0x" + tree.root.hex(),
+        answer = {
+            "root": "0x" + commitment.root.hex(),
             "elapsed_s": elapsed,
             "n": challenge.n,
+            "rows": challenge.rows,
             "precision": challenge.precision,
             "backend": self.backend_name,
         }
+        if node is not None:
+            answer["node"] = "0x" + node.hex()
+            key = self.node_keys.get(node)
+            if key is not None and self.domain is not None:
+                answer["signature"] = sign_answer(key, self.domain, node, challenge.seed, commitment.root)
+        return answer
 
-    def _entry(self, body: Any) -> _Entry:
+    def _stored(self, body: Any) -> Stored:
         if not isinstance(body, dict) or "seed" not in body:
             raise _BadRequest(400, "body must be a JSON object with a seed")
         try:
             seed = ch.parse_bytes32(body["seed"], "seed")
         except ch.ChallengeError as exc:
             raise _BadRequest(400, str(exc)) from None
-        with self._lock:
-            entry = self._cache.get(seed)
-        if entry is None or entry.expires < time.monotonic():
+        entry = self.store.get(seed)
+        if entry is None:
             raise _BadRequest(
-                404, "no product for this seed (never challenged, or expired): POST /challenge first"
+                404, "no commitment for this seed (never challenged, or expired): POST /challenge first"
             )
         return entry
 
+    def _rows(self, entry: Stored, rows: list[int]) -> np.ndarray:
+        """The committed rows: recomputed (O(n^2) each), misbehaviour applied row by row."""
+        values = ch.product_rows(entry.challenge, rows, b=epoch_b(entry.challenge))
+        hook = block_hook(self.behaviour, entry.challenge)
+        if hook is not None:
+            values = np.stack([hook(i, values[k : k + 1])[0] for k, i in enumerate(rows)])
+        return values
+
     def handle_open(self, body: Any) -> dict:
-        entry = self._entry(body)
+        entry = self._stored(body)
         rows = body.get("rows")
-        n = entry.c.shape[0]
-        if not isinstance(rows, list) or not all(isinstance(i, int) and 0 <= i < n for i in rows):
-            raise _BadRequest(400, f"rows must be a list of row indices in [0, {n})")
+        m = entry.challenge.rows
+        if not isinstance(rows, list) or not all(isinstance(i, int) and 0 <= i < m for i in rows):
+            raise _BadRequest(400, f"rows must be a list of row indices in [0, {m})")
         if len(rows) > 1024:
             raise _BadRequest(413, "at most 1024 rows per request")
-        return {
-            "rows": [
+        values = self._rows(entry, rows)
+        out = []
+        for k, i in enumerate(rows):
+            digests, proof = entry.commitment.opening(i)
+            out.append(
                 {
                     "index": i,
                     "values_b64": base64.b64encode(
-                        np.ascontiguousarray(entry.c[i], dtype="<i4").tobytes()
+                        np.ascontiguousarray(values[k], dtype="<i4").tobytes()
                     ).decode(),
-                    "proof": ["0x" + h.hex() for h in entry.tree.proof(i)],
+                    "group_b64": base64.b64encode(digests).decode(),
+                    "proof": ["0x" + h.hex() for h in proof],
                 }
-                for i in rows
-            ]
-        }
+            )
+        self.store.opened(entry.challenge.seed)
+        return {"rows": out}
 
     def handle_product(self, body: Any) -> dict:
-        entry = self._entry(body)
-        n = entry.c.shape[0]
-        if n > self.max_product_n:
-            raise _BadRequest(413, f"n={n} exceeds max_product_n={self.max_product_n}: use sampled rows")
-        raw = np.ascontiguousarray(entry.c, dtype="<i4").tobytes()
-        return {"n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
+        entry = self._stored(body)
+        m, n = entry.challenge.rows, entry.challenge.n
+        if max(m, n) > self.max_product_n:
+            raise _BadRequest(
+                413, f"rows={m}, n={n} exceed max_product_n={self.max_product_n}: use sampled rows"
+            )
+        raw = np.ascontiguousarray(self._rows(entry, list(range(m))), dtype="<i4").tobytes()
+        return {"rows": m, "n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
 
 
 def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
@@ -240,7 +326,8 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the validator gave up
+                self.wfile.write(data)
 
         def _misbehaving_reply(self) -> bool:
             if server.behaviour == "silent":
@@ -286,6 +373,6 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self._send(200, route(body))
             except _BadRequest as exc:
-                self._send(exc.status, {"error": str(exc)})
+                self._send(exc.status, exc.payload or {"error": str(exc)})
 
     return Handler

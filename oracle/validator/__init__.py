@@ -7,6 +7,10 @@
 - :mod:`~oracle.validator.client`: the HTTP client of a provider (``ProviderClient``).
 - :mod:`~oracle.validator.figures`: the figures a provider reports; :mod:`~oracle.validator.attesting`
   turns them into the attestation (or fault) every validator signs identically.
+- :mod:`~oracle.validator.anomaly` (with :mod:`~oracle.validator.anomaly_model`,
+  :mod:`~oracle.validator.evidence`, :mod:`~oracle.validator.robust`): the network watching itself,
+  a per-node anomaly score and the multiplier of its attested score; :mod:`~oracle.validator.history`
+  reads its evidence from the chain, :mod:`~oracle.validator.anomaly_view` keeps the daemon's view.
 - :mod:`~oracle.validator.nodes`: discovering the registered nodes on chain.
 - :mod:`~oracle.validator.config`: the daemon's settings; :mod:`~oracle.validator.observability`:
   metrics and JSON logs.

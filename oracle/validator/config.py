@@ -34,8 +34,12 @@ class ValidatorConfig:
     validity_seconds: int = 2 * 3600
     slash_amount: int = 100 * 10**18
     finder: str | None = None  # default: the fault is paid to no one in particular (treasury)
-    challenge_n: int = 64
-    samples: int = 8
+    challenge_n: int = 8192
+    challenge_target_s: float = 1.0
+    challenge_allowance_s: float = 0.25
+    """n, target and allowance size every challenge and so the figures attested: all validators of a
+    network must use the same (like the threshold, they are the network's settings)."""
+    samples: int = 16
     workers: int = 8
     collect_timeout: float = 60.0
     failover_s: float = 30.0

@@ -10,15 +10,17 @@ Design
 * **Deterministic attestations** (:mod:`oracle.validator.attesting`): k validators aggregate
   signatures over byte-identical typed data, so what is signed is a pure function of the chain and
   of what the provider reports; ``expiry = genesis + epoch * epoch_seconds + validity_seconds``.
-* **Gathering and leader.** Every validator serves what it signed at
-  ``GET /signatures/<epoch>`` (JSON, :mod:`oracle.validator.peers`). The *leader* of an epoch is the validator with the lowest
+* **Gathering and leader.** Every validator serves what it signed at ``GET /signatures/<epoch>``
+  (JSON, :mod:`oracle.validator.peers`). The *leader* of an epoch is the validator with the lowest
   address among those whose endpoint answered within the last ``failover_s`` seconds (itself
   included; sticky, so a crashed leader that restarts quickly keeps the role): it polls the
   others, aggregates k signatures per node (sorted by signer) and posts one ``submit`` (or
-  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch (:mod:`oracle.validator.batch`). The others watch the chain; if the leader has not posted everything
-  within ``failover_s`` they post what is missing themselves. Posting twice is impossible by construction: before any post
-  the poster checks the chain (``recordOf(node).epoch`` / ``faultReported``) and a second post of
-  the same epoch would revert as stale anyway.
+  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch
+  (:mod:`oracle.validator.batch`). The others watch the chain; if the leader has not posted
+  everything within ``failover_s`` they post what is missing themselves. Posting twice is
+  impossible by construction: before any post the poster checks the chain
+  (``recordOf(node).epoch`` / ``faultReported``) and a second post of the same epoch would revert
+  as stale anyway.
 * **Crash safety** (:mod:`oracle.journal`): every step is journaled (fsynced) before the next; a
   transaction's hash is journaled *before* it is sent, so a restarted validator waits for that
   transaction instead of posting again. A validator never signs two different messages for the
@@ -49,15 +51,22 @@ from oracle.attest import (
     sign_attestation,
     sign_fault,
 )
-from oracle.chain import ChainClient, ChainError, ContractRevert, load_deployment
+from oracle.chain import ChainClient, ChainError, ContractRevert
+from oracle.deployment import load_deployment
+from oracle.errors import OracleError
 from oracle.journal import Entry, Journal
+from oracle.validator.anomaly_view import AnomalyView
 from oracle.validator.attesting import attestation_of, fault_from_json, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
-from oracle.validator.prober import ChallengeProber, Prober, ProbeResult
+from oracle.validator.prober import ChallengeProber, Prober, ProbeResult, node_groups
+
+
+class ValidatorSetupError(OracleError):
+    """The validator cannot do useful work as configured (the message says what to change)."""
 
 
 class Validator:
@@ -71,11 +80,22 @@ class Validator:
         registry = deployment.get(REGISTRY)
         self.domain = Domain(deployment.chain_id, registry.address)
         self.journal = Journal(cfg.journal_path)
-        self.prober = prober if prober is not None else ChallengeProber(cfg.challenge_n, cfg.samples)
+        self.prober = (
+            prober
+            if prober is not None
+            else ChallengeProber(
+                cfg.challenge_n,
+                cfg.samples,
+                target_s=cfg.challenge_target_s,
+                allowance_s=cfg.challenge_allowance_s,
+            )
+        )
+        self.prober.bind(cfg.account, self.domain, self.is_oracle)
         self.metrics = Metrics()
         self.batch = BatchRounds(
             self.journal, self.chain, self.domain, self.account, self.metrics, self._log, self.is_oracle
         )
+        self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
         self._last_seen: dict[str, float] = {}
@@ -96,6 +116,7 @@ class Validator:
             self.address,
             self.signatures_document,
             self.batch.proofs_document,
+            self.anomaly.document,
         )
         if self.cfg.metrics_port is not None:
             self._metrics_server, _ = start_http_server(
@@ -145,6 +166,17 @@ class Validator:
     def discover(self) -> list[NodeInfo]:
         return discover_nodes(self.chain)
 
+    def check_membership(self) -> None:
+        """Refuse to start with a key that is not in the oracle set: such a validator signs what
+        no contract accepts, and would otherwise run silently and report nothing done."""
+        if not self.is_oracle(self.address):
+            count = self.chain.call(REGISTRY, "oracleCount")
+            raise ValidatorSetupError(
+                f"{self.address} is not in the AttestationRegistry's oracle set ({count} oracles): its signatures would "
+                "count for nothing. Use a key that governance added (oracle keys list), or ask governance "
+                "for a proposal that adds this address to the oracle set"
+            )
+
     def is_oracle(self, address: str) -> bool:
         if address not in self._oracle_cache:
             self._oracle_cache[address] = bool(self.chain.call(REGISTRY, "isOracle", address))
@@ -152,23 +184,40 @@ class Validator:
 
     # -- step 1: challenge and sign ---------------------------------------------------------------
 
-    def _sign_node(self, epoch: int, node: NodeInfo) -> None:
-        for kind in ("attest", "fault"):
-            e = self.journal.get(epoch, node.key, kind)
-            if e is not None and e.signature is not None:
-                return  # signed before a restart: never sign again
-        if self.journal.get(epoch, node.key, "attest") is None:
-            self.journal.advance(epoch, node.key, "challenged")
+    def _sign_group(self, epoch: int, nodes: list[NodeInfo]) -> None:
+        """Challenge the nodes of one group at the same moment (:func:`node_groups`), then sign."""
+        todo = []
+        for node in nodes:
+            if any(
+                (e := self.journal.get(epoch, node.key, kind)) is not None and e.signature is not None
+                for kind in ("attest", "fault")
+            ):
+                continue  # signed before a restart: never sign again
+            if self.journal.get(epoch, node.key, "attest") is None:
+                self.journal.advance(epoch, node.key, "challenged")
+            todo.append(node)
+        if not todo:
+            return
         try:
-            result = self.prober.probe(node, epoch)
+            results = self.prober.probe_group(todo, epoch)
         except Exception as exc:  # noqa: BLE001 - a broken provider must not stop the epoch
-            result = ProbeResult(False, f"probe crashed: {exc}", reachable=False)
+            results = {n.key: ProbeResult(False, f"probe crashed: {exc}", reachable=False) for n in todo}
+        for node in todo:
+            missing = ProbeResult(False, "probe gave no result", reachable=False)
+            self._sign_node(epoch, node, results.get(node.key, missing))
+
+    def _sign_node(self, epoch: int, node: NodeInfo, result: ProbeResult) -> None:
         label = "ok" if result.ok else ("failed" if result.reachable else "unreachable")
         self.metrics.challenges.labels(label).inc()
         self.journal.advance(epoch, node.key, "verdict", note=f"{label}: {result.reason}"[:500])
         self._log("challenge", epoch=epoch, node=node.key, result=label, reason=result.reason)
         if result.ok and result.figures is not None:
-            att = attestation_of(node, epoch, result.figures, self.expiry_of(epoch))
+            anomaly = self.anomaly.judge(epoch, node, result.figures)
+            for kind in sorted(anomaly.kinds()):
+                self.metrics.anomalies.labels(kind).inc()
+            if anomaly.flagged:
+                self._log("anomaly", epoch=epoch, node=node.key, multiplier_ppm=anomaly.multiplier_ppm)
+            att = attestation_of(node, epoch, result.figures, self.expiry_of(epoch), anomaly)
             sig = sign_attestation(self.account.key, self.domain, att)
             self.journal.advance(
                 epoch, node.key, "signed", payload=att.to_json(), signature="0x" + sig.signature.hex()
@@ -338,9 +387,10 @@ class Validator:
         self.threshold = int(self.chain.call(REGISTRY, "threshold"))
         self._reopen_rolled_back(epoch)
         nodes = self.discover()
+        self.anomaly.model(epoch)  # learned once, before the workers judge
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
-            list(pool.map(lambda n: self._sign_node(epoch, n), nodes))
+            list(pool.map(lambda group: self._sign_group(epoch, group), node_groups(nodes)))
         batch_mode = self.cfg.mode == "batch"
         if batch_mode:
             self.batch.sign(epoch, self.expiry_of(epoch))
@@ -366,7 +416,8 @@ class Validator:
             "epoch": epoch,
             "nodes": len(nodes),
             "signed": sum(1 for e in entries if e.signature),
-            "confirmed": sum(1 for e in entries if e.state == "confirmed"),
+            # What this validator signed that is now on chain (posted by it or by a peer).
+            "confirmed": sum(1 for e in entries if e.state == "confirmed" and e.signature),
             "faults": sum(1 for e in entries if e.kind == "fault" and e.signature),
             "seconds": round(time.monotonic() - t0, 3),
         }

@@ -27,6 +27,9 @@ class Metrics:
         )
         self.errors = Counter("oracle_errors", "errors by stage", ["stage"], registry=self.registry)
         self.last_epoch = Gauge("oracle_last_epoch", "last epoch completed", registry=self.registry)
+        self.anomalies = Counter(
+            "oracle_anomalies", "anomaly signals raised on attested nodes", ["kind"], registry=self.registry
+        )
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,10 +43,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def setup_json_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+def setup_json_logging(level: int = logging.INFO, log_file: str | None = None) -> None:
+    """JSON lines on stderr, and appended to ``log_file`` too when one is given (for logrotate:
+    the file is reopened by path on each start)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(JsonFormatter())
     root = logging.getLogger("oracle")
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
     root.propagate = False

@@ -2,12 +2,15 @@
 
 ``GET /health`` -> ``{"validator": address}``; ``GET /signatures/<epoch>`` -> the signed
 attestations and faults (and the batch root) of that epoch; ``GET /proofs/<epoch>`` -> the
-Merkle proofs of its batch. A peer being down is normal: the daemon skips it.
+Merkle proofs of its batch; ``GET /anomaly/<epoch>`` (``/anomaly``: the latest) -> every node's
+anomaly score, multiplier and reasons (:mod:`oracle.validator.anomaly_view`). A peer being down is normal: the daemon skips it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -15,6 +18,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Document = dict[str, Any]
+
+log = logging.getLogger("oracle.validator.peers")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A peer that hung up mid-answer (its timeout) is normal: one JSON log line, not the
+        traceback socketserver prints on stderr, which holds the daemon's JSON logs only."""
+        error = sys.exc_info()[1]
+        log.warning({"event": "peer_request_failed", "client": str(client_address[0]), "error": repr(error)})
 
 
 class PeerServer:
@@ -27,10 +42,15 @@ class PeerServer:
         address: str,
         signatures: Callable[[int], Document],
         proofs: Callable[[int], Document],
+        anomaly: Callable[[int | None], Document | None] = lambda _epoch: None,
     ):
         def route(parts: list[str]) -> Document | None:
             if parts == ["health"]:
                 return {"validator": address}
+            if parts == ["anomaly"]:
+                return anomaly(None)
+            if len(parts) == 2 and parts[0] == "anomaly" and parts[1].isdigit():
+                return anomaly(int(parts[1]))
             if len(parts) == 2 and parts[1].isdigit():
                 by_name = {"signatures": signatures, "proofs": proofs}
                 if parts[0] in by_name:
@@ -44,7 +64,9 @@ class PeerServer:
             def do_GET(self) -> None:  # noqa: N802
                 body = route([p for p in self.path.split("/") if p])
                 if body is None:
-                    self.send_error(404, "use /health, /signatures/<epoch> or /proofs/<epoch>")
+                    self.send_error(
+                        404, "use /health, /signatures/<epoch>, /proofs/<epoch> or /anomaly/<epoch>"
+                    )
                     return
                 data = json.dumps(body).encode()
                 self.send_response(200)
@@ -53,8 +75,7 @@ class PeerServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property

@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 from tests.fuzz.model import Job, Model, Prov
 from tests.fuzz.params import BPS, ORACLE_SET, ZERO
 from tests.fuzz.world import World
-from tests.oracle_helpers import ORACLE_KEYS, OUTSIDER_KEYS
+from tests.support.oracle import ORACLE_KEYS, OUTSIDER_KEYS
 
 STATS: Counter = Counter()
 _OPERATIONS: dict[type, list[tuple[str, object]]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
-from tests.oracle_helpers import ORACLE_KEYS
+from tests.support.oracle import ORACLE_KEYS
 
 ETHER = 10**18
 BPS = 10_000

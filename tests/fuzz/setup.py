@@ -22,7 +22,7 @@ from tests.fuzz.params import (
     RESULT_HASH,
 )
 from tests.fuzz.world import World, impersonate
-from tests.oracle_helpers import ORACLES
+from tests.support.oracle import ORACLES
 
 
 def mine(w: World, tx_hash) -> dict:

@@ -2,22 +2,13 @@
 // transaction), follow its state (open → accepted → submitted → settled), approve or dispute as
 // requester; a provider account can accept and submit from here too.
 import { getAddress, keccak256, parseSignature, toHex } from 'viem';
-import { contract, events, has, read, send, signTyped, state } from '../chain.js';
-import { act, field, h, keyOf, parseAmount, short, table, tokens } from '../ui.js';
-import { loadModels } from './models.js';
-import { loadNodes } from './providers.js';
-import { ensureAllowance } from './staking.js';
+import { contract, has, read, send, signTyped, state } from '../chain.js';
+import { jobStatus, jobTerms, nodesOf, recentJobs } from '../snapshot.js';
+import { act, field, h, keyOf, parseAmount, percentOfBps, relative, short, table, tokens, when } from '../ui.js';
+import { outputsButton, runForm } from './batch.js';
+import { checkBalance, ensureAllowance } from './staking.js';
 
 export const id = 'jobs';
-// JobEscrow.Status; a Closed job's outcome comes from its closing event.
-export const STATUS = ['None', 'Open', 'Accepted', 'Submitted', 'Disputed', 'Closed'];
-const CLOSING = [
-  ['JobSettled', 'Settled'],
-  ['JobCancelled', 'Cancelled'],
-  ['JobTimedOut', 'TimedOut'],
-  ['DisputeResolved', 'Resolved'],
-  ['DisputeExpired', 'Expired'],
-];
 const PILL = { Closed: 'ok', Open: 'warn', Accepted: 'warn', Submitted: 'warn', Settled: 'ok', Resolved: 'ok', Expired: 'warn', Disputed: 'bad', Cancelled: 'bad', TimedOut: 'bad' };
 
 async function permitSignature(amount) {
@@ -79,6 +70,7 @@ export function mount(body, { refresh }) {
       const specHash = keccak256(toHex(String(f.get('spec'))));
       let receipt;
       if (f.get('mode') === 'permit') {
+        await checkBalance(budget);
         const p = await permitSignature(budget);
         receipt = await send('JobEscrow', 'postJobWithPermit', [budget, deadline, minScore, modelId, specHash, p.deadline, p.v, p.r, p.s]);
       } else {
@@ -89,7 +81,9 @@ export function mount(body, { refresh }) {
       return `Job posted (tx ${short(receipt.transactionHash)}).`;
     });
   });
-  body.append(postForm, listEl, msg);
+  let latest = null;
+  const runJob = runForm({ snap: () => latest, msg, refresh });
+  body.append(postForm, h('h3', {}, 'Run a model on your inputs'), runJob, listEl, msg);
 
   function button(label, cls, busy, fn, dataAction) {
     const b = h('button', { class: cls, 'data-action': dataAction }, label);
@@ -97,44 +91,61 @@ export function mount(body, { refresh }) {
     return b;
   }
 
-  return async function refreshJobs() {
-    const [posted, acceptedLogs, settledLogs, models, nodes, ...closingLogs] = await Promise.all([
-      events('JobEscrow', 'JobPosted'),
-      events('JobEscrow', 'JobAccepted'),
-      events('JobEscrow', 'JobSettled'),
-      loadModels().catch(() => []),
-      loadNodes().catch(() => []),
-      ...CLOSING.map(([ev]) => events('JobEscrow', ev)),
-    ]);
-    const outcome = new Map();
-    CLOSING.forEach(([, name], i) => closingLogs[i].forEach((l) => outcome.set(l.args.jobId, name)));
-    const accepted = new Map(acceptedLogs.map((l) => [l.args.jobId, l.args]));
+  /** When the job was posted and, while it runs, its deadline (chain time). */
+  function timesLine(snap, j, status) {
+    const posted = snap.blockTimes.get(j.postedBlock);
+    const deadline = Number(j.posted.deadline);
+    const parts = [];
+    if (posted) parts.push(`posted ${relative(posted, snap.time)}`);
+    if (status === 'Open' || status === 'Accepted') parts.push(`deadline ${when(deadline)} (${relative(deadline, snap.time)})`);
+    return parts.length ? h('div', { class: 'muted', 'data-times': `${posted || ''}:${deadline}` }, parts.join(' · ')) : null;
+  }
+
+  /** What the provider is paid under, shown before anyone accepts (issue 11 #2). */
+  function termsLine(t) {
+    const who = t.receiver && BigInt(t.receiver) !== 0n ? ` to ${short(t.receiver)}` : '';
+    const royalty = t.bps ? `royalty ${percentOfBps(t.bps)} (${tokens(t.royalty)})${who}` : 'no royalty';
+    const note = !t.minted
+      ? h('span', { class: 'pill bad', 'data-terms-note': 'unminted' }, 'model not minted: a royalty set later would come out of the provider’s pay')
+      : t.modelId && !t.fixed
+        ? h('span', { class: 'pill warn', 'data-terms-note': 'current' }, 'the model’s rate now, read again at settlement')
+        : t.modelId
+          ? h('span', { class: 'pill ok', 'data-terms-note': 'fixed' }, 'fixed when posted')
+          : null;
+    return h(
+      'div',
+      { class: 'muted terms', 'data-terms': `${t.bps}:${t.provider}` },
+      h('div', {}, `provider gets ${tokens(t.provider)} · fee ${tokens(t.fee)} · ${royalty}`),
+      note,
+    );
+  }
+
+  return function renderJobs(snap) {
+    latest = snap;
+    const models = [...snap.models.values()].filter((m) => m.royalty);
     // model choices for the post form (keep the user's pick)
     const picked = modelSelect.value;
     const modelsKey = keyOf(models.map((m) => [m.modelId, m.royalty]));
     if (modelSelect.dataset.key !== modelsKey) {
-      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri} (${Number(m.royalty[1]) / 100}% royalty)`)));
+      modelSelect.replaceChildren(h('option', { value: '0' }, 'no model'), ...models.map((m) => h('option', { value: m.modelId.toString() }, `${short(m.weightsHash)} ${m.uri.length > 24 ? `${m.uri.slice(0, 20)}…` : m.uri} (${percentOfBps(m.royalty[1])} royalty)`)));
       modelSelect.dataset.key = modelsKey;
       if ([...modelSelect.options].some((o) => o.value === picked)) modelSelect.value = picked;
     }
-    const settled = new Map(settledLogs.map((l) => [l.args.jobId, l.args]));
-    const me = state.account ? getAddress(state.account) : null;
-    const myNodes = me ? nodes.filter((n) => n.active && getAddress(n.owner) === me) : [];
-    const now = Number((await state.publicClient.getBlock()).timestamp);
-    const recent = [...posted].reverse().slice(0, 25);
-    const jobs = await Promise.all(recent.map((l) => read('JobEscrow', 'getJob', [l.args.jobId])));
+    const me = snap.account?.address || null;
+    const myNodes = nodesOf(snap, me);
+    const now = snap.time;
+    const recent = recentJobs(snap);
     // redraw only when something a row shows changed (keeps the table still between blocks)
-    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent.map((l) => l.args.jobId), jobs, [...outcome], [...accepted.keys()], jobs.map((j) => Number(j.deadline) < now)]);
+    const key = keyOf([me, myNodes.map((n) => n.nodeId), recent, recent.map((j) => [Number(j.stored.deadline) < now, jobTerms(snap, j), snap.blockTimes.get(j.postedBlock)]), Math.floor(now / 60)]);
     if (listEl.dataset.key === key) return;
-    const rows = await Promise.all(
-      recent.map(async (l, i) => {
+    const rows = recent.map((j) => {
         // requester, budget and model come from the JobPosted event (a finished job's storage is
         // cleared); the live status, provider and deadline from getJob.
-        const { jobId, requester, budget, modelId } = l.args;
-        const job = jobs[i];
-        let status = STATUS[Number(job.status)] || String(job.status);
-        if (status === 'Closed') status = outcome.get(jobId) || 'Closed';
-        const provider = accepted.get(jobId)?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
+        const { jobId, requester, budget, modelId } = j.posted;
+        const job = j.stored;
+        const status = jobStatus(j);
+        const terms = jobTerms(snap, j);
+        const provider = j.accepted?.provider || (BigInt(job.provider) !== 0n ? job.provider : null);
         const actions = h('td', {});
         const isRequester = me && getAddress(requester) === me;
         const isProvider = me && provider && getAddress(provider) === me;
@@ -153,6 +164,8 @@ export function mount(body, { refresh }) {
             }, 'dispute'),
           );
         }
+        const outputs = isRequester ? outputsButton(snap, j, msg) : null;
+        if (outputs) actions.append(outputs.button);
         if (isRequester && status === 'Open') {
           actions.append(
             button('Cancel', 'secondary', 'Cancelling…', async () => {
@@ -164,7 +177,7 @@ export function mount(body, { refresh }) {
         }
         if (!isRequester && status === 'Open' && myNodes.length) {
           actions.append(
-            button('Accept', '', 'Accepting…', async () => {
+            button(`Accept (you get ${tokens(terms.provider)})`, '', 'Accepting…', async () => {
               await send('JobEscrow', 'acceptJob', [jobId, myNodes[0].nodeId, '0x']);
               refresh();
               return `Job ${jobId} accepted with ${myNodes[0].gpuModel}.`;
@@ -198,28 +211,29 @@ export function mount(body, { refresh }) {
             }, 'expire'),
           );
         }
-        const split = settled.get(jobId);
+        const split = j.settled;
         const detail = split
           ? h('div', { class: 'muted', 'data-split': '1' }, `provider ${tokens(split.providerAmount)} · royalty ${tokens(split.royalty)} · fee ${tokens(split.fee)}`)
           : status === 'Submitted'
-            ? h('div', { class: 'muted' }, `challenge window ends ${new Date(Number(job.deadline) * 1000).toLocaleTimeString()}`)
+            ? h('div', { class: 'muted' }, `challenge window ends ${when(job.deadline)}`)
             : status === 'Disputed'
-              ? h('div', { class: 'muted', 'data-resolve-by': String(job.deadline) }, `arbiters decide by ${new Date(Number(job.deadline) * 1000).toLocaleString()}; then anyone may close it 50/50`)
+              ? h('div', { class: 'muted', 'data-resolve-by': String(job.deadline) }, `arbiters decide by ${when(job.deadline)}; then anyone may close it 50/50`)
               : null;
-        return h(
+        const row = h(
           'tr',
           { 'data-job': jobId.toString(), 'data-status': status },
           h('td', {}, `#${jobId}`),
           h('td', { class: 'mono' }, short(requester)),
-          h('td', { class: 'num' }, tokens(budget)),
+          h('td', { class: 'num' }, tokens(budget), status === 'Open' || status === 'Accepted' ? termsLine(terms) : null),
           h('td', { class: 'mono' }, modelId ? short(toHex(modelId, { size: 32 })) : '–'),
-          h('td', {}, h('span', { class: `pill ${PILL[status] || ''}`, 'data-state': status }, status), detail),
+          h('td', {}, h('span', { class: `pill ${PILL[status] || ''}`, 'data-state': status }, status), detail, timesLine(snap, j, status)),
           h('td', { class: 'mono' }, provider ? short(provider) : '–'),
           actions,
         );
-      }),
-    );
-    listEl.replaceChildren(table(['job', 'requester', 'budget', 'model', 'state', 'provider', ''], rows, { id: 'jobs-table' }));
+        // checked outputs get the table's whole width, under their job
+        return outputs ? [row, h('tr', { class: 'outputs-row', 'data-outputs-of': jobId.toString() }, h('td', { colspan: 7 }, outputs.outputs))] : [row];
+      });
+    listEl.replaceChildren(table(['job', 'requester', 'budget', 'model', 'state', 'provider', ''], rows.flat(), { id: 'jobs-table' }));
     listEl.dataset.key = key;
   };
 }

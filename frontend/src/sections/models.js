@@ -1,32 +1,12 @@
-// Models: mint a model NFT (content-addressed by its weights hash, royalty chosen at mint), list it
-// on the marketplace, buy one with the royalty and fee split shown before the purchase.
-import { getAddress, keccak256, toHex } from 'viem';
-import { contract, events, has, read, send, state } from '../chain.js';
-import { act, field, h, keyOf, parseAmount, renderIfChanged, short, table, tokens } from '../ui.js';
+// Models: mint a model NFT from its ONNX file (model id = SHA-256 of the file, computed here; royalty
+// chosen at mint), list it on the marketplace, buy one with the royalty and fee split shown first.
+import { getAddress } from 'viem';
+import { contract, has, read, send, state } from '../chain.js';
+import { checkOnnx, cidOf, sha256 } from '../content.js';
+import { act, field, h, keyOf, parseAmount, percentOfBps, renderIfChanged, short, table, tokens } from '../ui.js';
 import { ensureAllowance } from './staking.js';
 
 export const id = 'models';
-
-export async function loadModels() {
-  if (!has('ModelNFT')) return [];
-  const minted = await events('ModelNFT', 'ModelMinted');
-  const nft = contract('ModelNFT').address;
-  const market = has('ModelMarketplace');
-  return Promise.all(
-    minted.map(async (l) => {
-      const modelId = BigInt(l.args.weightsHash);
-      const [owner, royalty, listing, valid] = await Promise.all([
-        read('ModelNFT', 'ownerOf', [modelId]),
-        read('ModelNFT', 'royaltyOf', [modelId]),
-        market ? read('ModelMarketplace', 'getListing', [nft, modelId]) : [null, 0n],
-        market ? read('ModelMarketplace', 'isListingValid', [nft, modelId]) : false,
-      ]);
-      let quote = null;
-      if (market && valid) quote = await read('ModelMarketplace', 'quote', [nft, modelId, listing[1]]);
-      return { modelId, weightsHash: l.args.weightsHash, creator: l.args.creator, uri: l.args.metadataURI, owner, royalty, listing, valid, quote };
-    }),
-  );
-}
 
 export function mount(body, { refresh }) {
   if (!has('ModelNFT')) {
@@ -35,11 +15,38 @@ export function mount(body, { refresh }) {
   }
   const msg = h('div', { class: 'msg', id: 'models-msg' });
   const listEl = h('div', { id: 'models-list' });
+  const fileInput = h('input', { type: 'file', name: 'file', accept: '.onnx,application/octet-stream', class: 'wide', 'aria-label': 'ONNX model file' });
+  const idEl = h('div', { class: 'muted mono', id: 'mint-model-id' });
+  const uriInput = h('input', { name: 'uri', class: 'wide', placeholder: 'ipfs://… (filled from the file)' });
+  let chosen = null; // {digest, cid, size}
+  fileInput.addEventListener('change', async () => {
+    chosen = null;
+    idEl.textContent = '';
+    const file = fileInput.files?.[0];
+    if (!file) return;
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const onnx = checkOnnx(bytes);
+      const digest = await sha256(bytes);
+      chosen = { digest, cid: cidOf(digest), size: bytes.length };
+      idEl.textContent = `model id (sha256) ${digest} · ${file.name}, ${bytes.length} bytes, ONNX ir_version ${onnx.irVersion}`;
+      idEl.dataset.modelId = digest;
+      if (!uriInput.value || uriInput.dataset.auto) {
+        uriInput.value = `ipfs://${chosen.cid}`;
+        uriInput.dataset.auto = '1';
+      }
+      msg.textContent = '';
+    } catch (err) {
+      msg.className = 'msg error';
+      msg.textContent = err.message;
+    }
+  });
+  uriInput.addEventListener('input', () => delete uriInput.dataset.auto);
   const mintForm = h(
     'form',
     { class: 'row', id: 'mint-form' },
-    field('model name / weights file', 'weights', { class: 'wide', value: `llama-mini-${Math.floor(Math.random() * 1e6)}.safetensors` }),
-    field('metadata URI', 'uri', { class: 'wide', value: 'ipfs://model-card' }),
+    h('label', {}, 'ONNX model file', fileInput),
+    h('label', {}, 'metadata URI', uriInput),
     field('royalty (%)', 'royalty', { value: '5', inputmode: 'decimal' }),
     h('button', { type: 'submit' }, 'Mint model NFT'),
   );
@@ -47,16 +54,17 @@ export function mount(body, { refresh }) {
     e.preventDefault();
     const f = new FormData(mintForm);
     act(msg, mintForm.querySelector('button'), 'Minting…', async () => {
+      if (!state.account) throw new Error('Connect a wallet first.');
+      if (!chosen) throw new Error('Choose the model’s ONNX file first: its SHA-256 is the model id.');
       const pct = Number(f.get('royalty'));
       if (!Number.isFinite(pct) || pct < 0) throw new Error('Royalty must be a percentage like 5 or 2.5.');
       const bps = Math.round(pct * 100);
-      const weightsHash = keccak256(toHex(String(f.get('weights'))));
-      await send('ModelNFT', 'mint', [state.account, weightsHash, String(f.get('uri')), state.account, bps]);
+      await send('ModelNFT', 'mint', [state.account, chosen.digest, String(f.get('uri') || `ipfs://${chosen.cid}`), state.account, bps]);
       refresh();
-      return `Minted model ${short(weightsHash)} with a ${pct}% royalty.`;
+      return `Minted model ${short(chosen.digest)} with a ${pct}% royalty.`;
     });
   });
-  body.append(mintForm, listEl, msg);
+  body.append(mintForm, idEl, listEl, msg);
   const priceDraft = new Map(); // typed list prices survive a refresh
 
   function actions(m) {
@@ -98,9 +106,9 @@ export function mount(body, { refresh }) {
     return cell;
   }
 
-  return async function refreshModels() {
-    const models = await loadModels();
-    renderIfChanged(listEl, keyOf([state.account, models]), () => modelsTable(models));
+  return function renderModels(snap) {
+    const models = [...snap.models.values()].filter((m) => m.owner);
+    renderIfChanged(listEl, keyOf([snap.account?.address, models]), () => modelsTable(models));
   };
 
   function modelsTable(models) {
@@ -119,10 +127,10 @@ export function mount(body, { refresh }) {
       return h(
         'tr',
         { 'data-model': m.weightsHash },
-        h('td', {}, h('div', { class: 'mono' }, short(m.weightsHash)), h('div', { class: 'muted' }, m.uri)),
+        h('td', {}, h('div', { class: 'mono' }, short(m.weightsHash)), h('div', { class: 'muted', title: m.uri }, m.uri.length > 32 ? `${m.uri.slice(0, 18)}…${m.uri.slice(-8)}` : m.uri)),
         h('td', { class: 'mono' }, short(m.creator)),
         h('td', { class: 'mono' }, short(m.owner)),
-        h('td', { class: 'num' }, `${Number(bps) / 100}%`),
+        h('td', { class: 'num' }, percentOfBps(bps)),
         h('td', {}, sale),
         actions(m),
       );

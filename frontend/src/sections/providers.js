@@ -1,49 +1,24 @@
 // Providers: every registered GPU with its verified figures (latest attestation), epoch and stake,
 // plus a chart of measured throughput per precision.
-import { hexToString } from 'viem';
-import { events, has, read } from '../chain.js';
+import { nodeRecord } from '../snapshot.js';
 import { barChart } from '../charts.js';
-import { h, short, table, tokens } from '../ui.js';
+import { h, keyOf, renderIfChanged, short, table, tokens } from '../ui.js';
 
 export const id = 'providers';
-export const registryName = () => ['AttestationRegistry'].find(has);
 const PRECISIONS = ['fp32', 'tf32', 'fp16', 'bf16'];
-
-export async function loadNodes() {
-  if (!has('ComputeStaking')) return [];
-  const regs = await events('ComputeStaking', 'NodeRegistered');
-  const latest = new Map();
-  for (const l of regs) latest.set(l.args.nodeId, l);
-  const reg = registryName();
-  // The registry stores only provider, epoch, expiry and score per node; the verified figures are
-  // in the AttestationRecorded event of that epoch (the newest one per node wins).
-  const attested = new Map();
-  for (const l of reg ? await events(reg, 'AttestationRecorded').catch(() => []) : []) {
-    attested.set(`${l.args.nodeId}:${l.args.attestation.epoch}`, l.args.attestation);
-  }
-  return Promise.all(
-    [...latest.values()].map(async (l) => {
-      const nodeId = l.args.nodeId;
-      const [info, pinfo, stored] = await Promise.all([
-        read('ComputeStaking', 'nodeInfo', [nodeId]),
-        read('ComputeStaking', 'providerInfo', [l.args.provider]),
-        reg ? read(reg, 'recordOf', [nodeId]).catch(() => null) : null,
-      ]);
-      const [owner, gpuModel, vramMiB, metadataURI, active] = info;
-      const figures = stored && attested.get(`${nodeId}:${stored.epoch}`);
-      const record = stored && { ...(figures || {}), ...stored };
-      return { nodeId, owner, gpuModel, vramMiB, metadataURI, active, stake: pinfo[0], record };
-    }),
-  );
-}
 
 export function mount(body) {
   const tableEl = h('div', { id: 'providers-table-wrap' });
   const chartEl = h('div', { id: 'throughput-chart' });
   body.append(tableEl, h('h3', {}, 'Measured throughput per precision (TFLOPS, verified by validators)'), chartEl);
-  return async function refreshProviders() {
-    const nodes = await loadNodes();
-    const now = Date.now() / 1000;
+  return function renderProviders(snap) {
+    const nodes = [...snap.nodes.values()].filter((n) => n.owner).map((n) => ({ ...n, record: nodeRecord(snap, n) }));
+    const now = snap.time;
+    renderIfChanged(tableEl, keyOf([nodes, now > 0 && nodes.map((n) => n.record && Number(n.record.expiry) < now)]), () => providersTable(nodes, now));
+    renderIfChanged(chartEl, keyOf(nodes.map((n) => n.record)), () => throughputChart(nodes));
+  };
+
+  function providersTable(nodes, now) {
     const rows = nodes.map((n) => {
       const r = n.record;
       const attested = r && r.epoch > 0n;
@@ -68,21 +43,16 @@ export function mount(body) {
         h('td', {}, n.active ? h('span', { class: 'pill ok' }, 'active') : h('span', { class: 'pill bad' }, 'removed')),
       );
     });
-    tableEl.replaceChildren(table(['GPU', 'provider', 'verified figures', 'last attestation', 'stake', 'status'], rows, { id: 'providers-table' }));
+    return table(['GPU', 'provider', 'verified figures', 'last attestation', 'stake', 'status'], rows, { id: 'providers-table' });
+  }
+
+  function throughputChart(nodes) {
     const groups = nodes
       .filter((n) => n.record && n.record.epoch > 0n && n.record.fp32 !== undefined)
       .map((n) => ({
         label: `${n.gpuModel.replace(/^NVIDIA\s+/, '').slice(0, 14)} ${short(n.nodeId).slice(2, 6)}`,
         values: Object.fromEntries(PRECISIONS.map((p) => [p, n.record[p] / 100])),
       }));
-    chartEl.replaceChildren(barChart({ groups, series: PRECISIONS, unit: 'TFLOPS', title: 'measured throughput per precision' }));
-  };
-}
-
-export const gpuName = (b32) => {
-  try {
-    return hexToString(b32, { size: 32 }).replace(/\0+$/, '');
-  } catch {
-    return b32;
+    return barChart({ groups, series: PRECISIONS, unit: 'TFLOPS', title: 'measured throughput per precision' });
   }
-};
+}

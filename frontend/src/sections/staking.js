@@ -3,13 +3,20 @@
 // endpoint validators challenge, and deregister one.
 import { getAddress, keccak256, toHex } from 'viem';
 import { contract, has, read, send, state } from '../chain.js';
-import { act, duration, field, h, keyOf, parseAmount, renderIfChanged, short, stat, table, tokens } from '../ui.js';
-import { loadNodes } from './providers.js';
+import { nodesOf } from '../snapshot.js';
+import { act, duration, field, h, keyOf, parseAmount, relative, renderIfChanged, seconds, short, stat, table, tokens, when } from '../ui.js';
 
 export const id = 'staking';
 
 /** Approve `spender` for `amount` of the token if the allowance is short (one extra transaction). */
+/** Refuse early when the wallet cannot cover `amount` (an approval or a permit would be wasted). */
+export async function checkBalance(amount) {
+  const balance = await read('ComputeToken', 'balanceOf', [state.account]);
+  if (balance < amount) throw new Error(`Your balance is ${tokens(balance)}; this needs ${tokens(amount)}. Nothing was sent.`);
+}
+
 export async function ensureAllowance(spender, amount) {
+  await checkBalance(amount);
   const allowance = await read('ComputeToken', 'allowance', [state.account, spender]);
   if (allowance < amount) await send('ComputeToken', 'approve', [spender, amount]);
 }
@@ -19,7 +26,7 @@ export function mount(body, { refresh }) {
     body.append(h('p', { class: 'muted' }, 'No staking contract in this deployment.'));
     return async () => {};
   }
-  const statsEl = h('div', { class: 'stats', id: 'stake-stats' });
+  const statsEl = h('div', { id: 'stake-stats' });
   const countdown = h('div', { class: 'msg', id: 'unbond-countdown' });
   const msg = h('div', { class: 'msg', id: 'stake-msg' });
   const stakeForm = h('form', { class: 'row', id: 'stake-form' }, field('amount (GPU)', 'amount', { value: '1000', inputmode: 'decimal' }), h('button', { type: 'submit' }, 'Stake'));
@@ -93,9 +100,9 @@ export function mount(body, { refresh }) {
     msg,
   );
 
-  async function refreshMyNodes() {
-    const me = state.account ? getAddress(state.account) : null;
-    const mine = me ? (await loadNodes()).filter((n) => n.active && getAddress(n.owner) === me) : [];
+  function renderMyNodes(snap) {
+    const me = snap.account?.address || null;
+    const mine = nodesOf(snap, me);
     renderIfChanged(myNodesEl, keyOf([me, mine.map((n) => n.nodeId)]), () => {
       const rows = mine.map((n) => {
       const btn = h('button', { class: 'secondary', 'data-action': 'deregister' }, 'Deregister');
@@ -122,35 +129,39 @@ export function mount(body, { refresh }) {
     const left = release - (Date.now() / 1000 + skew);
     countdown.className = `msg ${left > 0 ? 'busy' : 'ok'}`;
     countdown.textContent = left > 0 ? `Unbonding: withdrawable in ${duration(left)}` : 'Unbonding done: you can withdraw now.';
+    if (left <= 0 && withdrawBtn.disabled) withdrawBtn.disabled = false; // the chain's next block is past the release
   }, 500);
 
-  return async function refreshStaking() {
-    const stats = [stat('Total staked', tokens(await read('ComputeStaking', 'totalStaked')))];
-    const [period, minStake] = await Promise.all([read('ComputeStaking', 'unbondingPeriod'), read('ComputeStaking', 'minStakePerGpu')]);
-    stats.push(stat('Unbonding period', duration(Number(period))), stat('Stake per GPU', tokens(minStake)));
-    if (state.account) {
-      const [info, free, bal, block] = await Promise.all([
-        read('ComputeStaking', 'providerInfo', [state.account]),
-        read('ComputeStaking', 'freeStake', [state.account]),
-        read('ComputeToken', 'balanceOf', [state.account]),
-        state.publicClient.getBlock(),
-      ]);
-      const [staked, locked, unbonding, unbondingRelease, nodeCount] = info;
-      skew = Number(block.timestamp) - Date.now() / 1000;
+  return function renderStaking(snap) {
+    const param = (fn) => snap.params.find((p) => p.contract === 'ComputeStaking' && p.fn === fn)?.value;
+    const period = param('unbondingPeriod');
+    const minStake = param('minStakePerGpu');
+    const stats = [stat('Total staked', tokens(snap.totals.staked))];
+    if (period !== undefined) stats.push(stat('Unbonding period', seconds(period)));
+    if (minStake !== undefined) stats.push(stat('Stake per GPU', tokens(minStake)));
+    const acct = snap.account;
+    if (acct?.provider) {
+      const [staked, locked, unbonding, unbondingRelease, nodeCount] = acct.provider;
+      skew = snap.time - Date.now() / 1000;
       release = unbonding > 0n ? Number(unbondingRelease) : 0;
+      const ready = unbonding > 0n && release <= snap.time;
+      withdrawBtn.disabled = !ready;
+      withdrawBtn.title = ready ? `Withdraw ${tokens(unbonding)}` : unbonding > 0n ? `${tokens(unbonding)} is withdrawable from ${when(release)} (${relative(release, snap.time)})` : 'Nothing to withdraw: request an unbond first';
       stats.push(
         stat('Your stake', h('span', { id: 'my-stake' }, tokens(staked))),
-        stat('Free', h('span', { id: 'my-free-stake' }, tokens(free))),
+        stat('Free', h('span', { id: 'my-free-stake' }, tokens(acct.free))),
         stat('Locked in jobs', tokens(locked)),
         stat('Unbonding', h('span', { id: 'my-unbonding' }, tokens(unbonding))),
         stat('GPUs', String(nodeCount)),
-        stat('Wallet', tokens(bal)),
+        stat('Wallet', tokens(acct.token)),
       );
     } else {
       release = 0;
+      withdrawBtn.disabled = true;
+      withdrawBtn.title = 'Connect a wallet first';
       stats.push(stat('Your stake', 'connect a wallet'));
     }
-    statsEl.replaceChildren(...stats);
-    await refreshMyNodes();
+    renderIfChanged(statsEl, keyOf([snap.totals.staked, period, minStake, acct]), () => h('div', { class: 'stats' }, stats));
+    renderMyNodes(snap);
   };
 }

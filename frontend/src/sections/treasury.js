@@ -1,57 +1,40 @@
 // Treasury balance, fee income (chart from Transfer events into the treasury), governed parameters,
 // proposals with their state, voting and a simple grant proposal.
 import { encodeFunctionData, getAddress, keccak256, toHex } from 'viem';
-import { contract, events, has, read, send, state } from '../chain.js';
+import { contract, send, state } from '../chain.js';
 import { lineChart } from '../charts.js';
-import { act, field, h, parseAmount, short, stat, table, tokens } from '../ui.js';
+import { showParameter } from '../params.js';
+import { governorName } from '../snapshot.js';
+import { act, field, h, keyOf, parseAmount, relative, renderIfChanged, short, stat, table, tokens, when } from '../ui.js';
 
 export const id = 'treasury';
-const STATES = ['Pending', 'Active', 'Canceled', 'Defeated', 'Succeeded', 'Queued', 'Expired', 'Executed'];
 const STATE_PILL = { Active: 'ok', Succeeded: 'ok', Executed: 'ok', Queued: 'warn', Pending: 'warn', Defeated: 'bad', Canceled: 'bad', Expired: 'bad' };
-const SKIP = new Set(['name', 'symbol', 'decimals', 'totalSupply', 'clock', 'CLOCK_MODE', 'eip712Domain', 'DOMAIN_SEPARATOR', 'owner', 'pendingOwner', 'version', 'COUNTING_MODE', 'nextTokenId', 'getMinDelay']);
-const PARAM_RE = /bps|fee|period|delay|min|max|threshold|quorum|window|duration|share|ratio|reward|validity|stake|slash|royalty|timeout|epoch/i;
 
-export const governorName = () => ['ComputeGovernor', 'Governor'].find(has);
-export const treasuryName = () => ['Treasury', 'TimelockController', 'Timelock'].find(has);
-
-async function treasuryAddress() {
-  const t = treasuryName();
-  if (t) return contract(t).address;
-  // no timelock deployed: the fee recipient the escrow pays
-  for (const name of ['JobEscrow', 'ModelMarketplace', 'ComputeStaking']) {
-    if (has(name) && contract(name).abi.some((x) => x.name === 'treasury')) return getAddress(await read(name, 'treasury'));
-  }
-  return null;
+/** For / against / abstain as bars, against the quorum (for + abstain count towards it). */
+function voteBars([against, forVotes, abstain], quorum) {
+  const total = against + forVotes + abstain;
+  const scale = [total, quorum || 0n].reduce((a, b) => (a > b ? a : b), 1n);
+  const pct = (v) => `${Number((v * 10_000n) / scale) / 100}%`;
+  const bar = (cls, v) => h('span', { class: `bar ${cls}`, style: `width:${pct(v)}` });
+  const counted = forVotes + abstain;
+  return h(
+    'div',
+    { class: 'votes' },
+    h('div', { class: 'bars', role: 'img', 'aria-label': 'votes for, against and abstaining' }, bar('for', forVotes), bar('against', against), bar('abstain', abstain), quorum ? h('span', { class: 'quorum', style: `left:${pct(quorum)}` }) : null),
+    h('div', {}, `for ${tokens(forVotes, '')} · against ${tokens(against, '')} · abstain ${tokens(abstain, '')}`),
+    quorum !== undefined ? h('div', { class: 'muted', 'data-quorum': quorum.toString() }, `quorum ${tokens(quorum)}${counted >= quorum ? ' reached' : `: ${tokens(quorum - counted)} more needed`}`) : null,
+  );
 }
 
-async function parameters() {
-  const rows = [];
-  for (const [name, c] of Object.entries(state.deployment.contracts)) {
-    const fns = c.abi.filter(
-      (x) =>
-        x.type === 'function' &&
-        (x.stateMutability === 'view' || x.stateMutability === 'pure') &&
-        x.inputs.length === 0 &&
-        x.outputs.length === 1 &&
-        /^u?int\d*$/.test(x.outputs[0].type) &&
-        !SKIP.has(x.name) &&
-        !/^[A-Z0-9_]+$/.test(x.name) && // constants (bounds) are not governed
-        !/^total/.test(x.name) &&
-        PARAM_RE.test(x.name),
-    );
-    const values = await Promise.all(fns.map((f) => read(name, f.name).catch(() => null)));
-    fns.forEach((f, i) => {
-      if (values[i] === null) return;
-      const v = values[i];
-      const shown = /bps/i.test(f.name) ? `${Number(v) / 100}%` : v >= 10n ** 15n ? tokens(v) : /period|delay|window|duration|validity|timeout/i.test(f.name) ? `${v} s` : v.toString();
-      rows.push(h('tr', {}, h('td', {}, name), h('td', { class: 'mono' }, f.name), h('td', { class: 'num' }, shown)));
-    });
-  }
-  return rows;
+function parametersTable(params) {
+  const rows = params.map((p) =>
+    h('tr', { 'data-param': `${p.contract}.${p.fn}` }, h('td', {}, p.name, h('div', { class: 'muted mono' }, `${p.contract}.${p.fn}`)), h('td', { class: 'num' }, showParameter(p.unit, p.value))),
+  );
+  return table(['parameter', 'value'], rows, { id: 'params-table', class: 'compact' });
 }
 
 export function mount(body, { refresh }) {
-  const statsEl = h('div', { class: 'stats', id: 'treasury-stats' });
+  const statsEl = h('div', { id: 'treasury-stats' });
   const chartEl = h('div', { id: 'fee-chart' });
   const paramsEl = h('div', { id: 'params' });
   const proposalsEl = h('div', { id: 'proposals' });
@@ -96,107 +79,95 @@ export function mount(body, { refresh }) {
     propose,
     msg,
   );
-  let paramsDone = false;
 
-  return async function refreshTreasury() {
-    const addr = await treasuryAddress();
+  return function renderTreasury(snap) {
     const stats = [];
-    let feeEvents = [];
-    if (addr && has('ComputeToken')) {
-      // protocol fees, from the events that carry them: job settlements and marketplace sales
-      const [bal, settled, sold] = await Promise.all([
-        read('ComputeToken', 'balanceOf', [addr]),
-        has('JobEscrow') ? events('JobEscrow', 'JobSettled') : [],
-        has('ModelMarketplace') ? events('ModelMarketplace', 'Sold') : [],
-      ]);
-      feeEvents = [...settled, ...sold].filter((l) => l.args.fee > 0n).map((l) => ({ blockNumber: l.blockNumber, value: l.args.fee }));
-      const income = feeEvents.reduce((a, l) => a + l.value, 0n);
+    const addr = snap.totals.treasury;
+    const income = snap.fees.reduce((a, f) => a + f.fee, 0n);
+    if (addr) {
       stats.push(stat('Treasury', h('span', { class: 'mono', title: addr }, short(addr))));
-      stats.push(stat('Balance', h('span', { id: 'treasury-balance' }, tokens(bal))));
+      stats.push(stat('Balance', h('span', { id: 'treasury-balance' }, tokens(snap.totals.treasuryBalance))));
       stats.push(stat('Fees collected', h('span', { id: 'fees-collected' }, tokens(income))));
     }
-    if (state.account && has('ComputeToken')) {
-      const votes = await read('ComputeToken', 'getVotes', [state.account]).catch(() => 0n);
-      stats.push(stat('Your votes', h('span', { id: 'my-votes' }, tokens(votes))));
-    }
-    statsEl.replaceChildren(...stats);
-    // fee chart: one point per transfer into the treasury, at its block time
-    const blocks = new Map();
-    await Promise.all(
-      [...new Set(feeEvents.map((l) => l.blockNumber))].map(async (n) => blocks.set(n, Number((await state.publicClient.getBlock({ blockNumber: n })).timestamp))),
+    if (snap.account) stats.push(stat('Your votes', h('span', { id: 'my-votes' }, tokens(snap.account.votes))));
+    renderIfChanged(statsEl, keyOf([addr, snap.totals.treasuryBalance, income, snap.account?.votes]), () => h('div', { class: 'stats' }, stats));
+    // fee chart: one point per fee-paying event, at its block's time
+    renderIfChanged(chartEl, keyOf(snap.fees), () =>
+      lineChart({ points: snap.fees.map((f) => ({ t: snap.blockTimes.get(f.blockNumber), v: Number(f.fee) / 1e18 })), unit: 'GPU', title: 'treasury fee income over time' }),
     );
-    const points = feeEvents.map((l) => ({ t: blocks.get(l.blockNumber), v: Number(l.value) / 1e18 }));
-    chartEl.replaceChildren(lineChart({ points, unit: 'GPU', title: 'treasury fee income over time' }));
-    if (!paramsDone) {
-      paramsEl.replaceChildren(table(['contract', 'parameter', 'value'], await parameters(), { id: 'params-table', class: 'compact' }));
-      paramsDone = true;
-    }
+    renderIfChanged(paramsEl, keyOf(snap.params), () => parametersTable(snap.params));
     const gov = governorName();
     if (!gov) {
-      proposalsEl.replaceChildren(h('p', { class: 'muted' }, 'No governor in this deployment.'));
+      renderIfChanged(proposalsEl, 'none', () => h('p', { class: 'muted' }, 'No governor in this deployment.'));
       return;
     }
-    const created = await events(gov, 'ProposalCreated');
-    const rows = await Promise.all(
-      created.reverse().map(async (l) => {
-        const pid = l.args.proposalId;
-        const [st, votes, voted] = await Promise.all([
-          read(gov, 'state', [pid]),
-          read(gov, 'proposalVotes', [pid]).catch(() => [0n, 0n, 0n]),
-          state.account ? read(gov, 'hasVoted', [pid, state.account]).catch(() => false) : false,
-        ]);
-        const name = STATES[Number(st)] || String(st);
-        const voteCell = h('td', {});
-        if (name === 'Active' && state.account && !voted) {
-          for (const [label, support] of [['For', 1], ['Against', 0], ['Abstain', 2]]) {
-            const b = h('button', { class: support === 1 ? '' : 'secondary', 'data-vote': label.toLowerCase() }, label);
-            b.addEventListener('click', () =>
-              act(msg, b, `Voting ${label}…`, async () => {
-                await send(gov, 'castVote', [pid, support]);
-                refresh();
-                return `Voted ${label}.`;
-              }),
-            );
-            voteCell.append(b, ' ');
-          }
-        } else if (voted && name === 'Active') voteCell.append(h('span', { class: 'muted' }, 'voted'));
-        // after the vote: anyone may queue a succeeded proposal in the timelock, then execute it
-        const { targets, calldatas, description } = l.args;
-        const values = l.args.values;
-        const descriptionHash = keccak256(toHex(description));
-        if (name === 'Succeeded' && state.account) {
-          const b = h('button', { 'data-action': 'queue' }, 'Queue');
-          b.addEventListener('click', () =>
-            act(msg, b, 'Queueing in the timelock…', async () => {
-              await send(gov, 'queue', [targets, values, calldatas, descriptionHash]);
-              refresh();
-              return 'Queued: executable once the timelock delay has passed.';
-            }),
-          );
-          voteCell.append(b);
-        }
-        if (name === 'Queued' && state.account) {
-          const eta = await read(gov, 'proposalEta', [pid]).catch(() => 0n);
-          const b = h('button', { 'data-action': 'execute' }, 'Execute');
-          b.addEventListener('click', () =>
-            act(msg, b, 'Executing…', async () => {
-              await send(gov, 'execute', [targets, values, calldatas, descriptionHash]);
-              refresh();
-              return 'Executed by the timelock.';
-            }),
-          );
-          voteCell.append(b, h('div', { class: 'muted' }, `from ${new Date(Number(eta) * 1000).toLocaleTimeString()}`));
-        }
-        return h(
-          'tr',
-          { 'data-proposal': pid.toString() },
-          h('td', {}, l.args.description.split('\n')[0].slice(0, 80)),
-          h('td', {}, h('span', { class: `pill ${STATE_PILL[name] || ''}`, 'data-state': name }, name)),
-          h('td', { class: 'num' }, `for ${tokens(votes[1], '')} · against ${tokens(votes[0], '')} · abstain ${tokens(votes[2], '')}`),
-          voteCell,
-        );
-      }),
-    );
-    proposalsEl.replaceChildren(table(['proposal', 'state', 'votes', 'vote'], rows, { id: 'proposals-table' }));
+    const proposals = [...snap.proposals].filter(([, p]) => p.state).reverse();
+    const voted = snap.account?.voted || new Set();
+    const powers = snap.account?.power || new Map();
+    renderIfChanged(proposalsEl, keyOf([snap.account?.address, proposals, [...voted], [...powers]]), () => proposalsTable(gov, proposals, voted, powers, snap.time));
   };
+
+  function proposalsTable(gov, proposals, voted, powers, now) {
+    const rows = proposals.map(([pid, p]) => {
+      const name = p.state;
+      const votes = p.votes;
+      const voteCell = h('td', {});
+      const power = powers.get(pid);
+      if (name === 'Active' && state.account && !voted.has(pid) && power !== undefined) {
+        voteCell.append(h('div', { class: 'muted', 'data-power': power.toString() }, `your votes: ${tokens(power)}`));
+      }
+      if (name === 'Active' && state.account && !voted.has(pid) && power === 0n) {
+        voteCell.append(
+          h('div', { class: 'muted', 'data-no-power': '1' }, `You had no delegated votes when this vote opened (${when(p.created.voteStart)}). Votes count from delegation: delegate to yourself below, and you can vote on proposals that open after that.`),
+        );
+      } else if (name === 'Active' && state.account && !voted.has(pid)) {
+        for (const [label, support] of [['For', 1], ['Against', 0], ['Abstain', 2]]) {
+          const b = h('button', { class: support === 1 ? '' : 'secondary', 'data-vote': label.toLowerCase() }, label);
+          b.addEventListener('click', () =>
+            act(msg, b, `Voting ${label}…`, async () => {
+              await send(gov, 'castVote', [pid, support]);
+              refresh();
+              return `Voted ${label}.`;
+            }),
+          );
+          voteCell.append(b, ' ');
+        }
+      } else if (voted.has(pid) && name === 'Active') voteCell.append(h('span', { class: 'muted' }, 'voted'));
+      // after the vote: anyone may queue a succeeded proposal in the timelock, then execute it
+      const { targets, calldatas, description } = p.created;
+      const values = p.created.values;
+      const descriptionHash = keccak256(toHex(description));
+      if (name === 'Succeeded' && state.account) {
+        const b = h('button', { 'data-action': 'queue' }, 'Queue');
+        b.addEventListener('click', () =>
+          act(msg, b, 'Queueing in the timelock…', async () => {
+            await send(gov, 'queue', [targets, values, calldatas, descriptionHash]);
+            refresh();
+            return 'Queued: executable once the timelock delay has passed.';
+          }),
+        );
+        voteCell.append(b);
+      }
+      if (name === 'Queued' && state.account) {
+        const b = h('button', { 'data-action': 'execute' }, 'Execute');
+        b.addEventListener('click', () =>
+          act(msg, b, 'Executing…', async () => {
+            await send(gov, 'execute', [targets, values, calldatas, descriptionHash]);
+            refresh();
+            return 'Executed by the timelock.';
+          }),
+        );
+        voteCell.append(b, h('div', { class: 'muted' }, `from ${when(p.eta)}`));
+      }
+      return h(
+        'tr',
+        { 'data-proposal': pid.toString() },
+        h('td', {}, description.split('\n')[0].slice(0, 80)),
+        h('td', {}, h('span', { class: `pill ${STATE_PILL[name] || ''}`, 'data-state': name }, name)),
+        h('td', { class: 'num' }, voteBars(votes, p.quorum), h('div', { class: 'muted', 'data-vote-end': String(p.created.voteEnd) }, `${name === 'Pending' ? 'vote opens' : now < Number(p.created.voteEnd) ? 'vote ends' : 'vote ended'} ${when(name === 'Pending' ? p.created.voteStart : p.created.voteEnd)} (${relative(name === 'Pending' ? p.created.voteStart : p.created.voteEnd, now)})`)),
+        voteCell,
+      );
+    });
+    return table(['proposal', 'state', 'votes', 'vote'], rows, { id: 'proposals-table' });
+  }
 }

@@ -12,16 +12,17 @@ from typing import Any
 
 from eth_account import Account
 
-from oracle.chain import ChainClient, load_deployment
+from oracle.chain import ChainClient
 from oracle.client.jobs import JobClient
+from oracle.deployment import load_deployment
 from oracle.provider.jobs_agent import JobAgent
 from oracle.provider.jobs_policy import JobPolicy
 from oracle.work.content import sha256
 from oracle.work.escrow import Escrow
 from oracle.work.items import ItemTree
 from tests.conftest import CORE_PARAMS
-from tests.core_helpers import ETHER, node_id
-from tests.work_helpers import demo_bytes
+from tests.support.core import ETHER, node_id
+from tests.support.work import demo_bytes
 
 ROYALTY_BPS = 500
 PROVIDER_STAKE = 20_000 * ETHER

@@ -1,4 +1,4 @@
-"""Fixtures for the browser tests: one real devnet per session (scripts/devnet.py in a temporary
+"""Fixtures for the browser tests: one real devnet per session (`python -m scripts.devnet` in a temporary
 state folder: anvil, every contract, the sample flow, the built page served on 127.0.0.1), a
 headless Debian Chromium driven by Playwright, an optional injected EIP-1193 test wallet, and
 web3 for checking on chain what the page did."""
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,7 +38,8 @@ WALLET_JS = (Path(__file__).parent / "frontend_wallet.js").read_text()
 def devnet_command(state_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
-        str(ROOT / "scripts" / "devnet.py"),
+        "-m",
+        "scripts.devnet",
         "--state-dir",
         str(state_dir),
         "--port",
@@ -202,11 +203,17 @@ class Wallet:
 
 @pytest.fixture
 def open_page(chromium, devnet) -> Iterator[Any]:
-    """open_page(viewport=DESKTOP, wallet_account=None, wallet_chain_id=None) -> (page, wallet)."""
+    """open_page(viewport=DESKTOP, wallet_account=None, wallet_chain_id=None, before_load=None,
+    wallet_options=None) -> (page, wallet); before_load(page) runs before the page is opened (e.g.
+    to watch requests); wallet_options go to the test wallet (e.g. {"only6963": True})."""
     contexts = []
 
     def _open(
-        viewport: dict = DESKTOP, wallet_account: int | None = None, wallet_chain_id: int | None = None
+        viewport: dict = DESKTOP,
+        wallet_account: int | None = None,
+        wallet_chain_id: int | None = None,
+        before_load: Any = None,
+        wallet_options: dict | None = None,
     ):
         ctx = chromium.new_context(viewport=viewport, device_scale_factor=1)
         contexts.append(ctx)
@@ -221,9 +228,12 @@ def open_page(chromium, devnet) -> Iterator[Any]:
                 "rpcUrl": devnet.rpc_url,
                 "rpcChainId": devnet.deployment["chainId"],
                 "startChainId": wallet_chain_id or devnet.deployment["chainId"],
+                **(wallet_options or {}),
             }
             page.expose_function("__walletDecide", wallet.decide)
             page.add_init_script(f"window.__TEST_WALLET__ = {json.dumps(cfg)};\n{WALLET_JS}")
+        if before_load is not None:
+            before_load(page)
         page.goto(devnet.url)
         page.wait_for_selector("body[data-ready='1']", timeout=20_000)
         return page, wallet
@@ -254,3 +264,15 @@ def outcome(page: Any, msg: str, timeout: float = 20_000) -> str:
     text = el.inner_text()
     assert "ok" in (el.get_attribute("class") or ""), f"the page reported an error: {text}"
     return text
+
+
+def onnx_file(tag: str) -> dict[str, Any]:
+    """A small ONNX ModelProto written field by field (ir_version 8, opset 17, a graph named by
+    `tag`), as Playwright's set_input_files takes it; its SHA-256 is the model id the page mints."""
+
+    def field(number: int, payload: bytes) -> bytes:
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    graph = field(2, tag.encode())  # GraphProto.name
+    body = b"\x08\x08" + field(2, b"page-test") + field(7, graph) + field(8, b"\x10\x11")
+    return {"name": f"{tag}.onnx", "mimeType": "application/octet-stream", "buffer": body}

@@ -3,7 +3,6 @@ attestation builders, and the registry deployment on top of the staking contract
 
 from __future__ import annotations
 
-import ape
 from eth_account import Account
 from eth_utils import keccak
 
@@ -49,15 +48,6 @@ def fault_sigs(domain: Domain, fault: Fault, keys=None, k: int = 3) -> list[byte
     keys = ORACLE_KEYS[:k] if keys is None else keys
     sigs = [sign_fault(key, domain, fault) for key in keys]
     return aggregate(sigs, threshold=len(sigs), digest=fault_digest(domain, fault))
-
-
-def reverts(error, *args):
-    """``ape.reverts`` for a custom error with its inputs given positionally (ape takes them
-    by name)."""
-    if not args:
-        return ape.reverts(error)
-    names = [i.name for i in error.abi.inputs]
-    return ape.reverts(error, **dict(zip(names, args, strict=True)))
 
 
 GPU_MODEL = "NVIDIA H100 80GB HBM3"

@@ -19,7 +19,7 @@
     if (body.error) throw Object.assign(new Error(body.error.message), { code: body.error.code, data: body.error.data });
     return body.result;
   }
-  window.ethereum = {
+  const provider = {
     isTestWallet: true,
     on(ev, fn) {
       (listeners[ev] ||= []).push(fn);
@@ -54,4 +54,10 @@
       }
     },
   };
+  // EIP-6963: announce on request (and once now); window.ethereum too unless cfg.only6963
+  if (!cfg.only6963) window.ethereum = provider;
+  const info = Object.freeze({ uuid: '6f1c1e0e-7c8a-4c55-9a55-2b4a0c0ffee0', name: 'Test Wallet', icon: 'data:image/svg+xml,<svg xmlns="http://www.w3.org/2000/svg"/>', rdns: 'org.example.testwallet' });
+  const announce = () => window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail: Object.freeze({ info, provider }) }));
+  window.addEventListener('eip6963:requestProvider', announce);
+  announce();
 })();

@@ -2,21 +2,22 @@
 
 from dataclasses import dataclass
 
-import ape
 from eth_utils import keccak
-
-
-def reverts_with(error, *values):
-    """`ape.reverts` for a custom error with its POSITIONAL values (mapped onto the ABI names)."""
-    names = [i.name for i in error.abi.inputs]
-    if len(values) != len(names):
-        raise TypeError(f"{error.abi.name} takes {len(names)} values ({names}), got {len(values)}")
-    return ape.reverts(error, **dict(zip(names, values, strict=True)))
-
 
 # ------------------------------------------------------------------ governance
 
 PENDING, ACTIVE, CANCELED, DEFEATED, SUCCEEDED, QUEUED, EXPIRED, EXECUTED = range(8)
+TIMELOCK_UNSET, TIMELOCK_WAITING, TIMELOCK_READY, TIMELOCK_DONE = range(
+    4
+)  # TimelockController.OperationState
+
+
+def state_bitmap(*states: int) -> bytes:
+    """OpenZeppelin's ``_encodeStateBitmap``: the ``expectedStates`` argument of
+    GovernorUnexpectedProposalState / TimelockUnexpectedOperationState."""
+    return sum(1 << s for s in states).to_bytes(32, "big")
+
+
 AGAINST, FOR, ABSTAIN = range(3)
 
 

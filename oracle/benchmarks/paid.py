@@ -1,0 +1,413 @@
+"""Benchmarks of the paid inference endpoint (``python -m oracle.benchmarks.paid``).
+
+(a) Requests per second of the demo digits model (oracle/work, ONNX Runtime, CPU) over HTTP,
+    without and with the payment check (voucher parsed and verified, journaled with fsync, then
+    the model), with 1 and with ``--concurrency`` clients (one channel each). The clients run in
+    a separate process over keep-alive connections with vouchers signed beforehand, so the
+    numbers are the server's. Also, in process: the model alone, the voucher check alone and one
+    journal commit alone.
+(b) A bounded load test on loopback: ``--clients`` concurrent PayingClients (each its own channel,
+    opened on chain), ``--per-client`` requests each; then the provider redeems everything.
+    Checked: requests served == vouchers journaled == requests made, redeemed on chain == what
+    the clients signed, nothing lost.
+
+Chain: a fresh anvil started here (the binary from PATH or node_modules) with ComputeToken,
+ModelNFT and PaymentChannels deployed from the compiled artifacts in ``.build/`` (``ape compile``),
+or ``--rpc`` + ``--deployment`` of a running devnet. Results go to stdout and, with ``--out``, JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+
+from oracle.chain import ChainClient
+from oracle.client.pay import PayingClient
+from oracle.client.pay_voucher import Voucher, channels_domain, sign_voucher
+from oracle.client.pay_wire import HEADER_SIGNATURE, SignedVoucher, payment_header
+from oracle.deployment import ContractInfo, Deployment, load_deployment
+from oracle.provider.paid import PaidInferenceServer, onnx_model
+from oracle.provider.paid_ledger import Accepted, Ledger
+from oracle.provider.paid_service import PaidService, PaidSettings
+from oracle.work import demo_model
+from oracle.work.runtime import OnnxModel
+
+ROOT = Path(__file__).resolve().parents[2]
+ETHER = 10**18
+PRICE = 10**15
+MODEL = "digits"
+"""The oracle/work demo model served (``--demo-model``)."""
+#: anvil's well-known dev keys (accounts 0-9 of its default mnemonic)
+DEV_KEYS = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+]
+
+
+# ------------------------------------------------------------------ chain set-up
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_anvil() -> tuple[subprocess.Popen, str]:
+    binary = shutil.which("anvil") or str(ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--silent", "--accounts", "20"], stdout=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    w3 = Web3(Web3.HTTPProvider(url))
+    for _ in range(100):
+        try:
+            if w3.eth.block_number >= 0:
+                return proc, url
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"anvil did not start on {url}")
+
+
+def deploy_from_build(rpc: str) -> Deployment:
+    """ComputeToken, ModelNFT (demo model minted, 5% royalty) and PaymentChannels (fee 2.5%)."""
+    types = json.loads((ROOT / ".build/__local__.json").read_text())["contractTypes"]
+    w3 = Web3(Web3.HTTPProvider(rpc))
+    owner = Account.from_key(DEV_KEYS[0])
+
+    def deploy(name: str, *args: Any) -> ContractInfo:
+        ct = types[name]
+        factory = w3.eth.contract(abi=ct["abi"], bytecode=ct["deploymentBytecode"]["bytecode"])
+        tx = factory.constructor(*args).build_transaction(
+            {"from": owner.address, "nonce": w3.eth.get_transaction_count(owner.address)}
+        )
+        receipt = w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(owner.sign_transaction(tx).raw_transaction)
+        )
+        return ContractInfo(name, receipt["contractAddress"], ct["abi"])
+
+    token = deploy("ComputeToken", owner.address, 100_000_000 * ETHER)
+    nft = deploy("ModelNFT", 1_000, "ipfs://models/")
+    channels = deploy("PaymentChannels", token.address, nft.address, owner.address, 250, 600)
+    deployment = Deployment(w3.eth.chain_id, {c.name: c for c in (token, nft, channels)}, 0)
+    client = ChainClient(w3, deployment, owner, base_delay=0.01)
+    model_id = demo_model.model_id(MODEL)
+    client.transact(
+        "ModelNFT", "mint", owner.address, model_id.to_bytes(32, "big"), "ipfs://digits", owner.address, 500
+    )
+    return deployment
+
+
+def fund(client: ChainClient, addresses: list[str], amount: int) -> None:
+    for a in addresses:
+        client.transact("ComputeToken", "transfer", a, amount)
+        # gas money from an unlocked anvil account that no ChainClient here sends from (own nonces)
+        client.w3.eth.send_transaction({"from": client.w3.eth.accounts[5], "to": a, "value": ETHER})
+
+
+# ------------------------------------------------------------------ (a) throughput
+
+
+def _client_process(url: str, headers: list[str | None], body: bytes, ready: Any, go: Any, out: Any) -> None:
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    ready.set()
+    go.wait()
+    start = time.perf_counter()
+    statuses = []
+    for h in headers:
+        conn.request(
+            "POST",
+            "/infer",
+            body,
+            {"Content-Type": "application/json", **({HEADER_SIGNATURE: h} if h else {})},
+        )
+        resp = conn.getresponse()
+        resp.read()
+        statuses.append(resp.status)
+    out.put((time.perf_counter() - start, statuses))
+
+
+def _drive(url: str, per_client: list[list[str | None]], body: bytes) -> tuple[float, int]:
+    """Run one client process per header list at once; (wall seconds, requests answered 200)."""
+    ctx = mp.get_context("spawn")
+    ready = [ctx.Event() for _ in per_client]
+    go, out = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=_client_process, args=(url, h, body, r, go, out))
+        for h, r in zip(per_client, ready, strict=True)
+    ]
+    for p in procs:
+        p.start()
+    for r in ready:
+        r.wait(60)
+    start = time.perf_counter()
+    go.set()
+    results = [out.get(timeout=600) for _ in procs]
+    wall = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    ok = sum(s.count(200) for _, s in results)
+    return wall, ok
+
+
+@dataclass
+class Throughput:
+    """Requests/s without and with the payment check, ``rounds`` alternating runs of each; the share
+    is judged on the best runs (the least disturbed on a shared machine), medians for reference."""
+
+    clients: int
+    requests_per_run: int
+    rounds: int
+    without_check_rps: list[float]
+    with_check_rps: list[float]
+
+    @property
+    def check_share(self) -> float:
+        """The payment check's share of a paid request's time (best runs)."""
+        return 1 - max(self.with_check_rps) / max(self.without_check_rps)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "without_best": max(self.without_check_rps),
+            "without_median": statistics.median(self.without_check_rps),
+            "with_best": max(self.with_check_rps),
+            "with_median": statistics.median(self.with_check_rps),
+            "check_share_best": self.check_share,
+            "check_share_median": 1
+            - statistics.median(self.with_check_rps) / statistics.median(self.without_check_rps),
+        }
+
+
+def _signed_headers(state_like: tuple[int, int], key: bytes, domain, count: int, start: int = 0) -> list[str]:
+    cid, model_id = state_like
+    out = []
+    for i in range(start + 1, start + count + 1):
+        v = Voucher(cid, i * PRICE, model_id)
+        out.append(
+            payment_header(SignedVoucher(v, sign_voucher(domain, v, key), f"eip155:{domain.chain_id}"))
+        )
+    return out
+
+
+def measure_throughput(
+    rpc: str, deployment: Deployment, requests: int, concurrency: int, work: Path
+) -> list[Throughput]:
+    provider = Account.from_key(DEV_KEYS[1])
+    users = [Account.create() for _ in range(concurrency)]
+    owner_client = ChainClient(rpc, deployment, Account.from_key(DEV_KEYS[0]), base_delay=0.01)
+    fund(owner_client, [u.address for u in users], 10_000 * ETHER)
+    model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
+    body = json.dumps({"x": demo_model.test_set(1)[0].tolist()}).encode()
+    settings = PaidSettings(
+        PRICE, demo_model.model_id(MODEL), work / "bench-journal.db", redeem_threshold=10**30, poll_s=1.0
+    )
+    service = PaidService(ChainClient(rpc, deployment, provider, base_delay=0.01), model, settings).start()
+    free = PaidInferenceServer(model, service.terms, None).start()
+    domain = channels_domain(deployment.chain_id, deployment.get("PaymentChannels").address)
+    channels = []
+    for u in users:
+        payer = PayingClient(
+            ChainClient(rpc, deployment, u, base_delay=0.01),
+            session_key=u,
+            deposit_requests=2 * requests + 10,
+        )
+        channels.append(payer.open_channel(service.url, service.terms).channel_id)
+    rows = []
+    used = [0] * concurrency
+    rounds = 5
+    try:
+        for clients in sorted({1, concurrency}):
+            n = requests // (clients * rounds)
+            without, with_check = [], []
+            for _ in range(rounds):
+                base_wall, base_ok = _drive(free.url, [[None] * n for _ in range(clients)], body)
+                headers = []
+                for i in range(clients):
+                    headers.append(
+                        _signed_headers((channels[i], settings.model_id), users[i].key, domain, n, used[i])
+                    )
+                    used[i] += n
+                paid_wall, paid_ok = _drive(service.server.url, headers, body)
+                if base_ok != n * clients or paid_ok != n * clients:
+                    raise RuntimeError(
+                        f"throughput run lost requests: {base_ok} / {paid_ok} of {n * clients}"
+                    )
+                without.append(n * clients / base_wall)
+                with_check.append(n * clients / paid_wall)
+            rows.append(Throughput(clients, n * clients, rounds, without, with_check))
+    finally:
+        free.stop()
+        service.stop(redeem=False)
+    return rows
+
+
+def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
+    """Median microseconds of the model alone, the voucher check alone (no journal), one journal commit."""
+    from oracle.client.pay_voucher import VoucherDigester, recover_digest_signer
+    from oracle.client.pay_wire import parse_payment_header
+
+    model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
+    x = model.prepare(demo_model.test_set(1)[0].tolist())
+    key = Account.create()
+    domain = channels_domain(31337, "0x" + "11" * 20)
+    header = _signed_headers((1, 5), key.key, domain, 1)[0]
+    digester = VoucherDigester(domain)
+
+    def timed(fn) -> float:
+        samples = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t)
+        return statistics.median(samples) * 1e6
+
+    def check() -> None:
+        signed = parse_payment_header(header)
+        recover_digest_signer(digester.digest(signed.voucher), signed.signature)
+
+    ledger = Ledger(work / "parts.db")
+    counter = iter(range(1, 10**9))
+    try:
+        journal = timed(lambda: ledger.record(Accepted(1, next(counter), PRICE, b"\x00" * 65, 5)))
+    finally:
+        ledger.close()
+    return {"model_us": timed(lambda: model.run(x)), "check_us": timed(check), "journal_commit_us": journal}
+
+
+# ------------------------------------------------------------------ (b) load test
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    per_client: int
+    made: int
+    served: int
+    journaled: int
+    signed_total: int
+    redeemed_total: int
+    seconds: float
+    lost: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lost = self.made - self.served + (self.signed_total - self.redeemed_total) // PRICE
+
+
+def load_test(rpc: str, deployment: Deployment, clients: int, per_client: int, work: Path) -> LoadResult:
+    provider = Account.from_key(DEV_KEYS[2])
+    users = [Account.create() for _ in range(clients)]
+    owner_client = ChainClient(rpc, deployment, Account.from_key(DEV_KEYS[0]), base_delay=0.01)
+    fund(owner_client, [u.address for u in users], 1_000 * ETHER)
+    model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
+    settings = PaidSettings(
+        PRICE, demo_model.model_id(MODEL), work / "load-journal.db", redeem_threshold=20 * PRICE, poll_s=0.2
+    )
+    service = PaidService(ChainClient(rpc, deployment, provider, base_delay=0.01), model, settings).start()
+    rows = demo_model.test_set(4)[0].tolist()
+    payers = [
+        PayingClient(ChainClient(rpc, deployment, u, base_delay=0.01), deposit_requests=per_client + 5)
+        for u in users
+    ]
+    errors: list[str] = []
+
+    def run(payer: PayingClient) -> None:
+        for i in range(per_client):
+            try:
+                answer = payer.post(service.url, {"x": [rows[i % 4]]})
+                if answer.status != 200:
+                    errors.append(f"status {answer.status}")
+            except Exception as err:  # noqa: BLE001 - counted, reported
+                errors.append(str(err))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(p,)) for p in payers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    served, journaled = service.server.counters.served, service.ledger.accepted_count()
+    service.stop(redeem=True)
+    contract = owner_client.contract("PaymentChannels")
+    signed = sum(p.states.get(service.url).cumulative for p in payers)
+    redeemed = sum(
+        contract.functions.getChannel(p.states.get(service.url).channel_id).call()[7] for p in payers
+    )
+    if errors:
+        raise RuntimeError(f"load test: {len(errors)} failed requests, first: {errors[0]}")
+    return LoadResult(clients, per_client, clients * per_client, served, journaled, signed, redeemed, seconds)
+
+
+# ------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    global MODEL
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rpc", help="a running chain (default: start anvil here)")
+    p.add_argument("--deployment", help="its deployment file (with PaymentChannels)")
+    p.add_argument("--requests", type=int, default=2000, help="requests per throughput run")
+    p.add_argument("--concurrency", type=int, default=4, help="clients in the concurrent throughput run")
+    p.add_argument("--clients", type=int, default=16, help="load test: concurrent clients")
+    p.add_argument("--per-client", type=int, default=25, help="load test: requests per client")
+    p.add_argument("--demo-model", default=MODEL, help="oracle/work demo model (digits, digits-large)")
+    p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    MODEL = args.demo_model
+    anvil = None
+    if args.rpc:
+        rpc, deployment = args.rpc, load_deployment(args.deployment)
+    else:
+        anvil, rpc = start_anvil()
+        deployment = deploy_from_build(rpc)
+    try:
+        with tempfile.TemporaryDirectory(dir=os.environ.get("PAID_BENCH_DIR")) as tmp:
+            work = Path(tmp)
+            parts = measure_parts(work)
+            throughput = measure_throughput(rpc, deployment, args.requests, args.concurrency, work)
+            load = load_test(rpc, deployment, args.clients, args.per_client, work)
+    finally:
+        if anvil is not None:
+            anvil.terminate()
+            anvil.wait(10)
+    result = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "model": MODEL,
+        "parts_us": parts,
+        "throughput": [{**asdict(t), **t.summary()} for t in throughput],
+        "load": asdict(load),
+    }
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if load.lost == 0 and load.served == load.journaled == load.made else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""How pay-per-use travels over HTTP, in the style of x402 (version 2 transport).
+
+- A request without payment is answered ``402 Payment Required`` with the terms twice: base64
+  JSON in the ``PAYMENT-REQUIRED`` header and plain JSON in the body::
+
+      {"x402Version": 2, "error": "...", "reason": "payment_required",
+       "resource": {"url": "/infer", "description": "...", "mimeType": "application/json"},
+       "accepts": [{"scheme": "channel", "network": "eip155:<chainId>", "amount": "<price wei>",
+                    "asset": "<token>", "payTo": "<provider>", "maxTimeoutSeconds": 60,
+                    "extra": {"channelContract": "<PaymentChannels>", "chainId": <int>,
+                              "modelId": "<uint256 decimal>", "voucherType": "Voucher(...)",
+                              "eip712": {"name": "PaymentChannels", "version": "1"}}}]}
+
+  When a voucher was refused the body also names the ``reason`` (see REASONS) and, where the
+  client can repair it, ``expected`` (e.g. the cumulative amount the provider needs next).
+- A paying request carries ``PAYMENT-SIGNATURE``: base64 JSON
+  ``{"x402Version": 2, "scheme": "channel", "network": ..., "payload": {"channelId",
+  "cumulativeAmount", "modelId", "signature"}}`` (integers as decimal strings, the signature 0x-hex).
+- A paid answer carries ``PAYMENT-RESPONSE``: base64 JSON ``{"success": true, "network",
+  "channelId", "cumulativeAmount", "charged", "remaining"}``.
+Integers travel as decimal strings (uint256 does not fit a JSON number in JavaScript).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from oracle.client.pay_voucher import CHANNELS_NAME, CHANNELS_VERSION, VOUCHER_TYPE, Voucher, VoucherError
+
+X402_VERSION = 2
+SCHEME = "channel"
+HEADER_REQUIRED = "PAYMENT-REQUIRED"
+HEADER_SIGNATURE = "PAYMENT-SIGNATURE"
+HEADER_RESPONSE = "PAYMENT-RESPONSE"
+MAX_HEADER_BYTES = 4096
+
+#: Why a request was not served (the 402 body's "reason").
+REASONS = {
+    "payment_required": "no PAYMENT-SIGNATURE header: open a channel and send a voucher",
+    "malformed": "the PAYMENT-SIGNATURE header does not parse",
+    "wrong_scheme": "the payment is not for this provider's channel scheme or network",
+    "unknown_channel": "no such channel on chain (yet): wait for the open to be mined",
+    "not_payee": "the channel pays another provider",
+    "wrong_model": "the channel is for another model",
+    "closed": "the channel is closed or past its last redemption window",
+    "bad_signature": "the voucher is not signed by the channel's user or signer",
+    "amount_too_low": "the cumulative amount must be at least the last accepted plus the price",
+    "over_deposit": "the cumulative amount exceeds the channel's deposit: top up",
+}
+
+
+@dataclass(frozen=True)
+class PaymentTerms:
+    """What one request costs and where to pay it."""
+
+    price: int
+    asset: str
+    pay_to: str
+    chain_id: int
+    channel_contract: str
+    model_id: int
+    resource: str = "/infer"
+    description: str = "inference, paid per request over a payment channel"
+
+    @property
+    def network(self) -> str:
+        return f"eip155:{self.chain_id}"
+
+    def to_json(self, reason: str = "payment_required", **extra: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "x402Version": X402_VERSION,
+            "error": REASONS[reason],
+            "reason": reason,
+            "resource": {
+                "url": self.resource,
+                "description": self.description,
+                "mimeType": "application/json",
+            },
+            "accepts": [
+                {
+                    "scheme": SCHEME,
+                    "network": self.network,
+                    "amount": str(self.price),
+                    "asset": self.asset,
+                    "payTo": self.pay_to,
+                    "maxTimeoutSeconds": 60,
+                    "extra": {
+                        "channelContract": self.channel_contract,
+                        "chainId": self.chain_id,
+                        "modelId": str(self.model_id),
+                        "voucherType": VOUCHER_TYPE,
+                        "eip712": {"name": CHANNELS_NAME, "version": CHANNELS_VERSION},
+                    },
+                }
+            ],
+        }
+        body.update(extra)
+        return body
+
+    @classmethod
+    def from_json(cls, body: Any) -> PaymentTerms:
+        """The channel-scheme offer of a 402 body or PAYMENT-REQUIRED header; VoucherError if none."""
+        try:
+            offer = next(a for a in body["accepts"] if a.get("scheme") == SCHEME)
+            extra = offer["extra"]
+            return cls(
+                price=int(offer["amount"]),
+                asset=to_checksum_address(offer["asset"]),
+                pay_to=to_checksum_address(offer["payTo"]),
+                chain_id=int(extra["chainId"]),
+                channel_contract=to_checksum_address(extra["channelContract"]),
+                model_id=int(extra["modelId"]),
+                resource=str(body.get("resource", {}).get("url", "/infer")),
+            )
+        except (KeyError, TypeError, ValueError, StopIteration) as err:
+            raise VoucherError(f"the 402 terms have no usable '{SCHEME}' offer ({err!r})") from err
+
+
+@dataclass(frozen=True)
+class SignedVoucher:
+    voucher: Voucher
+    signature: bytes
+    network: str
+
+
+def encode_header(data: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def decode_header(value: str, what: str) -> Any:
+    if len(value) > MAX_HEADER_BYTES:
+        raise VoucherError(f"{what} header is {len(value)} bytes, more than {MAX_HEADER_BYTES}")
+    try:
+        return json.loads(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as err:
+        raise VoucherError(f"{what} header is not base64 JSON: {err}") from err
+
+
+def payment_header(signed: SignedVoucher) -> str:
+    """The PAYMENT-SIGNATURE header value for a signed voucher."""
+    v = signed.voucher
+    return encode_header(
+        {
+            "x402Version": X402_VERSION,
+            "scheme": SCHEME,
+            "network": signed.network,
+            "payload": {
+                "channelId": str(v.channelId),
+                "cumulativeAmount": str(v.cumulativeAmount),
+                "modelId": str(v.modelId),
+                "signature": "0x" + signed.signature.hex(),
+            },
+        }
+    )
+
+
+def parse_payment_header(value: str) -> SignedVoucher:
+    """A PAYMENT-SIGNATURE header back into a voucher; VoucherError when anything is off."""
+    data = decode_header(value, HEADER_SIGNATURE)
+    try:
+        if data["scheme"] != SCHEME:
+            raise VoucherError(f"payment scheme {data['scheme']!r} is not {SCHEME!r}")
+        p = data["payload"]
+        sig_hex = str(p["signature"])
+        if not sig_hex.startswith("0x"):
+            raise VoucherError("the voucher signature must be 0x-hex")
+        voucher = Voucher(int(p["channelId"]), int(p["cumulativeAmount"]), int(p["modelId"]))
+        return SignedVoucher(voucher, bytes.fromhex(sig_hex[2:]), str(data["network"]))
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, VoucherError):
+            raise
+        raise VoucherError(f"{HEADER_SIGNATURE} payload is incomplete or not numeric ({err!r})") from err

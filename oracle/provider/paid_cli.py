@@ -1,0 +1,193 @@
+"""``oracle paid``: the provider's paid inference endpoint in the foreground, and its redemptions.
+
+    oracle paid serve --private-key 0x.. --price 0.001 --port 8700     # demo digits model, Ctrl-C stops
+    oracle paid redeem --private-key 0x..                                # redeem every journaled voucher now
+    oracle paid status                                                   # journal: served, redeemed
+
+On Ctrl-C (or SIGTERM) ``serve`` stops taking requests and redeems every voucher not yet paid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import threading
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from oracle.chain import ChainClient
+from oracle.cli_ui import CliError, Ui, common_options
+from oracle.deployment import load_deployment
+from oracle.errors import EXIT_OK, EXIT_USAGE
+from oracle.keys import DEFAULT_KEYSTORE_DIR, load_signer
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+DEFAULT_DEPLOYMENT = ".devnet/deployment.json"
+DEFAULT_JOURNAL = ".oracle/paid-journal.sqlite"
+TOKEN = 10**18
+
+
+def _tokens(text: str) -> int:
+    try:
+        value = Decimal(text) * TOKEN
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a token amount (e.g. 0.001)") from None
+    if value <= 0 or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive amount with at most 18 decimals")
+    return int(value)
+
+
+def _chain_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rpc", default=os.environ.get("ORACLE_RPC_URL", DEFAULT_RPC), help="($ORACLE_RPC_URL)")
+    p.add_argument("--deployment", default=os.environ.get("ORACLE_DEPLOYMENT", DEFAULT_DEPLOYMENT))
+    p.add_argument("--keystore", help="keystore path or address (see `oracle keys list`)")
+    p.add_argument("--keystore-dir", default=str(DEFAULT_KEYSTORE_DIR))
+    p.add_argument("--password-file")
+    p.add_argument("--private-key", help="plain key, dev chains (31337/1337) only ($ORACLE_PRIVATE_KEY)")
+    p.add_argument("--journal", default=DEFAULT_JOURNAL, help=f"voucher journal (default {DEFAULT_JOURNAL})")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    paid = subparsers.add_parser("paid", help="the paid inference endpoint (pay per request over channels)")
+    subs = paid.add_subparsers(dest="paid_command", required=True)
+    serve = subs.add_parser(
+        "serve", parents=[common_options()], help="serve the demo model, paid per request"
+    )
+    _chain_options(serve)
+    serve.add_argument(
+        "--price", type=_tokens, default=_tokens("0.001"), help="tokens per request (default 0.001)"
+    )
+    serve.add_argument(
+        "--demo-model", default="digits", help="oracle/work demo model to serve (default digits)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8700, help="TCP port (0: any; default 8700)")
+    serve.add_argument(
+        "--redeem-threshold",
+        type=_tokens,
+        default=_tokens("1"),
+        help="redeem a channel past this many tokens",
+    )
+    serve.add_argument(
+        "--close-margin", type=int, default=60, help="seconds before closesAt to stop accepting"
+    )
+    serve.add_argument(
+        "--model-id",
+        type=int,
+        default=None,
+        help="ModelNFT id channels must name (default: the demo model's, which must be minted; 0: none)",
+    )
+    serve.set_defaults(func=run_serve)
+    redeem = subs.add_parser("redeem", parents=[common_options()], help="redeem every journaled voucher now")
+    _chain_options(redeem)
+    redeem.add_argument("--demo-model", default="digits")
+    redeem.set_defaults(func=run_redeem)
+    status = subs.add_parser("status", parents=[common_options()], help="what the journal holds")
+    status.add_argument("--journal", default=DEFAULT_JOURNAL)
+    status.set_defaults(func=run_status)
+
+
+def _client(args: argparse.Namespace) -> ChainClient:
+    deployment = load_deployment(args.deployment)
+    account = load_signer(
+        deployment.chain_id,
+        keystore=args.keystore,
+        keystore_dir=args.keystore_dir,
+        password_file=args.password_file,
+        private_key=args.private_key,
+    )
+    return ChainClient(args.rpc, deployment, account)
+
+
+def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0):
+    from oracle.provider.paid import onnx_model
+    from oracle.provider.paid_service import PaidService, PaidSettings
+    from oracle.work import demo_model
+    from oracle.work.runtime import OnnxModel
+
+    try:
+        data = demo_model.model_bytes(args.demo_model)
+    except KeyError as err:
+        raise CliError(str(err), EXIT_USAGE) from err
+    model_id = (
+        demo_model.model_id(args.demo_model) if getattr(args, "model_id", None) is None else args.model_id
+    )
+    client = _client(args)
+    if model_id != 0 and not client.call("ModelNFT", "exists", model_id):
+        raise CliError(
+            f"model {args.demo_model} (ModelNFT id {model_id}) is not minted on this chain: mint it "
+            "(its id is the SHA-256 of the ONNX file) or serve with --model-id 0 (no royalty)"
+        )
+    settings = PaidSettings(
+        price=price,
+        model_id=model_id,
+        journal=Path(args.journal),
+        redeem_threshold=threshold,
+        close_margin_s=getattr(args, "close_margin", 60),
+        host=getattr(args, "host", "127.0.0.1"),
+        port=port,
+    )
+    return PaidService(client, onnx_model(OnnxModel.from_bytes(data)), settings)
+
+
+def run_serve(args: argparse.Namespace, ui: Ui) -> int:
+    try:
+        service = _service(args, args.price, args.redeem_threshold, args.port).start()
+    except OSError as err:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {err}; pick another --port") from err
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    info = {"url": service.url, **service.terms.to_json()["accepts"][0]}
+    if ui.json:
+        ui.emit(info)
+    else:
+        ui.line(
+            f"paid endpoint {service.url}: {args.price / TOKEN} tokens per request, model {args.demo_model}"
+        )
+        ui.line(f"pay to {service.terms.pay_to} over PaymentChannels {service.terms.channel_contract}")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop (and redeem) like SIGTERM
+        stop.wait()
+    ui.progress("stopping: redeeming every voucher not yet paid")
+    service.stop(redeem=True)
+    return EXIT_OK
+
+
+def run_redeem(args: argparse.Namespace, ui: Ui) -> int:
+    service = _service(args, 1, 1)
+    try:
+        results = service.redeemer.redeem_all()
+    finally:
+        service.stop(redeem=False)
+    rows = [(r.channel_id, r.cumulative, r.outcome, r.tx_hash or "") for r in results]
+    if ui.json:
+        ui.emit([{"channelId": c, "cumulativeAmount": a, "outcome": o, "tx": t} for c, a, o, t in rows])
+    else:
+        ui.table(["channel", "cumulative", "outcome", "tx"], rows)
+    return EXIT_OK
+
+
+def run_status(args: argparse.Namespace, ui: Ui) -> int:
+    from oracle.provider.paid_ledger import Ledger
+
+    if not Path(args.journal).is_file():
+        raise CliError(f"no journal at {args.journal}: start `oracle paid serve` first or pass --journal")
+    with Ledger(args.journal) as ledger:
+        latest = ledger.latest()
+        data = {
+            "served": ledger.accepted_count(),
+            "earned": ledger.accepted_total(),
+            "channels": {str(c): str(v.cumulative) for c, v in latest.items()},
+            "redemptions": [
+                {"channelId": c, "cumulativeAmount": a, "tx": h, "state": s}
+                for c, a, h, s in ledger.redemptions()
+            ],
+        }
+    if ui.json:
+        ui.emit(data)
+    else:
+        ui.fields(
+            [("requests served", data["served"]), ("earned (wei)", data["earned"]), ("channels", len(latest))]
+        )
+    return EXIT_OK

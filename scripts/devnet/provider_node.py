@@ -1,0 +1,98 @@
+"""The devnet's provider: the agent ``oracle serve --bench`` (this machine's GPU, else its CPU),
+registered on chain with its URL as ``metadataURI`` after staking."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from scripts.devnet.accounts import ROLE_PROVIDER
+from scripts.devnet.context import TOKEN, FlowContext, fmt
+from scripts.devnet.errors import DevnetError
+from scripts.devnet.paths import VENV_BIN
+
+
+@dataclass
+class NodeFacts:
+    node_id: bytes
+    gpu_model: str
+    vram_mib: int
+    url: str
+
+
+def _http_json(url: str, timeout: float = 3.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def start_provider_agent(ctx: FlowContext, port: int) -> NodeFacts:
+    """`oracle serve --bench` on 127.0.0.1:port (the GPU if this machine has one, else the CPU).
+    Returns the node it reports in GET /inventory (the first GPU, or the CPU)."""
+    url = f"http://127.0.0.1:{port}"
+    ctx.sup.start(
+        # --bench: the agent measures itself once and publishes the figures the validators attest
+        "provider-agent",
+        [str(VENV_BIN / "oracle"), "serve", "--host", "127.0.0.1", "--port", str(port), "--bench"],
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        ctx.sup.check_alive()
+        try:
+            inventory = _http_json(url + "/inventory")
+            break
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise DevnetError(
+                    f"the provider agent did not answer on {url}/inventory within 60 s ({e})"
+                ) from e
+            time.sleep(0.2)
+    return facts_from_inventory(inventory, url)
+
+
+def facts_from_inventory(inventory: dict[str, Any], url: str) -> NodeFacts:
+    """The node to register from an `oracle serve` inventory: its first GPU (id = keccak of the
+    GPU UUID, as oracle.inventory computes it), or this machine's CPU when there is no GPU."""
+    gpus = inventory.get("gpus") or []
+    if gpus:
+        g = gpus[0]
+        vram = int(g.get("memory_total_bytes") or 0) // 2**20
+        return NodeFacts(bytes.fromhex(g["node_id"].removeprefix("0x")), g["name"][:64], max(vram, 1), url)
+    cpu = inventory.get("cpu") or {}
+    facts = cpu_node_facts()
+    mem = int(cpu.get("memory_total_bytes") or 0) // 2**20
+    name = f"CPU {cpu.get('model') or facts.gpu_model}"[:64]
+    return NodeFacts(facts.node_id, name, mem or facts.vram_mib, url)
+
+
+def cpu_node_facts() -> NodeFacts:
+    """This machine's CPU as a node (id = keccak of the host name), for an agent without a GPU."""
+    import platform
+    import socket
+
+    from eth_utils import keccak
+
+    name = f"CPU {platform.machine()} ({os.cpu_count()} cores)"
+    node_id = keccak(text=f"devnet-cpu-node:{socket.gethostname()}")
+    mem_mib = 1024
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        mem_mib = max(1024, pages // (1024 * 1024))
+    except (ValueError, OSError):
+        pass
+    return NodeFacts(node_id=node_id, gpu_model=name[:64], vram_mib=int(mem_mib), url="")
+
+
+def register_provider(ctx: FlowContext, facts: NodeFacts) -> None:
+    token, staking = ctx.contracts["ComputeToken"], ctx.contracts["ComputeStaking"]
+    provider = ctx.acct(ROLE_PROVIDER)
+    amount = max(staking.minStakePerGpu() * 2, 10_000 * TOKEN)
+    token.approve(staking, amount, sender=provider)
+    staking.stake(amount, sender=provider)
+    staking.registerNode(facts.node_id, facts.gpu_model, facts.vram_mib, facts.url, sender=provider)
+    ctx.say(
+        f"provider {provider.address} staked {fmt(amount)} and registered {facts.gpu_model} at {facts.url}"
+    )

@@ -1,0 +1,116 @@
+"""The anomaly multiplier in the validator daemon, on a real anvil with the real contracts: two
+validators (threshold 2) read the agreed evidence from the chain's logs, lower the score of a node
+that claims more than its card can do, and serve every node's anomaly and reasons as JSON."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+
+from oracle.score import score_of
+from oracle.validator.config import ValidatorConfig
+from oracle.validator.daemon import Validator
+from oracle.validator.figures import Figures
+from oracle.validator.history import cutoff_block, epoch_start, evidence_from_chain
+from oracle.validator.nodes import NodeInfo
+from oracle.validator.prober import ProbeResult
+from tests.oracle_helpers import deploy_with_registry, node_id, register_node
+
+HONEST = Figures(fp32=50.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps=2700.0, power_w=700.0)
+OVER = Figures(fp32=80.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps=2700.0, power_w=700.0)
+"""fp32 80 TFLOPS on an H100 SXM, whose published peak is 66.9."""
+
+
+@dataclass
+class FixedProber:
+    """Stands in for the GPU only: the figures each endpoint reports, every challenge passed."""
+
+    over: str
+
+    def probe(self, node: NodeInfo, epoch: int) -> ProbeResult:
+        return ProbeResult(True, "ok", OVER if node.endpoint == self.over else HONEST)
+
+
+@pytest.fixture(scope="module")
+def net(accounts, chain, networks, tmp_path_factory):
+    from scripts.deploy import write_deployment
+
+    owner = accounts[0]
+    oracles = [Account.from_key(accounts[i].private_key) for i in (5, 6)]
+    contracts = deploy_with_registry(owner, accounts[1], [a.address for a in oracles], 2)
+    nodes = []
+    for i in range(3):
+        nid = node_id(f"anomaly-node-{i}")
+        register_node(contracts, owner, accounts[2 + i], nid, uri=f"http://anomaly-provider-{i}")
+        nodes.append(nid)
+    tmp = tmp_path_factory.mktemp("anomaly")
+    dep = write_deployment(contracts, tmp / "deployment.json", 0)
+    chain.mine(1)
+    genesis = chain.pending_timestamp + 1  # epoch 1 starts after the registrations
+    chain.mine(1, timestamp=genesis + 1)
+    vals = []
+    for i, acct in enumerate(oracles):
+        cfg = ValidatorConfig(
+            deployment_path=str(dep),
+            rpc=networks.provider.uri,
+            account=acct,
+            journal_path=str(tmp / f"journal-{i}.sqlite"),
+            genesis=genesis,
+            collect_timeout=20,
+            failover_s=5,
+            poll_s=0.05,
+        )
+        vals.append(Validator(cfg, FixedProber(over="http://anomaly-provider-2")))
+    urls = [v.start() for v in vals]
+    for v in vals:
+        v.cfg.peers = [u for u in urls if u != v.url]
+    threads = [threading.Thread(target=v.run_epoch, args=(1,)) for v in vals]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    yield {"contracts": contracts, "nodes": nodes, "vals": vals, "genesis": genesis}
+    for v in vals:
+        v.stop()
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_a_claim_above_the_published_peak_is_attested_with_a_lowered_score(net):
+    registry = net["contracts"]["AttestationRegistry"]
+    honest, _, over = net["nodes"]
+    assert registry.recordOf(honest).score == score_of(HONEST.gflops(), HONEST.mem_bandwidth_gbps)
+    full = score_of(OVER.gflops(), OVER.mem_bandwidth_gbps)
+    assert registry.recordOf(over).epoch == 1
+    assert registry.recordOf(over).score == full * 100_000 // 1_000_000  # above_peak: x0.1
+
+
+def test_every_validator_serves_the_same_anomaly_document(net):
+    docs = [_get(f"{v.url}/anomaly/1") for v in net["vals"]]
+    assert docs[0]["evidence_digest"] == docs[1]["evidence_digest"]
+    assert [d["nodes"] for d in docs[0:1]] == [d["nodes"] for d in docs[1:2]]
+    by_node = {n["nodeId"]: n for n in docs[0]["nodes"]}
+    over = by_node["0x" + net["nodes"][2].hex()]
+    assert over["multiplier_ppm"] == 100_000
+    assert any(r["kind"] == "above_peak" and "fp32 80.00 TFLOPS" in r["detail"] for r in over["reasons"])
+    honest = by_node["0x" + net["nodes"][0].hex()]
+    assert honest["multiplier_ppm"] == 1_000_000 and {r["kind"] for r in honest["reasons"]} >= {"few_peers"}
+    assert _get(f"{net['vals'][0].url}/anomaly")["epoch"] == 1  # the latest epoch
+
+
+def test_evidence_is_the_chain_logs_before_the_epoch(net):
+    chain = net["vals"][0].chain
+    first = evidence_from_chain(chain, 1, cutoff_block(chain, epoch_start(net["genesis"], 3600, 1)))
+    assert len(first.registrations) >= 3 and first.observations == ()
+    second = evidence_from_chain(chain, 2, cutoff_block(chain, epoch_start(net["genesis"], 3600, 2)))
+    ours = {o.node_id for o in second.observations} & set(net["nodes"])
+    assert ours == set(net["nodes"])  # epoch 1's attestations, read back from AttestationRecorded
+    assert {o.fp32 for o in second.observations if o.node_id == net["nodes"][2]} == {8000}
