@@ -13,7 +13,7 @@ from oracle.work.errors import ManifestError, ProofError
 from oracle.work.items import ItemTree, Opening, check_openings, item_words
 from oracle.work.job import compare, output_records, records_to_arrays, run, sample_indices
 from oracle.work.reference import run_reference
-from tests.work_helpers import demo_manifest, demo_onnx, digits
+from tests.support.work import demo_manifest, demo_onnx, digits
 
 
 @pytest.fixture(scope="module")

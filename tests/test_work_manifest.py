@@ -12,7 +12,7 @@ from oracle.work.content import sha256
 from oracle.work.errors import ManifestError
 from oracle.work.job import check_model
 from oracle.work.manifest import MAX_MANIFEST_BYTES, canonical_json, manifest_from_json, parse_manifest
-from tests.work_helpers import DEADLINE, demo_manifest, demo_onnx
+from tests.support.work import DEADLINE, demo_manifest, demo_onnx
 
 
 @pytest.fixture(scope="module")

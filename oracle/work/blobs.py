@@ -146,7 +146,7 @@ class Fetcher:
             reason = getattr(exc, "reason", exc)
             raise BlobError(f"unreachable ({reason})") from None
         if len(data) > limit:
-            raise BlobError(f"more than {limit} bytes")
+            raise BlobError(f"served more than {limit} bytes")
         return data
 
     def _source_url(self, url: str, ref: BlobRef) -> str:
@@ -161,18 +161,20 @@ class Fetcher:
             return url
         raise BlobError("unsupported scheme (use http://, https:// or ipfs://)")
 
-    def fetch(self, ref: BlobRef, extra_urls: Sequence[str] = ()) -> bytes:
+    def fetch(self, ref: BlobRef, extra_urls: Sequence[str] = (), max_size: int | None = None) -> bytes:
         """The bytes of ``ref``: from the store if present, else the first source whose body has
-        the right size and SHA-256 (stored on success). :class:`BlobError` lists why each failed."""
+        the right size and SHA-256 (stored on success). :class:`BlobError` lists why each failed.
+        ``max_size`` instead of a known size: any size up to it (``ref.size`` is then ignored)."""
         if self.store.has(ref.digest):
             return self.store.get(ref.digest)
-        if ref.size > self.max_bytes:
-            raise BlobError(f"blob {ref.hex} is {ref.size} bytes, above the fetch limit of {self.max_bytes}")
+        limit = ref.size if max_size is None else max_size
+        if limit > self.max_bytes:
+            raise BlobError(f"blob {ref.hex} is {limit} bytes, above the fetch limit of {self.max_bytes}")
         failures: list[str] = []
         for url in [*ref.urls, *extra_urls]:
             try:
-                data = self._download(self._source_url(url, ref), ref.size)
-                if len(data) != ref.size:
+                data = self._download(self._source_url(url, ref), limit)
+                if max_size is None and len(data) != ref.size:
                     raise BlobError(f"served {len(data)} bytes, expected {ref.size}")
                 if sha256(data) != ref.digest:
                     raise BlobError(f"served bytes hashing to {hex32(sha256(data))}, not to the address")

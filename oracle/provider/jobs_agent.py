@@ -1,0 +1,401 @@
+"""The provider's job agent: watches the escrow, accepts the jobs its policy allows, runs them
+and submits the outputs' Merkle root as ``resultHash``; serves outputs with proofs.
+
+One job, step by step (each journaled, see :mod:`oracle.provider.jobs_journal`):
+
+1. ``JobPosted`` seen: fetch the manifest by ``specHash`` from the configured sources (checked:
+   the bytes hash to ``specHash``, are canonical and pass the schema), then apply the policy
+   (:func:`oracle.provider.jobs_policy.decide`), showing the model's royalty and the net pay.
+2. Before any collateral is locked: fetch the model (its SHA-256 must be the job's model NFT id)
+   and the inputs (the file's SHA-256 and the item root must be the manifest's), load the model
+   (``onnx.checker``, ONNX Runtime) and check it fits the manifest. A bad file declines the job.
+3. ``acceptJob`` (the signed transaction's hash journaled before sending).
+4. Inference in chunks of ``batch_size`` items, each chunk's outputs stored as a blob and
+   journaled, with progress; then the outputs file and its item tree.
+5. ``submitResult(jobId, root)`` (journaled like the accept); then the outputs stay served:
+   ``GET /jobs/<id>`` (the outputs' blob reference and root), ``GET /jobs/<id>/open?items=1,2``
+   (items with Merkle proofs), ``GET /blobs/<hex>`` (outputs file, model, inputs).
+
+After a crash, :meth:`JobAgent.resume` finishes every unfinished record from the chain's truth
+(a journaled transaction that the chain does not know is sent again; one it knows is not).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+
+from oracle.chain import ChainError
+from oracle.journal import Journal
+from oracle.provider.jobs_journal import JobJournal, JobRecord
+from oracle.provider.jobs_policy import JobPolicy, decide
+from oracle.work import job as work
+from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher, json_reply
+from oracle.work.content import cid_of_digest, hex32, parse_digest
+from oracle.work.errors import BlobError, InputError, ManifestError, ModelError, WorkError
+from oracle.work.escrow import Escrow, Status
+from oracle.work.items import ItemTree, split_items
+from oracle.work.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
+from oracle.work.runtime import OnnxModel
+
+StepHook = Callable[[str, int, dict[str, Any]], None]
+"""Called at each step boundary ``(step, job id, details)``: progress output, and fault drills
+(a hook that raises stops the agent there, as a kill would)."""
+MAX_OPEN_ITEMS = 1024
+
+
+def run_chunks(
+    manifest: Manifest,
+    model: OnnxModel,
+    x: np.ndarray,
+    store: BlobStore,
+    batch_size: int,
+    done: Sequence[str],
+    on_chunk: Callable[[list[str], int], None],
+) -> list[str]:
+    """Run the items after the ``done`` chunks, ``batch_size`` per chunk; each chunk's output
+    records are stored as a blob and reported (``on_chunk(chunk digests, items done)``, where the
+    agent journals them) before the next starts. Returns every chunk's digest."""
+    count, batch = manifest.inputs.count, max(batch_size, 1)
+    chunks = list(done)
+    for start in range(len(chunks) * batch, count, batch):
+        records = work.run(manifest, model, x[start : start + batch], batch_size=batch)
+        chunks.append(hex32(store.put(work.outputs_file(records))))
+        on_chunk(chunks, min(start + batch, count))
+    return chunks
+
+
+def commit_outputs(manifest: Manifest, store: BlobStore, chunks: Sequence[str]) -> tuple[bytes, ItemTree]:
+    """The outputs file (stored) and the item tree whose root is the ``resultHash``."""
+    outputs = b"".join(store.get(parse_digest(c)) for c in chunks)
+    tree = ItemTree(split_items(outputs, manifest.record_size))
+    return store.put(outputs), tree
+
+
+def print_progress(step: str, job_id: int, info: dict[str, Any]) -> None:
+    """The default hook: one line per step on stderr."""
+    details = " ".join(f"{k}={v}" for k, v in info.items())
+    print(f"jobs: job {job_id}: {step} {details}".rstrip(), file=sys.stderr, flush=True)
+
+
+class JobAgent:
+    def __init__(
+        self,
+        escrow: Escrow,
+        policy: JobPolicy,
+        state_dir: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_step: StepHook | None = print_progress,
+    ):
+        self.escrow = escrow
+        self.policy = policy
+        state = Path(state_dir)
+        self.store = BlobStore(state / "blobs")
+        self.fetcher = Fetcher(self.store, gateway=policy.ipfs_gateway)
+        self.journal = Journal(state / "jobs.sqlite")
+        self.records = JobJournal(self.journal, escrow.address)
+        self.on_step = on_step
+        self.server = BlobServer(self.store, host, port, routes={"/jobs/": self._serve_job})
+        self._models: dict[int, OnnxModel] = {}
+        self._flops: dict[int, float] = {}
+        self._inputs: dict[bytes, bytes] = {}
+        self._trees: dict[int, tuple[Manifest, ItemTree]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> str:
+        return self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.journal.close()
+
+    def _step(self, step: str, job_id: int, **info: Any) -> None:
+        if self.on_step is not None:
+            self.on_step(step, job_id, info)
+
+    def poll_once(self) -> list[JobRecord]:
+        """Finish unfinished records, then look at every job posted since the last poll."""
+        done = self.resume()
+        start = self.records.cursor()
+        head = self.escrow.chain.w3.eth.block_number
+        if start > head + 1:  # the chain went back (a reorg, a devnet reset): scan it again
+            start = self.escrow.chain.deployment.deploy_block
+        if start > head:
+            return done
+        for log in self.escrow.chain.events("JobEscrow", "JobPosted", from_block=start, to_block=head):
+            job_id = int(log["args"]["jobId"])
+            if self.records.get(job_id) is None:
+                done.append(self.handle(job_id, bytes(log["args"]["specHash"])))
+        self.records.set_cursor(head + 1)
+        return done
+
+    def run_forever(self) -> None:
+        """Poll until interrupted; an error of one poll is shown and the next poll retries."""
+        while True:
+            try:
+                self.poll_once()
+            except (WorkError, ChainError) as exc:
+                self._step("error", 0, error=str(exc)[:300])
+            time.sleep(self.policy.poll_s)
+
+    def resume(self) -> list[JobRecord]:
+        out = []
+        for job_id in self.records.ids():
+            rec = self.records.get(job_id)
+            if rec is None or rec.final:
+                continue
+            if rec.step == "submitted":
+                if self.escrow.job(job_id).status == Status.CLOSED:
+                    out.append(self.records.put(rec, step="done"))
+            elif rec.step != "seen" or self._active() < self.policy.max_active_jobs:
+                out.append(self.handle(rec.job_id, parse_digest(rec.spec_hash or "", "spec")))
+        return out
+
+    def _active(self) -> int:
+        """Jobs accepted (or being accepted) and not closed yet."""
+        steps = ("accepting", "accepted", "computed", "submitting", "submitted")
+        return sum(
+            1 for i in self.records.ids() if (r := self.records.get(i)) is not None and r.step in steps
+        )
+
+    # -- one job ----------------------------------------------------------------------------
+
+    def handle(self, job_id: int, spec_hash: bytes) -> JobRecord:
+        """Take job ``job_id`` as far as it goes now (idempotent; see the module doc)."""
+        rec = self.records.get(job_id) or self.records.put(JobRecord(job_id), spec_hash=hex32(spec_hash))
+        if rec.final:
+            return rec
+        try:
+            try:
+                manifest = self._manifest(spec_hash)
+            except BlobError as exc:  # no source has it (yet): the record waits, other jobs go on
+                self._step("waiting", job_id, reason=str(exc)[:200])
+                return rec
+            if rec.step == "seen":
+                rec = self._consider(rec, manifest)
+                if rec.final or rec.step == "seen":
+                    return rec
+            if rec.step == "accepting":
+                rec = self._accept(rec)
+                if rec.final:
+                    return rec
+            if rec.step in ("accepted", "computed", "submitting") and self._missed(rec.job_id):
+                return self.records.put(
+                    rec, step="done", reason="the deadline passed before the result was submitted"
+                )
+            if rec.step == "accepted":
+                rec = self._compute(rec, manifest)
+            if rec.step in ("computed", "submitting"):
+                rec = self._submit(rec)
+        except (ManifestError, ModelError, InputError) as exc:
+            if rec.step == "seen":  # nothing is locked yet: refuse the job
+                return self.records.put(rec, step="declined", reason=str(exc))
+            raise
+        return rec
+
+    def _missed(self, job_id: int) -> bool:
+        """Still accepted (not submitted) and past its deadline: submitting would revert."""
+        job = self.escrow.job(job_id)
+        return job.status == Status.ACCEPTED and self.escrow.chain.block_timestamp() > job.deadline
+
+    def _manifest(self, spec_hash: bytes) -> Manifest:
+        urls = [f"{s.rstrip('/')}/blobs/{spec_hash.hex()}" for s in self.policy.manifest_sources]
+        if self.policy.ipfs_gateway:
+            urls.append(f"ipfs://{cid_of_digest(spec_hash)}")
+        data = self.fetcher.fetch(BlobRef(spec_hash, 0, tuple(urls)), max_size=MAX_MANIFEST_BYTES)
+        return parse_manifest(data)
+
+    def _consider(self, rec: JobRecord, manifest: Manifest) -> JobRecord:
+        job = self.escrow.job(rec.job_id)
+        if job.status != Status.OPEN or int(job.provider, 16) != 0:
+            return self.records.put(
+                rec, step="declined", reason=f"job is {job.status.name.lower()}, not open"
+            )
+        if self._active() >= self.policy.max_active_jobs:  # full: look again when a slot frees
+            self._step("busy", rec.job_id, active=self._active())
+            return rec
+        royalty = self.escrow.job_royalty(job)
+        try:
+            model, inputs = self._fetch_and_check(manifest)
+        except BlobError as exc:  # a source may come back: look again on the next poll
+            self._step("waiting", rec.job_id, reason=str(exc)[:200])
+            return rec
+        decision = decide(
+            self.policy,
+            job,
+            manifest,
+            fee_bps=self.escrow.fee_bps(),
+            royalty=royalty,
+            score=self._score(),
+            flops_per_s=self._throughput(model, inputs, manifest),
+            now=self.escrow.chain.block_timestamp(),
+            free_stake=self.escrow.free_stake(self.escrow.me),
+        )
+        self._step(
+            "offer",
+            rec.job_id,
+            items=manifest.inputs.count,
+            budget=job.budget,
+            royalty=f"{royalty.amount}({royalty.bps}bps)->{royalty.receiver}",
+            fee=decision.fee,
+            net_per_item=decision.net_per_item,
+            est_s=f"{decision.seconds_needed:.2f}",
+        )
+        if not decision.accept:
+            return self.records.put(rec, step="declined", reason="; ".join(decision.reasons))
+        return self.records.put(rec, step="accepting")
+
+    def _fetch_and_check(self, manifest: Manifest) -> tuple[OnnxModel, bytes]:
+        model = self._models.get(manifest.model_id)
+        if model is None:
+            data = self.fetcher.fetch(manifest.model)
+            model = OnnxModel(data, device=self.policy.device)
+            self._models[manifest.model_id] = model
+        work.check_model(manifest, model)
+        blob = manifest.inputs.blob
+        assert blob is not None
+        inputs = self._inputs.get(blob.digest)
+        if inputs is None:  # fetched and checked once per agent run (a restart checks again)
+            inputs = self.fetcher.fetch(blob)
+            if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
+                raise InputError("the input items do not match the manifest's Merkle root")
+            self._inputs = {blob.digest: inputs}  # the last job's inputs only: bounded memory
+        return model, inputs
+
+    def _score(self) -> int:
+        if "AttestationRegistry" in self.escrow.chain.deployment.contracts:
+            return int(self.escrow.chain.call("AttestationRegistry", "recordOf", self.policy.node_id)[3])
+        return self.policy.score
+
+    def _throughput(self, model: OnnxModel, inputs: bytes, manifest: Manifest) -> float:
+        if self.policy.flops_per_s > 0:
+            return self.policy.flops_per_s
+        if manifest.model_id not in self._flops:
+            x = work.input_array(manifest, inputs)[: min(manifest.inputs.count, 256)]
+            model.run(x)  # warm-up
+            t0 = time.perf_counter()
+            model.run(x, batch_size=self.policy.batch_size)
+            self._flops[manifest.model_id] = (
+                len(x) * manifest.flops_per_item / max(time.perf_counter() - t0, 1e-9)
+            )
+        return self._flops[manifest.model_id]
+
+    def _accept(self, rec: JobRecord) -> JobRecord:
+        job = self.escrow.job(rec.job_id)
+        me = self.escrow.me
+        if rec.accept_tx and job.provider.lower() != me.lower() and job.status == Status.OPEN:
+            self.escrow.chain.receipt(rec.accept_tx)  # waits while pending; None when never sent
+            job = self.escrow.job(rec.job_id)
+        if job.provider.lower() == me.lower() and job.status in (Status.ACCEPTED, Status.SUBMITTED):
+            return self.records.put(rec, step="accepted")
+        if job.status != Status.OPEN or int(job.provider, 16) != 0:
+            return self.records.put(
+                rec, step="declined", reason=f"taken or closed before we accepted ({job.status.name})"
+            )
+
+        def journal_tx(tx_hash: str) -> None:
+            self.records.put(rec, accept_tx=tx_hash)
+            self._step("accept-signed", rec.job_id, tx=tx_hash)
+
+        tx = self.escrow.accept(rec.job_id, self.policy.node_id, on_signed=journal_tx)
+        self._step("accept-mined", rec.job_id, gas=tx.gas_used)
+        return self.records.put(rec, step="accepted")
+
+    def _compute(self, rec: JobRecord, manifest: Manifest) -> JobRecord:
+        model, inputs = self._fetch_and_check(manifest)
+        t0 = time.perf_counter()
+
+        def journal_chunk(chunks: list[str], done: int) -> None:
+            nonlocal rec
+            rec = self.records.put(rec, chunks=chunks)
+            count = manifest.inputs.count
+            elapsed = f"{time.perf_counter() - t0:.2f}"
+            self._step(
+                "progress", rec.job_id, items=f"{done}/{count}", pct=f"{100 * done // count}%", s=elapsed
+            )
+
+        chunks = run_chunks(
+            manifest,
+            model,
+            work.input_array(manifest, inputs),
+            self.store,
+            self.policy.batch_size,
+            rec.chunks,
+            journal_chunk,
+        )
+        digest, tree = commit_outputs(manifest, self.store, chunks)
+        self._trees[rec.job_id] = (manifest, tree)
+        self._step("computed", rec.job_id, root=hex32(tree.root))
+        return self.records.put(rec, step="computed", outputs=hex32(digest), root=hex32(tree.root))
+
+    def _submit(self, rec: JobRecord) -> JobRecord:
+        assert rec.root is not None
+        root = parse_digest(rec.root)
+        job = self.escrow.job(rec.job_id)
+        if rec.submit_tx and job.status == Status.ACCEPTED:
+            self.escrow.chain.receipt(rec.submit_tx)
+            job = self.escrow.job(rec.job_id)
+        if job.status != Status.ACCEPTED:  # submitted (or later) already: never a second time
+            posted = self.escrow.result_hash(rec.job_id)
+            step = "submitted" if posted == root else "done"
+            return self.records.put(
+                rec, step=step, reason=None if posted == root else f"job is {job.status.name}"
+            )
+        rec = self.records.put(rec, step="submitting")
+
+        def journal_tx(tx_hash: str) -> None:
+            self.records.put(rec, submit_tx=tx_hash)
+            self._step("submit-signed", rec.job_id, tx=tx_hash)
+
+        tx = self.escrow.submit(rec.job_id, root, on_signed=journal_tx)
+        self._step("submitted", rec.job_id, gas=tx.gas_used, result=rec.root)
+        return self.records.put(rec, step="submitted")
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _tree(self, job_id: int) -> tuple[JobRecord, Manifest, ItemTree]:
+        rec = self.records.get(job_id)
+        if rec is None or rec.outputs is None or rec.spec_hash is None:
+            raise LookupError(f"job {job_id} has no outputs here")
+        if job_id not in self._trees:
+            manifest = self._manifest(parse_digest(rec.spec_hash))
+            outputs = self.store.get(parse_digest(rec.outputs))
+            self._trees[job_id] = (manifest, ItemTree(split_items(outputs, manifest.record_size)))
+        manifest, tree = self._trees[job_id]
+        return rec, manifest, tree
+
+    def _serve_job(self, path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        parts = unquote(path).strip("/").split("/")
+        if len(parts) not in (2, 3) or not parts[1].isdigit() or (len(parts) == 3 and parts[2] != "open"):
+            return json_reply(404, {"error": "use /jobs/<id> or /jobs/<id>/open?items=i,j,..."})
+        job_id = int(parts[1])
+        try:
+            rec, manifest, tree = self._tree(job_id)
+        except (LookupError, WorkError) as exc:
+            return json_reply(404, {"error": str(exc)})
+        assert rec.outputs is not None
+        if len(parts) == 2:
+            ref = BlobRef(
+                parse_digest(rec.outputs),
+                manifest.inputs.count * manifest.record_size,
+                (self.server.blob_url(parse_digest(rec.outputs)),),
+            )
+            return json_reply(
+                200, {"job_id": job_id, "root": rec.root, "step": rec.step, "outputs": ref.to_json()}
+            )
+        try:
+            items = [int(i) for i in ",".join(query.get("items", [])).split(",") if i != ""]
+        except ValueError:
+            return json_reply(400, {"error": "items must be comma-separated integers"})
+        if not items or len(items) > MAX_OPEN_ITEMS or any(not 0 <= i < tree.count for i in items):
+            return json_reply(400, {"error": f"items: 1 to {MAX_OPEN_ITEMS} indices in [0, {tree.count})"})
+        return json_reply(200, {"root": rec.root, "openings": [tree.open(i).to_json() for i in items]})

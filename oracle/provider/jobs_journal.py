@@ -1,0 +1,91 @@
+"""The job agent's crash-safe record of each job, in the oracle's SQLite journal
+(:class:`oracle.journal.Journal`: WAL, ``synchronous=FULL``, every write fsynced before it returns).
+
+One record per (escrow, job id), as JSON under the journal's ``meta`` key ``job/<escrow>/<id>``.
+Steps move forward only::
+
+    seen -> accepting -> accepted -> computed -> submitting -> submitted -> done
+      \\-> declined          (computing keeps a list of finished chunks while in "accepted")
+
+``accepting``/``submitting`` hold the hash of the signed transaction, written before it is sent;
+after a restart the agent asks the chain (the job's provider and status, the receipt) whether it
+went through, and sends again only when it did not, so nothing is accepted or submitted twice.
+Each finished chunk of outputs is a blob in the agent's store, its digest journaled, so a restart
+resumes after the last finished chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from oracle.errors import EXIT_INTERNAL
+from oracle.journal import Journal
+from oracle.work.errors import WorkError
+
+STEPS = ("seen", "declined", "accepting", "accepted", "computed", "submitting", "submitted", "done")
+_FINAL = {"declined", "done"}
+
+
+class JobJournalError(WorkError):
+    """A job record was asked to move backwards or to an unknown step."""
+
+    exit_code = EXIT_INTERNAL
+
+
+@dataclass
+class JobRecord:
+    job_id: int
+    step: str = "seen"
+    spec_hash: str | None = None
+    accept_tx: str | None = None
+    submit_tx: str | None = None
+    chunks: list[str] = field(default_factory=list)
+    outputs: str | None = None
+    root: str | None = None
+    reason: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.step in _FINAL
+
+
+class JobJournal:
+    """Job records of one escrow in a :class:`Journal`."""
+
+    def __init__(self, journal: Journal, escrow: str):
+        self.journal = journal
+        self.prefix = f"job/{escrow.lower()}/"
+
+    def get(self, job_id: int) -> JobRecord | None:
+        raw = self.journal.meta(self.prefix + str(job_id))
+        return JobRecord(**json.loads(raw)) if raw else None
+
+    def put(self, record: JobRecord, **changes: Any) -> JobRecord:
+        """Write ``record`` with ``changes`` applied (forward steps only) and return it."""
+        step = changes.get("step", record.step)
+        if step not in STEPS:
+            raise JobJournalError(f"unknown job step {step!r}; steps are {', '.join(STEPS)}")
+        old = self.get(record.job_id)
+        if old is not None and (
+            STEPS.index(step) < STEPS.index(old.step) or (old.final and step != old.step)
+        ):
+            raise JobJournalError(f"job {record.job_id} is {old.step}; it cannot move to {step}")
+        for key, value in changes.items():
+            setattr(record, key, value)
+        if old is None:
+            self.journal.set_meta(self.prefix + "ids", json.dumps([*self.ids(), record.job_id]))
+        self.journal.set_meta(self.prefix + str(record.job_id), json.dumps(asdict(record), sort_keys=True))
+        return record
+
+    def ids(self) -> list[int]:
+        """Every job id with a record, in the order first seen."""
+        return list(json.loads(self.journal.meta(self.prefix + "ids") or "[]"))
+
+    def cursor(self) -> int:
+        """The next block to scan for JobPosted events."""
+        return int(self.journal.meta(self.prefix + "cursor") or 0)
+
+    def set_cursor(self, block: int) -> None:
+        self.journal.set_meta(self.prefix + "cursor", str(block))

@@ -1,0 +1,126 @@
+"""Validators' verdicts on disputed jobs: judge the disputed items (:mod:`oracle.work.dispute`:
+re-run as one batch, compared under the manifest's rules) and sign the EIP-712 verdict that
+``JobEscrow.settleDispute`` checks; k of n signatures (signers ascending,
+:func:`oracle.attest.aggregate`) settle the dispute on chain.
+
+Typed data (contracts/escrow/README.md on the money branch; domain name "JobEscrow", version "1",
+the chain id and the escrow's address)::
+
+    DisputeVerdict(uint256 jobId,bytes32 resultHash,bytes32 evidenceHash,bool providerAtFault,uint64 expiry)
+
+``resultHash`` is the root the provider submitted, ``evidenceHash`` the dispute's commitment to its
+items (:func:`oracle.work.dispute.evidence_hash`), ``providerAtFault`` the judgement.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
+from oracle.attest import Domain, Signature, sign_digest, typed_digest
+from oracle.work.dispute import DisputeError, Judgement, evidence_hash
+from oracle.work.items import Opening
+
+ESCROW_NAME, ESCROW_VERSION = "JobEscrow", "1"
+VERDICT_TYPE = (
+    "DisputeVerdict(uint256 jobId,bytes32 resultHash,bytes32 evidenceHash,bool providerAtFault,uint64 expiry)"
+)
+VERDICT_TYPEHASH = keccak(text=VERDICT_TYPE)
+VERDICT_FIELDS = [
+    ("jobId", "uint256"),
+    ("resultHash", "bytes32"),
+    ("evidenceHash", "bytes32"),
+    ("providerAtFault", "bool"),
+    ("expiry", "uint64"),
+]
+
+
+def escrow_domain(chain_id: int, escrow: str) -> Domain:
+    return Domain(chain_id=chain_id, verifying_contract=escrow, name=ESCROW_NAME, version=ESCROW_VERSION)
+
+
+@dataclass(frozen=True)
+class DisputeVerdict:
+    job_id: int
+    result_hash: bytes
+    evidence_hash: bytes
+    provider_at_fault: bool
+    expiry: int
+
+    def struct_hash(self) -> bytes:
+        return keccak(
+            abi_encode(
+                ["bytes32", "uint256", "bytes32", "bytes32", "bool", "uint64"],
+                [
+                    VERDICT_TYPEHASH,
+                    self.job_id,
+                    self.result_hash,
+                    self.evidence_hash,
+                    self.provider_at_fault,
+                    self.expiry,
+                ],
+            )
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        return typed_digest(domain, self.struct_hash())
+
+    def typed_data(self, domain: Domain) -> dict:
+        """The message as a wallet (``eth_signTypedData_v4``) signs it."""
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "DisputeVerdict": [{"name": n, "type": t} for n, t in VERDICT_FIELDS],
+            },
+            "primaryType": "DisputeVerdict",
+            "domain": domain.as_dict(),
+            "message": {
+                "jobId": self.job_id,
+                "resultHash": self.result_hash,
+                "evidenceHash": self.evidence_hash,
+                "providerAtFault": self.provider_at_fault,
+                "expiry": self.expiry,
+            },
+        }
+
+
+def sign_verdict(private_key: bytes | str, domain: Domain, verdict: DisputeVerdict) -> Signature:
+    return sign_digest(private_key, verdict.digest(domain))
+
+
+def verdict_for(
+    job_id: int, result_hash: bytes, items: Sequence[int], judgement: Judgement, expiry: int
+) -> DisputeVerdict:
+    return DisputeVerdict(
+        job_id, result_hash, evidence_hash(sorted(set(items))), judgement.provider_at_fault, expiry
+    )
+
+
+def openings_from_provider(
+    base_url: str, job_id: int, items: Sequence[int], timeout: float = 30.0
+) -> list[Opening]:
+    """The provider's openings of ``items`` (``GET <node uri>/jobs/<id>/open?items=..``). Nothing in
+    the answer is trusted: :func:`oracle.work.dispute.judge` checks each against ``resultHash``, and
+    an unreachable provider opens nothing (every disputed item then counts against it)."""
+    query = ",".join(str(i) for i in items)
+    try:
+        with urllib.request.urlopen(
+            f"{base_url.rstrip('/')}/jobs/{job_id}/open?items={query}", timeout=timeout
+        ) as r:
+            body = json.loads(r.read())
+        return [Opening.from_json(o) for o in body.get("openings", [])]
+    except (urllib.error.URLError, OSError, ValueError, AttributeError) as exc:
+        raise DisputeError(
+            f"the provider at {base_url} did not open items {list(items)[:8]}: {exc}"
+        ) from None
