@@ -45,7 +45,7 @@ compile: setup
 	ape compile
 
 demo: setup
-	python -m scripts.devnet $(DEMO_ARGS)
+	python -m scripts.devnet --block-time 2 $(DEMO_ARGS)
 
 demo-once: setup
 	python -m scripts.devnet --once

@@ -3,6 +3,7 @@ agent and validators, nothing left running afterwards, a stale devnet stopped by
 the deployment file's format, and the agent's inventory the validators read."""
 
 import json
+import signal
 import subprocess
 import time
 import urllib.request
@@ -110,3 +111,24 @@ def test_provider_agent_inventory_carries_the_benchmark_validators_read():
         proc.wait(timeout=10)
     figures = figures_from_benchmark(inventory["benchmark"])
     assert figures is not None and figures.fp32 > 0
+
+
+def test_an_idle_devnet_keeps_time_and_ctrl_c_stops_it_cleanly(tmp_path):
+    from web3 import Web3
+
+    state = tmp_path / "idle"
+    proc, summary = start_devnet(state, "--no-page", "--no-oracle", "--block-time", "1")
+    try:
+        w3 = Web3(Web3.HTTPProvider(summary["rpcUrl"]))
+        first = w3.eth.get_block("latest")
+        time.sleep(3.5)  # no transaction is sent meanwhile
+        later = w3.eth.get_block("latest")
+        assert later["number"] >= first["number"] + 2 and later["timestamp"] >= first["timestamp"] + 2
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+        assert proc.wait(timeout=60) == 0
+    finally:
+        stop_devnet(proc)
+    out = (state.parent / "idle.out").read_text()
+    assert "devnet: SIGINT: stopping" in out and "devnet: stopped every process it started" in out
+    assert "Traceback" not in out
+    assert processes_mentioning(str(state)) == []

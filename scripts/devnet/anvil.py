@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -85,3 +86,40 @@ def ape_on(url: str) -> Iterator[Any]:
     logger.set_level("WARNING")  # no line per confirmed transaction: the summary says what ran
     with ape.networks.parse_network_choice("ethereum:local:foundry", provider_settings={"host": url}):
         yield ape
+
+
+class Clock(threading.Thread):
+    """Keeps an idle chain's time moving: mines an empty block whenever no block came for
+    ``every_s`` seconds. anvil mines only when a transaction arrives, so without this an ended
+    vote reads Active and a ready timelock operation fails to execute until some unrelated
+    transaction is sent. (anvil's own interval or mixed mining breaks Ape's deploy receipts.)"""
+
+    def __init__(self, url: str, every_s: float):
+        super().__init__(name="devnet-clock", daemon=True)
+        self.url, self.every_s = url, every_s
+        self.stopped = threading.Event()
+        self.mined = 0
+
+    def _rpc(self, method: str, params: list) -> Any:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return json.loads(answer.read())["result"]
+
+    def run(self) -> None:
+        # Wall-clock time since the newest block appeared (chain time may run ahead of the wall
+        # clock after evm_increaseTime, so the block's own timestamp cannot be the measure).
+        last_number, seen_at = None, time.monotonic()
+        while not self.stopped.wait(min(1.0, self.every_s / 4)):
+            try:
+                number = self._rpc("eth_blockNumber", [])
+                if number != last_number:
+                    last_number, seen_at = number, time.monotonic()
+                elif time.monotonic() - seen_at >= self.every_s:
+                    self._rpc("evm_mine", [])
+                    self.mined += 1
+            except (OSError, ValueError, KeyError):  # anvil stopping or busy: try again next tick
+                continue
+
+    def stop(self) -> None:
+        self.stopped.set()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.devnet.anvil import ape_on, compile_contracts, start_anvil
+from scripts.devnet.anvil import Clock, ape_on, compile_contracts, start_anvil
 from scripts.devnet.deploying import deploy_all
 from scripts.devnet.errors import DevnetError
 from scripts.devnet.flow import run_flow
@@ -38,6 +38,14 @@ class Stop(Exception):
 
 def _raise_stop(signum: int, _frame: Any) -> None:
     raise Stop(signal.Signals(signum).name)
+
+
+def trap_stop_signals() -> None:
+    """SIGINT and SIGTERM raise :class:`Stop`. Called again after Ape is imported and connected:
+    Ape installs its own SIGINT handler, which turned Ctrl-C into ``make: *** Error 130`` without the
+    devnet's own stop message."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _raise_stop)
 
 
 def say(text: str) -> None:
@@ -95,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         say("compiling (ape compile)")
         compile_contracts()
         with ape_on(rpc_url) as ape:
+            trap_stop_signals()
             say("deploying every contract (governance wired)")
             contracts, doc = deploy_all(ape, deployment_file, rpc_url)
             say("deployed with scripts/deploy_dao.py:deploy_governed_protocol")
@@ -124,12 +133,17 @@ def run(args: argparse.Namespace) -> int:
                 raise build_error[0]
             server = PageServer(DIST_DIR, deployment_file, free_port(args.port)).start()
             summary["pageUrl"] = server.url
+        trap_stop_signals()
         sup.extra["summary"] = summary
         sup.record()
         write_json(state_dir / "summary.json", summary)
         print_summary(summary, args.once)
         if args.once:
             return 0
+        if args.block_time:
+            clock = Clock(rpc_url, args.block_time)
+            clock.start()
+            say(f"chain time kept moving: an empty block whenever none came for {args.block_time:g} s")
         while True:
             time.sleep(0.5)
             sup.check_alive()
@@ -173,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", action="store_true", help="stop a devnet started earlier and exit")
     parser.add_argument("--port", type=int, default=5173, help="port of the web page (another if busy)")
     parser.add_argument("--anvil-port", type=int, default=8545, help="port of anvil (another if busy)")
+    parser.add_argument(
+        "--block-time",
+        type=float,
+        default=None,
+        help="mine an empty block whenever none came for SECONDS, so time-based flows (votes, "
+        "timelocks, unbonding) move on an idle chain (make demo: 2; default: only on transactions)",
+    )
     parser.add_argument(
         "--agent-port", type=int, default=8600, help="port of the provider agent (another if busy)"
     )
