@@ -32,7 +32,9 @@ def test_devnet_once_runs_end_to_end_and_leaves_nothing_running(tmp_path):
         "GPU compute devnet is up",
         "AttestationRegistry",
         "ComputeGovernor",
-        "settled: provider",
+        "digits classified by ONNX Runtime on the provider",
+        "check: 16 items re-run here as one batch passed",
+        "settled: royalty",
     ):
         assert expected in text, f"{expected!r} missing from the summary:\n{text[-3000:]}"
     # the first epoch was attested by the validator daemons challenging the provider agent

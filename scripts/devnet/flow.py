@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scripts.devnet.accounts import ROLE_VALIDATORS, VALIDATOR_THRESHOLD
+from oracle.client.demo_job import run_demo_job
+from scripts.devnet.accounts import (
+    ROLE_CREATOR,
+    ROLE_PROVIDER,
+    ROLE_REQUESTER,
+    ROLE_VALIDATORS,
+    VALIDATOR_THRESHOLD,
+)
 from scripts.devnet.context import FlowContext
 from scripts.devnet.processes import Supervisor
 from scripts.devnet.provider_node import register_provider, start_provider_agent
@@ -50,11 +57,24 @@ def run_flow(
             [
                 f"epoch {a['epoch']}: attestation by {a['signers']} of {len(ROLE_VALIDATORS)} validators "
                 f"(threshold {VALIDATOR_THRESHOLD}) recorded on chain: score {a['score']}, "
-                f"fp32 {a['fp32']:.3f} TFLOPS, fp16 {a['fp16']:.4f} TFLOPS",
+                f"fp32 {a['fp32'] * 1000:.3g} GFLOP/s"
+                + (f", fp16 {a['fp16'] * 1000:.3g} GFLOP/s" if a["fp16"] else " (no fp16 on this CPU)"),
                 "(by the validator daemons: challenged the provider agent, signed, aggregated, submitted)",
             ],
         )
     model_id = mint_and_list_model(ctx)
-    ctx.section("sample job", run_sample_job(ctx, model_id, node_id, min_score))
+    if with_oracle:  # a real job: the demo classifier minted, run by the provider's job agent, checked
+        result = run_demo_job(
+            str(ctx.state_dir / "deployment.json"),
+            ctx.rpc_url,
+            ctx.acct(ROLE_REQUESTER).private_key,
+            ctx.acct(ROLE_PROVIDER).private_key,
+            ctx.acct(ROLE_CREATOR).private_key,
+            state_dir=ctx.state_dir / "demo-job",
+            say=ctx.say,
+        )
+        ctx.section("real AI job", result.lines)
+    else:
+        ctx.section("sample job", run_sample_job(ctx, model_id, node_id, min_score))
     ctx.section("governance", open_sample_proposal(ctx))
     return ctx.sections
