@@ -13,9 +13,11 @@ export PATH := $(ROOT)/.venv/bin:$(ROOT)/node_modules/@foundry-rs/anvil-linux-am
 export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
-# Two pytest-xdist workers, each with its own anvil (ape-foundry's host: auto); a test module stays
-# on one worker and the devnet/browser modules share one (tests/conftest.py). TEST_WORKERS=0: serial.
-TEST_WORKERS ?= 2
+# TEST_WORKERS=2: two pytest-xdist workers, each with its own anvil (ape-foundry's host: auto), a
+# module per worker, the devnet/browser modules on one (tests/conftest.py). Serial by default: on
+# this 2-core machine the whole suite took 381 s serial and 508 s on 2 workers (busier machine),
+# so two workers are not a measured win here; they are for machines with more cores.
+TEST_WORKERS ?= 0
 XDIST_ARGS := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
 
 TESTS ?= tests
@@ -24,7 +26,7 @@ TESTS ?= tests
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
-	@echo "make test      lint + every test (contracts, oracle, browser) on real anvil chains, 2 workers (TEST_WORKERS=0: serial)"
+	@echo "make test      lint + every test (contracts, oracle, browser) on real anvil chains (TEST_WORKERS=2: two workers)"
 	@echo "make quick TESTS=tests/test_x.py   one test file, no set-up or lint (seconds, after the first make test)"
 	@echo "make gas       print the gas table per operation"
 	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"

@@ -115,7 +115,7 @@ from tests.support.frontend import chromium, devnet, open_page  # noqa: E402, F4
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) each test module stays on
+    """Under pytest-xdist (``make test TEST_WORKERS=2`` runs ``-n 2 --dist loadgroup``) each test module stays on
     one worker, so its module-scoped deployment is built once, and the modules that start a devnet
     or build the page (one devnet and one Chromium per session, one ``frontend/dist``) share one
     worker, so the devnet starts once and two page builds never race."""
