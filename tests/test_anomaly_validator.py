@@ -18,7 +18,7 @@ from oracle.validator.daemon import Validator
 from oracle.validator.figures import Figures
 from oracle.validator.history import cutoff_block, epoch_start, evidence_from_chain
 from oracle.validator.nodes import NodeInfo
-from oracle.validator.prober import ProbeResult
+from oracle.validator.prober import ProbeResult, SequentialGroups
 from tests.support.oracle import deploy_with_registry, node_id, register_node
 
 HONEST = Figures(fp32=50.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps=2700.0, power_w=700.0)
@@ -27,7 +27,7 @@ OVER = Figures(fp32=80.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps
 
 
 @dataclass
-class FixedProber:
+class FixedProber(SequentialGroups):
     """Stands in for the GPU only: the figures each endpoint reports, every challenge passed."""
 
     over: str

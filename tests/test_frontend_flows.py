@@ -290,7 +290,9 @@ def test_undecided_dispute_is_closed_half_and_half_from_the_page_after_the_timeo
     job_id = escrow.functions.jobCount().call()
     devnet.transact("JobEscrow", "acceptJob", job_id, provider_node_id(devnet), b"", sender=PROVIDER)
     devnet.transact("JobEscrow", "submitResult", job_id, b"\x55" * 32, sender=PROVIDER)
-    devnet.transact("JobEscrow", "dispute", job_id, b"\x66" * 32, sender=REQUESTER)
+    bond = escrow.functions.disputeBond().call()
+    devnet.transact("ComputeToken", "approve", escrow.address, bond, sender=REQUESTER)
+    devnet.transact("JobEscrow", "dispute", job_id, b"\x55" * 32, [0], sender=REQUESTER)
     page, _ = open_page()
     connect_dev(page, CREATOR)  # a bystander: closing an expired dispute is open to anyone
     row = f"#jobs-table tr[data-job='{job_id}']"

@@ -150,6 +150,7 @@ export function mount(body, { refresh }) {
         const isRequester = me && getAddress(requester) === me;
         const isProvider = me && provider && getAddress(provider) === me;
         if (isRequester && status === 'Submitted') {
+          const disputeItems = h('input', { class: 'items', placeholder: 'wrong items, e.g. 0, 17', value: '0', 'data-field': 'dispute-items', size: 12 });
           actions.append(
             button('Approve', '', 'Approving the result…', async () => {
               await send('JobEscrow', 'approveResult', [jobId]);
@@ -157,10 +158,20 @@ export function mount(body, { refresh }) {
               return `Job ${jobId} approved and settled.`;
             }, 'approve'),
             ' ',
+            disputeItems,
+            ' ',
             button('Dispute', 'danger', 'Disputing…', async () => {
-              await send('JobEscrow', 'dispute', [jobId, keccak256(toHex(`dispute of job ${jobId} from the page`))]);
+              // The dispute names the result it contests and the items claimed wrong (ascending, at
+              // most 256); its bond is approved first. Validators re-run those items.
+              const items = [...new Set(disputeItems.value.split(/[\s,]+/).filter(Boolean).map(Number))].sort((a, b) => a - b);
+              if (!items.length || items.some((i) => !Number.isInteger(i) || i < 0) || items.length > 256) {
+                throw new Error('Name the items you claim are wrong as item numbers, e.g. "0, 17" (at most 256).');
+              }
+              const bond = await read('JobEscrow', 'disputeBond', []);
+              if (bond > 0n) await ensureAllowance(contract('JobEscrow').address, bond);
+              await send('JobEscrow', 'dispute', [jobId, j.submitted.resultHash, items]);
               refresh();
-              return `Job ${jobId} disputed: governance or an arbiter decides within 14 days.`;
+              return `Job ${jobId} disputed (items ${items.join(', ')}; bond ${tokens(bond)}): the validators re-run them and sign a verdict; governance or an arbiter is the fallback within 14 days.`;
             }, 'dispute'),
           );
         }
