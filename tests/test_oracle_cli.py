@@ -155,8 +155,10 @@ def test_commands_come_from_their_modules_and_take_the_global_options_after_the_
     monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, types.SimpleNamespace(register=register)))
     assert cli.main(["probe-me", "--json"]) == 0
     assert calls == [(True, True)]
-    names = {m.__name__.removeprefix("oracle.cli_") for m in cli.COMMANDS[:-1]}
-    assert names == {"inventory", "bench", "serve", "challenge", "keys", "run", "node"}
+    names = {m.__name__ for m in cli.COMMANDS[:-1]}
+    assert names == {
+        f"oracle.cli_{n}" for n in ("inventory", "bench", "serve", "challenge", "keys", "run", "node")
+    } | {"oracle.provider.paid_cli"}
 
 
 def test_every_package_error_is_reported_on_one_line_with_its_exit_code(capsys):
