@@ -18,8 +18,11 @@ blowing up its memory, must not be possible. So, on top of a raw socket:
   checked exactly (a short body is a violation).
 * **Strict JSON** (:func:`parse_json`): UTF-8, no ``NaN``/``Infinity``, no duplicate keys,
   integers of at most :attr:`Limits.max_int_digits` digits, finite floats of at most as many
-  characters, nesting at most :attr:`Limits.max_depth` deep (the C parser stops at the
-  interpreter's recursion limit, the rest is checked without recursion after parsing).
+  characters, nesting at most :attr:`Limits.max_depth` deep, checked by a linear scan of the
+  text BEFORE the parser runs: the C parser recurses once per level and relies on the interpreter's
+  recursion limit, and with a limit raised elsewhere in the process (a test framework, a library)
+  100k nested brackets overflowed the C stack and killed the validator (a segfault, seen in a full
+  test run).
 
 Memory is bounded by the body limit plus one 64 KiB receive buffer, whatever the provider sends.
 """
@@ -280,12 +283,31 @@ def _depth(doc: Any) -> int:
     return best
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of JSON ``text`` outside strings: strings cut out by a regex,
+    then one pass over the brackets alone (no recursion; a big flat array costs one step per row)."""
+    depth = best = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub('""', text)):
+        if bracket in "[{":
+            depth += 1
+            best = max(best, depth)
+        else:
+            depth -= 1
+    return best
+
+
 def parse_json(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     """Strict JSON from a provider; :class:`Violation` (``malformed``) for anything else."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Violation("malformed", "answer is not UTF-8") from None
+    if nesting_depth(text) > limits.max_depth:  # before the recursive C parser ever sees it
+        raise Violation("malformed", f"JSON nested deeper than {limits.max_depth}")
 
     def number(kind: str, token: str) -> Any:
         digits = sum(ch.isdigit() for ch in token)

@@ -265,3 +265,20 @@ def test_strict_json_accepts_plain_documents_and_limits_are_parameters():
         wire.parse_json(b"[[[1]]]", tight)
     with pytest.raises(wire.Violation, match="digits"):
         wire.parse_json(b"[1234]", tight)
+
+
+def test_deep_nesting_is_refused_before_the_parser_even_with_a_raised_recursion_limit():
+    """The C parser recurses per level and trusts the recursion limit: with a limit raised elsewhere
+    in the process, 100k nested brackets overflowed the C stack (a full test run died of it)."""
+    import sys
+
+    from oracle.wire import Violation, nesting_depth, parse_json
+
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    try:
+        with pytest.raises(Violation, match="nested deeper than"):
+            parse_json(b"[" * 100_000 + b"]" * 100_000)
+    finally:
+        sys.setrecursionlimit(previous)
+    assert nesting_depth('{"a": [1, {"b": "[[{\\"]]"}]}') == 3
