@@ -43,7 +43,13 @@ def test_fresh_deployment_writes_the_deployment_file(accounts, chain, tmp_path):
     doc = json.loads(path.read_text())
     assert doc["chainId"] == chain.chain_id
     assert doc["deployBlock"] == start
-    assert set(doc["contracts"]) == {"ComputeToken", "ComputeStaking", "ModelNFT", "JobEscrow", "PaymentChannels"}
+    assert set(doc["contracts"]) == {
+        "ComputeToken",
+        "ComputeStaking",
+        "ModelNFT",
+        "JobEscrow",
+        "PaymentChannels",
+    }
     for name, contract in contracts.items():
         entry = doc["contracts"][name]
         assert entry["address"] == contract.address
