@@ -41,7 +41,7 @@ from oracle import challenge_check as cc
 from oracle import commitment as cm
 from oracle import mixer
 from oracle.bench import bench_cpu
-from oracle.benchmarks.tolerance import measure_tolerance
+from oracle.benchmarks.tolerance import KS, measure_tolerance
 from oracle.inventory import collect_cpu
 
 DEFAULT_OUT = Path(__file__).with_name("results-cpu.json")
@@ -244,9 +244,18 @@ def main(argv: list[str] | None = None) -> int:
         help="row samples per provider kind in the accuracy table",
     )
     parser.add_argument(
+        "--tolerance-n", type=int, default=1024, help="challenge size of the tolerated-inflation sweep"
+    )
+    parser.add_argument(
+        "--tolerance-ks",
+        default=",".join(f"{k:g}" for k in KS),
+        help="claimed / real speed factors the sweep tries (comma-separated)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT.name})"
     )
     args = parser.parse_args(argv)
+    ks = tuple(float(k) for k in args.tolerance_ks.split(","))
 
     started = time.perf_counter()
     info = machine()
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print("... HTTP round trip (local provider)", file=sys.stderr, flush=True)
     http = measure_http(min(args.n, 1024), 16)
     print("... tolerated inflation (real provider, claims k x its speed)", file=sys.stderr, flush=True)
-    tolerance = measure_tolerance(guess_flops=fp32)
+    tolerance = measure_tolerance(n=args.tolerance_n, guess_flops=fp32, ks=ks)
     results = {
         "machine": info,
         "check_vs_compute": check,
