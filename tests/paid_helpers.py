@@ -4,6 +4,7 @@ file, ChainClients for the provider and the user, and the endpoint assembled by 
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from eth_account import Account
 
 from oracle.chain import ChainClient
@@ -79,3 +80,23 @@ def build_world(deployer, treasury, provider, users, creator, token, networks, t
     path = write_deployment(contracts, tmp / "deployment.json", 0)
     keys = [u.private_key for u in users]
     return PaidWorld(path, contracts, provider.private_key, keys, networks.provider.web3, model_id)
+
+
+def module_world(tag: str):
+    """The module-scoped paid-endpoint world every paid test file uses (the requester and the
+    outsider as the two paying clients), its files under a temporary folder named ``tag``."""
+
+    @pytest.fixture(scope="module")
+    def world(deployer, treasury, provider, requester, outsider, creator, token, networks, tmp_path_factory):
+        return build_world(
+            deployer,
+            treasury,
+            provider,
+            [requester, outsider],
+            creator,
+            token,
+            networks,
+            tmp_path_factory.mktemp(tag),
+        )
+
+    return world

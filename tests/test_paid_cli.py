@@ -8,21 +8,9 @@ from eth_account import Account
 
 from oracle.cli import main as oracle_main
 from oracle.client.pay_cli import main as pay_main
-from tests.paid_helpers import PRICE, build_world, demo_endpoint_model, demo_rows
+from tests.paid_helpers import PRICE, demo_endpoint_model, demo_rows, module_world
 
-
-@pytest.fixture(scope="module")
-def world(deployer, treasury, provider, requester, outsider, creator, token, networks, tmp_path_factory):
-    return build_world(
-        deployer,
-        treasury,
-        provider,
-        [requester, outsider],
-        creator,
-        token,
-        networks,
-        tmp_path_factory.mktemp("cli"),
-    )
+world = module_world("cli")
 
 
 @pytest.fixture

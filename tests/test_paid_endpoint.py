@@ -18,7 +18,7 @@ from oracle.client.pay_wire import (
     decode_header,
     payment_header,
 )
-from tests.paid_helpers import PRICE, build_world, demo_endpoint_model, demo_rows
+from tests.paid_helpers import PRICE, demo_endpoint_model, demo_rows, module_world
 
 ROW = demo_rows(1)[0]
 STRANGER = Account.from_key(keccak(text="paid-endpoint-stranger"))
@@ -29,18 +29,7 @@ def model():
     return demo_endpoint_model()
 
 
-@pytest.fixture(scope="module")
-def world(deployer, treasury, provider, requester, outsider, creator, token, networks, tmp_path_factory):
-    return build_world(
-        deployer,
-        treasury,
-        provider,
-        [requester, outsider],
-        creator,
-        token,
-        networks,
-        tmp_path_factory.mktemp("paid"),
-    )
+world = module_world("paid")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from oracle.client.pay import PayError
 from oracle.client.pay_wire import HEADER_SIGNATURE
-from tests.paid_helpers import FEE_BPS, PRICE, ROYALTY_BPS, build_world, demo_endpoint_model
+from tests.paid_helpers import FEE_BPS, PRICE, ROYALTY_BPS, demo_endpoint_model, module_world
 from tests.test_paid_endpoint import ROW, _post, _voucher_header
 
 
@@ -17,18 +17,7 @@ def model():
     return demo_endpoint_model()
 
 
-@pytest.fixture(scope="module")
-def world(deployer, treasury, provider, requester, outsider, creator, token, networks, tmp_path_factory):
-    return build_world(
-        deployer,
-        treasury,
-        provider,
-        [requester, outsider],
-        creator,
-        token,
-        networks,
-        tmp_path_factory.mktemp("faults"),
-    )
+world = module_world("faults")
 
 
 def _wait(predicate, timeout=10.0):
