@@ -24,14 +24,15 @@ def _encoded(error, args) -> bytes:
 
 def _revert_data(exc: ContractLogicError) -> bytes:
     """Raw revert data of an undecoded error: hex for transactions and deployments; for calls anvil
-    reports "custom error 0x<selector>: <data>", the data in hex or as one char per byte."""
+    reports "custom error 0x<selector>: <data>", the data in hex, or as text when the bytes happen
+    to be valid UTF-8 (so a timestamp's bytes can come back as any character, not only latin-1)."""
     message = exc.revert_message or ""
     if message.startswith("custom error 0x"):
         selector, _, data = message[len("custom error ") :].partition(": ")
         try:
             raw = bytes.fromhex(data)
         except ValueError:
-            raw = data.encode("latin-1")
+            raw = data.encode("utf-8")
         return bytes.fromhex(selector[2:]) + raw
     return bytes(HexBytes(message))
 
