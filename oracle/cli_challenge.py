@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from oracle.cli_ui import CliError, Ui, common_options
+from oracle.cli_ui import CliError, Ui, common_options, http_url
 from oracle.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 
@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "challenge", parents=[common_options()], help="challenge a provider once and print the verdict"
     )
-    parser.add_argument("url", help="provider base URL, e.g. http://127.0.0.1:8600")
+    parser.add_argument("url", type=http_url, help="provider base URL, e.g. http://127.0.0.1:8600")
     parser.add_argument("-n", type=int, default=512, help="inner dimension (default 512)")
     parser.add_argument(
         "--rows", type=int, default=None, help="rows of A (default: sized to take --target-s at the claim)"
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     except ChallengeError as exc:
         raise CliError(str(exc), exit_code=2) from None
     client = ProviderClient(args.url, timeout=args.timeout)
+    if args.freivalds > 0:
+        _check_product_limit(client, challenge)
     ui.progress(
         f"challenging {args.url}: {challenge.rows} x {challenge.n} x {challenge.n} {challenge.precision}"
         f" ({challenge.flops / 1e9:.3g} GFLOP), deadline {challenge.deadline_s:.2f} s"
@@ -92,3 +94,21 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             ]
         )
     return EXIT_OK if verdict.ok else EXIT_CHECK_FAILED
+
+
+def _check_product_limit(client, challenge) -> None:
+    """--freivalds needs the whole product, which a provider serves only up to its max_product_n:
+    a challenge above it is this command's mistake, not the provider's failure."""
+    from oracle.errors import ProviderError
+
+    try:
+        limit = client.health().get("max_product_n")
+    except ProviderError as exc:
+        raise CliError(f"cannot reach the provider at {client.base_url}: {exc}") from None
+    if isinstance(limit, int) and max(challenge.rows, challenge.n) > limit:
+        raise CliError(
+            f"--freivalds checks the full product, which this provider serves only for rows and n up to "
+            f"{limit}; this challenge is {challenge.rows} x {challenge.n}: lower -n / --rows / --target-s, "
+            "or check with --samples alone",
+            exit_code=2,
+        )

@@ -22,6 +22,7 @@ from oracle.errors import EXIT_OK
 from oracle.keys import load_signer
 from oracle.validator.config import MODES, ValidatorConfig
 from oracle.validator.daemon import Validator
+from oracle.validator.epochs import check_chain_epochs, resolve_epochs
 from oracle.validator.observability import setup_json_logging
 
 log = logging.getLogger("oracle.run")
@@ -38,9 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="signature server port (0: any)")
     p.add_argument("--metrics-port", type=int, default=None, help="Prometheus metrics port")
-    p.add_argument("--genesis", type=int, default=0, help="unix time of epoch 1's start")
-    p.add_argument("--epoch-seconds", type=int, default=3600)
-    p.add_argument("--validity-seconds", type=int, default=2 * 3600)
+    epochs = "(default: the deployment file's epochs; a different value is refused)"
+    p.add_argument("--genesis", type=int, default=None, help=f"unix time of epoch 1's start {epochs}")
+    p.add_argument("--epoch-seconds", type=int, default=None, help=f"epoch length {epochs}")
+    p.add_argument("--validity-seconds", type=int, default=None, help=f"attestation validity {epochs}")
     p.add_argument("--slash-amount", type=int, default=100 * 10**18)
     p.add_argument("--finder", help="address paid the finder's share of fault slashes")
     p.add_argument(
@@ -81,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, ui: Ui) -> int:
     setup_json_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_file)
     deployment = load_deployment(args.deployment)
+    epochs = resolve_epochs(deployment, args.genesis, args.epoch_seconds, args.validity_seconds)
     account = load_signer(
         deployment.chain_id,
         keystore=args.keystore,
@@ -97,9 +100,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         listen_host=args.host,
         listen_port=args.port,
         metrics_port=args.metrics_port,
-        genesis=args.genesis,
-        epoch_seconds=args.epoch_seconds,
-        validity_seconds=args.validity_seconds,
+        genesis=epochs.genesis,
+        epoch_seconds=epochs.epoch_seconds,
+        validity_seconds=epochs.validity_seconds,
         slash_amount=args.slash_amount,
         finder=args.finder,
         challenge_n=args.n,
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     )
     v = Validator(cfg)
     v.check_membership()
+    check_chain_epochs(v.chain, epochs)
     stop = threading.Event()
 
     def on_sigterm(signum: int, frame: object) -> None:

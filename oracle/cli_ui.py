@@ -80,6 +80,15 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
+def http_url(text: str) -> str:
+    """argparse type of a base URL: ``host:port`` alone gets the fix, not "unknown url type"."""
+    if text.startswith(("http://", "https://")):
+        return text.rstrip("/")
+    if "://" in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: only http:// and https:// URLs are served")
+    raise argparse.ArgumentTypeError(f"{text!r} has no scheme: add http:// (e.g. http://{text})")
+
+
 DEFAULT_RPC = "http://127.0.0.1:8545"
 DEFAULT_DEPLOYMENT = ".devnet/deployment.json"
 

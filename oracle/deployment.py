@@ -1,6 +1,9 @@
 """The deployment file, as the oracle reads it (default ``.devnet/deployment.json``)::
 
-    {"chainId": int, "contracts": {Name: {"address": "0x..", "abi": [...]}}, "deployBlock": int}
+    {"chainId": int, "contracts": {Name: {"address": "0x..", "abi": [...]}}, "deployBlock": int,
+     "epochs": {"genesis": int, "epochSeconds": int, "validitySeconds": int}}
+
+(``epochs``: the validators' epochs, :class:`Epochs`; older files may lack it)
 
 plus, on a local devnet, fields the oracle ignores (``rpcUrl``, ``chainName``, ``devAccounts``).
 The writer, and the full statement of the format, is ``scripts/deployment_file.py`` in the
@@ -31,10 +34,28 @@ class ContractInfo:
 
 
 @dataclass(frozen=True)
+class Epochs:
+    """The network's epochs: epoch ``e`` (1-based) starts at ``genesis + (e - 1) * epoch_seconds``;
+    an attestation of epoch ``e`` expires ``validity_seconds`` after the epoch ends."""
+
+    genesis: int
+    epoch_seconds: int
+    validity_seconds: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Epochs:
+        epochs = cls(int(data["genesis"]), int(data["epochSeconds"]), int(data["validitySeconds"]))
+        if epochs.epoch_seconds <= 0 or epochs.validity_seconds <= 0:
+            raise ValueError(f"epochSeconds and validitySeconds must be > 0, got {data}")
+        return epochs
+
+
+@dataclass(frozen=True)
 class Deployment:
     chain_id: int
     contracts: dict[str, ContractInfo]
     deploy_block: int = 0
+    epochs: Epochs | None = None
 
     def get(self, name: str) -> ContractInfo:
         try:
@@ -52,11 +73,13 @@ class Deployment:
                 name: ContractInfo(name, to_checksum_address(c["address"]), list(c["abi"]))
                 for name, c in data["contracts"].items()
             }
-            return cls(int(data["chainId"]), contracts, int(data.get("deployBlock", 0)))
+            epochs = Epochs.from_dict(data["epochs"]) if data.get("epochs") is not None else None
+            return cls(int(data["chainId"]), contracts, int(data.get("deployBlock", 0)), epochs)
         except (KeyError, TypeError, ValueError) as exc:
             raise DeploymentError(
                 f"malformed deployment data ({exc}); expected "
-                '{"chainId": int, "contracts": {Name: {"address", "abi"}}, "deployBlock": int}'
+                '{"chainId": int, "contracts": {Name: {"address", "abi"}}, "deployBlock": int, '
+                '"epochs": {"genesis", "epochSeconds", "validitySeconds"}}'
             ) from exc
 
 

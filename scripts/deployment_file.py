@@ -7,6 +7,9 @@ Format (JSON, one object)::
       "chainId": 31337,
       "contracts": {"<ContractName>": {"address": "0x...", "abi": [<ABI items>]}, ...},
       "deployBlock": 1,              # first block of the deployment (event scans start here)
+      "epochs": {"genesis": 1796..., "epochSeconds": 3600, "validitySeconds": 7200},
+                                     # the validators' epochs: epoch e starts at genesis + (e-1) * epochSeconds;
+                                     # every validator of the network must use these (`oracle run` reads them)
       # on a local devnet only (scripts/devnet), for the page's dev wallet:
       "rpcUrl": "http://127.0.0.1:8545",
       "chainName": "Local devnet (anvil)",
@@ -25,15 +28,34 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DEPLOYMENT_FILE = Path(".devnet/deployment.json")
+EPOCH_DEFAULTS = {"epochSeconds": 3600, "validitySeconds": 2 * 3600}
+"""The epochs of a network when the deployer names none (genesis: the chain's time at deploy)."""
 LOCAL_FIELDS = ("rpcUrl", "chainName", "devAccounts")
 """The fields only a local devnet adds."""
 
 
+def epoch_settings(epochs: Mapping[str, int] | None = None) -> dict[str, int]:
+    """The ``epochs`` field: ``epochs``' values over :data:`EPOCH_DEFAULTS`, genesis defaulting to
+    the chain's latest block time."""
+    from ape import chain
+
+    out = {"genesis": int(chain.blocks.head.timestamp), **EPOCH_DEFAULTS, **dict(epochs or {})}
+    unknown = sorted(set(out) - {"genesis", "epochSeconds", "validitySeconds"})
+    if unknown or out["epochSeconds"] <= 0 or out["validitySeconds"] <= 0:
+        raise ValueError(
+            f"bad epochs {dict(epochs or {})}: give genesis, epochSeconds > 0, validitySeconds > 0"
+        )
+    return {k: int(v) for k, v in out.items()}
+
+
 def deployment_document(
-    contracts: Mapping[str, Any], deploy_block: int, local: Mapping[str, Any] | None = None
+    contracts: Mapping[str, Any],
+    deploy_block: int,
+    local: Mapping[str, Any] | None = None,
+    epochs: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The file's content: chain id, each contract's address and ABI, first block, and the
-    ``local`` devnet fields (:data:`LOCAL_FIELDS`) when given."""
+    """The file's content: chain id, each contract's address and ABI, first block, the epochs
+    (:func:`epoch_settings`), and the ``local`` devnet fields (:data:`LOCAL_FIELDS`) when given."""
     from ape import chain
 
     unknown = sorted(set(local or {}) - set(LOCAL_FIELDS))
@@ -49,6 +71,7 @@ def deployment_document(
             for name, contract in contracts.items()
         },
         "deployBlock": int(deploy_block),
+        "epochs": epoch_settings(epochs),
         **dict(local or {}),
     }
 
@@ -58,11 +81,12 @@ def write_deployment(
     path: Path | str,
     deploy_block: int,
     local: Mapping[str, Any] | None = None,
+    epochs: Mapping[str, int] | None = None,
 ) -> Path:
     """Write the deployment file atomically (creating its folder); returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(deployment_document(contracts, deploy_block, local), indent=2) + "\n")
+    tmp.write_text(json.dumps(deployment_document(contracts, deploy_block, local, epochs), indent=2) + "\n")
     tmp.replace(path)
     return path

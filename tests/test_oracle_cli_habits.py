@@ -88,3 +88,26 @@ def test_the_example_config_and_service_files_match_the_commands():
         text = (deploy / unit).read_text()
         assert f"ExecStart=/opt/oracle/venv/bin/oracle {command}\n" in text
         assert "Environment=ORACLE_CONFIG=/etc/oracle/oracle.toml" in text
+
+
+def test_a_provider_url_without_a_scheme_is_told_to_add_http(capsys):
+    assert cli.main(["challenge", "127.0.0.1:8600"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "'127.0.0.1:8600' has no scheme: add http:// (e.g. http://127.0.0.1:8600)" in err
+
+
+def test_freivalds_above_the_providers_product_limit_is_the_commands_error_not_a_fault(capsys):
+    from oracle.provider.server import ProviderServer
+
+    provider = ProviderServer(max_product_n=64).start()
+    try:
+        code = cli.main(["challenge", provider.url, "-n", "128", "--rows", "8", "--freivalds", "2"])
+        err = capsys.readouterr().err
+        assert code == cli.EXIT_USAGE, err
+        assert "this provider serves only for rows and n up to 64; this challenge is 8 x 128" in err
+        assert "FAIL" not in err
+        # within the limit the same check runs and passes
+        assert cli.main(["challenge", provider.url, "-n", "32", "--rows", "8", "--freivalds", "2", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["verdict"]["ok"] is True
+    finally:
+        provider.stop()

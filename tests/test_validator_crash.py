@@ -56,14 +56,15 @@ def cpu_net(accounts, chain, networks, tmp_path):
         nid = node_id(f"cpu-node-{i}")
         register_node(contracts, owner, accounts[2 + i % 2], nid, uri=p.url)
         nodes.append(nid)
-    dep = write_deployment(contracts, tmp_path / "deployment.json", 0)
+    genesis = chain.pending_timestamp - 10
+    dep = write_deployment(contracts, tmp_path / "deployment.json", 0, epochs={"genesis": genesis})
     yield {
         "contracts": contracts,
         "oracles": oracles,  # ascending: oracles[0] leads
         "nodes": nodes,
         "deployment": str(dep),
         "uri": networks.provider.uri,
-        "genesis": chain.pending_timestamp - 10,
+        "genesis": genesis,
         "tmp": tmp_path,
         "w3": networks.provider.web3,
     }

@@ -2,7 +2,7 @@
 
 HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx/5xx status):
 
-- ``GET /health`` -> ``{"status": "ok", "version", "backend", "cached"}``
+- ``GET /health`` -> ``{"status": "ok", "version", "backend", "cached", "max_product_n"}``
 - ``GET /inventory`` -> :meth:`oracle.inventory.Inventory.to_json`
 - ``POST /challenge`` a signed challenge request (:mod:`oracle.challenge_auth`:
   ``{challenge, node, epoch, issued_at, signer, signature}``) -> ``{root, elapsed_s, n, rows,
@@ -156,6 +156,7 @@ class ProviderServer:
             "version": __version__,
             "backend": self.backend_name,
             "cached": len(self.store),
+            "max_product_n": self.max_product_n,
         }
 
     def inventory(self) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.devnet.accounts import ROLE_DEPLOYER, ROLE_VALIDATORS, VALIDATOR_THRESHOLD, dev_accounts
+from scripts.devnet.validators import EPOCH_SECONDS, VALIDITY_SECONDS
 
 CHAIN_NAME = "Local devnet (anvil)"
 
@@ -50,5 +51,7 @@ def deploy_all(ape: Any, deployment_file: Path, rpc_url: str) -> tuple[dict[str,
             for a in dev_accounts()
         ],
     }
-    write_deployment(contracts, deployment_file, deploy_block, local)
+    # the validators read their epochs here (genesis: this block's time), as a joining one would
+    epochs = {"epochSeconds": EPOCH_SECONDS, "validitySeconds": VALIDITY_SECONDS}
+    write_deployment(contracts, deployment_file, deploy_block, local, epochs)
     return contracts, json.loads(deployment_file.read_text())

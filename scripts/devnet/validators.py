@@ -20,11 +20,11 @@ VALIDITY_SECONDS = 12 * 3600
 
 def start_validators(ctx: FlowContext) -> list[str]:
     """Three validators (dev accounts 2-4, threshold 2 in the registry), each serving its
-    signatures on its own port and knowing the other two. Returns their URLs."""
+    signatures on its own port and knowing the other two; their epochs come from the deployment
+    file (``epochs``, written at deploy). Returns their URLs."""
     keys = {a.index: a.private_key for a in dev_accounts()}
     ports = [free_port() for _ in ROLE_VALIDATORS]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
-    genesis = int(ctx.ape.chain.blocks.head.timestamp)
     deployment = ctx.state_dir / "deployment.json"
     for n, (index, port) in enumerate(zip(ROLE_VALIDATORS, ports, strict=True)):
         peers = ",".join(u for u in urls if u != urls[n])
@@ -45,12 +45,6 @@ def start_validators(ctx: FlowContext) -> list[str]:
             "127.0.0.1",
             "--port",
             str(port),
-            "--genesis",
-            str(genesis),
-            "--epoch-seconds",
-            str(EPOCH_SECONDS),
-            "--validity-seconds",
-            str(VALIDITY_SECONDS),
             "--finder",
             ctx.acct(index).address,
             # a CPU provider on a machine shared with the chain, the page and three validators:
