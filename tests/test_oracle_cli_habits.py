@@ -107,7 +107,10 @@ def test_freivalds_above_the_providers_product_limit_is_the_commands_error_not_a
         assert "this provider serves only for rows and n up to 64; this challenge is 8 x 128" in err
         assert "FAIL" not in err
         # within the limit the same check runs and passes
-        assert cli.main(["challenge", provider.url, "-n", "32", "--rows", "8", "--freivalds", "2", "--json"]) == 0
+        assert (
+            cli.main(["challenge", provider.url, "-n", "32", "--rows", "8", "--freivalds", "2", "--json"])
+            == 0
+        )
         assert json.loads(capsys.readouterr().out)["verdict"]["ok"] is True
     finally:
         provider.stop()
