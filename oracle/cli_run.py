@@ -20,10 +20,10 @@ from oracle.cli_ui import Ui, chain_options, common_options
 from oracle.deployment import load_deployment
 from oracle.errors import EXIT_OK
 from oracle.keys import load_signer
+from oracle.logs import setup_json_logging
 from oracle.validator.config import MODES, ValidatorConfig
 from oracle.validator.daemon import Validator
 from oracle.validator.epochs import check_chain_epochs, resolve_epochs
-from oracle.validator.observability import setup_json_logging
 
 log = logging.getLogger("oracle.run")
 

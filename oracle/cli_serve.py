@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -21,7 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve", parents=[common_options()], help="serve challenges as a provider (Ctrl-C stops)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (default 127.0.0.1: this machine only; validators elsewhere need 0.0.0.0)",
+    )
     parser.add_argument("--port", type=int, default=8600, help="TCP port (0 = any free port; default 8600)")
     parser.add_argument(
         "--behaviour", choices=BEHAVIOURS, default="honest", help="misbehave for fault drills"
@@ -58,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--bench-n", type=int, default=None, help="matrix size for --bench")
     parser.add_argument("--bench-repeats", type=int, default=None, help="repeats for --bench")
+    parser.add_argument("--log-file", help="also append the JSON log lines (one per request) to this file")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only, not every request")
     parser.set_defaults(func=run)
 
 
@@ -116,7 +123,10 @@ def _admission(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
+    from oracle.logs import setup_json_logging
     from oracle.provider.server import ProviderServer
+
+    setup_json_logging(logging.WARNING if args.quiet else logging.INFO, args.log_file)
 
     inventory_fn = _benchmarked_inventory(args, ui) if args.bench else None
     admission = _admission(args)
@@ -152,4 +162,5 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         server.serve_forever()
     except KeyboardInterrupt:
         ui.progress("stopped")
+    logging.getLogger("oracle.serve").info({"event": "stopped", "url": server.url})
     return EXIT_OK

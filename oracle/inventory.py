@@ -43,6 +43,10 @@ class GpuInfo:
     temperature_c: int | None = None
     ecc_corrected: int | None = None
     ecc_uncorrected: int | None = None
+    temperature_slowdown_c: int | None = None
+    """The temperature at which the GPU slows itself down (NVML's slowdown threshold)."""
+    clock_event_reasons: int | None = None
+    """NVML's bit mask of why clocks are held down now (throttle reasons; see :mod:`oracle.provider.health`)."""
 
 
 @dataclass
@@ -195,7 +199,33 @@ def _gpu(nvml: Any, index: int, driver: str | None, cuda: str | None) -> GpuInfo
         temperature_c=_optional(nvml, lambda: nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
         ecc_corrected=ecc(nvml.NVML_MEMORY_ERROR_TYPE_CORRECTED),
         ecc_uncorrected=ecc(nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED),
+        temperature_slowdown_c=_optional(
+            nvml, lambda: _binding(nvml, "nvmlDeviceGetTemperatureThreshold")(h, _SLOWDOWN_THRESHOLD)
+        ),
+        clock_event_reasons=_optional(nvml, lambda: _clock_event_reasons(nvml, h)),
     )
+
+
+_SLOWDOWN_THRESHOLD = 1  # NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
+
+
+def _binding(nvml: Any, name: str) -> Callable[..., Any]:
+    """An NVML function, or one raising NVMLError where these bindings lack it."""
+    fn = getattr(nvml, name, None)
+    if fn is None:
+
+        def missing(*args: Any) -> Any:
+            raise nvml.NVMLError(f"{name} is not in these NVML bindings")
+
+        return missing
+    return fn
+
+
+def _clock_event_reasons(nvml: Any, handle: Any) -> int:
+    # renamed from "throttle reasons" to "clocks event reasons" in newer drivers and bindings
+    if getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) is not None:
+        return int(nvml.nvmlDeviceGetCurrentClocksEventReasons(handle))
+    return int(_binding(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons")(handle))
 
 
 def _load_pynvml() -> ModuleType | None:

@@ -1,13 +1,11 @@
 """Inventory: the real NVML path on whatever machine runs the tests, a machine without a driver
 (injected), and the parsing code through a stand-in NVML."""
 
-import types
-
 import pytest
 from eth_utils import keccak
 
 from oracle import inventory as inv
-from tests.support.gpu import no_gpu_nvml
+from tests.support.gpu import fake_nvml, no_gpu_nvml
 
 
 def test_real_nvml_gives_a_one_line_status_and_the_gpus_it_sees():
@@ -45,52 +43,8 @@ def test_parse_cpuinfo_counts_physical_cores():
     assert inv.parse_meminfo("MemTotal:       16384 kB\nMemFree: 1 kB\n") == 16384 * 1024
 
 
-def _fake_nvml(count=2, init_error=None, unsupported=()):
-    """A stand-in for pynvml on a machine with ``count`` H100s (only the GPU is fake)."""
-    m = types.SimpleNamespace()
-    m.NVMLError = type("NVMLError", (Exception,), {})
-    m.NVMLError_NotSupported = type("NVMLError_NotSupported", (m.NVMLError,), {})
-    m.NVMLError_LibraryNotFound = type("NVMLError_LibraryNotFound", (m.NVMLError,), {})
-    m.NVMLError_DriverNotLoaded = type("NVMLError_DriverNotLoaded", (m.NVMLError,), {})
-    m.NVML_CLOCK_SM, m.NVML_CLOCK_MEM, m.NVML_TEMPERATURE_GPU = 1, 2, 0
-    m.NVML_MEMORY_ERROR_TYPE_CORRECTED, m.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, m.NVML_VOLATILE_ECC = 0, 1, 0
-    m.shutdowns = 0
-
-    def maybe(name, value):
-        def fn(*args):
-            if name in unsupported:
-                raise m.NVMLError_NotSupported("Not Supported")
-            return value(*args) if callable(value) else value
-
-        return fn
-
-    def init():
-        if init_error:
-            raise getattr(m, init_error)("boom")
-
-    def shutdown():
-        m.shutdowns += 1
-
-    m.nvmlInit, m.nvmlShutdown = init, shutdown
-    m.nvmlDeviceGetCount = lambda: count
-    m.nvmlSystemGetDriverVersion = maybe("driver", "550.54.15")
-    m.nvmlSystemGetCudaDriverVersion = maybe("cuda", 12040)
-    m.nvmlDeviceGetHandleByIndex = lambda i: ("handle", i)
-    m.nvmlDeviceGetName = lambda h: b"NVIDIA H100 80GB HBM3"  # older bindings return bytes
-    m.nvmlDeviceGetUUID = lambda h: f"GPU-0000000{h[1]}-aaaa-bbbb-cccc-dddddddddddd"
-    m.nvmlDeviceGetMemoryInfo = maybe("memory", types.SimpleNamespace(total=85520809984, used=0, free=0))
-    m.nvmlDeviceGetCudaComputeCapability = maybe("cc", (9, 0))
-    m.nvmlDeviceGetPowerManagementLimit = maybe("power_limit", 700000)
-    m.nvmlDeviceGetPowerUsage = maybe("power", 71234)
-    m.nvmlDeviceGetClockInfo = maybe("clock", lambda h, kind: {1: 1980, 2: 2619}[kind])
-    m.nvmlDeviceGetMaxClockInfo = maybe("max_clock", lambda h, kind: {1: 1980, 2: 2619}[kind])
-    m.nvmlDeviceGetTemperature = maybe("temperature", 34)
-    m.nvmlDeviceGetTotalEccErrors = maybe("ecc", lambda h, kind, counter: 5 if kind == 0 else 0)
-    return m
-
-
 def test_fake_nvml_devices_are_parsed_into_gpu_info():
-    nvml = _fake_nvml(count=2)
+    nvml = fake_nvml(count=2)
     result = inv.collect(nvml=nvml)
     assert result.nvml_status == "ok: 2 GPU(s), driver 550.54.15, CUDA 12.4"
     assert nvml.shutdowns == 1
@@ -108,12 +62,13 @@ def test_fake_nvml_devices_are_parsed_into_gpu_info():
         2619,
     )
     assert (g.temperature_c, g.ecc_corrected, g.ecc_uncorrected) == (34, 5, 0)
+    assert (g.temperature_slowdown_c, g.clock_event_reasons) == (87, 0x1)
     assert result.to_json()["gpus"][1]["uuid"] == g.uuid
 
 
 def test_unsupported_optional_fields_become_none():
     unsupported = ("ecc", "power", "temperature", "max_clock", "cuda", "cc")
-    g = inv.collect(nvml=_fake_nvml(count=1, unsupported=unsupported)).gpus[0]
+    g = inv.collect(nvml=fake_nvml(count=1, unsupported=unsupported)).gpus[0]
     assert g.ecc_corrected is None and g.ecc_uncorrected is None
     assert g.power_draw_w is None and g.temperature_c is None
     assert g.sm_clock_max_mhz is None and g.cuda_version is None and g.compute_capability is None
@@ -132,6 +87,6 @@ def test_unsupported_optional_fields_become_none():
     ],
 )
 def test_no_usable_gpu_is_one_line_and_falls_back_to_cpu(kwargs, status):
-    result = inv.collect(nvml=_fake_nvml(**kwargs))
+    result = inv.collect(nvml=fake_nvml(**kwargs))
     assert result.gpus == [] and result.nvml_status == status
     assert result.cpu.logical_cores >= 1

@@ -3,7 +3,11 @@
 HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx/5xx status):
 
 - ``GET /health`` -> ``{"status": "ok", "version", "backend", "cached", "max_product_n"}``
+  ``gpu``: each GPU's temperature, ECC errors and clock-event reasons (:mod:`oracle.provider.health`);
+  ``status`` is ``"degraded"`` when a GPU has a problem
 - ``GET /inventory`` -> :meth:`oracle.inventory.Inventory.to_json`
+- ``GET /metrics`` -> Prometheus text (:mod:`oracle.provider.observability`); every request is
+  also one JSON log line (logger ``oracle.serve``)
 - ``POST /challenge`` a signed challenge request (:mod:`oracle.challenge_auth`:
   ``{challenge, node, epoch, issued_at, signer, signature}``) -> ``{root, elapsed_s, n, rows,
   precision, backend, node, signature}``. With a :class:`~oracle.provider.admission.Gate` only
@@ -29,6 +33,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +52,9 @@ from oracle.provider.admission import Busy, CommitmentStore, Gate, Refused, Stor
 from oracle.provider.backends import epoch_b, select_backend
 from oracle.provider.behaviours import GARBAGE_REPLY, SLOW_EXTRA_S, block_hook, check_behaviour
 from oracle.provider.hardware import Hardware
+from oracle.provider.health import GpuHealth
+from oracle.provider.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from oracle.provider.observability import ServerObserver
 
 MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_N = 16384
@@ -86,6 +95,7 @@ class ProviderServer:
         domain: Domain | None = None,
         hardware: Hardware | None = None,
         store: CommitmentStore | None = None,
+        gpu_health: GpuHealth | None = None,
     ):
         self.behaviour = check_behaviour(behaviour)
         self.backend_name, self.commit_fn = select_backend(backend)
@@ -103,8 +113,11 @@ class ProviderServer:
         self._inventory: dict | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.gpu_health = gpu_health or GpuHealth()
+        self.observer = ServerObserver(ROUTES, self.gpu_health.report)
         self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = self._handle_error  # type: ignore[method-assign]
 
     @property
     def url(self) -> str:
@@ -150,13 +163,25 @@ class ProviderServer:
 
     # -- request logic (called from handler threads) --------------------------------------
 
+    def _handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection a client dropped is one log line, not a traceback; anything else is a bug."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            self.observer.dropped("-", "-", str(client_address[0]), type(exc).__name__)
+        else:
+            logging.getLogger("oracle.serve").exception(
+                {"event": "handler_crashed", "client": str(client_address)}
+            )
+
     def health(self) -> dict:
+        gpu = self.gpu_health.report()
         return {
-            "status": "ok",
+            "status": "degraded" if gpu.get("status") == "degraded" else "ok",
             "version": __version__,
             "backend": self.backend_name,
             "cached": len(self.store),
             "max_product_n": self.max_product_n,
+            "gpu": gpu,
         }
 
     def inventory(self) -> dict:
@@ -306,6 +331,9 @@ class ProviderServer:
         return {"rows": m, "n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
 
 
+ROUTES = ("/health", "/inventory", "/metrics", "/challenge", "/open", "/product")
+
+
 def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
     routes_get = {"/health": server.health, "/inventory": server.inventory}
     routes_post = {
@@ -318,17 +346,29 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = f"oracle-provider/{__version__}"
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet by default
+        def log_message(self, format: str, *args: Any) -> None:  # requests go to server.observer
             pass
 
-        def _send(self, status: int, payload: dict | bytes) -> None:
+        def parse_request(self) -> bool:
+            self._t0 = time.perf_counter()
+            return super().parse_request()
+
+        def _send(self, status: int, payload: dict | bytes, content_type: str = "application/json") -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the validator gave up
+            client = self.client_address[0]
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
                 self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError) as exc:  # the validator gave up waiting
+                self.close_connection = True
+                server.observer.dropped(self.command, self.path, client, type(exc).__name__)
+                return
+            server.observer.request(
+                self.command, self.path, status, time.perf_counter() - self._t0, len(data), client
+            )
 
         def _misbehaving_reply(self) -> bool:
             if server.behaviour == "silent":
@@ -341,9 +381,12 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             return False
 
         def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] == "/metrics":
+                self._send(200, server.observer.exposition(), METRICS_CONTENT_TYPE)
+                return
             route = routes_get.get(self.path.split("?", 1)[0])
             if route is None:
-                self._send(404, {"error": f"unknown path {self.path}: use /health or /inventory"})
+                self._send(404, {"error": f"unknown path {self.path}: use /health, /inventory or /metrics"})
                 return
             self._send(200, route())
 

@@ -1,12 +1,13 @@
-"""What a validator shows its operator: Prometheus metrics and JSON log lines on stderr."""
+"""What a validator shows its operator: Prometheus metrics, and JSON log lines on stderr
+(:mod:`oracle.logs`, re-exported here)."""
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from oracle.logs import JsonFormatter, setup_json_logging
+
+__all__ = ["JsonFormatter", "Metrics", "setup_json_logging"]
 
 
 class Metrics:
@@ -30,28 +31,3 @@ class Metrics:
         self.anomalies = Counter(
             "oracle_anomalies", "anomaly signals raised on attested nodes", ["kind"], registry=self.registry
         )
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name}
-        msg = record.msg
-        if isinstance(msg, dict):
-            doc.update(msg)
-        else:
-            doc["msg"] = record.getMessage()
-        return json.dumps(doc, default=str)
-
-
-def setup_json_logging(level: int = logging.INFO, log_file: str | None = None) -> None:
-    """JSON lines on stderr, and appended to ``log_file`` too when one is given (for logrotate:
-    the file is reopened by path on each start)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    for handler in handlers:
-        handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("oracle")
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    root.propagate = False

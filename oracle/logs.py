@@ -1,0 +1,33 @@
+"""JSON log lines, the one log format of every long-running ``oracle`` command (``run``,
+``serve``, ``paid serve``): one object per line on stderr, and appended to ``--log-file`` too."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name}
+        msg = record.msg
+        if isinstance(msg, dict):
+            doc.update(msg)
+        else:
+            doc["msg"] = record.getMessage()
+        return json.dumps(doc, default=str)
+
+
+def setup_json_logging(level: int = logging.INFO, log_file: str | None = None) -> None:
+    """JSON lines on stderr, and appended to ``log_file`` too when one is given (for logrotate:
+    the file is reopened by path on each start)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("oracle")
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = False
