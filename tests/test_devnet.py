@@ -35,15 +35,20 @@ def test_devnet_once_runs_end_to_end_and_leaves_nothing_running(tmp_path):
         "digits classified by ONNX Runtime on the provider",
         "check: 16 items re-run here as one batch passed",
         "settled: royalty",
+        "the vote ends",
+        "what to do next:",
+        "oracle node status --deployment",
+        "not served with --once",
     ):
         assert expected in text, f"{expected!r} missing from the summary:\n{text[-3000:]}"
     # the first epoch was attested by the validator daemons challenging the provider agent
     assert "recorded on chain" in text and "by the validator daemons" in text, text[-3000:]
     summary = json.loads((state / "summary.json").read_text())
-    assert summary["pageUrl"].startswith("http://127.0.0.1:")
+    assert "pageUrl" not in summary and summary["pageBuilt"]  # built and checked, not served
+    assert "web page   http" not in text
     assert not (state / "pids.json").exists()
     assert processes_mentioning(str(state)) == []
-    for url in (summary["rpcUrl"], summary["pageUrl"]):  # anvil and the page server are gone
+    for url in (summary["rpcUrl"],):  # anvil is gone
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)
 
@@ -69,6 +74,11 @@ def test_a_second_run_stops_the_stale_devnet_first(tmp_path):
 def test_deployment_file_has_the_shared_format(devnet):
     doc = json.loads(Path(devnet.state_dir / "deployment.json").read_text())
     assert doc["chainId"] == 31337 and isinstance(doc["deployBlock"], int)
+    from scripts.devnet.validators import EPOCH_SECONDS, VALIDITY_SECONDS
+
+    epochs = doc["epochs"]  # where a joining validator reads them
+    assert (epochs["epochSeconds"], epochs["validitySeconds"]) == (EPOCH_SECONDS, VALIDITY_SECONDS)
+    assert 0 < epochs["genesis"] <= time.time() + 3600
     for name in (
         "ComputeToken",
         "ComputeStaking",

@@ -18,6 +18,7 @@ from scripts.devnet.anvil import Clock, ape_on, compile_contracts, start_anvil
 from scripts.devnet.deploying import deploy_all
 from scripts.devnet.errors import DevnetError
 from scripts.devnet.flow import run_flow
+from scripts.devnet.next_steps import next_steps
 from scripts.devnet.page import PageServer, build_frontend
 from scripts.devnet.paths import DEVNET_DIR, DIST_DIR, shown
 from scripts.devnet.processes import Supervisor, free_port, kill_stale
@@ -57,6 +58,10 @@ def print_summary(summary: dict[str, Any], once: bool) -> None:
     lines.append(f"chain      {summary['rpcUrl']}  (chain id {summary['chainId']})")
     if summary.get("pageUrl"):
         lines.append(f"web page   {summary['pageUrl']}")
+    elif summary.get("pageBuilt"):
+        lines.append(
+            f"web page   built in {summary['pageBuilt']} (not served with --once; `make demo` serves it)"
+        )
     lines.append(f"deployment {summary['deploymentFile']}")
     lines.append("contracts:")
     for name, addr in summary["contracts"].items():
@@ -131,8 +136,12 @@ def run(args: argparse.Namespace) -> int:
             builder.join()
             if build_error:
                 raise build_error[0]
-            server = PageServer(DIST_DIR, deployment_file, free_port(args.port)).start()
-            summary["pageUrl"] = server.url
+            if args.once:  # built and checked, but a URL that is gone when this returns helps no one
+                summary["pageBuilt"] = shown(DIST_DIR)
+            else:
+                server = PageServer(DIST_DIR, deployment_file, free_port(args.port)).start()
+                summary["pageUrl"] = server.url
+        summary["sections"].append({"title": "what to do next", "lines": next_steps(summary, doc, args.once)})
         trap_stop_signals()
         sup.extra["summary"] = summary
         sup.record()

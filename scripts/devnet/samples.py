@@ -5,6 +5,7 @@ a governance proposal open for votes."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from scripts.devnet.accounts import ROLE_CREATOR, ROLE_DEPLOYER, ROLE_PROVIDER, ROLE_REQUESTER
@@ -88,4 +89,12 @@ def open_sample_proposal(ctx: FlowContext) -> list[str]:
     # let the voting delay pass so the proposal is open for votes on the page
     delay = int(gov.votingDelay())
     ctx.ape.chain.mine(timestamp=ctx.ape.chain.pending_timestamp + delay + 1)
-    return [f"proposal {str(pid)[:12]}… ({description}) is {['Pending', 'Active'][int(gov.state(pid)) == 1]}"]
+    deadline = int(gov.proposalDeadline(pid))
+    now = int(ctx.ape.chain.pending_timestamp)
+    votes = int(token.getVotes(deployer.address)) // TOKEN
+    ends = datetime.fromtimestamp(deadline, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return [
+        f"proposal {str(pid)[:12]}… ({description}) is {['Pending', 'Active'][int(gov.state(pid)) == 1]}",
+        f"the vote ends {ends} (chain time, in {max(0, deadline - now) // 60} min); dev account "
+        f"{ROLE_DEPLOYER} ({deployer.address}) holds the {votes:,} GPU of delegated votes (tokens vote once delegated)",
+    ]
