@@ -108,6 +108,10 @@ def test_benchmark_runner_writes_its_json(tmp_path, capsys):
     out = tmp_path / "results.json"
     args = ["-n", "128", "--gemm-n", "64", "--repeats", "1", "--accuracy-trials", "40", "--out", str(out)]
     args += ["--tolerance-n", "256", "--tolerance-ks", "1,3"]  # the sweep's code path, two points
+    args += [
+        "--target-s",
+        "0.05",
+    ]  # challenges of 50 ms, not the daemon's 1 s: the code paths, not the figures
     assert run.main(args) == 0
     data = json.loads(out.read_text())
     accuracy = {c["provider"]: c for c in data["accuracy"]["cases"]}

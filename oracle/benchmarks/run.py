@@ -252,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         help="claimed / real speed factors the sweep tries (comma-separated)",
     )
     parser.add_argument(
+        "--target-s",
+        type=float,
+        default=ch.DEFAULT_TARGET_S,
+        help=f"seconds of work per challenge at the claim (default {ch.DEFAULT_TARGET_S:g}, the daemon's)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT.name})"
     )
     args = parser.parse_args(argv)
@@ -262,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"... CPU GEMM n={args.gemm_n}", file=sys.stderr, flush=True)
     gemm = bench_cpu(n=args.gemm_n, repeats=args.repeats)
     fp32 = next(g.tflops for g in gemm.gemm if g.precision == "fp32") * 1e12
-    rows = ch.rows_for(args.n, fp32, ch.DEFAULT_TARGET_S)  # the work of a challenge at this CPU's claim
+    rows = ch.rows_for(args.n, fp32, args.target_s)  # the work of a challenge at this CPU's claim
     print(
-        f"... check vs compute at n={args.n}, rows={rows} (1 s at {fp32 / 1e9:.0f} GFLOP/s)",
+        f"... check vs compute at n={args.n}, rows={rows} ({args.target_s:g} s at {fp32 / 1e9:.0f} GFLOP/s)",
         file=sys.stderr,
         flush=True,
     )
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     print("... HTTP round trip (local provider)", file=sys.stderr, flush=True)
     http = measure_http(min(args.n, 1024), 16)
     print("... tolerated inflation (real provider, claims k x its speed)", file=sys.stderr, flush=True)
-    tolerance = measure_tolerance(n=args.tolerance_n, guess_flops=fp32, ks=ks)
+    tolerance = measure_tolerance(n=args.tolerance_n, guess_flops=fp32, ks=ks, target_s=args.target_s)
     results = {
         "machine": info,
         "check_vs_compute": check,

@@ -36,7 +36,7 @@ def measure_speed(n: int, target_s: float, guess_flops: float) -> float:
     return challenge.flops / best
 
 
-def _sweep(server, speed: float, n: int, ks: tuple[float, ...]) -> list[dict]:
+def _sweep(server, speed: float, n: int, ks: tuple[float, ...], target_s: float) -> list[dict]:
     from oracle.validator.client import ProviderClient
     from oracle.validator.prober import run_challenge
 
@@ -45,7 +45,7 @@ def _sweep(server, speed: float, n: int, ks: tuple[float, ...]) -> list[dict]:
     for k in ks:
         while server.running:  # a late answer's work goes on after the validator gave up
             time.sleep(0.05)
-        challenge = ch.new_challenge(n, "fp32", k * speed)
+        challenge = ch.new_challenge(n, "fp32", k * speed, target_s=target_s)
         verdict = run_challenge(client, challenge, cc.DEFAULT_SAMPLES)
         wall = verdict.elapsed_s if verdict.elapsed_s is not None else float("nan")
         attested = ch.attested_flops(challenge, wall, k * speed) if verdict.ok else 0.0
@@ -78,16 +78,21 @@ def _summary(runs: list[dict], speed: float) -> dict:
     }
 
 
-def measure_tolerance(n: int = 1024, guess_flops: float = 5e10, ks: tuple[float, ...] = KS) -> dict:
+def measure_tolerance(
+    n: int = 1024,
+    guess_flops: float = 5e10,
+    ks: tuple[float, ...] = KS,
+    target_s: float = ch.DEFAULT_TARGET_S,
+) -> dict:
     from oracle.provider.hardware import Hardware
     from oracle.provider.server import ProviderServer
 
-    cpu = measure_speed(n, ch.DEFAULT_TARGET_S, guess_flops)
+    cpu = measure_speed(n, target_s, guess_flops)
     paced = cpu / 3
-    out = {"n": n, "target_s": ch.DEFAULT_TARGET_S, "tolerance": ch.DEFAULT_TOLERANCE}
+    out = {"n": n, "target_s": target_s, "tolerance": ch.DEFAULT_TOLERANCE}
     out["allowance_s"] = ch.DEFAULT_ALLOWANCE_S
     with ProviderServer("127.0.0.1", 0, backend="numpy", hardware=Hardware(paced)) as server:
-        out["paced"] = _summary(_sweep(server, paced, n, ks), paced)
+        out["paced"] = _summary(_sweep(server, paced, n, ks, target_s), paced)
     with ProviderServer("127.0.0.1", 0, backend="numpy") as server:
-        out["cpu"] = _summary(_sweep(server, cpu, n, ks), cpu)
+        out["cpu"] = _summary(_sweep(server, cpu, n, ks, target_s), cpu)
     return out
