@@ -4,6 +4,11 @@ HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx/5xx stat
 
 - ``GET /health`` -> ``{"status": "ok", "version", "backend", "cached"}``
 - ``GET /inventory`` -> :meth:`oracle.inventory.Inventory.to_json`
+- ``GET /services`` -> ``{"jobs": url | null, "paid": url | null}``: the discovery document. A node
+  registers one URL (its ``metadataURI``, this server's); the operator names here the other
+  services of the node (``oracle serve --jobs-url URL --paid-url URL``): the job agent
+  (:mod:`oracle.provider.jobs_cli`) and the paid inference endpoint. Answered with
+  ``Access-Control-Allow-Origin: *`` (the page reads it from another origin).
 - ``POST /challenge`` a signed challenge request (:mod:`oracle.challenge_auth`:
   ``{challenge, node, epoch, issued_at, signer, signature}``) -> ``{root, elapsed_s, n, rows,
   precision, backend, node, signature}``. With a :class:`~oracle.provider.admission.Gate` only
@@ -46,6 +51,7 @@ from oracle.provider.admission import Busy, CommitmentStore, Gate, Refused, Stor
 from oracle.provider.backends import epoch_b, select_backend
 from oracle.provider.behaviours import GARBAGE_REPLY, SLOW_EXTRA_S, block_hook, check_behaviour
 from oracle.provider.hardware import Hardware
+from oracle.services import check_services
 
 MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_N = 16384
@@ -86,6 +92,7 @@ class ProviderServer:
         domain: Domain | None = None,
         hardware: Hardware | None = None,
         store: CommitmentStore | None = None,
+        services: Mapping[str, str | None] | None = None,
     ):
         self.behaviour = check_behaviour(behaviour)
         self.backend_name, self.commit_fn = select_backend(backend)
@@ -94,6 +101,7 @@ class ProviderServer:
         self.silent_s = silent_s
         self.gate, self.domain, self.hardware = gate, domain, hardware
         self.node_keys = {bytes(k): v for k, v in (node_keys or {}).items()}
+        self.services = check_services(services or {})
         self.store = store or CommitmentStore()
         self.busy = Busy()
         self.running = 0
@@ -157,6 +165,9 @@ class ProviderServer:
             "backend": self.backend_name,
             "cached": len(self.store),
         }
+
+    def services_doc(self) -> dict:
+        return dict(self.services)
 
     def inventory(self) -> dict:
         if self._inventory is None:
@@ -306,7 +317,12 @@ class ProviderServer:
 
 
 def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
-    routes_get = {"/health": server.health, "/inventory": server.inventory}
+    routes_get = {
+        "/health": server.health,
+        "/inventory": server.inventory,
+        "/services": server.services_doc,
+    }
+    cross_origin = {"/services"}  # read by the page from another origin
     routes_post = {
         "/challenge": server.handle_challenge,
         "/open": server.handle_open,
@@ -320,11 +336,13 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet by default
             pass
 
-        def _send(self, status: int, payload: dict | bytes) -> None:
+        def _send(self, status: int, payload: dict | bytes, cors: bool = False) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if cors:
+                self.send_header("Access-Control-Allow-Origin", "*")
             self.end_headers()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the validator gave up
                 self.wfile.write(data)
@@ -340,11 +358,12 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             return False
 
         def do_GET(self) -> None:
-            route = routes_get.get(self.path.split("?", 1)[0])
+            path = self.path.split("?", 1)[0]
+            route = routes_get.get(path)
             if route is None:
-                self._send(404, {"error": f"unknown path {self.path}: use /health or /inventory"})
+                self._send(404, {"error": f"unknown path {self.path}: use /health, /inventory or /services"})
                 return
-            self._send(200, route())
+            self._send(200, route(), cors=path in cross_origin)
 
         def do_POST(self) -> None:
             route = routes_post.get(self.path.split("?", 1)[0])
