@@ -48,6 +48,7 @@ from oracle.work.items import ItemTree, split_items
 from oracle.work.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from oracle.work.runtime import OnnxModel
 
+_REPEATED = ("waiting", "busy")
 StepHook = Callable[[str, int, dict[str, Any]], None]
 """Called at each step boundary ``(step, job id, details)``: progress output, and fault drills
 (a hook that raises stops the agent there, as a kill would)."""
@@ -118,6 +119,7 @@ class JobAgent:
         self._flops: dict[int, float] = {}
         self._inputs: dict[bytes, bytes] = {}
         self._trees = self.routes.trees
+        self._said: dict[int, tuple[str, str]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -132,6 +134,13 @@ class JobAgent:
         return self.server.blob_url(digest)
 
     def _step(self, step: str, job_id: int, **info: Any) -> None:
+        if step in _REPEATED:  # a job waiting for a file or a slot is shown once per reason, not each poll
+            said = (step, repr(sorted(info.items())))
+            if self._said.get(job_id) == said:
+                return
+            self._said[job_id] = said
+        else:
+            self._said.pop(job_id, None)
         if self.on_step is not None:
             self.on_step(step, job_id, info)
 

@@ -3,9 +3,11 @@
     python -m oracle.provider.jobs_cli --config provider.toml --deployment .devnet/deployment.json \\
         --rpc http://127.0.0.1:8545 --keystore ADDR --state-dir .provider-jobs --port 8601 [--once]
 
-The config file's ``[jobs]`` table is described in :mod:`oracle.provider.jobs_policy`; the node's
-``metadataURI`` in ComputeStaking must be the URL this agent serves at (requesters fetch outputs
-and proofs from ``<uri>/jobs/<id>``). Progress goes to stderr, one line per step; errors are one
+The config file's ``[jobs]`` table is described in :mod:`oracle.provider.jobs_policy`. Requesters
+find this agent from the node's ``metadataURI``: name it there with ``oracle serve --jobs-url URL``
+(the challenge server's ``GET /services``), or register the agent's URL itself as the
+``metadataURI``; they fetch outputs and proofs from ``<agent>/jobs/<id>`` and a page hands it the
+job's files with ``PUT <agent>/blobs/<sha256>`` (:mod:`oracle.provider.jobs_serve`). Progress goes to stderr, one line per step; errors are one
 line ``jobs: error: ...`` with the error's exit code.
 """
 
