@@ -6,6 +6,7 @@ on the challenge server, with the clients' fallback to the ``metadataURI``."""
 import hashlib
 import http.client
 import json
+import shutil
 import socket
 import urllib.request
 
@@ -52,6 +53,18 @@ def request(base: str, method: str, path: str, body: bytes | None = None, header
     return resp.status, dict(resp.getheaders()), data
 
 
+def raw_put(base: str, head: str, body: bytes = b"") -> str:
+    """Send a hand-written PUT, stop sending, and read the answer until the server closes."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(head.encode() + body)
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+    return reply.decode()
+
+
 def leftovers(store: BlobStore) -> list[str]:
     return [p.name for p in store.root.iterdir() if p.name.startswith(".")]
 
@@ -94,21 +107,27 @@ def test_a_bad_put_is_refused_with_what_to_do_and_stores_nothing(
     assert sorted(p.name for p in store.root.iterdir()) == before
 
 
+def test_a_put_that_would_fill_the_disk_is_refused(agent_http, monkeypatch):
+    import oracle.work.blobs as blobs
+
+    server, store, _ = agent_http
+    monkeypatch.setattr(blobs, "MIN_FREE_BYTES", shutil.disk_usage(store.root).free + 1)
+    status, _, body = request(server.url, "PUT", "/blobs/" + hashlib.sha256(b"z").hexdigest(), b"z")
+    assert status == 507 and "too little to take 1" in json.loads(body)["error"]
+    assert not store.has(hashlib.sha256(b"z").digest())
+
+
 def test_a_put_without_length_or_cut_short_stores_nothing(agent_http):
     server, store, _ = agent_http
-    host, port = server.url.removeprefix("http://").split(":")
     digest = hashlib.sha256(b"y" * 100).hexdigest()
-    with socket.create_connection((host, int(port)), timeout=5) as s:  # chunked: no Content-Length
-        s.sendall(f"PUT /blobs/{digest} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
-        reply = s.recv(4096).decode()
-    assert reply.startswith("HTTP/1.1 411") and "Content-Length" in reply
-    with socket.create_connection((host, int(port)), timeout=5) as s:  # 10 of 100 bytes, then gone
-        s.sendall(
-            f"PUT /blobs/{digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".encode() + b"y" * 10
-        )
-        s.shutdown(socket.SHUT_WR)
-        reply = s.recv(4096).decode()
-    assert reply.startswith("HTTP/1.1 400") and "ended after 10 of 100 bytes" in reply
+    reply = raw_put(
+        server.url, f"PUT /blobs/{digest} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    assert reply.startswith("HTTP/1.1 411") and "Content-Length" in reply  # chunked: no length
+    reply = raw_put(
+        server.url, f"PUT /blobs/{digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", b"y" * 10
+    )
+    assert reply.startswith("HTTP/1.1 400") and "ended after 10 of 100 bytes" in reply  # then gone
     assert not store.has(bytes.fromhex(digest)) and leftovers(store) == []
 
 

@@ -87,7 +87,8 @@ class JobRoutes:
                 404,
                 {"error": f"this agent has no job {job_id}: ask the node that accepted it", "job_id": job_id},
             )
-        if rec.step not in _SERVED_STEPS or rec.outputs is None:
+        never_submitted = rec.step == "done" and rec.reason is not None  # e.g. the deadline passed first
+        if rec.step not in _SERVED_STEPS or rec.outputs is None or never_submitted:
             why = {
                 "seen": "it is being considered (files fetched, policy applied)",
                 "declined": f"this agent declined it ({rec.reason})",
@@ -95,8 +96,9 @@ class JobRoutes:
                 "accepted": "its inference is running",
                 "computed": "its outputs are computed, the result is being submitted",
                 "submitting": "its result is being submitted",
+                "done": f"it was closed without this agent's result ({rec.reason})",
             }.get(rec.step, rec.step)
-            wait = "" if rec.step == "declined" else ": retry once the job is Submitted on chain"
+            wait = "" if rec.step in ("declined", "done") else ": retry once the job is Submitted on chain"
             return json_reply(
                 409, {"error": f"job {job_id} has no outputs yet, {why}{wait}", "step": rec.step}
             )

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 import urllib.error
@@ -229,6 +230,8 @@ Route = Callable[[str, dict[str, list[str]]], tuple[int, str, bytes]]
 """An extra GET route: ``(path, query) -> (status, content type, body)``."""
 MAX_UPLOADS = 4
 """Uploads received at once; more are answered 503 with Retry-After."""
+MIN_FREE_BYTES = 1 << 30
+"""Disk space an upload must leave free on the store's file system (else 507)."""
 
 
 class BlobServer:
@@ -238,7 +241,8 @@ class BlobServer:
     ``max_put_bytes > 0`` also takes ``PUT /blobs/<hex>`` (a page or client handing over the files
     of a job): the body needs a Content-Length of at most ``max_put_bytes`` (else 411/413, nothing
     read) and must hash to its name (else 422); it is streamed to disk while hashed, at most
-    :data:`MAX_UPLOADS` at once (else 503). Every answer carries ``Access-Control-Allow-Origin: *``
+    :data:`MAX_UPLOADS` at once (else 503), and only while :data:`MIN_FREE_BYTES` stay free on
+    the disk after it (else 507). Every answer carries ``Access-Control-Allow-Origin: *``
     and ``OPTIONS`` answers the browser's preflight, so a page on another origin can use it. A
     connection idle for ``timeout_s`` is dropped. Runs in a thread."""
 
@@ -316,6 +320,11 @@ class BlobServer:
                     "error": f"the file is {length} bytes, this endpoint takes at most {self.max_put_bytes}: "
                     "serve it yourself (an http(s) or ipfs:// URL in the manifest)"
                 },
+            )
+        free = shutil.disk_usage(self.store.root).free
+        if free - length < MIN_FREE_BYTES:
+            return _json_reply(
+                507, {"error": f"the endpoint's disk has {free} bytes free, too little to take {length}"}
             )
         if not self.uploads.acquire(blocking=False):
             return _json_reply(
