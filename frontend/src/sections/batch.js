@@ -1,6 +1,7 @@
 // A batch job from the page (issue 14): choose a minted ONNX model's file and an input file; the
 // page checks both (the file's SHA-256 is the model id, the inputs fit the model's input), builds
-// the manifest, puts the model, the inputs and the manifest on a blob endpoint, posts the job with
+// the manifest, puts the model, the inputs and the manifest on a blob endpoint (the one given, else
+// the job agent a node names in GET <metadataURI>/services, else its metadataURI), posts the job with
 // specHash = sha256(manifest), then shows the outputs once the provider submits, checked against
 // its resultHash first (for a digits model, each predicted label next to its input).
 import { contract, send, state } from '../chain.js';
@@ -46,7 +47,7 @@ export function runForm(ctx) {
     h('label', {}, 'inputs (.npy or raw)', h('input', { type: 'file', name: 'inputFile', 'aria-label': 'input file' })),
     field('budget (GPU)', 'budget', { value: '20', inputmode: 'decimal' }),
     field('deadline (minutes)', 'minutes', { value: '30', inputmode: 'numeric' }),
-    field('blob endpoint', 'blobs', { class: 'wide', placeholder: 'http://… (a provider agent)' }),
+    field('blob endpoint', 'blobs', { class: 'wide', placeholder: 'http://… (empty: a node’s job agent, from its /services)' }),
     h('button', { type: 'submit' }, 'Post job with these inputs'),
   );
   form.addEventListener('submit', (e) => {
