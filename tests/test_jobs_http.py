@@ -205,3 +205,13 @@ def test_oracle_serve_refuses_a_bad_service_url_in_one_line(capsys):
     assert main(["serve", "--port", "0", "--jobs-url", "ftp://node"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--jobs-url" in err[0] and "http://" in err[0]
+
+
+def test_the_agents_upload_limit_is_a_config_key():
+    from oracle.provider.jobs_policy import JobPolicy, PolicyError
+
+    node = "0x" + "11" * 32
+    assert JobPolicy.from_mapping({"node_id": node}).max_upload_bytes == 256 << 20
+    assert JobPolicy.from_mapping({"node_id": node, "max_upload_bytes": 0}).max_upload_bytes == 0
+    with pytest.raises(PolicyError, match="max_upload_bytes"):
+        JobPolicy.from_mapping({"node_id": node, "max_upload_byte": 1})  # a typo names the known keys
