@@ -14,7 +14,9 @@ line ``jobs: error: ...`` with the error's exit code.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from oracle.chain import ChainClient
 from oracle.deployment import load_deployment
@@ -42,9 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Terminated(BaseException):  # like KeyboardInterrupt: no handler of errors swallows it
+    """SIGTERM (a supervisor or systemd stopping the agent): stop cleanly, exit 0."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     agent = None
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main else None
     try:
         policy = JobPolicy.load(args.config)
         deployment = load_deployment(args.deployment)
@@ -71,12 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except _Terminated:
+        return 0
     except (OracleError, OSError) as exc:
         print(f"jobs: error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 3))
     finally:
         if agent is not None:
             agent.stop()
+        if on_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
