@@ -215,3 +215,28 @@ def test_the_agents_upload_limit_is_a_config_key():
     assert JobPolicy.from_mapping({"node_id": node, "max_upload_bytes": 0}).max_upload_bytes == 0
     with pytest.raises(PolicyError, match="max_upload_bytes"):
         JobPolicy.from_mapping({"node_id": node, "max_upload_byte": 1})  # a typo names the known keys
+
+
+def test_uploads_beyond_the_slots_wait_and_a_silent_client_is_dropped(agent_http, tmp_path):
+    server, store, _ = agent_http
+    data = b"one too many"
+    held = 0
+    while server.uploads.acquire(blocking=False):  # every upload slot busy
+        held += 1
+    try:
+        status, h, body = request(server.url, "PUT", "/blobs/" + hashlib.sha256(data).hexdigest(), data)
+    finally:
+        for _ in range(held):
+            server.uploads.release()
+    assert status == 503 and h["Retry-After"] == "1" and "retry" in json.loads(body)["error"]
+    assert not store.has(hashlib.sha256(data).digest())
+    quick = BlobServer(BlobStore(tmp_path), max_put_bytes=LIMIT, timeout_s=0.2)
+    quick.start()
+    try:
+        host, port = quick.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"PUT /blobs/" + b"00" * 32 + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            assert s.recv(4096) == b""  # closed after 0.2 s of silence, nothing answered or stored
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        quick.stop()
