@@ -61,6 +61,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="file holding the private key (0x hex) the nodes sign their answers with; register each node "
         "with metadataURI <url>#key=<its address>",
     )
+    parser.add_argument(
+        "--jobs-url",
+        default=None,
+        help="URL of this node's job agent (python -m oracle.provider.jobs_cli), published in GET /services "
+        "so pages and clients find it from the node's metadataURI",
+    )
+    parser.add_argument(
+        "--paid-url",
+        default=None,
+        help="URL of this node's paid inference endpoint, published in GET /services",
+    )
     parser.add_argument("--bench-n", type=int, default=None, help="matrix size for --bench")
     parser.add_argument("--bench-repeats", type=int, default=None, help="repeats for --bench")
     parser.add_argument("--log-file", help="also append the JSON log lines (one per request) to this file")
@@ -125,9 +136,13 @@ def _admission(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.logs import setup_json_logging
     from oracle.provider.server import ProviderServer
+    from oracle.services import ServicesError, check_services
 
     setup_json_logging(logging.WARNING if args.quiet else logging.INFO, args.log_file)
-
+    try:
+        services = check_services({"jobs": args.jobs_url, "paid": args.paid_url})
+    except ServicesError as exc:
+        raise CliError(f"{exc} (--jobs-url / --paid-url)", exit_code=2) from None
     inventory_fn = _benchmarked_inventory(args, ui) if args.bench else None
     admission = _admission(args)
     try:
@@ -139,6 +154,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             max_n=args.max_n,
             max_product_n=args.max_product_n,
             inventory_fn=inventory_fn,
+            services=services,
             **admission,
         )
     except OSError as exc:

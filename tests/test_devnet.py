@@ -32,6 +32,7 @@ def test_devnet_once_runs_end_to_end_and_leaves_nothing_running(tmp_path):
         "GPU compute devnet is up",
         "AttestationRegistry",
         "ComputeGovernor",
+        "job agent http://127.0.0.1:",  # supervised, named in the provider node's /services
         "digits classified by ONNX Runtime on the provider",
         "check: 16 items re-run here as one batch passed",
         "settled: royalty",

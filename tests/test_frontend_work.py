@@ -4,24 +4,27 @@ and content addresses built in the browser and checked here against oracle/chall
 its outputs checked against the provider's on-chain commitment before the labels are shown, and the
 royalty a provider will be paid under shown before it accepts (issue 11 #2).
 
-The provider agent's blob endpoint and output route are not on main yet: the test answers the
-page's PUT /blobs/<sha256> and GET /jobs/<id>/outputs itself (Playwright routes), with bytes that
-this test computes independently; everything on chain is real."""
+The job runs on the devnet's real job agent (scripts/devnet/job_node.py, a supervised process): the
+page finds it through the provider node's GET /services, PUTs the files there, the agent accepts,
+runs the model on ONNX Runtime and submits, and the page fetches GET /jobs/<id>/outputs from it.
+Only a first, tampered answer is put in by the test (the real one with one bit flipped), to show
+that nothing unchecked is shown."""
 
 import base64
 import hashlib
 import io
 import json
+import urllib.request
 
 import numpy as np
 from eth_utils import keccak
 
 from oracle.challenge import MerkleTree, row_leaf
+from oracle.work.manifest import parse_manifest
 from tests.support.frontend import connect_dev, onnx_file, outcome, screenshot
 
 TOKEN = 10**18
 REQUESTER, PROVIDER, CREATOR = 5, 1, 6
-BLOBS = "http://blobs.page-test"
 
 
 # ---- a small ONNX classifier written field by field: logits = x @ W, label = argmax(logits)
@@ -85,6 +88,11 @@ def provider_node(devnet):
     return node_id, devnet.contract("ComputeStaking").functions.nodeInfo(node_id).call()[3].rstrip("/")
 
 
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.read()
+
+
 # ---- minting from the ONNX file
 
 
@@ -132,32 +140,13 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     x = rng.random((6, 256)).astype("<f4")
     npy = io.BytesIO()
     np.save(npy, x)
-    uploads: dict[str, bytes] = {}
-
-    def blobs(route):
-        req = route.request
-        path = req.url[len(BLOBS) :]
-        if req.method == "PUT":
-            uploads[path] = req.post_data_buffer
-            route.fulfill(status=201, headers={"Access-Control-Allow-Origin": "*"}, body="")
-        elif req.method == "OPTIONS":
-            route.fulfill(
-                status=204,
-                headers={
-                    "Access-Control-Allow-Origin": "*",
-                    "Access-Control-Allow-Methods": "PUT, GET",
-                    "Access-Control-Allow-Headers": "content-type",
-                },
-            )
-        else:
-            route.fulfill(
-                status=200 if path in uploads else 404,
-                headers={"Access-Control-Allow-Origin": "*"},
-                body=uploads.get(path, b""),
-            )
+    node_id, node_url = provider_node(devnet)
+    agent = json.loads(get(f"{node_url}/services"))["jobs"]  # the devnet names its job agent there
+    assert agent and agent != node_url
+    puts: list[str] = []
 
     page, _ = open_page()
-    page.route(f"{BLOBS}/**", blobs)
+    page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
     connect_dev(page, REQUESTER)
     page.wait_for_selector(f"#models-table tr[data-model='{model_hex}']", timeout=20_000)
     page.set_input_files(
@@ -168,7 +157,7 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
         "#run-job-form input[name=inputFile]",
         files=[{"name": "digits.npy", "mimeType": "application/octet-stream", "buffer": npy.getvalue()}],
     )
-    page.fill("#run-job-form input[name=blobs]", BLOBS)
+    # the blob endpoint left empty: the page asks the nodes' /services for a job agent
     page.click("#run-job-form button")
     assert "Job posted: 6 items" in outcome(page, "#jobs-msg")
 
@@ -176,13 +165,18 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     job_id = escrow.functions.jobCount().call()
     [posted] = escrow.events.JobPosted.get_logs(from_block=0, argument_filters={"jobId": job_id})
     spec = "0x" + posted.args.specHash.hex()
-    manifest_bytes = uploads[f"/blobs/{spec[2:]}"]
+    inputs = x.tobytes()
+    inputs_hex = hashlib.sha256(inputs).hexdigest()
+    assert sorted(puts) == sorted(f"{agent}/blobs/{h}" for h in (model_hex[2:], inputs_hex, spec[2:]))
+    manifest_bytes = get(f"{agent}/blobs/{spec[2:]}")  # what the agent stored, checked against the name
     assert "0x" + hashlib.sha256(manifest_bytes).hexdigest() == spec  # specHash = sha256(manifest)
     manifest = json.loads(manifest_bytes)
     assert json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode() == manifest_bytes  # canonical
-    inputs = x.tobytes()
-    assert uploads[f"/blobs/{hashlib.sha256(inputs).hexdigest()}"] == inputs
-    assert uploads[f"/blobs/{model_hex[2:]}"] == model and posted.args.modelId == int(model_hex, 16)
+    parsed = parse_manifest(manifest_bytes)  # the oracle reads the page's manifest as its own
+    assert parsed.spec_hash.hex() == spec[2:] and parsed.model_id == int(model_hex, 16)
+    assert parsed.inputs.count == 6 and [o.name for o in parsed.outputs] == ["label", "logits"]
+    assert get(f"{agent}/blobs/{inputs_hex}") == inputs
+    assert get(f"{agent}/blobs/{model_hex[2:]}") == model and posted.args.modelId == int(model_hex, 16)
     assert manifest["inputs"] == {
         "name": "x",
         "dtype": "float32",
@@ -190,10 +184,10 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
         "count": 6,
         "root": items_root(inputs, 256 * 4),
         "blob": {
-            "sha256": "0x" + hashlib.sha256(inputs).hexdigest(),
+            "sha256": "0x" + inputs_hex,
             "cid": manifest["inputs"]["blob"]["cid"],
             "size": len(inputs),
-            "urls": [f"{BLOBS}/blobs/{hashlib.sha256(inputs).hexdigest()}"],
+            "urls": [f"{agent}/blobs/{inputs_hex}"],
         },
     }
     assert manifest["model"]["sha256"] == model_hex and manifest["model"]["size"] == len(model)
@@ -210,30 +204,28 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
         },
     ]
 
-    # the provider runs it (here: NumPy) and commits the outputs' root on chain
-    logits = x @ w
-    labels = logits.argmax(axis=1)
-    outputs = b"".join(
-        np.int64(labels[i]).astype("<i8").tobytes() + logits[i].astype("<f4").tobytes() for i in range(6)
-    )
-    node_id, endpoint = provider_node(devnet)
-    devnet.transact("JobEscrow", "acceptJob", job_id, node_id, b"", sender=PROVIDER)
-    devnet.transact("JobEscrow", "submitResult", job_id, items_root(outputs, 8 + 40), sender=PROVIDER)
-    served = {"body": outputs[:-1] + bytes([outputs[-1] ^ 1])}  # first a tampered file
-    page.route(
-        f"{endpoint}/jobs/{job_id}/outputs",
-        lambda route: route.fulfill(
-            status=200, headers={"Access-Control-Allow-Origin": "*"}, body=served["body"]
-        ),
-    )
+    # the devnet's job agent accepts it for the provider's node, runs it and commits the root
     row = f"#jobs-table tr[data-job='{job_id}']"
-    page.wait_for_selector(f"{row}[data-status='Submitted'] button[data-action=outputs]", timeout=20_000)
+    page.wait_for_selector(f"{row}[data-status='Submitted'] button[data-action=outputs]", timeout=60_000)
+    [accepted] = escrow.events.JobAccepted.get_logs(from_block=0, argument_filters={"jobId": job_id})
+    assert accepted.args.nodeId == node_id and accepted.args.provider == devnet.account(PROVIDER)
+    outputs = get(f"{agent}/jobs/{job_id}/outputs")
+    [submitted] = escrow.events.ResultSubmitted.get_logs(from_block=0, argument_filters={"jobId": job_id})
+    assert "0x" + submitted.args.resultHash.hex() == items_root(outputs, 8 + 40)  # checked independently
+    labels = (x @ w).argmax(axis=1)
+    assert [int(np.frombuffer(outputs[i * 48 : i * 48 + 8], "<i8")[0]) for i in range(6)] == labels.tolist()
+
+    def tampered(route):  # the agent's real answer with its last bit flipped, once
+        real = route.fetch()
+        body = real.body()
+        route.fulfill(response=real, body=body[:-1] + bytes([body[-1] ^ 1]))
+
+    page.route(f"{agent}/jobs/{job_id}/outputs", tampered, times=1)
     page.click(f"{row} button[data-action=outputs]")
     page.wait_for_selector("#jobs-msg.error")
     assert "do not match the provider's commitment" in page.inner_text("#jobs-msg").replace("’", "'")
     outputs_row = f"#jobs-table tr[data-outputs-of='{job_id}']"
     assert page.locator(f"{outputs_row} [data-output-label]").count() == 0  # nothing unchecked is shown
-    served["body"] = outputs
     page.click(f"{row} button[data-action=outputs]")
     assert "match the provider" in outcome(page, "#jobs-msg")
     shown = [

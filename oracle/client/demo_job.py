@@ -1,5 +1,6 @@
 """The devnet demo's real AI job: the demo digit classifier minted as a ModelNFT, a job posted on
-held-out digits, a provider job agent that runs it on ONNX Runtime, the outputs fetched and checked
+held-out digits (the files handed to the provider's job agent with ``PUT /blobs/<sha256>``, as
+the page does), the agent running it on ONNX Runtime, the outputs fetched and checked
 (16 items re-run here as one batch), approved, and the royalty paid -- all over the deployment
 file and RPC the devnet writes, with plain dev keys (the flow's anvil accounts).
 
@@ -21,7 +22,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from oracle.chain import ChainClient
-from oracle.client.jobs import JobClient
+from oracle.client.jobs import JobClient, JobClientError
 from oracle.deployment import load_deployment
 from oracle.provider.jobs_agent import JobAgent
 from oracle.provider.jobs_policy import JobPolicy
@@ -93,6 +94,12 @@ def ensure_job_node(provider: Escrow, url: str, collateral: int) -> bytes:
     return node
 
 
+def _tx_gas(escrow: Escrow, event: str, job_id: int) -> int:
+    logs = escrow.events(event, job_id)
+    receipt = escrow.chain.receipt("0x" + bytes(logs[-1]["transactionHash"]).hex()) if logs else None
+    return int(receipt["gasUsed"]) if receipt else 0
+
+
 def run_demo_job(
     deployment: str,
     rpc: str,
@@ -100,12 +107,16 @@ def run_demo_job(
     provider_key: str,
     creator_key: str,
     *,
+    jobs_url: str | None = None,
     items: int = 360,
     budget: int = 100 * TOKEN,
     state_dir: str | Path | None = None,
     say: Callable[[str], None] = print,
+    timeout_s: float = 120.0,
 ) -> DemoJobResult:
-    """Run one real inference job end to end on the devnet (module doc)."""
+    """Run one real inference job end to end on the devnet (module doc). ``jobs_url``: the
+    provider's running job agent (the devnet's, whose node is registered); without it an agent
+    runs here, on a node of its own, for this one job."""
     state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="demo-job-"))
     data = demo_model.model_bytes(demo_model.SMALL.name)
     model_id, mint_gas = ensure_model_minted(_escrow(rpc, deployment, creator_key), data)
@@ -114,44 +125,44 @@ def run_demo_job(
     )
     client = JobClient(_escrow(rpc, deployment, requester_key), state / "requester", port=_free_port())
     client.start()
-    port = _free_port()
-    provider = _escrow(rpc, deployment, provider_key)
-    collateral = budget * int(provider.chain.call("JobEscrow", "collateralBps")) // 10_000
-    node = ensure_job_node(provider, f"http://127.0.0.1:{port}", collateral)
-    policy = JobPolicy(
-        node_id=node, manifest_sources=(client.server.url,), deadline_margin_s=30, batch_size=4096
-    )
-    agent = JobAgent(provider, policy, state / "provider", port=port, on_step=None)
-    agent.start()
+    agent = None
+    if jobs_url is None:
+        port = _free_port()
+        provider = _escrow(rpc, deployment, provider_key)
+        collateral = budget * int(provider.chain.call("JobEscrow", "collateralBps")) // 10_000
+        node = ensure_job_node(provider, f"http://127.0.0.1:{port}", collateral)
+        policy = JobPolicy(node_id=node, deadline_margin_s=30, batch_size=4096)
+        agent = JobAgent(provider, policy, state / "provider", port=port, on_step=None)
+        jobs_url = agent.start()
     try:
         x, y = demo_model.test_set(items)
         deadline = client.escrow.chain.block_timestamp() + 3600
         t0 = time.perf_counter()
+        client.push(jobs_url, client.prepare(data, x, deadline))  # the files to the agent, as the page does
         posted = client.post(data, x, budget, deadline)
         say(
             f"job #{posted.job_id} posted: {items} digits, budget {budget / TOKEN:g}, specHash 0x{posted.spec_hash.hex()[:16]}…"
         )
-        for _ in range(50):
-            agent.poll_once()
-            if client.escrow.job(posted.job_id).status >= Status.SUBMITTED:
-                break
-            time.sleep(0.1)
-        rec = agent.records.get(posted.job_id)
-        if rec is None or rec.step != "submitted":
-            raise RuntimeError(f"the job agent did not submit job {posted.job_id}: {rec}")
+        end = time.monotonic() + timeout_s
+        while client.escrow.job(posted.job_id).status < Status.SUBMITTED and time.monotonic() < end:
+            if agent is not None:
+                agent.poll_once()
+            time.sleep(0.05)
+        if client.escrow.job(posted.job_id).status < Status.SUBMITTED:
+            raise JobClientError(
+                f"the job agent at {jobs_url} did not submit job {posted.job_id} within {timeout_s:.0f} s: see its log"
+            )
         labels, _ = client.outputs(posted.job_id)
         accuracy = float(np.mean(labels == y))
         report = client.check(posted.job_id, samples=16)
         elapsed = time.perf_counter() - t0
         approve_gas = client.approve(posted.job_id)
         settled = client.escrow.events("JobSettled", posted.job_id)[-1]["args"]
-        accept = client.escrow.chain.receipt(rec.accept_tx) if rec.accept_tx else None
-        submit = client.escrow.chain.receipt(rec.submit_tx) if rec.submit_tx else None
         gas = {
             "mint": mint_gas,
             "post (permit)": posted.gas_used,
-            "accept": int(accept["gasUsed"]) if accept else 0,
-            "submit": int(submit["gasUsed"]) if submit else 0,
+            "accept": _tx_gas(client.escrow, "JobAccepted", posted.job_id),
+            "submit": _tx_gas(client.escrow, "ResultSubmitted", posted.job_id),
             "approve + settle": approve_gas,
         }
         result = DemoJobResult(
@@ -181,5 +192,6 @@ def run_demo_job(
             say(line)
         return result
     finally:
-        agent.stop()
+        if agent is not None:
+            agent.stop()
         client.stop()

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from oracle.client.sampling import escape_bound
+from oracle.services import service_url
 from oracle.work import job as work
 from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher
 from oracle.work.content import hex32, sha256
@@ -94,6 +95,26 @@ def _get_json(url: str, timeout: float = 30.0) -> Any:
         raise BlobError(f"{url}: unreachable or not JSON ({exc})") from None
 
 
+def put_blob(endpoint: str, data: bytes, timeout: float = 60.0) -> str:
+    """``PUT <endpoint>/blobs/<sha256 hex>`` with ``data``; the URL it is served at. A refusal is a
+    :class:`BlobError` carrying the endpoint's reason."""
+    url = f"{endpoint.rstrip('/')}/blobs/{sha256(data).hex()}"
+    req = urllib.request.Request(
+        url, data=data, method="PUT", headers={"Content-Type": "application/octet-stream"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return str(json.loads(resp.read()).get("url") or url)
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("error", "")
+        except (ValueError, AttributeError):
+            detail = ""
+        raise BlobError(f"{url}: HTTP {exc.code} {detail}".rstrip()) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise BlobError(f"{url}: unreachable ({exc}); is the provider's job agent running?") from None
+
+
 class JobClient:
     def __init__(
         self,
@@ -135,6 +156,14 @@ class JobClient:
         )
         self.store.put(manifest.to_bytes())
         return manifest
+
+    def push(self, endpoint: str, manifest: Manifest) -> list[str]:
+        """Hand the job's files (model, inputs, manifest) to a blob endpoint that takes uploads
+        (the provider's job agent: ``PUT <endpoint>/blobs/<sha256>``), as the page does; returns
+        their URLs there. Each is checked by the endpoint against its name."""
+        assert manifest.inputs.blob is not None
+        digests = [manifest.model.digest, manifest.inputs.blob.digest, manifest.spec_hash]
+        return [put_blob(endpoint, self.store.get(d)) for d in digests]
 
     def post(
         self,
@@ -211,7 +240,7 @@ class JobClient:
             raise JobClientError(
                 f"job {job_id} has no provider yet: wait for it to be accepted (compute job status)"
             )
-        return self.escrow.node_endpoint(node).rstrip("/")
+        return service_url(self.escrow.node_endpoint(node), "jobs")
 
     def _result_root(self, job_id: int) -> bytes:
         root = self.escrow.result_hash(job_id)

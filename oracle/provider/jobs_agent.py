@@ -12,9 +12,13 @@ One job, step by step (each journaled, see :mod:`oracle.provider.jobs_journal`):
 3. ``acceptJob`` (the signed transaction's hash journaled before sending).
 4. Inference in chunks of ``batch_size`` items, each chunk's outputs stored as a blob and
    journaled, with progress; then the outputs file and its item tree.
-5. ``submitResult(jobId, root)`` (journaled like the accept); then the outputs stay served:
-   ``GET /jobs/<id>`` (the outputs' blob reference and root), ``GET /jobs/<id>/open?items=1,2``
-   (items with Merkle proofs), ``GET /blobs/<hex>`` (outputs file, model, inputs).
+5. ``submitResult(jobId, root)`` (journaled like the accept); then the outputs stay served
+   (:mod:`oracle.provider.jobs_serve`): ``GET /jobs/<id>``, ``/jobs/<id>/outputs``,
+   ``/jobs/<id>/open?items=1,2`` and ``GET /blobs/<hex>`` (outputs file, model, inputs).
+
+A page or client hands the agent a job's files before posting it: ``PUT /blobs/<sha256 hex>``
+(checked against the name, at most ``jobs.max_upload_bytes``; see :class:`~oracle.work.blobs.BlobServer`),
+so a manifest, model or inputs put here are found in the store without any ``manifest_sources``.
 
 After a crash, :meth:`JobAgent.resume` finishes every unfinished record from the chain's truth
 (a journaled transaction that the chain does not know is sent again; one it knows is not).
@@ -27,7 +31,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import numpy as np
 
@@ -35,8 +38,9 @@ from oracle.chain import ChainError
 from oracle.journal import Journal
 from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
+from oracle.provider.jobs_serve import JobRoutes
 from oracle.work import job as work
-from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher, json_reply
+from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher
 from oracle.work.content import cid_of_digest, hex32, parse_digest
 from oracle.work.errors import BlobError, InputError, ManifestError, ModelError, WorkError
 from oracle.work.escrow import Escrow, Status
@@ -44,10 +48,10 @@ from oracle.work.items import ItemTree, split_items
 from oracle.work.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from oracle.work.runtime import OnnxModel
 
+_REPEATED = ("waiting", "busy")
 StepHook = Callable[[str, int, dict[str, Any]], None]
 """Called at each step boundary ``(step, job id, details)``: progress output, and fault drills
 (a hook that raises stops the agent there, as a kill would)."""
-MAX_OPEN_ITEMS = 1024
 
 
 def run_chunks(
@@ -103,11 +107,19 @@ class JobAgent:
         self.journal = Journal(state / "jobs.sqlite")
         self.records = JobJournal(self.journal, escrow.address)
         self.on_step = on_step
-        self.server = BlobServer(self.store, host, port, routes={"/jobs/": self._serve_job})
+        self.routes = JobRoutes(self.records, self.store, self._manifest, self._blob_url)
+        self.server = BlobServer(
+            self.store,
+            host,
+            port,
+            routes={"/jobs/": self.routes.serve},
+            max_put_bytes=policy.max_upload_bytes,
+        )
         self._models: dict[int, OnnxModel] = {}
         self._flops: dict[int, float] = {}
         self._inputs: dict[bytes, bytes] = {}
-        self._trees: dict[int, tuple[Manifest, ItemTree]] = {}
+        self._trees = self.routes.trees
+        self._said: dict[int, tuple[str, str]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -118,7 +130,17 @@ class JobAgent:
         self.server.stop()
         self.journal.close()
 
+    def _blob_url(self, digest: bytes) -> str:
+        return self.server.blob_url(digest)
+
     def _step(self, step: str, job_id: int, **info: Any) -> None:
+        if step in _REPEATED:  # a job waiting for a file or a slot is shown once per reason, not each poll
+            said = (step, repr(sorted(info.items())))
+            if self._said.get(job_id) == said:
+                return
+            self._said[job_id] = said
+        else:
+            self._said.pop(job_id, None)
         if self.on_step is not None:
             self.on_step(step, job_id, info)
 
@@ -359,43 +381,3 @@ class JobAgent:
         tx = self.escrow.submit(rec.job_id, root, on_signed=journal_tx)
         self._step("submitted", rec.job_id, gas=tx.gas_used, result=rec.root)
         return self.records.put(rec, step="submitted")
-
-    # -- serving ----------------------------------------------------------------------------
-
-    def _tree(self, job_id: int) -> tuple[JobRecord, Manifest, ItemTree]:
-        rec = self.records.get(job_id)
-        if rec is None or rec.outputs is None or rec.spec_hash is None:
-            raise LookupError(f"job {job_id} has no outputs here")
-        if job_id not in self._trees:
-            manifest = self._manifest(parse_digest(rec.spec_hash))
-            outputs = self.store.get(parse_digest(rec.outputs))
-            self._trees[job_id] = (manifest, ItemTree(split_items(outputs, manifest.record_size)))
-        manifest, tree = self._trees[job_id]
-        return rec, manifest, tree
-
-    def _serve_job(self, path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
-        parts = unquote(path).strip("/").split("/")
-        if len(parts) not in (2, 3) or not parts[1].isdigit() or (len(parts) == 3 and parts[2] != "open"):
-            return json_reply(404, {"error": "use /jobs/<id> or /jobs/<id>/open?items=i,j,..."})
-        job_id = int(parts[1])
-        try:
-            rec, manifest, tree = self._tree(job_id)
-        except (LookupError, WorkError) as exc:
-            return json_reply(404, {"error": str(exc)})
-        assert rec.outputs is not None
-        if len(parts) == 2:
-            ref = BlobRef(
-                parse_digest(rec.outputs),
-                manifest.inputs.count * manifest.record_size,
-                (self.server.blob_url(parse_digest(rec.outputs)),),
-            )
-            return json_reply(
-                200, {"job_id": job_id, "root": rec.root, "step": rec.step, "outputs": ref.to_json()}
-            )
-        try:
-            items = [int(i) for i in ",".join(query.get("items", [])).split(",") if i != ""]
-        except ValueError:
-            return json_reply(400, {"error": "items must be comma-separated integers"})
-        if not items or len(items) > MAX_OPEN_ITEMS or any(not 0 <= i < tree.count for i in items):
-            return json_reply(400, {"error": f"items: 1 to {MAX_OPEN_ITEMS} indices in [0, {tree.count})"})
-        return json_reply(200, {"root": rec.root, "openings": [tree.open(i).to_json() for i in items]})

@@ -3,16 +3,20 @@
     python -m oracle.provider.jobs_cli --config provider.toml --deployment .devnet/deployment.json \\
         --rpc http://127.0.0.1:8545 --keystore ADDR --state-dir .provider-jobs --port 8601 [--once]
 
-The config file's ``[jobs]`` table is described in :mod:`oracle.provider.jobs_policy`; the node's
-``metadataURI`` in ComputeStaking must be the URL this agent serves at (requesters fetch outputs
-and proofs from ``<uri>/jobs/<id>``). Progress goes to stderr, one line per step; errors are one
+The config file's ``[jobs]`` table is described in :mod:`oracle.provider.jobs_policy`. Requesters
+find this agent from the node's ``metadataURI``: name it there with ``oracle serve --jobs-url URL``
+(the challenge server's ``GET /services``), or register the agent's URL itself as the
+``metadataURI``; they fetch outputs and proofs from ``<agent>/jobs/<id>`` and a page hands it the
+job's files with ``PUT <agent>/blobs/<sha256>`` (:mod:`oracle.provider.jobs_serve`). Progress goes to stderr, one line per step; errors are one
 line ``jobs: error: ...`` with the error's exit code.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from oracle.chain import ChainClient
 from oracle.deployment import load_deployment
@@ -40,9 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Terminated(BaseException):  # like KeyboardInterrupt: no handler of errors swallows it
+    """SIGTERM (a supervisor or systemd stopping the agent): stop cleanly, exit 0."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     agent = None
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main else None
     try:
         policy = JobPolicy.load(args.config)
         deployment = load_deployment(args.deployment)
@@ -69,12 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except _Terminated:
+        return 0
     except (OracleError, OSError) as exc:
         print(f"jobs: error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 3))
     finally:
         if agent is not None:
             agent.stop()
+        if on_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

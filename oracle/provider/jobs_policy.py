@@ -14,6 +14,7 @@ Config file (TOML, the ``[jobs]`` table)::
     manifest_sources = ["http://127.0.0.1:8800"]   # blob endpoints asked for /blobs/<specHash>
     ipfs_gateway = ""                 # an IPFS path gateway for ipfs:// files ("" = none)
     batch_size = 4096
+    max_upload_bytes = 268435456      # largest file a page may PUT at /blobs/<sha256> (0 = no uploads)
     device = "auto"                   # auto | cpu | cuda
     poll_s = 2.0
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from oracle.errors import EXIT_USAGE
+from oracle.work.blobs import DEFAULT_MAX_BLOB_BYTES
 from oracle.work.content import parse_digest
 from oracle.work.errors import BlobError, WorkError
 from oracle.work.escrow import BPS, Job, Royalty
@@ -58,6 +60,7 @@ class JobPolicy:
     manifest_sources: tuple[str, ...] = ()
     ipfs_gateway: str | None = None
     batch_size: int = 4096
+    max_upload_bytes: int = DEFAULT_MAX_BLOB_BYTES
     device: str = "auto"
     poll_s: float = 2.0
     model_ids: frozenset[int] = field(init=False)

@@ -8,6 +8,11 @@ HTTP API (JSON in, JSON out; errors are ``{"error": "..."}`` with a 4xx/5xx stat
 - ``GET /inventory`` -> :meth:`oracle.inventory.Inventory.to_json`
 - ``GET /metrics`` -> Prometheus text (:mod:`oracle.provider.observability`); every request is
   also one JSON log line (logger ``oracle.serve``)
+- ``GET /services`` -> ``{"jobs": url | null, "paid": url | null}``: the discovery document. A node
+  registers one URL (its ``metadataURI``, this server's); the operator names here the other
+  services of the node (``oracle serve --jobs-url URL --paid-url URL``): the job agent
+  (:mod:`oracle.provider.jobs_cli`) and the paid inference endpoint. Answered with
+  ``Access-Control-Allow-Origin: *`` (the page reads it from another origin).
 - ``POST /challenge`` a signed challenge request (:mod:`oracle.challenge_auth`:
   ``{challenge, node, epoch, issued_at, signer, signature}``) -> ``{root, elapsed_s, n, rows,
   precision, backend, node, signature}``. With a :class:`~oracle.provider.admission.Gate` only
@@ -55,6 +60,7 @@ from oracle.provider.hardware import Hardware
 from oracle.provider.health import GpuHealth
 from oracle.provider.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from oracle.provider.observability import ServerObserver
+from oracle.services import check_services
 
 MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_N = 16384
@@ -96,6 +102,7 @@ class ProviderServer:
         hardware: Hardware | None = None,
         store: CommitmentStore | None = None,
         gpu_health: GpuHealth | None = None,
+        services: Mapping[str, str | None] | None = None,
     ):
         self.behaviour = check_behaviour(behaviour)
         self.backend_name, self.commit_fn = select_backend(backend)
@@ -104,6 +111,7 @@ class ProviderServer:
         self.silent_s = silent_s
         self.gate, self.domain, self.hardware = gate, domain, hardware
         self.node_keys = {bytes(k): v for k, v in (node_keys or {}).items()}
+        self.services = check_services(services or {})
         self.store = store or CommitmentStore()
         self.busy = Busy()
         self.running = 0
@@ -183,6 +191,9 @@ class ProviderServer:
             "max_product_n": self.max_product_n,
             "gpu": gpu,
         }
+
+    def services_doc(self) -> dict:
+        return dict(self.services)
 
     def inventory(self) -> dict:
         if self._inventory is None:
@@ -331,11 +342,16 @@ class ProviderServer:
         return {"rows": m, "n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
 
 
-ROUTES = ("/health", "/inventory", "/metrics", "/challenge", "/open", "/product")
+ROUTES = ("/health", "/inventory", "/services", "/metrics", "/challenge", "/open", "/product")
 
 
 def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
-    routes_get = {"/health": server.health, "/inventory": server.inventory}
+    routes_get = {
+        "/health": server.health,
+        "/inventory": server.inventory,
+        "/services": server.services_doc,
+    }
+    cross_origin = {"/services"}  # read by the page from another origin
     routes_post = {
         "/challenge": server.handle_challenge,
         "/open": server.handle_open,
@@ -353,13 +369,21 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             self._t0 = time.perf_counter()
             return super().parse_request()
 
-        def _send(self, status: int, payload: dict | bytes, content_type: str = "application/json") -> None:
+        def _send(
+            self,
+            status: int,
+            payload: dict | bytes,
+            content_type: str = "application/json",
+            cors: bool = False,
+        ) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             client = self.client_address[0]
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                if cors:
+                    self.send_header("Access-Control-Allow-Origin", "*")
                 self.end_headers()
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError) as exc:  # the validator gave up waiting
@@ -381,14 +405,18 @@ def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
             return False
 
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] == "/metrics":
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
                 self._send(200, server.observer.exposition(), METRICS_CONTENT_TYPE)
                 return
-            route = routes_get.get(self.path.split("?", 1)[0])
+            route = routes_get.get(path)
             if route is None:
-                self._send(404, {"error": f"unknown path {self.path}: use /health, /inventory or /metrics"})
+                self._send(
+                    404,
+                    {"error": f"unknown path {self.path}: use /health, /inventory, /services or /metrics"},
+                )
                 return
-            self._send(200, route())
+            self._send(200, route(), cors=path in cross_origin)
 
         def do_POST(self) -> None:
             route = routes_post.get(self.path.split("?", 1)[0])

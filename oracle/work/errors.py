@@ -36,5 +36,9 @@ class BlobError(WorkError):
     """A content-addressed file is missing, unreachable, or its bytes do not match its address."""
 
 
+class BlobMismatch(BlobError):
+    """Bytes handed over under a content address hash to another address."""
+
+
 class ProofError(WorkError):
     """An item opening does not verify against the committed Merkle root."""

@@ -17,6 +17,7 @@ from scripts.devnet.accounts import (
     VALIDATOR_THRESHOLD,
 )
 from scripts.devnet.context import FlowContext
+from scripts.devnet.job_node import reserve_job_node, start_job_agent
 from scripts.devnet.processes import Supervisor
 from scripts.devnet.provider_node import register_provider, start_provider_agent
 from scripts.devnet.samples import fund_accounts, mint_and_list_model, open_sample_proposal, run_sample_job
@@ -38,15 +39,17 @@ def run_flow(
     fund_accounts(ctx)
     node_id: bytes | None = None
     min_score = 0
+    jobs = reserve_job_node()
     if with_oracle:
-        facts = start_provider_agent(ctx, agent_port)
+        facts = start_provider_agent(ctx, agent_port, jobs.url)
         register_provider(ctx, facts)
+        start_job_agent(ctx, jobs, facts.node_id)
         node_id = facts.node_id
         ctx.section(
             "provider",
             [
                 f"{facts.gpu_model} ({facts.vram_mib} MiB), node id 0x{facts.node_id.hex()}",
-                f"agent {facts.url}",
+                f"agent {facts.url}, job agent {jobs.url} (in {facts.url}/services)",
             ],
         )
         start_validators(ctx)
@@ -70,6 +73,7 @@ def run_flow(
             ctx.acct(ROLE_REQUESTER).private_key,
             ctx.acct(ROLE_PROVIDER).private_key,
             ctx.acct(ROLE_CREATOR).private_key,
+            jobs_url=jobs.url,
             state_dir=ctx.state_dir / "demo-job",
             say=ctx.say,
         )

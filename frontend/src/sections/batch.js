@@ -1,6 +1,7 @@
 // A batch job from the page (issue 14): choose a minted ONNX model's file and an input file; the
 // page checks both (the file's SHA-256 is the model id, the inputs fit the model's input), builds
-// the manifest, puts the model, the inputs and the manifest on a blob endpoint, posts the job with
+// the manifest, puts the model, the inputs and the manifest on a blob endpoint (the one given, else
+// the job agent a node names in GET <metadataURI>/services, else its metadataURI), posts the job with
 // specHash = sha256(manifest), then shows the outputs once the provider submits, checked against
 // its resultHash first (for a digits model, each predicted label next to its input).
 import { contract, send, state } from '../chain.js';
@@ -12,6 +13,8 @@ import { ensureAllowance } from './staking.js';
 // Where files go and where outputs come from (the provider agent's blob endpoint, oracle/work/blobs.py).
 export const BLOB_PATH = (digestHex) => `/blobs/${digestHex.slice(2)}`;
 export const OUTPUTS_PATH = (jobId) => `/jobs/${jobId}/outputs`;
+export const SERVICES_PATH = '/services'; // a node's discovery document (oracle/services.py)
+const NODES_ASKED = 8; // nodes whose /services the form asks for a job agent, at most
 const SHOWN = 24; // items drawn next to their outputs
 const MANIFESTS = 'gpu-compute:manifest:'; // localStorage: specHash -> manifest JSON (<= 16 KiB)
 
@@ -25,7 +28,13 @@ async function putBlob(endpoint, bytes, digestHex) {
   } catch {
     throw new Error(`Cannot reach the blob endpoint ${endpoint}: is the provider agent (or your compute client) serving blobs there?`);
   }
-  if (!res.ok) throw new Error(`The blob endpoint refused ${short(digestHex)} (HTTP ${res.status}).`);
+  if (!res.ok) {
+    const why = await res
+      .json()
+      .then((j) => j.error)
+      .catch(() => '');
+    throw new Error(`The blob endpoint refused ${short(digestHex)} (HTTP ${res.status}${why ? `: ${why}` : ''}).`);
+  }
   return url;
 }
 
@@ -38,7 +47,7 @@ export function runForm(ctx) {
     h('label', {}, 'inputs (.npy or raw)', h('input', { type: 'file', name: 'inputFile', 'aria-label': 'input file' })),
     field('budget (GPU)', 'budget', { value: '20', inputmode: 'decimal' }),
     field('deadline (minutes)', 'minutes', { value: '30', inputmode: 'numeric' }),
-    field('blob endpoint', 'blobs', { class: 'wide', placeholder: 'http://… (a provider agent)' }),
+    field('blob endpoint', 'blobs', { class: 'wide', placeholder: 'http://… (empty: a node’s job agent, from its /services)' }),
     h('button', { type: 'submit' }, 'Post job with these inputs'),
   );
   form.addEventListener('submit', (e) => {
@@ -57,7 +66,7 @@ export function runForm(ctx) {
       if (!snap.models.has(BigInt(modelHex))) throw new Error(`No model NFT has id ${short(modelHex)} (this file’s SHA-256): mint it first in Models.`);
       if (model.inputs.length !== 1) throw new Error(`The model has ${model.inputs.length} inputs; a job feeds exactly one.`);
       const inputs = inputTensor(new Uint8Array(await inputFile.arrayBuffer()), model.inputs[0], inputFile.name);
-      const endpoint = String(f.get('blobs') || '').trim().replace(/\/+$/, '') || defaultEndpoint(snap);
+      const endpoint = String(f.get('blobs') || '').trim().replace(/\/+$/, '') || (await defaultEndpoint(snap));
       if (!/^https?:\/\//.test(endpoint)) throw new Error('Give the blob endpoint (http://…) where the provider fetches the files.');
       const budget = parseAmount(f.get('budget'));
       const minutes = Number(f.get('minutes'));
@@ -81,9 +90,41 @@ export function runForm(ctx) {
   return form;
 }
 
-function defaultEndpoint(snap) {
-  const node = [...snap.nodes.values()].find((n) => n.active && /^https?:\/\//.test(n.metadataURI || ''));
-  return node ? node.metadataURI.replace(/\/+$/, '') : '';
+/** A node's registered URL without its `#key=…` fragment and trailing slash. */
+const nodeBase = (uri) => String(uri || '').split('#')[0].replace(/\/+$/, '');
+
+const discovered = new Map(); // node base URL -> promise of its job agent's URL (null: none named)
+
+/** The job agent of the node registered at `uri`: what its GET /services names, else null. */
+function jobsService(uri) {
+  const base = nodeBase(uri);
+  if (!discovered.has(base)) {
+    discovered.set(
+      base,
+      fetch(`${base}${SERVICES_PATH}`, { signal: AbortSignal.timeout(4000) })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((doc) => (typeof doc?.jobs === 'string' && /^https?:\/\//.test(doc.jobs) ? doc.jobs.replace(/\/+$/, '') : null))
+        .catch(() => {
+          discovered.delete(base); // unreachable now: ask again next time
+          return null;
+        }),
+    );
+  }
+  return discovered.get(base);
+}
+
+/** Where a node's job outputs and blobs are: its discovered job agent, else its metadataURI. */
+async function jobsEndpoint(uri) {
+  return (await jobsService(uri)) || nodeBase(uri);
+}
+
+/** The blob endpoint when the form leaves it empty: the first active node that names a job agent
+ * in its /services, else the first active node's metadataURI. */
+async function defaultEndpoint(snap) {
+  const nodes = [...snap.nodes.values()].filter((n) => n.active && /^https?:\/\//.test(n.metadataURI || '')).slice(0, NODES_ASKED);
+  const agents = await Promise.all(nodes.map((n) => jobsService(n.metadataURI)));
+  const i = agents.findIndex(Boolean);
+  return i >= 0 ? agents[i] : nodes.length ? nodeBase(nodes[0].metadataURI) : '';
 }
 
 export const manifestOf = (specHash) => {
@@ -139,19 +180,26 @@ export function outputsButton(snap, job, msg) {
   if (!manifest || !job.submitted) return null;
   if (views.has(job.jobId)) return views.get(job.jobId);
   const node = job.accepted && snap.nodes.get(job.accepted.nodeId);
-  const endpoint = node?.metadataURI?.replace(/\/+$/, '');
+  const uri = node?.metadataURI;
   const out = h('div', { class: 'outputs', 'data-outputs': job.jobId.toString() });
   const b = h('button', { class: 'secondary', 'data-action': 'outputs' }, 'Show outputs');
   b.addEventListener('click', () =>
     act(msg, b, 'Fetching and checking the outputs…', async () => {
-      if (!endpoint) throw new Error('The provider’s node has no endpoint to fetch the outputs from.');
+      if (!uri) throw new Error('The provider’s node has no endpoint to fetch the outputs from.');
+      const endpoint = await jobsEndpoint(uri);
       let res;
       try {
         res = await fetch(`${endpoint}${OUTPUTS_PATH(job.jobId)}`);
       } catch {
         throw new Error(`Cannot reach the provider at ${endpoint} for the outputs.`);
       }
-      if (!res.ok) throw new Error(`The provider has no outputs for job ${job.jobId} (HTTP ${res.status}).`);
+      if (!res.ok) {
+        const why = await res
+          .json()
+          .then((j) => j.error)
+          .catch(() => '');
+        throw new Error(`The provider has no outputs for job ${job.jobId} (HTTP ${res.status}${why ? `: ${why}` : ''}).`);
+      }
       const bytes = new Uint8Array(await res.arrayBuffer());
       const outputs = await checkOutputs(manifest, bytes, job.submitted.resultHash);
       const inputs = await inputsOf(manifest, job.posted.specHash);
