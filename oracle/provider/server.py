@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -55,26 +54,19 @@ from oracle.attest import Domain
 from oracle.challenge_auth import sign_answer
 from oracle.provider.admission import Busy, CommitmentStore, Gate, Refused, Stored
 from oracle.provider.backends import epoch_b, select_backend
-from oracle.provider.behaviours import GARBAGE_REPLY, SLOW_EXTRA_S, block_hook, check_behaviour
+from oracle.provider.behaviours import SLOW_EXTRA_S, block_hook, check_behaviour
 from oracle.provider.hardware import Hardware
 from oracle.provider.health import GpuHealth
-from oracle.provider.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from oracle.provider.observability import ServerObserver
+from oracle.provider.server_http import ROUTES, BadRequest, make_handler
 from oracle.services import check_services
 
-MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_N = 16384
 DEFAULT_MAX_PRODUCT_N = 1024
 GIVE_UP_AFTER_S = 1.0
 """A challenge still computing this long past its deadline is abandoned (its answer is late anyway)."""
 ANONYMOUS = "anonymous"
 """The validator of an unsigned challenge (dev mode only)."""
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str, payload: dict | None = None):
-        super().__init__(message)
-        self.status, self.payload = status, payload
 
 
 class ProviderServer:
@@ -123,7 +115,7 @@ class ProviderServer:
         self._thread: threading.Thread | None = None
         self.gpu_health = gpu_health or GpuHealth()
         self.observer = ServerObserver(ROUTES, self.gpu_health.report)
-        self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self.httpd = ThreadingHTTPServer((host, port), make_handler(self))
         self.httpd.daemon_threads = True
         self.httpd.handle_error = self._handle_error  # type: ignore[method-assign]
 
@@ -211,7 +203,7 @@ class ProviderServer:
             try:
                 request, signer = self.gate.admit(body)
             except Refused as exc:
-                raise _BadRequest(exc.status, str(exc)) from None
+                raise BadRequest(exc.status, str(exc)) from None
             return request.challenge, request.node_id, request.epoch, signer
         inner = body.get("challenge") if isinstance(body, dict) and "challenge" in body else body
         try:
@@ -220,7 +212,7 @@ class ProviderServer:
                 ch.parse_bytes32(body["node"], "node") if isinstance(body, dict) and "node" in body else None
             )
         except ch.ChallengeError as exc:
-            raise _BadRequest(400, str(exc)) from None
+            raise BadRequest(400, str(exc)) from None
         epoch = body.get("epoch", 0) if isinstance(body, dict) else 0
         return challenge, node, epoch if isinstance(epoch, int) else 0, ANONYMOUS
 
@@ -233,7 +225,7 @@ class ProviderServer:
         if running is not None:
             evidence, ends = running
             retry = max(0.05, ends - time.monotonic())
-            raise _BadRequest(503, "busy", {"busy": True, "running": evidence, "retry_after_s": retry})
+            raise BadRequest(503, "busy", {"busy": True, "running": evidence, "retry_after_s": retry})
         try:
             yield
         finally:
@@ -252,7 +244,7 @@ class ProviderServer:
     def handle_challenge(self, body: Any) -> dict:
         challenge, node, epoch, validator = self._admit(body)
         if challenge.n > self.max_n:
-            raise _BadRequest(413, f"n={challenge.n} exceeds this provider's max_n={self.max_n}")
+            raise BadRequest(413, f"n={challenge.n} exceeds this provider's max_n={self.max_n}")
         hook = block_hook(self.behaviour, challenge)
         give_up_at = time.monotonic() + challenge.deadline_s + GIVE_UP_AFTER_S
         with self._node(node, validator, body, challenge.deadline_s), self._counted():
@@ -264,7 +256,7 @@ class ProviderServer:
                     with self.hardware.device() as pace:
                         commitment = self.commit_fn(challenge, hook=hook, pace=pace, give_up_at=give_up_at)
             except ch.ChallengeError as exc:
-                raise _BadRequest(503, str(exc)) from None
+                raise BadRequest(503, str(exc)) from None
             elapsed = time.perf_counter() - started
         self.store.put(Stored(challenge, commitment, validator, epoch, node or bytes(32)))
         if self.behaviour == "slow":
@@ -286,14 +278,14 @@ class ProviderServer:
 
     def _stored(self, body: Any) -> Stored:
         if not isinstance(body, dict) or "seed" not in body:
-            raise _BadRequest(400, "body must be a JSON object with a seed")
+            raise BadRequest(400, "body must be a JSON object with a seed")
         try:
             seed = ch.parse_bytes32(body["seed"], "seed")
         except ch.ChallengeError as exc:
-            raise _BadRequest(400, str(exc)) from None
+            raise BadRequest(400, str(exc)) from None
         entry = self.store.get(seed)
         if entry is None:
-            raise _BadRequest(
+            raise BadRequest(
                 404, "no commitment for this seed (never challenged, or expired): POST /challenge first"
             )
         return entry
@@ -311,9 +303,9 @@ class ProviderServer:
         rows = body.get("rows")
         m = entry.challenge.rows
         if not isinstance(rows, list) or not all(isinstance(i, int) and 0 <= i < m for i in rows):
-            raise _BadRequest(400, f"rows must be a list of row indices in [0, {m})")
+            raise BadRequest(400, f"rows must be a list of row indices in [0, {m})")
         if len(rows) > 1024:
-            raise _BadRequest(413, "at most 1024 rows per request")
+            raise BadRequest(413, "at most 1024 rows per request")
         values = self._rows(entry, rows)
         out = []
         for k, i in enumerate(rows):
@@ -335,116 +327,8 @@ class ProviderServer:
         entry = self._stored(body)
         m, n = entry.challenge.rows, entry.challenge.n
         if max(m, n) > self.max_product_n:
-            raise _BadRequest(
+            raise BadRequest(
                 413, f"rows={m}, n={n} exceed max_product_n={self.max_product_n}: use sampled rows"
             )
         raw = np.ascontiguousarray(self._rows(entry, list(range(m))), dtype="<i4").tobytes()
         return {"rows": m, "n": n, "dtype": "<i4", "c_b64": base64.b64encode(raw).decode("ascii")}
-
-
-ROUTES = ("/health", "/inventory", "/services", "/metrics", "/challenge", "/open", "/product")
-
-
-def _make_handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
-    routes_get = {
-        "/health": server.health,
-        "/inventory": server.inventory,
-        "/services": server.services_doc,
-    }
-    cross_origin = {"/services"}  # read by the page from another origin
-    routes_post = {
-        "/challenge": server.handle_challenge,
-        "/open": server.handle_open,
-        "/product": server.handle_product,
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = f"oracle-provider/{__version__}"
-
-        def log_message(self, format: str, *args: Any) -> None:  # requests go to server.observer
-            pass
-
-        def parse_request(self) -> bool:
-            self._t0 = time.perf_counter()
-            return super().parse_request()
-
-        def _send(
-            self,
-            status: int,
-            payload: dict | bytes,
-            content_type: str = "application/json",
-            cors: bool = False,
-        ) -> None:
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            client = self.client_address[0]
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                if cors:
-                    self.send_header("Access-Control-Allow-Origin", "*")
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError) as exc:  # the validator gave up waiting
-                self.close_connection = True
-                server.observer.dropped(self.command, self.path, client, type(exc).__name__)
-                return
-            server.observer.request(
-                self.command, self.path, status, time.perf_counter() - self._t0, len(data), client
-            )
-
-        def _misbehaving_reply(self) -> bool:
-            if server.behaviour == "silent":
-                server._stopping.wait(server.silent_s)
-                self.close_connection = True
-                return True
-            if server.behaviour == "garbage":
-                self._send(200, GARBAGE_REPLY)
-                return True
-            return False
-
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._send(200, server.observer.exposition(), METRICS_CONTENT_TYPE)
-                return
-            route = routes_get.get(path)
-            if route is None:
-                self._send(
-                    404,
-                    {"error": f"unknown path {self.path}: use /health, /inventory, /services or /metrics"},
-                )
-                return
-            self._send(200, route(), cors=path in cross_origin)
-
-        def do_POST(self) -> None:
-            route = routes_post.get(self.path.split("?", 1)[0])
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if not 0 <= length <= MAX_BODY_BYTES:
-                self._send(
-                    413,
-                    {"error": f"request body must have a Content-Length of at most {MAX_BODY_BYTES} bytes"},
-                )
-                self.close_connection = True
-                return
-            raw = self.rfile.read(length)
-            if route is None:
-                self._send(404, {"error": f"unknown path {self.path}: use /challenge, /open or /product"})
-                return
-            if self._misbehaving_reply():
-                return
-            try:
-                body = json.loads(raw or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self._send(400, {"error": "request body is not JSON"})
-                return
-            try:
-                self._send(200, route(body))
-            except _BadRequest as exc:
-                self._send(exc.status, exc.payload or {"error": str(exc)})
-
-    return Handler
