@@ -19,7 +19,7 @@ import pytest
 from tests.support.core import BPS, ETHER, MODEL_URI, as_int, node_id, weights_hash
 from tests.support.reverts import reverts
 
-STEPS = 90
+STEPS = 60
 SEEDS = [11, 23, 37]
 MARGIN = 300  # seconds kept clear of every time boundary (anvil's clock also follows wall time)
 MAX_UINT = 2**256 - 1

@@ -56,7 +56,7 @@ def test_devnet_once_runs_end_to_end_and_leaves_nothing_running(tmp_path):
 
 def test_a_second_run_stops_the_stale_devnet_first(tmp_path):
     state = tmp_path / "stale"
-    proc, _ = start_devnet(state, "--no-page")
+    proc, _ = start_devnet(state, "--no-page", "--no-oracle")  # the processes matter here, not the flow
     recorded = json.loads((state / "pids.json").read_text())
     children = [c["pid"] for c in recorded["children"]]
     assert pids_alive(children)

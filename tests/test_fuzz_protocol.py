@@ -43,7 +43,7 @@ from tests.fuzz.stats import STATS_FILE, write_stats
 
 settings.register_profile(
     "ci",
-    max_examples=25,
+    max_examples=15,  # a smoke run inside make test's 10 minutes; `make fuzz` is the long run
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=list(HealthCheck),
