@@ -78,7 +78,6 @@ entropy) so tests can replay it.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -88,6 +87,12 @@ import numpy as np
 
 from oracle import mixer
 from oracle.errors import OracleError
+from oracle.merkle import MerkleTree as MerkleTree  # the row tree lives in oracle.merkle; re-exported
+from oracle.merkle import merkle_root as merkle_root
+from oracle.merkle import node_hash as node_hash
+from oracle.merkle import row_bytes as row_bytes
+from oracle.merkle import row_leaf as row_leaf
+from oracle.merkle import verify_proof as verify_proof
 
 ENTRY_MIN, ENTRY_MAX = -8, 7
 """Range of the entries of A and B."""
@@ -123,8 +128,6 @@ DIGEST_GUESS = 2.0 ** (-8 * mixer.DIGEST_BYTES)
 _TAG_A = b"oracle.challenge.A"
 _TAG_B = b"oracle.challenge.B"
 _TAG_DIGEST = b"oracle.challenge.digest"
-_LEAF_PREFIX = b"\x00"
-_NODE_PREFIX = b"\x01"
 
 
 class ChallengeError(OracleError, ValueError):
@@ -404,93 +407,3 @@ def product_rows(challenge: Challenge, rows: Sequence[int], b: np.ndarray | None
             raise ChallengeError(f"row index {i} out of range [0, {challenge.rows})")
     b = derive_b(challenge.b_seed, challenge.n) if b is None else b
     return product(derive_a_rows(challenge.seed, challenge.n, rows), b)
-
-
-# --------------------------------------------------------------------------------------------
-# Merkle commitment over rows
-# --------------------------------------------------------------------------------------------
-
-
-def row_bytes(row: np.ndarray | Sequence[int]) -> bytes:
-    """Canonical encoding of a row of ``C``: int32 little-endian."""
-    return np.asarray(row, dtype="<i4").tobytes()
-
-
-def row_leaf(index: int, row: np.ndarray | Sequence[int]) -> bytes:
-    """Leaf hash: ``sha256(0x00 || uint32_be(index) || int32_le(row))`` (0x00 separates leaves
-    from inner nodes, the index binds the row to its position).
-
-    SHA-256, not keccak: this tree never reaches the chain (a row cannot be recomputed on chain at
-    any useful n), and hashlib's SHA-256 runs at ~2 GB/s with the CPU's SHA extensions against
-    ~0.4 GB/s for keccak in Python -- the provider's commitment and the validator's proof checks
-    are 5-15x cheaper."""
-    return hashlib.sha256(_LEAF_PREFIX + index.to_bytes(4, "big") + row_bytes(row)).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """Inner node: ``sha256(0x01 || left || right)`` (ordered: position matters)."""
-    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
-
-
-class MerkleTree:
-    """Binary Merkle tree over the rows of ``C``. At a level with an odd number of nodes the last
-    node is carried up unchanged (no duplication), so the shape depends only on ``n``."""
-
-    def __init__(self, leaves: Sequence[bytes]):
-        if not leaves:
-            raise ChallengeError("a Merkle tree needs at least one leaf")
-        self.levels: list[list[bytes]] = [list(leaves)]
-        while len(self.levels[-1]) > 1:
-            below = self.levels[-1]
-            above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
-            if len(below) % 2:
-                above.append(below[-1])
-            self.levels.append(above)
-
-    @classmethod
-    def from_matrix(cls, c: np.ndarray) -> MerkleTree:
-        """Tree over the rows of ``c`` (any integer dtype; encoded as int32 LE)."""
-        c32 = np.ascontiguousarray(c, dtype="<i4")
-        return cls([row_leaf(i, c32[i]) for i in range(c32.shape[0])])
-
-    @property
-    def root(self) -> bytes:
-        return self.levels[-1][0]
-
-    def proof(self, index: int) -> list[bytes]:
-        """Sibling hashes from the leaf up (levels where the node is carried up contribute none)."""
-        if not 0 <= index < len(self.levels[0]):
-            raise ChallengeError(f"row index {index} out of range [0, {len(self.levels[0])})")
-        path = []
-        for level in self.levels[:-1]:
-            sibling = index ^ 1
-            if sibling < len(level):
-                path.append(level[sibling])
-            index //= 2
-        return path
-
-
-def merkle_root(c: np.ndarray) -> bytes:
-    """Root of :class:`MerkleTree` over the rows of ``c`` (a generic row tree; a challenge's own
-    commitment is :class:`oracle.commitment.RowCommitment`, over row digests)."""
-    return MerkleTree.from_matrix(c).root
-
-
-def verify_proof(
-    root: bytes, n: int, index: int, row: Sequence[int] | np.ndarray, proof: Sequence[bytes]
-) -> bool:
-    """True when ``row`` is leaf ``index`` of the n-leaf tree committed to by ``root``."""
-    if not 0 <= index < n:
-        return False
-    node = row_leaf(index, row)
-    width, pos, used = n, index, 0
-    while width > 1:
-        sibling = pos ^ 1
-        if sibling < width:
-            if used >= len(proof):
-                return False
-            node = node_hash(node, proof[used]) if pos % 2 == 0 else node_hash(proof[used], node)
-            used += 1
-        pos //= 2
-        width = (width + 1) // 2
-    return used == len(proof) and node == root

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from oracle import challenge as ch
-from oracle import mixer
+from oracle import merkle, mixer
 
 # --------------------------------------------------------------------------------------------
 # The challenge's commitment: row digests, grouped into SHA-256 leaves
@@ -26,24 +26,24 @@ def column_keys(challenge: ch.Challenge) -> np.ndarray:
 
 
 def group_words(digests: np.ndarray) -> np.ndarray:
-    """A group's digests (``k x LANES`` uint32) as the int32 words :func:`ch.row_leaf` hashes."""
+    """A group's digests (``k x LANES`` uint32) as the int32 words :func:`merkle.row_leaf` hashes."""
     return np.ascontiguousarray(digests, dtype="<u4").reshape(-1).view("<i4")
 
 
 class RowCommitment:
     """A provider's commitment to ``C``: one digest per row (``rows x LANES`` uint32) and the Merkle
-    tree whose leaf ``g`` is ``ch.row_leaf(g, digests of rows g*group .. (g+1)*group - 1)``."""
+    tree whose leaf ``g`` is ``merkle.row_leaf(g, digests of rows g*group .. (g+1)*group - 1)``."""
 
     def __init__(self, digests: np.ndarray, group: int):
         digests = np.ascontiguousarray(digests, dtype=np.uint32)
         if digests.ndim != 2 or digests.shape[1] != mixer.LANES or not digests.shape[0]:
             raise ch.ChallengeError(f"digests must be rows x {mixer.LANES}, got shape {digests.shape}")
         self.digests, self.group = digests, group
-        raw = memoryview(mixer.digest_bytes(digests))  # = ch.row_leaf(g, group_words(group g)), in one pass
+        raw = memoryview(mixer.digest_bytes(digests))  # = merkle.row_leaf(g, group_words(group g)), in one pass
         step = group * mixer.DIGEST_BYTES
-        self.tree = ch.MerkleTree(
+        self.tree = merkle.MerkleTree(
             [
-                hashlib.sha256(ch._LEAF_PREFIX + g.to_bytes(4, "big") + raw[off : off + step]).digest()
+                hashlib.sha256(merkle.LEAF_PREFIX + g.to_bytes(4, "big") + raw[off : off + step]).digest()
                 for g, off in enumerate(range(0, len(raw), step))
             ]
         )
@@ -126,6 +126,6 @@ def verify_opening(
     digests = np.frombuffer(bytes(group_digests), dtype="<u4").reshape(size, mixer.LANES)
     if not np.array_equal(mixer.row_digests(values.reshape(1, -1), keys)[0], digests[slot]):
         return f"row {index}: its digest is not the committed one"
-    if not ch.verify_proof(root, challenge.groups, g, group_words(digests), proof):
+    if not merkle.verify_proof(root, challenge.groups, g, group_words(digests), proof):
         return f"row {index}: the Merkle proof of its group does not match the committed root"
     return None

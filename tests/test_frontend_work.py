@@ -19,7 +19,7 @@ import urllib.request
 import numpy as np
 from eth_utils import keccak
 
-from oracle.challenge import MerkleTree, row_leaf
+from oracle.merkle import MerkleTree, row_leaf
 from oracle.work.manifest import parse_manifest
 from tests.support.frontend import connect_dev, onnx_file, outcome, screenshot
 

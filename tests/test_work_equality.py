@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oracle.challenge import MerkleTree, row_leaf, verify_proof
+from oracle.merkle import MerkleTree, row_leaf, verify_proof
 from oracle.work.equality import DEFAULT_ATOL, DEFAULT_RTOL, Equality
 from oracle.work.errors import ManifestError, ProofError
 from oracle.work.items import ItemTree, Opening, check_openings, item_words

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oracle.challenge import MerkleTree, row_leaf, verify_proof
+from oracle.merkle import MerkleTree, row_leaf, verify_proof
 from oracle.work.errors import InputError, ProofError
 
 DTYPES: dict[str, np.dtype] = {
