@@ -9,7 +9,7 @@ cross-check with ``eth_account.messages.encode_typed_data``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -72,7 +72,7 @@ UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 
 
-def _b32(value: bytes | str, what: str) -> bytes:
+def as_bytes32(value: bytes | str, what: str) -> bytes:
     if isinstance(value, str):
         value = bytes.fromhex(value.removeprefix("0x"))
     if len(value) != 32:
@@ -118,9 +118,9 @@ class Attestation:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "provider", to_checksum_address(self.provider))
-        object.__setattr__(self, "nodeId", _b32(self.nodeId, "nodeId"))
-        object.__setattr__(self, "gpuModel", _b32(self.gpuModel, "gpuModel"))
-        object.__setattr__(self, "reportHash", _b32(self.reportHash, "reportHash"))
+        object.__setattr__(self, "nodeId", as_bytes32(self.nodeId, "nodeId"))
+        object.__setattr__(self, "gpuModel", as_bytes32(self.gpuModel, "gpuModel"))
+        object.__setattr__(self, "reportHash", as_bytes32(self.reportHash, "reportHash"))
         for name, typ in ATTESTATION_FIELDS:
             if typ.startswith("uint"):
                 bits = int(typ[4:])
@@ -153,7 +153,7 @@ class Batch:
     expiry: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "root", _b32(self.root, "root"))
+        object.__setattr__(self, "root", as_bytes32(self.root, "root"))
 
 
 @dataclass(frozen=True)
@@ -170,8 +170,8 @@ class Fault:
     def __post_init__(self) -> None:
         object.__setattr__(self, "provider", to_checksum_address(self.provider))
         object.__setattr__(self, "finder", to_checksum_address(self.finder))
-        object.__setattr__(self, "nodeId", _b32(self.nodeId, "nodeId"))
-        object.__setattr__(self, "reasonHash", _b32(self.reasonHash, "reasonHash"))
+        object.__setattr__(self, "nodeId", as_bytes32(self.nodeId, "nodeId"))
+        object.__setattr__(self, "reasonHash", as_bytes32(self.reasonHash, "reasonHash"))
 
     def as_tuple(self) -> tuple:
         return tuple(getattr(self, f.name) for f in fields(self))
@@ -345,67 +345,3 @@ def aggregate(
         )
     ordered = sorted(by_signer.items(), key=lambda kv: int(kv[0], 16))
     return [sig for _, sig in ordered[:threshold]]
-
-
-# ------------------------------------------------------------------------------------------
-# Merkle trees (OpenZeppelin MerkleProof: pairs hashed in sorted order)
-# ------------------------------------------------------------------------------------------
-
-
-def hash_pair(a: bytes, b: bytes) -> bytes:
-    return keccak(a + b) if a < b else keccak(b + a)
-
-
-@dataclass
-class MerkleTree:
-    """A binary Merkle tree over 32-byte leaves (kept in the given order). A node without a
-    sibling on its level is carried up unchanged, so its proof simply has no element there."""
-
-    layers: list[list[bytes]]
-
-    @classmethod
-    def build(cls, leaves: Sequence[bytes]) -> MerkleTree:
-        if not leaves:
-            raise AttestError("a Merkle tree needs at least one leaf")
-        layer = [_b32(leaf, "leaf") for leaf in leaves]
-        layers = [layer]
-        while len(layer) > 1:
-            nxt = [hash_pair(layer[i], layer[i + 1]) for i in range(0, len(layer) - 1, 2)]
-            if len(layer) % 2:
-                nxt.append(layer[-1])
-            layers.append(nxt)
-            layer = nxt
-        return cls(layers)
-
-    @property
-    def root(self) -> bytes:
-        return self.layers[-1][0]
-
-    def proof(self, index: int) -> list[bytes]:
-        if not 0 <= index < len(self.layers[0]):
-            raise AttestError(f"leaf index {index} out of range (tree has {len(self.layers[0])} leaves)")
-        out = []
-        for layer in self.layers[:-1]:
-            sibling = index ^ 1
-            if sibling < len(layer):
-                out.append(layer[sibling])
-            index //= 2
-        return out
-
-
-def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
-    """OpenZeppelin ``MerkleProof.processProof``."""
-    node = leaf
-    for sibling in proof:
-        node = hash_pair(node, sibling)
-    return node
-
-
-def verify_proof(leaf: bytes, proof: Sequence[bytes], root: bytes) -> bool:
-    return process_proof(leaf, proof) == root
-
-
-def encode_score_proof(att: Attestation, root: bytes, proof: Sequence[bytes]) -> bytes:
-    """The ``proof`` argument of ``checkScore``: abi.encode(Attestation, bytes32 root, bytes32[])."""
-    att_type = "(" + ",".join(t for _, t in ATTESTATION_FIELDS) + ")"
-    return abi_encode([att_type, "bytes32", "bytes32[]"], [att.as_tuple(), root, list(proof)])

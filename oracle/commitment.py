@@ -39,7 +39,9 @@ class RowCommitment:
         if digests.ndim != 2 or digests.shape[1] != mixer.LANES or not digests.shape[0]:
             raise ch.ChallengeError(f"digests must be rows x {mixer.LANES}, got shape {digests.shape}")
         self.digests, self.group = digests, group
-        raw = memoryview(mixer.digest_bytes(digests))  # = merkle.row_leaf(g, group_words(group g)), in one pass
+        raw = memoryview(
+            mixer.digest_bytes(digests)
+        )  # = merkle.row_leaf(g, group_words(group g)), in one pass
         step = group * mixer.DIGEST_BYTES
         self.tree = merkle.MerkleTree(
             [

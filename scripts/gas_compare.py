@@ -200,13 +200,13 @@ def attestation_comparison(ctx: GasContext) -> list[Comparison]:
     from oracle.attest import (
         Batch,
         Domain,
-        MerkleTree,
         aggregate,
         attestation_digest,
         attestation_struct_hash,
         batch_digest,
         sign_digest,
     )
+    from oracle.attest_batch import MerkleTree
 
     registry, register = deploy_gas_registry(ctx, GAS_ORACLE_KEYS)
     oracles = [accounts.test_accounts[i] for i in (6, 7, 8)]

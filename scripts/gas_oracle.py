@@ -19,16 +19,15 @@ from oracle.attest import (
     Batch,
     Domain,
     Fault,
-    MerkleTree,
     aggregate,
     attestation_digest,
     attestation_struct_hash,
     batch_digest,
-    encode_score_proof,
     fault_digest,
     gpu_model_bytes32,
     sign_digest,
 )
+from oracle.attest_batch import MerkleTree, encode_score_proof
 
 ATTEST_TARGET = 90_000
 BATCH_PER_NODE_TARGET = 5_000

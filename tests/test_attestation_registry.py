@@ -15,18 +15,17 @@ from oracle.attest import (
     Batch,
     Domain,
     Fault,
-    MerkleTree,
     aggregate,
     attestation_digest,
     attestation_struct_hash,
     batch_digest,
-    encode_score_proof,
     fault_digest,
     recover_signer,
     sign_attestation,
     sign_batch,
     sign_digest,
 )
+from oracle.attest_batch import MerkleTree, encode_score_proof
 from tests.support.oracle import (
     MAX_SLASH,
     MAX_VALIDITY,

@@ -24,14 +24,13 @@ from oracle.attest import (
     AttestError,
     Batch,
     Domain,
-    MerkleTree,
     Signature,
     aggregate,
     attestation_struct_hash,
     batch_digest,
-    encode_score_proof,
     sign_batch,
 )
+from oracle.attest_batch import MerkleTree, encode_score_proof
 from oracle.chain import ChainClient, ContractRevert
 from oracle.journal import Journal
 from oracle.validator.observability import Metrics
