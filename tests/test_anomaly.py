@@ -12,7 +12,7 @@ import sys
 import pytest
 from eth_utils import keccak
 
-from oracle.benchmarks.anomaly import INJECTED, simulate
+from oracle.benchmarks.anomaly_sim import INJECTED, simulate
 from oracle.validator import robust
 from oracle.validator.anomaly import MIN_PEERS, PPM, assess, assess_network, learn
 from oracle.validator.evidence import Evidence, FaultRecord, LatencyRecord, Observation, Registration
@@ -88,7 +88,7 @@ def test_report_is_identical_for_any_input_order_and_repeated_records():
 _CHILD = """
 import json, sys
 from oracle.validator.anomaly import assess_network
-from oracle.benchmarks.anomaly import simulate
+from oracle.benchmarks.anomaly_sim import simulate
 ev, cands, _ = simulate(150, 11)
 print(json.dumps(assess_network(ev, cands).to_json(), sort_keys=True))
 """
