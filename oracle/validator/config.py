@@ -46,3 +46,9 @@ class ValidatorConfig:
     poll_s: float = 0.2
     submit_delay: float = 0.0  # testing aid: pause between posts
     mode: str = "single"  # one of MODES
+    # Disputes (oracle.validator.disputes): where the files a judgement needs are fetched from and kept.
+    blob_dir: str | None = None  # default: beside the journal (<journal>.blobs)
+    manifest_sources: Sequence[str] = ()  # base URLs serving /blobs/<specHash>, besides the provider
+    ipfs_gateway: str | None = None
+    dispute_device: str = "auto"  # where the disputed items are re-run (ONNX Runtime)
+    open_grace_s: float = 3600.0  # after a dispute, how long a provider may fail to open its items

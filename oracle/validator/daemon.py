@@ -21,6 +21,9 @@ Design
   impossible by construction: before any post the poster checks the chain
   (``recordOf(node).epoch`` / ``faultReported``) and a second post of the same epoch would revert
   as stale anyway.
+* **Disputes** (:mod:`oracle.validator.disputes`): between epochs the daemon also judges every
+  disputed job, signs its verdict, serves it at ``GET /verdicts/<jobId>`` and submits
+  ``settleDispute`` once k validators agree.
 * **Crash safety** (:mod:`oracle.journal`): every step is journaled (fsynced) before the next; a
   transaction's hash is journaled *before* it is sent, so a restarted validator waits for that
   transaction instead of posting again. A validator never signs two different messages for the
@@ -33,6 +36,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -51,11 +55,14 @@ from oracle.validator.anomaly_view import AnomalyView
 from oracle.validator.attesting import attestation_of, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
 from oracle.validator.config import ValidatorConfig
+from oracle.validator.dispute_journal import DisputeRecord
+from oracle.validator.disputes import Disputes
 from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
 from oracle.validator.posting import Posts
 from oracle.validator.prober import ChallengeProber, Prober, ProbeResult, node_groups
+from oracle.work.errors import WorkError
 
 
 class ValidatorSetupError(OracleError):
@@ -100,6 +107,23 @@ class Validator:
             mode=cfg.mode,
             submit_delay=cfg.submit_delay,
         )
+        self.disputes = (
+            Disputes(
+                self.journal,
+                self.chain,
+                cfg.account,
+                self._log,
+                self.is_oracle,
+                cfg.blob_dir or Path(cfg.journal_path).with_suffix(".blobs"),
+                manifest_sources=cfg.manifest_sources,
+                ipfs_gateway=cfg.ipfs_gateway,
+                device=cfg.dispute_device,
+                open_grace_s=cfg.open_grace_s,
+                failover_s=cfg.failover_s,
+            )
+            if "JobEscrow" in deployment.contracts
+            else None
+        )
         self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
@@ -122,6 +146,7 @@ class Validator:
             self.signatures_document,
             self.batch.proofs_document,
             self.anomaly.document,
+            self.verdicts_document,
         )
         if self.cfg.metrics_port is not None:
             self._metrics_server, _ = start_http_server(
@@ -158,6 +183,9 @@ class Validator:
 
     def proofs_document(self, epoch: int) -> dict[str, Any]:
         return self.batch.proofs_document(epoch)
+
+    def verdicts_document(self, job_id: int) -> dict[str, Any] | None:
+        return None if self.disputes is None else self.disputes.document(job_id)
 
     # -- epochs -------------------------------------------------------------------------------
 
@@ -311,6 +339,13 @@ class Validator:
         self._log("epoch_done", **summary)
         return summary
 
+    def settle_disputes(self) -> list[DisputeRecord]:
+        """One pass over the escrow's disputes: judge, sign, exchange, submit (see the module)."""
+        if self.disputes is None:
+            return []
+        self.disputes.peers = list(self.cfg.peers)
+        return self.disputes.poll(int(self.chain.call(REGISTRY, "threshold")))
+
     def run(self, once: bool = False, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         last = None
@@ -326,6 +361,11 @@ class Validator:
             except ChainError as exc:
                 self.metrics.errors.labels("epoch").inc()
                 self._log("epoch_failed", logging.ERROR, epoch=epoch, error=str(exc))
+            try:
+                self.settle_disputes()
+            except (ChainError, WorkError) as exc:
+                self.metrics.errors.labels("dispute").inc()
+                self._log("disputes_failed", logging.ERROR, error=str(exc))
             if once:
                 return
             stop.wait(min(30.0, self.cfg.epoch_seconds / 10))
