@@ -19,7 +19,7 @@ from typing import Any
 from oracle.cli_ui import CliError, Ui, chain_options, common_options, connect
 from oracle.errors import EXIT_OK
 from oracle.journal import Journal
-from oracle.validator.disputes import DEFAULT_OPEN_GRACE_S, Disputes
+from oracle.validator.config import DEFAULT_OPEN_GRACE_S
 
 log = logging.getLogger("oracle.dispute")
 
@@ -73,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
+    from oracle.validator.disputes import Disputes  # ONNX Runtime: only for this command
+
     chain = connect(args)
     if "JobEscrow" not in chain.deployment.contracts:
         raise CliError(

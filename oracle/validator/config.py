@@ -10,6 +10,8 @@ from eth_account.signers.local import LocalAccount
 
 from oracle.errors import OracleError
 
+DEFAULT_OPEN_GRACE_S = 3600.0
+"""After a dispute, how long a provider may fail to open its items before they count against it."""
 MODES = ("single", "batch")
 """``single``: one submit per node (records stored on chain); ``batch``: one quorum-signed Merkle
 root per epoch (see :mod:`oracle.validator.batch`)."""
@@ -51,4 +53,4 @@ class ValidatorConfig:
     manifest_sources: Sequence[str] = ()  # base URLs serving /blobs/<specHash>, besides the provider
     ipfs_gateway: str | None = None
     dispute_device: str = "auto"  # where the disputed items are re-run (ONNX Runtime)
-    open_grace_s: float = 3600.0  # after a dispute, how long a provider may fail to open its items
+    open_grace_s: float = DEFAULT_OPEN_GRACE_S

@@ -37,7 +37,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 from prometheus_client import start_http_server
@@ -48,7 +48,7 @@ from oracle.attest import (
     sign_fault,
 )
 from oracle.chain import ChainClient, ChainError
-from oracle.deployment import load_deployment
+from oracle.deployment import Deployment, load_deployment
 from oracle.errors import OracleError
 from oracle.journal import Journal
 from oracle.validator.anomaly_view import AnomalyView
@@ -56,13 +56,15 @@ from oracle.validator.attesting import attestation_of, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.dispute_journal import DisputeRecord
-from oracle.validator.disputes import Disputes
 from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
 from oracle.validator.posting import Posts
 from oracle.validator.prober import ChallengeProber, Prober, ProbeResult, node_groups
 from oracle.work.errors import WorkError
+
+if TYPE_CHECKING:
+    from oracle.validator.disputes import Disputes
 
 
 class ValidatorSetupError(OracleError):
@@ -107,23 +109,7 @@ class Validator:
             mode=cfg.mode,
             submit_delay=cfg.submit_delay,
         )
-        self.disputes = (
-            Disputes(
-                self.journal,
-                self.chain,
-                cfg.account,
-                self._log,
-                self.is_oracle,
-                cfg.blob_dir or Path(cfg.journal_path).with_suffix(".blobs"),
-                manifest_sources=cfg.manifest_sources,
-                ipfs_gateway=cfg.ipfs_gateway,
-                device=cfg.dispute_device,
-                open_grace_s=cfg.open_grace_s,
-                failover_s=cfg.failover_s,
-            )
-            if "JobEscrow" in deployment.contracts
-            else None
-        )
+        self.disputes = self._disputes(cfg, deployment)
         self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
@@ -131,6 +117,25 @@ class Validator:
         self._server: PeerServer | None = None
         self._metrics_server = None
         self.finder = to_checksum_address(cfg.finder) if cfg.finder else "0x" + "00" * 20
+
+    def _disputes(self, cfg: ValidatorConfig, deployment: Deployment) -> Disputes | None:
+        if "JobEscrow" not in deployment.contracts:
+            return None
+        from oracle.validator.disputes import Disputes  # ONNX Runtime loads only where disputes are judged
+
+        return Disputes(
+            self.journal,
+            self.chain,
+            cfg.account,
+            self._log,
+            self.is_oracle,
+            cfg.blob_dir or Path(cfg.journal_path).with_suffix(".blobs"),
+            manifest_sources=cfg.manifest_sources,
+            ipfs_gateway=cfg.ipfs_gateway,
+            device=cfg.dispute_device,
+            open_grace_s=cfg.open_grace_s,
+            failover_s=cfg.failover_s,
+        )
 
     def _log(self, event: str, level: int = logging.INFO, **fields: Any) -> None:
         self.log.log(level, {"event": event, "validator": self.address, **fields})

@@ -46,6 +46,7 @@ from oracle.attest import AttestError, Signature, aggregate, recover_signer
 from oracle.chain import ChainClient, ChainError, ContractRevert
 from oracle.challenge_auth import parse_endpoint
 from oracle.journal import Journal
+from oracle.validator.config import DEFAULT_OPEN_GRACE_S
 from oracle.validator.dispute_journal import DisputeJournal, DisputeRecord
 from oracle.validator.verdicts import (
     DisputeVerdict,
@@ -63,8 +64,6 @@ from oracle.work.items import Opening
 from oracle.work.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from oracle.work.runtime import OnnxModel
 
-DEFAULT_OPEN_GRACE_S = 3600.0
-"""How long after a dispute a provider may fail to open its items before they count against it."""
 PEER_TIMEOUT_S = 2.0
 
 Log = Callable[..., None]
