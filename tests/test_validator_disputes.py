@@ -210,6 +210,9 @@ def test_a_false_claim_pays_the_provider_and_gives_it_the_bond(world, tmp_path, 
         client.escrow.dispute(job, client.escrow.result_hash(job), [3, 11])  # both are right
         by_hand = judge_by_hand(world, vals[0], job, capsys)  # the operator's command, same journal
         assert by_hand["verdict"]["providerAtFault"] is False and by_hand["judgement"]["wrong"] == []
+        assert cli.main([*cli_args(world, vals[0])[1:], str(job)]) == 0  # for people: the same, journaled
+        table = capsys.readouterr().out
+        assert "provider at fault  False" in table and by_hand["signature"] in table
         for _ in range(2):  # sequential polls: 0 signs; 1 and 2 sign and wait; 0 submits
             for v in vals:
                 v.settle_disputes()
