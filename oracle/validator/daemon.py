@@ -135,6 +135,7 @@ class Validator:
             device=cfg.dispute_device,
             open_grace_s=cfg.open_grace_s,
             failover_s=cfg.failover_s,
+            metrics=self.metrics,
         )
 
     def _log(self, event: str, level: int = logging.INFO, **fields: Any) -> None:

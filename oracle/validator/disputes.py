@@ -48,6 +48,7 @@ from oracle.challenge_auth import parse_endpoint
 from oracle.journal import Journal
 from oracle.validator.config import DEFAULT_OPEN_GRACE_S
 from oracle.validator.dispute_journal import DisputeJournal, DisputeRecord
+from oracle.validator.observability import Metrics
 from oracle.validator.verdicts import (
     DisputeVerdict,
     escrow_domain,
@@ -96,6 +97,7 @@ class Disputes:
         open_grace_s: float = DEFAULT_OPEN_GRACE_S,
         failover_s: float = 30.0,
         timeout_s: float = 30.0,
+        metrics: Metrics | None = None,
     ):
         self.chain = chain
         self.escrow = Escrow(chain)
@@ -113,6 +115,7 @@ class Disputes:
         self.open_grace_s = open_grace_s
         self.failover_s = failover_s
         self.timeout_s = timeout_s
+        self.metrics = metrics or Metrics()
         self._models: dict[bytes, OnnxModel] = {}
         self._quorum_seen: dict[int, float] = {}
 
@@ -200,9 +203,11 @@ class Disputes:
             judgement, verdict = self.judge(rec)
         except DisputeRefused as exc:
             self._log("dispute_refused", logging.WARNING, job=rec.job_id, reason=str(exc))
+            self.metrics.disputes.labels("refused").inc()
             return self.records.put(rec, step="refused", reason=str(exc))
         except (CannotJudge, WorkError) as exc:
             self._log("cannot_judge", logging.WARNING, job=rec.job_id, reason=str(exc)[:500])
+            self.metrics.disputes.labels("cannot_judge").inc()
             return self.records.put(rec, reason=str(exc)[:500], attempts=rec.attempts + 1)
         sig = sign_verdict(self.account.key, self.domain, verdict)
         rec = self.records.put(
@@ -213,6 +218,7 @@ class Disputes:
             judgement=judgement.to_json(),
             reason=None,
         )
+        self.metrics.disputes.labels("at_fault" if judgement.provider_at_fault else "false_claim").inc()
         self._log(
             "dispute_judged",
             job=rec.job_id,
@@ -352,6 +358,8 @@ class Disputes:
                 return self._closed(rec, self._how_closed(rec.job_id, self.escrow.job(rec.job_id).status))
             self._log("verdict_submit_failed", logging.ERROR, job=rec.job_id, error=str(exc)[:500])
             return rec
+        self.metrics.disputes.labels("submitted").inc()
+        self.metrics.tx_gas.observe(res.gas_used)
         self._log(
             "dispute_settled",
             job=rec.job_id,
