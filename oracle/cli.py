@@ -34,6 +34,7 @@ from oracle import (
     __version__,
     cli_bench,
     cli_challenge,
+    cli_dispute,
     cli_inventory,
     cli_keys,
     cli_node,
@@ -53,7 +54,17 @@ from oracle.errors import (
 )
 from oracle.provider import paid_cli
 
-COMMANDS = (cli_inventory, cli_bench, cli_serve, cli_challenge, cli_keys, cli_run, cli_node, paid_cli)
+COMMANDS = (
+    cli_inventory,
+    cli_bench,
+    cli_serve,
+    cli_challenge,
+    cli_keys,
+    cli_run,
+    cli_dispute,
+    cli_node,
+    paid_cli,
+)
 
 __all__ = [
     "COMMANDS",

@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from oracle.challenge import Challenge, ChallengeError, attested_flops, new_challenge, proven_flops
+    from oracle.validator.challenging import run_challenge
     from oracle.validator.client import ProviderClient
-    from oracle.validator.prober import run_challenge
 
     if args.samples < 0 or args.freivalds < 0:
         raise CliError("--samples and --freivalds must be >= 0", exit_code=2)

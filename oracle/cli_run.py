@@ -1,7 +1,8 @@
 """``oracle run``: the validator daemon (:mod:`oracle.validator.daemon`).
 
 Challenge every registered node each epoch, sign attestations (or faults), gather k signatures
-from the other validators, post them on chain. ``--epoch N`` runs one epoch and prints its
+from the other validators, post them on chain; between epochs, judge every disputed job and
+settle it with k validators' verdict (:mod:`oracle.validator.disputes`). ``--epoch N`` runs one epoch and prints its
 summary (JSON); ``--once`` runs the current epoch once. Logs are JSON lines on stderr.
 Environment defaults: ``ORACLE_RPC_URL``, ``ORACLE_DEPLOYMENT``, ``ORACLE_KEYSTORE``,
 ``ORACLE_KEY_PASSWORD``, ``ORACLE_PRIVATE_KEY`` (dev chains only).
@@ -14,8 +15,8 @@ import json
 import logging
 import signal
 import threading
-from pathlib import Path
 
+from oracle.cli_dispute import dispute_options, journal_path, sources
 from oracle.cli_ui import Ui, chain_options, common_options
 from oracle.deployment import load_deployment
 from oracle.errors import EXIT_OK
@@ -31,8 +32,8 @@ log = logging.getLogger("oracle.run")
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
-        parents=[common_options(), chain_options()],
-        help="run the validator: challenge, sign, gather k signatures, post",
+        parents=[common_options(), chain_options(), dispute_options()],
+        help="run the validator: challenge, sign, gather k signatures, post; settle disputes",
     )
     p.add_argument("--journal", help="SQLite journal path (default .oracle/journal-<address>.sqlite)")
     p.add_argument("--peers", help="comma-separated base URLs of the other validators")
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         deployment_path=args.deployment,
         rpc=args.rpc,
         account=account,
-        journal_path=args.journal or str(Path(".oracle") / f"journal-{account.address}.sqlite"),
+        journal_path=journal_path(args, account.address),
         peers=[p for p in (args.peers or "").split(",") if p],
         listen_host=args.host,
         listen_port=args.port,
@@ -113,6 +114,11 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         failover_s=args.failover,
         submit_delay=args.submit_delay,
         mode=args.mode,
+        blob_dir=args.blob_dir,
+        manifest_sources=sources(args),
+        ipfs_gateway=args.ipfs_gateway,
+        dispute_device=args.dispute_device,
+        open_grace_s=args.open_grace,
     )
     v = Validator(cfg)
     v.check_membership()

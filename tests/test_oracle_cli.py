@@ -157,7 +157,8 @@ def test_commands_come_from_their_modules_and_take_the_global_options_after_the_
     assert calls == [(True, True)]
     names = {m.__name__ for m in cli.COMMANDS[:-1]}
     assert names == {
-        f"oracle.cli_{n}" for n in ("inventory", "bench", "serve", "challenge", "keys", "run", "node")
+        f"oracle.cli_{n}"
+        for n in ("inventory", "bench", "serve", "challenge", "keys", "run", "dispute", "node")
     } | {"oracle.provider.paid_cli"}
 
 

@@ -11,8 +11,8 @@ from oracle import challenge_check as cc
 from oracle import commitment as cm
 from oracle.errors import ProviderError, ProviderUnreachable
 from oracle.provider.server import ProviderServer
+from oracle.validator.challenging import run_challenge
 from oracle.validator.client import ProviderClient
-from oracle.validator.prober import run_challenge
 
 N = 64
 

@@ -19,8 +19,8 @@ import pytest
 from oracle import challenge as ch
 from oracle import commitment as cm
 from oracle import wire
+from oracle.validator.challenging import run_challenge
 from oracle.validator.client import ProviderClient
-from oracle.validator.prober import run_challenge
 
 N = 8
 DEADLINE = 0.6

@@ -194,8 +194,8 @@ def measure_accuracy(
 
 def measure_http(n: int, samples: int) -> dict:
     from oracle.provider.server import ProviderServer
+    from oracle.validator.challenging import run_challenge
     from oracle.validator.client import ProviderClient
-    from oracle.validator.prober import run_challenge
 
     with ProviderServer("127.0.0.1", 0, backend="numpy") as server:
         client = ProviderClient(server.url, timeout=120)

@@ -37,8 +37,8 @@ def measure_speed(n: int, target_s: float, guess_flops: float) -> float:
 
 
 def _sweep(server, speed: float, n: int, ks: tuple[float, ...], target_s: float) -> list[dict]:
+    from oracle.validator.challenging import run_challenge
     from oracle.validator.client import ProviderClient
-    from oracle.validator.prober import run_challenge
 
     client = ProviderClient(server.url, timeout=60)
     runs = []

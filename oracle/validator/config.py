@@ -10,6 +10,8 @@ from eth_account.signers.local import LocalAccount
 
 from oracle.errors import OracleError
 
+DEFAULT_OPEN_GRACE_S = 3600.0
+"""After a dispute, how long a provider may fail to open its items before they count against it."""
 MODES = ("single", "batch")
 """``single``: one submit per node (records stored on chain); ``batch``: one quorum-signed Merkle
 root per epoch (see :mod:`oracle.validator.batch`)."""
@@ -46,3 +48,9 @@ class ValidatorConfig:
     poll_s: float = 0.2
     submit_delay: float = 0.0  # testing aid: pause between posts
     mode: str = "single"  # one of MODES
+    # Disputes (oracle.validator.disputes): where the files a judgement needs are fetched from and kept.
+    blob_dir: str | None = None  # default: beside the journal (<journal>.blobs)
+    manifest_sources: Sequence[str] = ()  # base URLs serving /blobs/<specHash>, besides the provider
+    ipfs_gateway: str | None = None
+    dispute_device: str = "auto"  # where the disputed items are re-run (ONNX Runtime)
+    open_grace_s: float = DEFAULT_OPEN_GRACE_S

@@ -15,12 +15,15 @@ Design
   address among those whose endpoint answered within the last ``failover_s`` seconds (itself
   included; sticky, so a crashed leader that restarts quickly keeps the role): it polls the
   others, aggregates k signatures per node (sorted by signer) and posts one ``submit`` (or
-  ``reportFault``) per node, or in ``--mode batch`` one ``submitBatch`` root per epoch
-  (:mod:`oracle.validator.batch`). The others watch the chain; if the leader has not posted
+  ``reportFault``) per node (:mod:`oracle.validator.posting`), or in ``--mode batch`` one
+  ``submitBatch`` root per epoch (:mod:`oracle.validator.batch`). The others watch the chain; if the leader has not posted
   everything within ``failover_s`` they post what is missing themselves. Posting twice is
   impossible by construction: before any post the poster checks the chain
   (``recordOf(node).epoch`` / ``faultReported``) and a second post of the same epoch would revert
   as stale anyway.
+* **Disputes** (:mod:`oracle.validator.disputes`): between epochs the daemon also judges every
+  disputed job, signs its verdict, serves it at ``GET /verdicts/<jobId>`` and submits
+  ``settleDispute`` once k validators agree.
 * **Crash safety** (:mod:`oracle.journal`): every step is journaled (fsynced) before the next; a
   transaction's hash is journaled *before* it is sent, so a restarted validator waits for that
   transaction instead of posting again. A validator never signs two different messages for the
@@ -29,40 +32,39 @@ Design
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 from prometheus_client import start_http_server
 
 from oracle.attest import (
-    Attestation,
-    AttestError,
     Domain,
-    Signature,
-    aggregate,
-    attestation_digest,
-    fault_digest,
-    fault_struct_hash,
     sign_attestation,
     sign_fault,
 )
-from oracle.chain import ChainClient, ChainError, ContractRevert
-from oracle.deployment import load_deployment
+from oracle.chain import ChainClient, ChainError
+from oracle.deployment import Deployment, load_deployment
 from oracle.errors import OracleError
-from oracle.journal import Entry, Journal
+from oracle.journal import Journal
 from oracle.validator.anomaly_view import AnomalyView
-from oracle.validator.attesting import attestation_of, fault_from_json, fault_json, fault_of
+from oracle.validator.attesting import attestation_of, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
 from oracle.validator.config import ValidatorConfig
+from oracle.validator.dispute_journal import DisputeRecord
 from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
+from oracle.validator.posting import Posts
 from oracle.validator.prober import ChallengeProber, Prober, ProbeResult, node_groups
+from oracle.work.errors import WorkError
+
+if TYPE_CHECKING:
+    from oracle.validator.disputes import Disputes
 
 
 class ValidatorSetupError(OracleError):
@@ -95,6 +97,19 @@ class Validator:
         self.batch = BatchRounds(
             self.journal, self.chain, self.domain, self.account, self.metrics, self._log, self.is_oracle
         )
+        self.posts = Posts(
+            self.journal,
+            self.chain,
+            self.domain,
+            self.address,
+            self.metrics,
+            self._log,
+            self.is_oracle,
+            self.batch,
+            mode=cfg.mode,
+            submit_delay=cfg.submit_delay,
+        )
+        self.disputes = self._disputes(cfg, deployment)
         self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
@@ -102,6 +117,26 @@ class Validator:
         self._server: PeerServer | None = None
         self._metrics_server = None
         self.finder = to_checksum_address(cfg.finder) if cfg.finder else "0x" + "00" * 20
+
+    def _disputes(self, cfg: ValidatorConfig, deployment: Deployment) -> Disputes | None:
+        if "JobEscrow" not in deployment.contracts:
+            return None
+        from oracle.validator.disputes import Disputes  # ONNX Runtime loads only where disputes are judged
+
+        return Disputes(
+            self.journal,
+            self.chain,
+            cfg.account,
+            self._log,
+            self.is_oracle,
+            cfg.blob_dir or Path(cfg.journal_path).with_suffix(".blobs"),
+            manifest_sources=cfg.manifest_sources,
+            ipfs_gateway=cfg.ipfs_gateway,
+            device=cfg.dispute_device,
+            open_grace_s=cfg.open_grace_s,
+            failover_s=cfg.failover_s,
+            metrics=self.metrics,
+        )
 
     def _log(self, event: str, level: int = logging.INFO, **fields: Any) -> None:
         self.log.log(level, {"event": event, "validator": self.address, **fields})
@@ -117,6 +152,7 @@ class Validator:
             self.signatures_document,
             self.batch.proofs_document,
             self.anomaly.document,
+            self.verdicts_document,
         )
         if self.cfg.metrics_port is not None:
             self._metrics_server, _ = start_http_server(
@@ -153,6 +189,9 @@ class Validator:
 
     def proofs_document(self, epoch: int) -> dict[str, Any]:
         return self.batch.proofs_document(epoch)
+
+    def verdicts_document(self, job_id: int) -> dict[str, Any] | None:
+        return None if self.disputes is None else self.disputes.document(job_id)
 
     # -- epochs -------------------------------------------------------------------------------
 
@@ -256,128 +295,6 @@ class Validator:
         up.add(self.address)
         return min(up, key=lambda a: int(a, 16)) == self.address
 
-    def _on_chain_done(self, epoch: int, kind: str, payload: dict[str, Any]) -> bool:
-        if kind == "attest":
-            rec = self.chain.call(REGISTRY, "recordOf", bytes.fromhex(payload["nodeId"][2:]))
-            return int(rec[1]) >= epoch
-        return bool(self.chain.call(REGISTRY, "faultReported", fault_struct_hash(fault_from_json(payload))))
-
-    def _post(self, epoch: int, entry: Entry, sigs: list[bytes]) -> None:
-        kind = entry.kind
-        # A hash journaled before a crash: wait for that transaction rather than sending again.
-        if entry.state == "submitted" and entry.tx_hash:
-            receipt = self.chain.receipt(entry.tx_hash)
-            if receipt is not None and receipt["status"] == 1:
-                self.journal.advance(epoch, entry.node, "confirmed", kind=kind)
-                return
-        if self._on_chain_done(epoch, kind, entry.payload):
-            self.journal.advance(epoch, entry.node, "confirmed", kind=kind, note="already on chain")
-            return
-
-        def journal_hash(tx_hash: str) -> None:
-            self.journal.advance(epoch, entry.node, "submitted", kind=kind, tx_hash=tx_hash)
-
-        if kind == "attest":
-            att = Attestation.from_json(entry.payload)
-            res = self.chain.transact(REGISTRY, "submit", att.as_tuple(), sigs, on_signed=journal_hash)
-        else:
-            fault = fault_from_json(entry.payload)
-            res = self.chain.transact(REGISTRY, "reportFault", fault.as_tuple(), sigs, on_signed=journal_hash)
-        self.journal.advance(epoch, entry.node, "confirmed", kind=kind, tx_hash=res.tx_hash)
-        self.metrics.submissions.labels(kind).inc()
-        self.metrics.tx_gas.observe(res.gas_used)
-        self._log("posted", epoch=epoch, node=entry.node, kind=kind, tx=res.tx_hash, gas=res.gas_used)
-        if self.cfg.submit_delay:
-            time.sleep(self.cfg.submit_delay)
-
-    def _gather_and_post(
-        self, epoch: int, docs: list[dict[str, Any]], single_attestations: bool = True
-    ) -> int:
-        """Post every entry of this epoch that has k matching signatures; returns how many
-        entries are still open. Attestations are skipped when ``single_attestations`` is False
-        (batch mode: they go on chain in the batch)."""
-        mine = [e for e in self.journal.entries(epoch, min_state="signed") if e.state != "confirmed"]
-        if not single_attestations:
-            mine = [e for e in mine if e.kind != "attest"]
-        if not mine:
-            return 0
-        theirs: dict[tuple[str, str], list[Signature]] = {}
-        for d in docs:
-            for key, items in (("attestation", d.get("attestations", [])), ("fault", d.get("faults", []))):
-                for it in items:
-                    payload = it.get(key)
-                    if not isinstance(payload, dict):
-                        continue
-                    kind = "attest" if key == "attestation" else "fault"
-                    try:
-                        theirs.setdefault((kind, json.dumps(payload, sort_keys=True)), []).append(
-                            Signature.from_json(it)
-                        )
-                    except (KeyError, ValueError):
-                        continue
-        open_count = 0
-        for e in mine:
-            digest = (
-                attestation_digest(self.domain, Attestation.from_json(e.payload))
-                if e.kind == "attest"
-                else fault_digest(self.domain, fault_from_json(e.payload))
-            )
-            own = Signature(self.address, bytes.fromhex(e.signature[2:]))
-            candidates = [own] + theirs.get((e.kind, json.dumps(e.payload, sort_keys=True)), [])
-            candidates = [s for s in candidates if self.is_oracle(to_checksum_address(s.signer))]
-            try:
-                sigs = aggregate(candidates, self.threshold, digest=digest)
-            except AttestError:
-                open_count += 1
-                continue
-            try:
-                self._post(epoch, e, sigs)
-            except ContractRevert as exc:
-                if exc.error in ("AttestationRegistryStaleEpoch", "AttestationRegistryFaultAlreadyReported"):
-                    self.journal.advance(
-                        epoch, e.node, "confirmed", kind=e.kind, note="posted by another validator"
-                    )
-                else:
-                    self.metrics.errors.labels("post").inc()
-                    self._log("post_failed", logging.ERROR, epoch=epoch, node=e.node, error=str(exc))
-            except ChainError as exc:
-                self.metrics.errors.labels("post").inc()
-                self._log("post_failed", logging.ERROR, epoch=epoch, node=e.node, error=str(exc))
-                open_count += 1
-        return open_count
-
-    def _all_on_chain(self, epoch: int) -> bool:
-        if self.cfg.mode == "batch":
-            self.batch.confirm_if_posted(epoch, "batch posted by the leader")
-        done = True
-        for e in self.journal.entries(epoch, min_state="signed"):
-            if e.state == "confirmed":
-                continue
-            if self._on_chain_done(epoch, e.kind, e.payload):
-                self.journal.advance(epoch, e.node, "confirmed", kind=e.kind, note="posted by the leader")
-            else:
-                done = False
-        return done
-
-    def _reopen_rolled_back(self, epoch: int) -> int:
-        """Posts journaled as submitted/confirmed that the chain no longer holds (a reorg, or a node
-        restarted from older state) go back to ``signed`` so that they are posted again, once.
-        Batched attestations are checked through their root, so only single posts are looked at."""
-        reopened = 0
-        for e in self.journal.entries(epoch, min_state="submitted"):
-            if e.kind == "attest" and self.cfg.mode != "single":
-                continue
-            if e.state == "submitted" and e.tx_hash:
-                continue  # _post waits for that transaction (or re-sends if the node lost it)
-            if self._on_chain_done(epoch, e.kind, e.payload):
-                continue
-            self.journal.reopen(epoch, e.node, e.kind, note=f"rolled back (was {e.state} in {e.tx_hash})")
-            self._log("rolled_back", logging.WARNING, epoch=epoch, node=e.node, kind=e.kind, tx=e.tx_hash)
-            reopened += 1
-        if reopened and self.chain.nonces is not None:
-            self.chain.nonces.resync()
-        return reopened
-
     # -- one epoch --------------------------------------------------------------------------------
 
     def run_epoch(self, epoch: int | None = None) -> dict[str, Any]:
@@ -385,7 +302,7 @@ class Validator:
         t0 = time.monotonic()
         epoch = self.current_epoch() if epoch is None else epoch
         self.threshold = int(self.chain.call(REGISTRY, "threshold"))
-        self._reopen_rolled_back(epoch)
+        self.posts.reopen_rolled_back(epoch)
         nodes = self.discover()
         self.anomaly.model(epoch)  # learned once, before the workers judge
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
@@ -404,10 +321,12 @@ class Validator:
                 batch_done = self.batch.gather(epoch, docs, self.threshold) if batch_mode else True
                 # Without a quorum on the root in time, post attestations one by one instead.
                 single = not batch_mode or (not batch_done and time.monotonic() >= batch_fallback_at)
-                remaining = self._gather_and_post(epoch, docs, single_attestations=single)
+                remaining = self.posts.gather_and_post(
+                    epoch, docs, self.threshold, single_attestations=single
+                )
                 remaining += 0 if batch_done else 1
             else:
-                remaining = 0 if self._all_on_chain(epoch) else 1
+                remaining = 0 if self.posts.all_on_chain(epoch) else 1
             if remaining == 0 or time.monotonic() >= deadline:
                 break
             time.sleep(self.cfg.poll_s)
@@ -426,6 +345,13 @@ class Validator:
         self._log("epoch_done", **summary)
         return summary
 
+    def settle_disputes(self) -> list[DisputeRecord]:
+        """One pass over the escrow's disputes: judge, sign, exchange, submit (see the module)."""
+        if self.disputes is None:
+            return []
+        self.disputes.peers = list(self.cfg.peers)
+        return self.disputes.poll(int(self.chain.call(REGISTRY, "threshold")))
+
     def run(self, once: bool = False, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         last = None
@@ -436,11 +362,16 @@ class Validator:
                 if epoch != last:
                     self.run_epoch(epoch)
                     last = epoch
-                elif self._reopen_rolled_back(epoch):  # a reorg undid posts of this epoch
+                elif self.posts.reopen_rolled_back(epoch):  # a reorg undid posts of this epoch
                     self.run_epoch(epoch)
             except ChainError as exc:
                 self.metrics.errors.labels("epoch").inc()
                 self._log("epoch_failed", logging.ERROR, epoch=epoch, error=str(exc))
+            try:
+                self.settle_disputes()
+            except (ChainError, WorkError) as exc:
+                self.metrics.errors.labels("dispute").inc()
+                self._log("disputes_failed", logging.ERROR, error=str(exc))
             if once:
                 return
             stop.wait(min(30.0, self.cfg.epoch_seconds / 10))

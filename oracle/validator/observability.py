@@ -28,6 +28,12 @@ class Metrics:
         )
         self.errors = Counter("oracle_errors", "errors by stage", ["stage"], registry=self.registry)
         self.last_epoch = Gauge("oracle_last_epoch", "last epoch completed", registry=self.registry)
+        self.disputes = Counter(
+            "oracle_disputes",
+            "disputes by outcome: at_fault, false_claim, cannot_judge, refused, submitted",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.anomalies = Counter(
             "oracle_anomalies", "anomaly signals raised on attested nodes", ["kind"], registry=self.registry
         )

@@ -3,7 +3,9 @@
 ``GET /health`` -> ``{"validator": address}``; ``GET /signatures/<epoch>`` -> the signed
 attestations and faults (and the batch root) of that epoch; ``GET /proofs/<epoch>`` -> the
 Merkle proofs of its batch; ``GET /anomaly/<epoch>`` (``/anomaly``: the latest) -> every node's
-anomaly score, multiplier and reasons (:mod:`oracle.validator.anomaly_view`). A peer being down is normal: the daemon skips it.
+anomaly score, multiplier and reasons (:mod:`oracle.validator.anomaly_view`); ``GET
+/verdicts/<jobId>`` -> the verdict it signed on that job's dispute (:mod:`oracle.validator.disputes`).
+A peer being down is normal: the daemon skips it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class PeerServer:
         signatures: Callable[[int], Document],
         proofs: Callable[[int], Document],
         anomaly: Callable[[int | None], Document | None] = lambda _epoch: None,
+        verdicts: Callable[[int], Document | None] = lambda _job: None,
     ):
         def route(parts: list[str]) -> Document | None:
             if parts == ["health"]:
@@ -52,7 +55,7 @@ class PeerServer:
             if len(parts) == 2 and parts[0] == "anomaly" and parts[1].isdigit():
                 return anomaly(int(parts[1]))
             if len(parts) == 2 and parts[1].isdigit():
-                by_name = {"signatures": signatures, "proofs": proofs}
+                by_name = {"signatures": signatures, "proofs": proofs, "verdicts": verdicts}
                 if parts[0] in by_name:
                     return by_name[parts[0]](int(parts[1]))
             return None
@@ -65,7 +68,8 @@ class PeerServer:
                 body = route([p for p in self.path.split("/") if p])
                 if body is None:
                     self.send_error(
-                        404, "use /health, /signatures/<epoch>, /proofs/<epoch> or /anomaly/<epoch>"
+                        404,
+                        "use /health, /signatures/<epoch>, /proofs/<epoch>, /anomaly/<epoch> or /verdicts/<jobId>",
                     )
                     return
                 data = json.dumps(body).encode()

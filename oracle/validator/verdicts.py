@@ -14,17 +14,17 @@ items (:func:`oracle.work.dispute.evidence_hash`), ``providerAtFault`` the judge
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from oracle import wire
 from oracle.attest import Domain, Signature, sign_digest, typed_digest
 from oracle.work.dispute import DisputeError, Judgement, evidence_hash
+from oracle.work.errors import ProofError
 from oracle.work.items import Opening
 
 ESCROW_NAME, ESCROW_VERSION = "JobEscrow", "1"
@@ -71,6 +71,34 @@ class DisputeVerdict:
     def digest(self, domain: Domain) -> bytes:
         return typed_digest(domain, self.struct_hash())
 
+    def to_json(self) -> dict[str, Any]:
+        """The message as validators publish and compare it (hex bytes, integers)."""
+        return {
+            "jobId": self.job_id,
+            "resultHash": "0x" + self.result_hash.hex(),
+            "evidenceHash": "0x" + self.evidence_hash.hex(),
+            "providerAtFault": self.provider_at_fault,
+            "expiry": self.expiry,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> DisputeVerdict:
+        try:
+            verdict = cls(
+                int(data["jobId"]),
+                bytes.fromhex(data["resultHash"].removeprefix("0x")),
+                bytes.fromhex(data["evidenceHash"].removeprefix("0x")),
+                data["providerAtFault"],
+                int(data["expiry"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DisputeError(f"malformed verdict ({exc}); expected the fields of {VERDICT_TYPE}") from None
+        if len(verdict.result_hash) != 32 or len(verdict.evidence_hash) != 32:
+            raise DisputeError("malformed verdict: resultHash and evidenceHash are 32 bytes each")
+        if not isinstance(verdict.provider_at_fault, bool):
+            raise DisputeError("malformed verdict: providerAtFault must be true or false")
+        return verdict
+
     def typed_data(self, domain: Domain) -> dict:
         """The message as a wallet (``eth_signTypedData_v4``) signs it."""
         return {
@@ -110,17 +138,21 @@ def verdict_for(
 def openings_from_provider(
     base_url: str, job_id: int, items: Sequence[int], timeout: float = 30.0
 ) -> list[Opening]:
-    """The provider's openings of ``items`` (``GET <node uri>/jobs/<id>/open?items=..``). Nothing in
-    the answer is trusted: :func:`oracle.work.dispute.judge` checks each against ``resultHash``, and
-    an unreachable provider opens nothing (every disputed item then counts against it)."""
+    """The provider's openings of ``items`` (``GET <node uri>/jobs/<id>/open?items=..``), read with
+    the bounded client (:mod:`oracle.wire`: one deadline, a size limit, strict JSON). Nothing in
+    the answer is trusted: :func:`oracle.work.dispute.judge` checks each against ``resultHash``.
+    :class:`DisputeError` when the provider does not answer with openings (unreachable, an error
+    status, a malformed answer): the caller decides whether that counts against it yet."""
     query = ",".join(str(i) for i in items)
     try:
-        with urllib.request.urlopen(
-            f"{base_url.rstrip('/')}/jobs/{job_id}/open?items={query}", timeout=timeout
-        ) as r:
-            body = json.loads(r.read())
+        status, body = wire.call_json(
+            base_url, "GET", f"/jobs/{job_id}/open?items={query}", timeout_s=timeout
+        )
+        if status != 200 or not isinstance(body, dict):
+            detail = body.get("error", "") if isinstance(body, dict) else ""
+            raise DisputeError(f"HTTP {status} {detail}".rstrip())
         return [Opening.from_json(o) for o in body.get("openings", [])]
-    except (urllib.error.URLError, OSError, ValueError, AttributeError) as exc:
+    except (wire.WireError, ProofError, DisputeError, AttributeError, TypeError) as exc:
         raise DisputeError(
             f"the provider at {base_url} did not open items {list(items)[:8]}: {exc}"
         ) from None

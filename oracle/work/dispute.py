@@ -67,6 +67,16 @@ class Judgement:
     def provider_at_fault(self) -> bool:
         return bool(self.wrong or self.unopened)
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "items": list(self.items),
+            "wrong": list(self.wrong),
+            "unopened": list(self.unopened),
+            "provider_at_fault": self.provider_at_fault,
+            "rerun_seconds": round(self.rerun_seconds, 6),
+            "tolerance_used": self.tolerance_used,
+        }
+
 
 def judge(
     manifest: Manifest,

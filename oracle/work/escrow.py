@@ -232,10 +232,19 @@ class Escrow:
         at_fault: bool,
         expiry: int,
         sigs: list[bytes],
+        on_signed=None,
     ) -> TxResult:
         """Submit the validators' verdict (``sigs``: k signatures, signers ascending)."""
         return self.chain.transact(
-            "JobEscrow", "settleDispute", job_id, result_hash, evidence_hash, at_fault, expiry, sigs
+            "JobEscrow",
+            "settleDispute",
+            job_id,
+            result_hash,
+            evidence_hash,
+            at_fault,
+            expiry,
+            sigs,
+            on_signed=on_signed,
         )
 
     # -- provider ---------------------------------------------------------------------------
