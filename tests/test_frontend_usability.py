@@ -1,9 +1,10 @@
 """The page explains itself (issue 16, dApp users) in Chromium: voting power before a vote,
 contract errors as sentences, loading and chain-down states, job and proposal times, phone cards
 without sideways scrolling, every injected wallet (EIP-6963) and the chosen account kept across a
-reload."""
+reload, validators that fail the anomaly check's read named."""
 
 import hashlib
+import json
 import re
 import time
 
@@ -173,3 +174,31 @@ def test_a_post_the_balance_cannot_cover_is_refused_before_any_approval(open_pag
         )
     assert devnet.w3.eth.get_transaction_count(me) == nonce  # no approval, no post
     assert "chain time" in page.inner_text("#block")  # the chain's clock, not only the wall clock
+
+
+def test_the_anomaly_check_names_validators_that_fail_and_shows_the_good_answer(open_page, devnet):
+    good, garbled = devnet.deployment["validatorEndpoints"][:2]
+    dead = "http://127.0.0.1:9"  # nothing listens there: connection refused
+
+    def before_load(page):
+        def deployment(route):  # the page learns three validators: one good, one garbled, one down
+            doc = json.loads(route.fetch().text())
+            route.fulfill(json={**doc, "validatorEndpoints": [good, garbled, dead]})
+
+        page.route("**/deployment.json", deployment)
+        page.route(
+            f"{garbled}/anomaly",
+            lambda route: route.fulfill(
+                json={"epoch": 1, "nodes": [{"nodeId": "not a node id"}]},
+                headers={"Access-Control-Allow-Origin": "*"},
+            ),
+        )
+
+    page, _ = open_page(before_load=before_load)
+    cell = page.wait_for_selector("#providers-table [data-anomaly='assessed']", timeout=20_000)
+    assert "1 of 3 validators" in cell.inner_text()  # the one good answer is shown
+    note = page.inner_text("#anomaly-note")
+    bad = "answered something that is not an anomaly report (a node without a 32-byte node id): ignored"
+    assert f"{garbled} {bad}" in note
+    assert f"{dead} cannot be reached" in note
+    assert page.errors == []
