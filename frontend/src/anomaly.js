@@ -81,6 +81,7 @@ async function ask(url) {
     const res = await fetch(`${url}/anomaly`, { cache: 'no-store', signal: AbortSignal.timeout(TIMEOUT_MS) });
     if (res.status === 404) return { url, problem: `${url} has not assessed an epoch yet` };
     if (!res.ok) return { url, problem: `${url} answered HTTP ${res.status}` };
+    if (Number(res.headers.get('content-length')) > MAX_CHARS) return { url, problem: `${url} answered more than ${MAX_CHARS} bytes, too many for a report: ignored` };
     const text = await res.text();
     if (text.length > MAX_CHARS) return { url, problem: `${url} answered ${text.length} characters, too many for a report: ignored` };
     let doc;
