@@ -13,10 +13,15 @@ Format (JSON, one object)::
       # on a local devnet only (scripts/devnet), for the page's dev wallet:
       "rpcUrl": "http://127.0.0.1:8545",
       "chainName": "Local devnet (anvil)",
-      "devAccounts": [{"index": 0, "address": "0x...", "privateKey": "0x...", "label": "..."}]
+      "devAccounts": [{"index": 0, "address": "0x...", "privateKey": "0x...", "label": "..."}],
+      "validatorEndpoints": ["http://127.0.0.1:..."]
+                                     # the validators' peer servers (GET /anomaly for the page),
+                                     # added once the devnet has started them (add_local_fields)
     }
 
-Contract names are the keys ``deploy_protocol`` / ``deploy_governed_protocol`` return. Readers:
+Contract names are the keys ``deploy_protocol`` / ``deploy_governed_protocol`` return. Local fields
+known only later (the URL of a process the devnet starts after the deploy) go in with
+:func:`add_local_fields`. Readers:
 ``oracle.deployment.load_deployment`` (the oracle), ``frontend/src`` (the page).
 """
 
@@ -30,7 +35,7 @@ from typing import Any
 DEFAULT_DEPLOYMENT_FILE = Path(".devnet/deployment.json")
 EPOCH_DEFAULTS = {"epochSeconds": 3600, "validitySeconds": 2 * 3600}
 """The epochs of a network when the deployer names none (genesis: the chain's time at deploy)."""
-LOCAL_FIELDS = ("rpcUrl", "chainName", "devAccounts")
+LOCAL_FIELDS = ("rpcUrl", "chainName", "devAccounts", "validatorEndpoints")
 """The fields only a local devnet adds."""
 
 
@@ -90,3 +95,28 @@ def write_deployment(
     tmp.write_text(json.dumps(deployment_document(contracts, deploy_block, local, epochs), indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def add_local_fields(path: Path | str, **fields: Any) -> dict[str, Any]:
+    """Set local fields (:data:`LOCAL_FIELDS`, e.g. ``validatorEndpoints=[...]``) in an existing
+    deployment file, atomically: a reader sees the old file or the new one, never half of one.
+    Other fields are kept; a field given again is replaced. Returns the new document."""
+    path = Path(path)
+    unknown = sorted(set(fields) - set(LOCAL_FIELDS))
+    if unknown:
+        raise ValueError(f"not deployment-file fields: {unknown}; the local ones are {list(LOCAL_FIELDS)}")
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(
+            f"no deployment file at {path}: deploy first (scripts/deploy.py or make demo)"
+        ) from None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a deployment file ({exc}): deploy again to rewrite it") from None
+    if not isinstance(doc, dict) or "contracts" not in doc:
+        raise ValueError(f"{path} is not a deployment file (no contracts): deploy again to rewrite it")
+    doc.update(fields)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+    return doc

@@ -95,6 +95,12 @@ def test_deployment_file_has_the_shared_format(devnet):
             item.get("type") == "function" for item in entry["abi"]
         )
     assert [a["index"] for a in doc["devAccounts"]] == list(range(10))
+    # the validators' peer servers, added once they started; the page (another origin) may read them
+    assert len(doc["validatorEndpoints"]) == 3
+    for url in doc["validatorEndpoints"]:
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as r:
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
+            assert json.loads(r.read())["validator"].startswith("0x")
 
 
 def test_provider_agent_inventory_carries_the_benchmark_validators_read():

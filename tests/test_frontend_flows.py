@@ -2,10 +2,20 @@
 both on the page and on chain (web3 reads of the same contracts)."""
 
 import hashlib
+import json
 import time
+import urllib.request
 
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
+from oracle.attest import (
+    Attestation,
+    Domain,
+    aggregate,
+    attestation_digest,
+    gpu_model_bytes32,
+    sign_attestation,
+)
 from tests.support.frontend import PHONE, SCREENSHOTS, connect_dev, onnx_file, outcome, screenshot
 
 TOKEN = 10**18
@@ -26,17 +36,142 @@ def provider_node_id(devnet):
     return logs[0].args.nodeId
 
 
-def test_providers_show_the_attested_node_and_the_throughput_chart(open_page, devnet):
-    page, _ = open_page()
-    row = wait_row(page, "#providers-table tr[data-node]")
-    node_id = "0x" + provider_node_id(devnet).hex()
-    assert row.get_attribute("data-node") == node_id
-    epoch = page.wait_for_selector("#providers-table [data-epoch]").get_attribute("data-epoch")
-    record = devnet.contract("AttestationRegistry").functions.recordOf(node_id).call()
-    assert int(epoch) == record[1] >= 1  # NodeRecord.epoch
-    assert "TFLOPS" in row.inner_text() and "score" in row.inner_text()
-    assert page.locator("#throughput-chart rect.bar").count() >= 3
-    screenshot(page, "10-providers")
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+def attested_h100(devnet, score):
+    """A second node beside the devnet's CPU: an H100 registered by a fresh (impersonated) account
+    and attested by two of the devnet's validator keys with fp32 51 TFLOPS at 510 W (100 GFLOPS/W)
+    and `score`, at the current epoch (so no validator has assessed it yet). Returns its node id."""
+    owner = to_checksum_address(keccak(text="perf/W test provider")[:20])
+    devnet.rpc("anvil_impersonateAccount", [owner])
+    devnet.rpc("anvil_setBalance", [owner, hex(10**20)])
+    staking = devnet.contract("ComputeStaking")
+    amount = staking.functions.minStakePerGpu().call()
+    devnet.transact("ComputeToken", "transfer", owner, amount, sender=DEPLOYER)
+
+    def send(name, fn, *args):
+        tx = getattr(devnet.contract(name).functions, fn)(*args).transact({"from": owner})
+        assert devnet.w3.eth.wait_for_transaction_receipt(tx).status == 1, f"{name}.{fn} reverted"
+
+    node = keccak(text=f"perf/W test H100 {time.time_ns()}")
+    send("ComputeToken", "approve", staking.address, amount)
+    send("ComputeStaking", "stake", amount)
+    send("ComputeStaking", "registerNode", node, H100, 81_559, "http://127.0.0.1:9/not-served")
+    epochs = devnet.deployment["epochs"]
+    now = devnet.w3.eth.get_block("latest").timestamp
+    att = Attestation(
+        provider=owner,
+        nodeId=node,
+        gpuModel=gpu_model_bytes32(H100),
+        vramMiB=81_559,
+        fp32=5_100,
+        tf32=40_000,
+        fp16=80_000,
+        bf16=80_000,
+        memBandwidth=2_600,
+        powerW=510,
+        score=score,
+        epoch=(now - epochs["genesis"]) // epochs["epochSeconds"] + 1,
+        reportHash=b"\x00" * 32,
+        expiry=now + 3600,
+    )
+    registry = devnet.contract("AttestationRegistry")
+    domain = Domain(chain_id=devnet.deployment["chainId"], verifying_contract=registry.address)
+    keys = [devnet.deployment["devAccounts"][i]["privateKey"] for i in (2, 3)]  # validators 1 and 2
+    sigs = aggregate(
+        [sign_attestation(k, domain, att) for k in keys], threshold=2, digest=attestation_digest(domain, att)
+    )
+    send("AttestationRegistry", "submit", att.as_tuple(), sigs)
+    return owner, "0x" + node.hex()
+
+
+def served_anomaly(url, epoch):
+    """A validator's GET /anomaly/<epoch>, as the page reads it (cross-origin: CORS must allow it)."""
+    with urllib.request.urlopen(f"{url}/anomaly/{epoch}", timeout=10) as r:
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        return json.loads(r.read())
+
+
+def row_order(page):
+    return page.eval_on_selector_all(
+        "#providers-table tr[data-node]", "rows => rows.map(r => r.dataset.node)"
+    )
+
+
+def test_providers_show_perf_per_watt_sort_filter_and_the_validators_anomaly_check(open_page, devnet):
+    cpu = "0x" + provider_node_id(devnet).hex()
+    record = devnet.contract("AttestationRegistry").functions.recordOf(cpu).call()
+    cpu_score = record[3]  # NodeRecord: provider, epoch, expiry, score
+    owner, h100 = attested_h100(devnet, score=max(1, cpu_score // 2))  # less score, more perf/W
+    try:
+        page, _ = open_page()
+        row = wait_row(page, f"#providers-table tr[data-node='{cpu}']")
+        epoch = page.wait_for_selector(f"#providers-table tr[data-node='{cpu}'] [data-epoch]").get_attribute(
+            "data-epoch"
+        )
+        assert int(epoch) == record[1] >= 1  # NodeRecord.epoch
+        assert "TFLOPS" in row.inner_text() and "score" in row.inner_text()
+        assert page.locator("#throughput-chart rect.bar").count() >= 3
+        h100_row = wait_row(page, f"#providers-table tr[data-node='{h100}']")
+
+        # perf/W: attested fp32 x 10 / powerW; the CPU's attestation carries no power reading
+        perf = h100_row.query_selector("td[data-perf-w]")
+        assert float(perf.get_attribute("data-perf-w")) == 5_100 * 10 / 510
+        assert perf.inner_text().startswith("100 GFLOPS/W") and "at 510 W" in perf.inner_text()
+        assert page.inner_text(f"tr[data-node='{cpu}'] td[data-perf-w]") == "no power reading"
+
+        # the anomaly cell shows what the real validators served (every one of them, the same)
+        cell = page.wait_for_selector(f"tr[data-node='{cpu}'] [data-anomaly='assessed']", timeout=20_000)
+        shown_epoch = int(cell.get_attribute("data-anomaly-epoch"))
+        served = [served_anomaly(u, shown_epoch) for u in devnet.deployment["validatorEndpoints"]]
+        assert len(served) == 3 and len({d["evidence_digest"] for d in served}) == 1
+        entry = next(n for n in served[0]["nodes"] if n["nodeId"] == cpu)
+        assert int(cell.get_attribute("data-multiplier-ppm")) == entry["multiplier_ppm"]
+        if cell.query_selector("details"):  # what could not be checked sits folded under a summary
+            assert "not checked" in cell.inner_text()
+            cell.query_selector("details summary").click()
+        items = cell.query_selector_all("li[data-kind]")
+        reasons = sorted(entry["reasons"], key=lambda r: r["severity_ppm"] == 0)  # signals, then notes
+        assert [li.get_attribute("data-kind") for li in items] == [r["kind"] for r in reasons]
+        for li, reason in zip(items, reasons, strict=True):
+            text = li.inner_text()
+            assert reason["kind"] not in text and text.endswith(".") and reason["detail"].rstrip(".") in text
+        assert "of 3 validators" in cell.inner_text()
+        # the H100 was attested this epoch, after the validators learned it: they have not assessed it
+        assert "not assessed by the validators" in page.inner_text(f"tr[data-node='{h100}'] [data-anomaly]")
+
+        # sort: by score the CPU comes first, by perf/W the H100 (the CPU has no reading: last)
+        order = row_order(page)
+        assert order.index(cpu) < order.index(h100)
+        page.select_option("#providers-sort", "perfW")
+        page.wait_for_function(
+            f"(() => {{ const r = [...document.querySelectorAll('#providers-table tr[data-node]')].map(x => x.dataset.node); return r.indexOf('{h100}') < r.indexOf('{cpu}'); }})()"
+        )
+        page.select_option("#providers-sort", "stake")
+        stakes = page.eval_on_selector_all(
+            "#providers-table tr[data-node] td[data-label=stake]", "cells => cells.map(c => c.textContent)"
+        )
+        numbers = [float(s.split()[0].replace(",", "")) for s in stakes]
+        assert numbers == sorted(numbers, reverse=True)
+
+        # filter: a minimum perf/W leaves out nodes below it and nodes without a power reading
+        page.fill("#providers-min-perf-w", "50")
+        page.wait_for_function(f"!document.querySelector(\"#providers-table tr[data-node='{cpu}']\")")
+        assert h100 in row_order(page)
+        assert "at or above 50 GFLOPS/W" in page.inner_text("#providers-shown")
+        page.fill("#providers-min-perf-w", "150")
+        page.wait_for_function(f"!document.querySelector(\"#providers-table tr[data-node='{h100}']\")")
+        page.fill("#providers-min-perf-w", "-5")
+        page.wait_for_selector("#providers-shown.error")
+        assert "is not a perf/W" in page.inner_text("#providers-shown")
+        page.fill("#providers-min-perf-w", "")
+        page.wait_for_selector(f"#providers-table tr[data-node='{cpu}']")
+        screenshot(page, "10-providers")
+    finally:  # the validators would challenge the made-up node at the next epoch
+        tx = devnet.contract("ComputeStaking").functions.deregisterNode(h100).transact({"from": owner})
+        devnet.w3.eth.wait_for_transaction_receipt(tx)
+        devnet.rpc("anvil_stopImpersonatingAccount", [owner])
 
 
 def test_staking_stake_unbond_countdown_then_withdraw(open_page, devnet):

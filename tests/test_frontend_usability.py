@@ -1,11 +1,13 @@
 """The page explains itself (issue 16, dApp users) in Chromium: voting power before a vote,
 contract errors as sentences, loading and chain-down states, job and proposal times, phone cards
 without sideways scrolling, every injected wallet (EIP-6963) and the chosen account kept across a
-reload."""
+reload, the anomaly check's signals as sentences and validators that disagree or fail named."""
 
 import hashlib
+import json
 import re
 import time
+import urllib.request
 
 from tests.support.frontend import PHONE, connect_dev, onnx_file, screenshot
 
@@ -173,3 +175,60 @@ def test_a_post_the_balance_cannot_cover_is_refused_before_any_approval(open_pag
         )
     assert devnet.w3.eth.get_transaction_count(me) == nonce  # no approval, no post
     assert "chain time" in page.inner_text("#block")  # the chain's clock, not only the wall clock
+
+
+def test_the_anomaly_check_tells_signals_as_sentences_and_names_validators_that_disagree_or_fail(
+    open_page, devnet
+):
+    real, garbled = devnet.deployment["validatorEndpoints"][:2]
+    flagging = "http://127.0.0.1:10"  # answered by the route below: the real report, one node flagged
+    dead = "http://127.0.0.1:9"  # nothing listens there: connection refused
+    node = (
+        "0x"
+        + devnet.contract("ComputeStaking")
+        .events.NodeRegistered.get_logs(from_block=devnet.deployment["deployBlock"])[0]
+        .args.nodeId.hex()
+    )
+    above_peak = {
+        "kind": "above_peak",
+        "severity_ppm": 900_000,
+        "detail": "fp32 80.00 TFLOPS > peak 66.90 TFLOPS",
+    }
+
+    def flagged(route):  # read live, so its epoch is the real validators' latest
+        with urllib.request.urlopen(f"{real}/anomaly", timeout=10) as r:
+            doc = json.loads(r.read())
+        for n in doc["nodes"]:
+            if n["nodeId"] == node:
+                n.update(multiplier_ppm=100_000, score_ppm=900_000, reasons=[above_peak, *n["reasons"]])
+        route.fulfill(json=doc, headers={"Access-Control-Allow-Origin": "*"})
+
+    def before_load(page):
+        def deployment(route):  # the page learns four validators
+            doc = json.loads(route.fetch().text())
+            route.fulfill(json={**doc, "validatorEndpoints": [flagging, real, garbled, dead]})
+
+        page.route("**/deployment.json", deployment)
+        page.route(f"{flagging}/anomaly", flagged)
+        page.route(
+            f"{garbled}/anomaly",
+            lambda route: route.fulfill(
+                json={"epoch": 1, "nodes": [{"nodeId": "not a node id"}]},
+                headers={"Access-Control-Allow-Origin": "*"},
+            ),
+        )
+
+    page, _ = open_page(before_load=before_load)
+    cell = page.wait_for_selector(f"tr[data-node='{node}'] [data-anomaly='assessed']", timeout=20_000)
+    assert cell.get_attribute("data-multiplier-ppm") == "100000"
+    assert cell.query_selector(".pill.bad").inner_text() == "score × 0.1 (score lowered by 90%)"
+    assert cell.query_selector("li[data-kind=above_peak]").inner_text() == (
+        "Claims more than the published peak of its GPU model: fp32 80.00 TFLOPS > peak 66.90 TFLOPS."
+    )
+    assert "2 of 4 validators" in cell.inner_text()  # the flagging one and the real one know the node
+    assert f"Validators disagree on this node: {real} serves another multiplier." in cell.inner_text()
+    note = page.inner_text("#anomaly-note")
+    bad = "answered something that is not an anomaly report (a node without a 32-byte node id): ignored"
+    assert f"{garbled} {bad}" in note
+    assert f"{dead} cannot be reached" in note
+    assert page.errors == []

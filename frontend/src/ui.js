@@ -87,7 +87,7 @@ export function relative(t, now) {
 /** A chain time as a date and clock time in the reader's locale. */
 export const when = (t) => new Date(Number(t) * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
-export function table(headers, rows, attrs = {}) {
+export function table(headers, rows, attrs = {}, empty = 'none yet') {
   const wrap = h(
     'div',
     { class: 'tablewrap' },
@@ -95,7 +95,7 @@ export function table(headers, rows, attrs = {}) {
       'table',
       attrs,
       h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))),
-      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, 'none yet'))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'muted' }, empty))),
     ),
   );
   // each cell names its column, so a phone can show rows as stacked cards (style.css)

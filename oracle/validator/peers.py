@@ -64,6 +64,11 @@ class PeerServer:
             def log_message(self, *_args: Any) -> None:  # keep stderr for JSON logs only
                 pass
 
+            def end_headers(self) -> None:
+                # every reply is public and read-only: the page (another origin) may read it
+                self.send_header("Access-Control-Allow-Origin", "*")
+                super().end_headers()
+
             def do_GET(self) -> None:  # noqa: N802
                 body = route([p for p in self.path.split("/") if p])
                 if body is None:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from oracle.attest import Attestation
+from scripts.deployment_file import add_local_fields
 from scripts.devnet.accounts import ROLE_VALIDATORS, VALIDATOR_THRESHOLD, dev_accounts
 from scripts.devnet.context import FlowContext
 from scripts.devnet.errors import DevnetError
@@ -21,11 +22,13 @@ VALIDITY_SECONDS = 12 * 3600
 def start_validators(ctx: FlowContext) -> list[str]:
     """Three validators (dev accounts 2-4, threshold 2 in the registry), each serving its
     signatures on its own port and knowing the other two; their epochs come from the deployment
-    file (``epochs``, written at deploy). Returns their URLs."""
+    file (``epochs``, written at deploy). Their URLs go into the deployment file
+    (``validatorEndpoints``: the page reads each one's GET /anomaly). Returns their URLs."""
     keys = {a.index: a.private_key for a in dev_accounts()}
     ports = [free_port() for _ in ROLE_VALIDATORS]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     deployment = ctx.state_dir / "deployment.json"
+    ctx.doc = add_local_fields(deployment, validatorEndpoints=urls)
     for n, (index, port) in enumerate(zip(ROLE_VALIDATORS, ports, strict=True)):
         peers = ",".join(u for u in urls if u != urls[n])
         argv = [
