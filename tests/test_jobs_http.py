@@ -18,7 +18,8 @@ from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_serve import JobRoutes
 from oracle.provider.server import ProviderServer
 from oracle.services import ServicesError, check_services, service_url
-from oracle.work.blobs import BlobServer, BlobStore
+from oracle.work.blob_server import BlobServer
+from oracle.work.blobs import BlobStore
 from oracle.work.errors import BlobError
 
 LIMIT = 4096
@@ -108,10 +109,10 @@ def test_a_bad_put_is_refused_with_what_to_do_and_stores_nothing(
 
 
 def test_a_put_that_would_fill_the_disk_is_refused(agent_http, monkeypatch):
-    import oracle.work.blobs as blobs
+    import oracle.work.blob_server as blob_server
 
     server, store, _ = agent_http
-    monkeypatch.setattr(blobs, "MIN_FREE_BYTES", shutil.disk_usage(store.root).free + 1)
+    monkeypatch.setattr(blob_server, "MIN_FREE_BYTES", shutil.disk_usage(store.root).free + 1)
     status, _, body = request(server.url, "PUT", "/blobs/" + hashlib.sha256(b"z").hexdigest(), b"z")
     assert status == 507 and "too little to take 1" in json.loads(body)["error"]
     assert not store.has(hashlib.sha256(b"z").digest())

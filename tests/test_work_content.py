@@ -10,7 +10,8 @@ import cid as py_cid
 import multihash
 import pytest
 
-from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher, json_reply
+from oracle.work.blob_server import BlobServer, json_reply
+from oracle.work.blobs import BlobRef, BlobStore, Fetcher
 from oracle.work.content import cid_of, cid_of_digest, digest_of_cid, parse_digest, sha256
 from oracle.work.errors import BlobError
 

@@ -39,7 +39,8 @@ from oracle.journal import Journal
 from oracle.provider.jobs_agent import commit_outputs, run_chunks
 from oracle.work import demo_model
 from oracle.work import job as work
-from oracle.work.blobs import BlobServer, BlobStore, Fetcher, json_reply
+from oracle.work.blob_server import BlobServer, json_reply
+from oracle.work.blobs import BlobStore, Fetcher
 from oracle.work.items import ItemTree, Opening, check_openings
 from oracle.work.runtime import OnnxModel
 

@@ -2,7 +2,7 @@
 or dispute with the evidence.
 
 The client keeps its files in a :class:`~oracle.work.blobs.BlobStore` and serves them from a
-:class:`~oracle.work.blobs.BlobServer` (the manifest at ``/blobs/<specHash>``, the inputs and the
+:class:`~oracle.work.blob_server.BlobServer` (the manifest at ``/blobs/<specHash>``, the inputs and the
 model), so the provider fetches them from here (or from an IPFS gateway), checking each.
 
 Checking (:meth:`JobClient.check`): ``s`` random items are opened at the provider with Merkle
@@ -27,7 +27,8 @@ import numpy as np
 from oracle.client.sampling import escape_bound
 from oracle.services import service_url
 from oracle.work import job as work
-from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher
+from oracle.work.blob_server import BlobServer
+from oracle.work.blobs import BlobRef, BlobStore, Fetcher
 from oracle.work.content import hex32, sha256
 from oracle.work.dispute import evidence_hash
 from oracle.work.errors import BlobError, ManifestError, ProofError, WorkError

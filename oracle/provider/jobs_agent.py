@@ -17,7 +17,7 @@ One job, step by step (each journaled, see :mod:`oracle.provider.jobs_journal`):
    ``/jobs/<id>/open?items=1,2`` and ``GET /blobs/<hex>`` (outputs file, model, inputs).
 
 A page or client hands the agent a job's files before posting it: ``PUT /blobs/<sha256 hex>``
-(checked against the name, at most ``jobs.max_upload_bytes``; see :class:`~oracle.work.blobs.BlobServer`),
+(checked against the name, at most ``jobs.max_upload_bytes``; see :class:`~oracle.work.blob_server.BlobServer`),
 so a manifest, model or inputs put here are found in the store without any ``manifest_sources``.
 
 After a crash, :meth:`JobAgent.resume` finishes every unfinished record from the chain's truth
@@ -40,7 +40,8 @@ from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
 from oracle.provider.jobs_serve import JobRoutes
 from oracle.work import job as work
-from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher
+from oracle.work.blob_server import BlobServer
+from oracle.work.blobs import BlobRef, BlobStore, Fetcher
 from oracle.work.content import cid_of_digest, hex32, parse_digest
 from oracle.work.errors import BlobError, InputError, ManifestError, ModelError, WorkError
 from oracle.work.escrow import Escrow, Status

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from oracle.provider.jobs_journal import JobJournal, JobRecord
-from oracle.work.blobs import BlobRef, BlobStore, json_reply
+from oracle.work.blob_server import json_reply
+from oracle.work.blobs import BlobRef, BlobStore
 from oracle.work.content import parse_digest
 from oracle.work.errors import WorkError
 from oracle.work.items import ItemTree, split_items
