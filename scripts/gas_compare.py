@@ -6,7 +6,7 @@ ERC-20 escrow that only holds and releases) and PlainAttestationStore (one oracl
 vote). Each comparison runs on a fresh snapshot of the same deployment (``gas_report.collect``),
 with the reference measured under the same storage conditions as our contract (same token, same
 holders, balances already non-zero or zero in both). The theoretical floor of an operation is built
-by ``gas_report.Floor`` from our transaction's actual input bytes: 21,000 + calldata + the storage
+by ``gas_floor.Floor`` from our transaction's actual input bytes: 21,000 + calldata + the storage
 writes, token transfers and signature checks no implementation of the operation can avoid.
 """
 
@@ -18,13 +18,11 @@ from pathlib import Path
 from ape import accounts, chain, project
 from eth_utils import keccak
 
+from scripts.gas_floor import ECRECOVER, ERC721_TRANSFER_LOG, Floor
 from scripts.gas_oracle import BATCH_SIZE, GAS_ORACLE_KEYS, deploy_gas_registry, sample_attestation
 from scripts.gas_report import (
-    ECRECOVER,
-    ERC721_TRANSFER_LOG,
     ETHER,
     MODEL_URI,
-    Floor,
     GasContext,
     _mint_model,
     _post,

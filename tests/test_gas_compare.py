@@ -1,9 +1,9 @@
 """The gas comparison (scripts/gas_compare.py, `make gas-compare`) and its floor model
-(scripts/gas_report.py): pure pricing checks, and one run of every comparison on the test chain."""
+(scripts/gas_floor.py): pure pricing checks, and one run of every comparison on the test chain."""
 
 import pytest
 
-from scripts.gas_report import (
+from scripts.gas_floor import (
     CLEAR_REFUND,
     COLD_ACCOUNT,
     ERC20_TRANSFER_LOG,
