@@ -79,6 +79,15 @@ export function mount(body) {
     return { value: v };
   }
 
+  // Only what was attested: a precision the node does not have (or a CPU's missing fp16) and the
+  // memory bandwidth (no longer attested: a challenge cannot bound it) read as absent, not as 0.
+  function attestedFigures(r) {
+    const shown = PRECISIONS.filter((p) => Number(r[p]) > 0).map((p) => `${p} ${(Number(r[p]) / 100).toFixed(r[p] < 1000 ? 2 : 1)}`);
+    const missing = PRECISIONS.filter((p) => !(Number(r[p]) > 0));
+    const bw = Number(r.memBandwidth) > 0 ? ` · ${r.memBandwidth} GB/s` : '';
+    return `${shown.length ? `${shown.join(' · ')} TFLOPS` : 'no precision attested'}${bw} · score ${r.score}${missing.length ? ` (not attested: ${missing.join(', ')})` : ''}`;
+  }
+
   function providersTable(nodes, now, filtered) {
     const rows = nodes.map((n) => {
       const r = n.record;
@@ -88,7 +97,7 @@ export function mount(body) {
         ? 'not attested yet'
         : r.fp32 === undefined
           ? `score ${r.score} (figures not found in the registry's events)`
-          : `${PRECISIONS.map((p) => `${p} ${(r[p] / 100).toFixed(r[p] < 1000 ? 2 : 1)}`).join(' · ')} TFLOPS · ${r.memBandwidth} GB/s · score ${r.score}`;
+          : attestedFigures(r);
       return h(
         'tr',
         { 'data-node': n.nodeId },
