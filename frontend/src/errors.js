@@ -29,8 +29,11 @@ const ENUMS = {
   'enum IGovernor.ProposalState': ['Pending', 'Active', 'Canceled', 'Defeated', 'Succeeded', 'Queued', 'Expired', 'Executed'],
 };
 const CONTRACT_WORDS = { ComputeStaking: 'Staking', JobEscrow: 'The job escrow', ModelNFT: 'The model registry', ModelMarketplace: 'The marketplace', AttestationRegistry: 'The attestation registry', PaymentChannels: 'Payment channels', ComputeGovernor: 'Governance', Governor: 'Governance', Treasury: 'The treasury', Timelock: 'The timelock', ERC20: 'The token', ERC721: 'The model registry', ECDSA: 'The signature check', Ownable: 'Access control', ReentrancyGuard: 'The contract' };
-const TIME = /time$|^time|deadline|until|closesat|resolveby|challengeend|expiry|release|eta|start|end/i;
-const AMOUNT = /amount|stake|balance|price|fee$|payment|needed|required|have|want|available|allowance|deposit|redeemed|budget|collateral|royalty$|refund|cumulative|value|ceiling|slash|min$|max$/i;
+const TIME = /time$|^time|timestamp|deadline|until|closesat|resolveby|challengeend|expiry|release|eta|start|end$|latestallowed/i;
+const AMOUNT = /amount|stake|balance|price|fee$|payment|needed|required|have|want|available|allowance|deposit|redeemed|budget|collateral|royalty$|refund|cumulative|^value$|ceiling|slash|votes|locked|supply|^cap$/i;
+const PERIOD = /period|delay|window|duration|validity/i;
+const COUNTS = /^(targets|calldatas|values|payloads|signatures|given|count|index|bits)$|length$/i;
+const RELATIVE_NAMES = /^(min|max|expected|actual|limit|ceiling|latest)$/i;
 const SHORT_ID = (v) => short(`0x${v.toString(16).padStart(64, '0')}`);
 const words = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2').toLowerCase();
 const nowSeconds = (args, inputs) => {
@@ -38,19 +41,48 @@ const nowSeconds = (args, inputs) => {
   return i >= 0 ? Number(args[i]) : Date.now() / 1000;
 };
 
-function fmtValue(v, input, now) {
+// What kind of number an argument is, from its name: `min`, `max`, `expected` and the like take the
+// kind of the nearest number they bound (feeBps, max -> a percentage; count, max -> a count; the
+// one before them first, ids skipped), and in a ValueOutOfBounds(parameter, value, min, max) the
+// parameter's own name says it.
+function kindOf(name, inputs = [], index = -1) {
+  if (/bps$/i.test(name)) return 'bps';
+  if (COUNTS.test(name)) return 'count';
+  if (RELATIVE_NAMES.test(name) || name === 'value') {
+    const bound = (x) => x && /int/.test(x.type || '') && !RELATIVE_NAMES.test(x.name || '') && x.name !== 'value' && !/id$/i.test(x.name || '');
+    const before = inputs.slice(0, Math.max(index, 0)).reverse().find(bound);
+    const lead = before || inputs.slice(index + 1).find(bound);
+    if (lead) return kindOf(lead.name);
+  }
+  if (TIME.test(name)) return 'time';
+  if (PERIOD.test(name)) return 'period';
+  if (AMOUNT.test(name)) return 'amount';
+  if (/id$/i.test(name)) return 'id';
+  return 'number';
+}
+
+function fmtNumber(n, kind, name, now) {
+  if (kind === 'bps') return percentOfBps(n);
+  if (kind === 'count') return n.toLocaleString();
+  if (kind === 'period') return seconds(n);
+  if (kind === 'amount') return tokens(n);
+  const looksLikeTime = n > 1_000_000_000n && n < 100_000_000_000n;
+  if (looksLikeTime && (kind === 'time' || kind === 'number')) return /^now/i.test(name) ? when(n) : `${when(n)} (${relative(n, now)})`;
+  // a number of unknown kind: a hash-like id is almost surely above 2^160 (a model id is a SHA-256),
+  // a token amount far below it and above 10^15 wei
+  if (n >= 2n ** 160n || (kind === 'id' && n >= 2n ** 64n)) return SHORT_ID(n);
+  if (kind === 'id') return `#${n}`;
+  if (n >= 10n ** 15n) return tokens(n);
+  return n.toLocaleString();
+}
+
+function fmtValue(v, input, now, inputs = [], index = -1, parameter = null) {
   const name = input?.name || '';
   const type = input?.type || '';
   if (ENUMS[input?.internalType] && typeof v !== 'object') return ENUMS[input.internalType][Number(v)] ?? String(v);
   if (typeof v === 'bigint' || typeof v === 'number') {
-    const n = BigInt(v);
-    if (/bps$/i.test(name)) return percentOfBps(n);
-    if (TIME.test(name) && n > 1_000_000_000n && n < 100_000_000_000n) return /^now/i.test(name) ? when(n) : `${when(n)} (${relative(n, now)})`;
-    if (/period|delay|window|duration|validity/i.test(name)) return seconds(n);
-    if (AMOUNT.test(name)) return tokens(n);
-    if (n >= 2n ** 64n) return SHORT_ID(n); // a content-addressed id (model id = weights hash)
-    if (/id$/i.test(name)) return `#${n}`;
-    return n.toLocaleString();
+    const kind = parameter && /^(value|min|max)$/.test(name) ? kindOf(parameter) : kindOf(name, inputs, index);
+    return fmtNumber(BigInt(v), kind, name, now);
   }
   if (typeof v === 'string' && /^0x[0-9a-fA-F]{40}$/.test(v)) return short(v);
   if (typeof v === 'string' && /^0x[0-9a-fA-F]{64}$/.test(v)) return short(v);
@@ -65,7 +97,9 @@ export function describeCustomError(errorName, args, abiItem) {
   const who = owner ? CONTRACT_WORDS[owner] : 'The contract';
   const what = words(owner ? errorName.slice(owner.length) : errorName);
   const now = nowSeconds(args || [], inputs);
-  const parts = (args || []).map((a, i) => `${words(inputs[i]?.name || `value ${i + 1}`)} ${fmtValue(a, inputs[i], now)}`);
+  const p = inputs.findIndex((x) => x.name === 'parameter');
+  const parameter = p >= 0 && typeof args?.[p] === 'string' ? args[p].replace(/\.length$/, 'Length') : null;
+  const parts = (args || []).map((a, i) => `${words(inputs[i]?.name || `value ${i + 1}`)} ${fmtValue(a, inputs[i], now, inputs, i, parameter)}`);
   return `${who} refused: ${what}${parts.length ? ` (${parts.join(', ')})` : ''}. [${errorName}]`;
 }
 
