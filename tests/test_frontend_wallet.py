@@ -50,6 +50,9 @@ def test_rejected_transaction_signature_shows_4001_message_and_sends_nothing(ope
     page, wallet = open_page(wallet_account=7)
     page.click("#connect-injected")
     page.wait_for_selector("#account")
+    if devnet.contract("ComputeToken").functions.balanceOf(devnet.account(7)).call() < 10 * 10**18:
+        # enough to stake, so the page asks the wallet at all (it refuses an unpayable stake first)
+        devnet.transact("ComputeToken", "transfer", devnet.account(7), 10 * 10**18, sender=0)
     wallet.reject.add("eth_sendTransaction")
     nonce = devnet.w3.eth.get_transaction_count(devnet.account(7))
     page.fill("#stake-form input[name=amount]", "10")
