@@ -295,7 +295,8 @@ def test_challenge_prober_against_real_provider_servers():
         )  # what a pass proves: work / deadline, the same for every validator
         assert r.figures.fp32 == pytest.approx(2e-5 * proven, rel=0.02)
         assert r.figures.bf16 == pytest.approx(1e-5 * proven, rel=0.02) and r.figures.tf32 == 0.0
-        assert (r.figures.mem_bandwidth_gbps, r.figures.power_w) == (0, 0)  # not challenged: not attested
+        assert r.figures.mem_bandwidth_gbps == 0  # not challenged: not attested
+        assert r.figures.power_w == 65  # reported, within what an H100 at this proven load can draw
         assert set(r.report["challenges"]) == {"fp32", "bf16"}
     with ProviderServer(inventory_fn=lambda: {}) as no_bench:  # held to the H100's published peaks
         r = prober.probe(node(no_bench.url), 1)
@@ -364,3 +365,17 @@ def test_oracle_cli_run_and_keys_report_operational_errors(tmp_path, capsys):
     assert "deployment file" in capsys.readouterr().err
     assert main(["keys", "--keystore-dir", str(tmp_path), "show", "0x" + "12" * 20]) == 3
     assert "no keystore" in capsys.readouterr().err
+
+
+def test_attested_power_is_the_reported_reading_bounded_by_what_the_card_can_draw():
+    from oracle.validator.figures import attestable_power
+
+    h100 = "NVIDIA H100 80GB HBM3"  # 700 W board power, 66.9 TFLOPS fp32 peak
+    assert attestable_power(650, h100, {"fp32": 60.0}) == 650  # plausible: attested as reported
+    assert attestable_power(900, h100, {"fp32": 60.0}) == 700  # more than the card can draw
+    # an understated reading: at 60 of 66.9 TFLOPS the card needs >= 700 x 60 / 66.9 W at its
+    # spec-sheet efficiency, so perf/W is never attested above the spec sheet's
+    assert attestable_power(100, h100, {"fp32": 60.0, "bf16": 400.0}) == round(700 * 60 / 66.9)
+    assert attestable_power(100, h100, {"fp32": 6.0}) == 100
+    assert attestable_power(0, h100, {"fp32": 60.0}) == 0  # no reading: none attested
+    assert attestable_power(120, "CPU AMD EPYC", {"fp32": 0.04}) == 0  # no published board power

@@ -81,3 +81,24 @@ def figures_from_benchmark(bench: Any) -> Figures | None:
         mem_bandwidth_gbps=num(bench.get("mem_bandwidth_gbps")),
         power_w=num(bench.get("power_w")),
     )
+
+
+def attestable_power(reported_w: float, gpu_model: str, proven_tflops: dict[str, float]) -> float:
+    """The board power attested with a node's proven figures (the page's perf/W is fp32 / this).
+
+    Power is reported, not proven: the provider's NVML reading during its own GEMM benchmark.
+    So it is bounded by what the card can be: at most its published board power, and at least the
+    power its proven load needs at the card's published peak efficiency (``board power x proven /
+    peak``, the largest such share over the proven precisions). A provider understating its power
+    to look efficient is attested at that floor -- never more efficient than its spec sheet -- and
+    one that overstates it only hurts itself. Every validator reads the same benchmark and proves
+    the same figures, so they sign the same number. 0 (no reading) for a CPU, a card whose board
+    power is not published, or no reading at all."""
+    peaks = lookup_peaks(gpu_model)
+    if peaks is None or not peaks.board_power_w or not reported_w or not reported_w > 0:
+        return 0.0
+    load = max(
+        (min(1.0, proven_tflops.get(p, 0.0) / peaks.tflops[p]) for p in proven_tflops if peaks.tflops.get(p)),
+        default=0.0,
+    )
+    return float(round(min(peaks.board_power_w, max(float(reported_w), peaks.board_power_w * load))))

@@ -50,7 +50,13 @@ from oracle.challenge_auth import AuthError, ChallengeRequest, answer_signer, pa
 from oracle.errors import ProviderError, ProviderUnreachable
 from oracle.validator.challenging import run_challenge
 from oracle.validator.client import Commitment, ProviderClient
-from oracle.validator.figures import ATTESTED_PRECISIONS, Figures, figures_from_benchmark, published_figures
+from oracle.validator.figures import (
+    ATTESTED_PRECISIONS,
+    Figures,
+    attestable_power,
+    figures_from_benchmark,
+    published_figures,
+)
 from oracle.validator.nodes import NodeInfo
 
 DEFAULT_N = 8192
@@ -213,7 +219,8 @@ class ChallengeProber:
             if not verdict.ok:
                 return ProbeResult(False, f"{precision}: {verdict.reason}", claimed, True, report)
             measured[precision] = verdict.proven_flops / 1e12
-        figures = Figures(**measured, mem_bandwidth_gbps=0.0, power_w=0.0)
+        power = attestable_power(claimed.power_w, node.gpu_model, measured)  # reported, bounded by the card
+        figures = Figures(**measured, mem_bandwidth_gbps=0.0, power_w=power)
         report["measured"] = figures.to_json()
         return ProbeResult(True, "every claimed precision measured", figures, True, report)
 
