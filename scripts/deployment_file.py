@@ -1,5 +1,5 @@
 """The deployment file: the one description of a deployment that the oracle, the page and the
-devnet read (default ``.devnet/deployment.json``). Only :func:`write_deployment` writes it.
+devnet read (default ``.devnet/deployment.json``), written only by the functions here.
 
 Format (JSON, one object)::
 
@@ -10,11 +10,15 @@ Format (JSON, one object)::
       # on a local devnet only (scripts/devnet), for the page's dev wallet:
       "rpcUrl": "http://127.0.0.1:8545",
       "chainName": "Local devnet (anvil)",
-      "devAccounts": [{"index": 0, "address": "0x...", "privateKey": "0x...", "label": "..."}]
+      "devAccounts": [{"index": 0, "address": "0x...", "privateKey": "0x...", "label": "..."}],
+      # added by publish_paid_endpoints once a paid inference endpoint answers (the page's pay panel):
+      "paidEndpoint": "http://127.0.0.1:8700",                 # the default one
+      "paidEndpoints": {"<provider address>": "http://..."}   # by provider (checksummed)
     }
 
 Contract names are the keys ``deploy_protocol`` / ``deploy_governed_protocol`` return. Readers:
-``oracle.deployment.load_deployment`` (the oracle), ``frontend/src`` (the page).
+``oracle.deployment.load_deployment`` (the oracle), ``frontend/src`` (the page). Writers:
+:func:`write_deployment`, and :func:`publish_paid_endpoints` for the paid endpoints' URLs.
 """
 
 from __future__ import annotations
@@ -64,5 +68,23 @@ def write_deployment(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(deployment_document(contracts, deploy_block, local), indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def publish_paid_endpoints(path: Path | str, endpoints: Mapping[str, str]) -> Path:
+    """Add the paid inference endpoints ({provider address: base URL}, the first one the default)
+    to the deployment file at `path`, atomically; returns its path."""
+    from eth_utils import to_checksum_address
+
+    if not endpoints:
+        raise ValueError("no paid endpoint to publish")
+    path = Path(path)
+    doc = json.loads(path.read_text())
+    by_provider = {to_checksum_address(a): url.rstrip("/") for a, url in endpoints.items()}
+    doc["paidEndpoints"] = {**doc.get("paidEndpoints", {}), **by_provider}
+    doc["paidEndpoint"] = next(iter(by_provider.values()))
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
     return path

@@ -1,6 +1,7 @@
 """The devnet's walk-through after the deploy: fund the dev accounts, start the provider agent and
 register its node, start the validators and wait for the first epoch's attestation, mint and list
-a model, run a job to settlement, open a governance proposal. Returns the summary's sections."""
+a model, run a job to settlement, start the paid endpoint, open a governance proposal. Returns the
+summary's sections."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from scripts.devnet.accounts import (
     VALIDATOR_THRESHOLD,
 )
 from scripts.devnet.context import FlowContext
+from scripts.devnet.paid_node import start_paid_endpoint, summary_lines
 from scripts.devnet.processes import Supervisor
 from scripts.devnet.provider_node import register_provider, start_provider_agent
 from scripts.devnet.samples import fund_accounts, mint_and_list_model, open_sample_proposal, run_sample_job
@@ -33,6 +35,7 @@ def run_flow(
     state_dir: Path,
     agent_port: int,
     with_oracle: bool = True,
+    paid_port: int = 0,
 ) -> list[dict[str, Any]]:
     ctx = FlowContext(ape, contracts, doc, sup, rpc_url, say, state_dir)
     fund_accounts(ctx)
@@ -74,6 +77,8 @@ def run_flow(
             say=ctx.say,
         )
         ctx.section("real AI job", result.lines)
+        # the model the job minted, now paid per request (oracle paid serve)
+        ctx.section("paid endpoint", summary_lines(start_paid_endpoint(ctx, paid_port)))
     else:
         ctx.section("sample job", run_sample_job(ctx, model_id, node_id, min_score))
     ctx.section("governance", open_sample_proposal(ctx))
