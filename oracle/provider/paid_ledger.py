@@ -1,22 +1,21 @@
-"""The paid endpoint's durable journal of accepted vouchers and redemptions (SQLite, WAL, fsync).
+"""The paid endpoint's durable journal: accepted vouchers and redemptions.
 
-Every accepted request is written here BEFORE its answer is sent: its channel, the voucher's
-cumulative amount and signature, and the price charged. The database runs in WAL mode with
-``synchronous=FULL``, so a committed record has been fsynced; a provider killed at any moment
-restarts with every voucher it accepted and redeems the latest of each channel.
+Every accepted request is written BEFORE its answer is sent: its channel, the voucher's cumulative
+amount and signature, and the price charged. Vouchers go to an append-only log with group-committed
+fdatasync (:mod:`oracle.provider.paid_log`: one ``pwrite`` per voucher, one fsync shared by every
+voucher written meanwhile; ``durability="process"`` answers after the write and fsyncs within a few
+ms). A provider killed at any moment restarts with every voucher it answered for and redeems the
+latest of each channel. Counts, totals and each channel's latest voucher are kept in memory (the
+log is replayed on open).
 
-Group commit: callers of :meth:`Ledger.record` hand their record to one writer thread, which
-writes every record waiting at that moment in ONE transaction (one fsync) and then wakes them all.
-Concurrent requests share the fsync; a lone request pays one.
-
-Tables: ``accepted`` (one row per served request), ``latest`` (the highest voucher per channel),
-``redemptions`` (each redeem transaction: sent, confirmed or failed). uint256 values are stored as
-decimal text.
+Redemptions (rare: one per channel per threshold) go to SQLite (WAL, ``synchronous=FULL``), table
+``redemptions`` (each redeem transaction: sent, confirmed or failed). The tables ``accepted`` and
+``latest`` hold the vouchers of journals written before the voucher log existed; they are read as
+the starting point and no longer written. uint256 values are stored as decimal text.
 """
 
 from __future__ import annotations
 
-import queue
 import sqlite3
 import threading
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oracle.errors import OracleError
+from oracle.provider.paid_log import LogRecord, VoucherLog, VoucherLogError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted (
@@ -59,110 +59,76 @@ class LatestVoucher:
     model_id: int
 
 
-class _Pending:
-    __slots__ = ("record", "done", "error")
-
-    def __init__(self, record: Accepted):
-        self.record = record
-        self.done = threading.Event()
-        self.error: BaseException | None = None
+def voucher_log_path(journal: str | Path) -> Path:
+    """Where the voucher log of the journal `journal` lives (next to it)."""
+    journal = Path(journal)
+    return journal.with_name(journal.name + ".vouchers")
 
 
 class Ledger:
-    """Journal of accepted vouchers (group-committed) and of redemptions."""
+    """Journal of accepted vouchers (the voucher log) and of redemptions (SQLite)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, durability: str = "disk"):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()  # one connection, used by the writer and the readers in turn
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._writer = threading.Thread(target=self._write_loop, name="ledger-writer", daemon=True)
+        self._lock = threading.Lock()  # the SQLite connection, and the in-memory totals below
+        count, total, latest = self._legacy_vouchers()
+        self._count, self._total, self._latest = count, total, latest
+        self._log = VoucherLog(voucher_log_path(self.path), durability, replay=self._fold)
         self._closed = False
-        self._writer.start()
+
+    def _legacy_vouchers(self) -> tuple[int, int, dict[int, LatestVoucher]]:
+        """What a journal of the SQLite-only format holds (nothing, for a new one)."""
+        count = int(self._db.execute("SELECT COUNT(*) FROM accepted").fetchone()[0])
+        total = sum(int(p) for (p,) in self._db.execute("SELECT price FROM accepted"))
+        rows = self._db.execute("SELECT channel_id, cumulative, signature, model_id FROM latest").fetchall()
+        latest = {int(c): LatestVoucher(int(c), int(a), bytes(s), int(m)) for c, a, s, m in rows}
+        return count, total, latest
+
+    def _fold(self, r: LogRecord) -> None:
+        self._count += 1
+        self._total += r.price
+        held = self._latest.get(r.channel_id)
+        if held is None or r.cumulative > held.cumulative:
+            self._latest[r.channel_id] = LatestVoucher(r.channel_id, r.cumulative, r.signature, r.model_id)
 
     # ------------------------------------------------------------------ accepted vouchers
 
+    @property
+    def durability(self) -> str:
+        return self._log.durability
+
     def record(self, record: Accepted) -> None:
-        """Write `record` durably; returns once it is fsynced (LedgerError if it could not be)."""
+        """Write `record` durably (see the module doc); LedgerError if it could not be."""
         if self._closed:
             raise LedgerError(f"the journal {self.path} is closed")
-        pending = _Pending(record)
-        self._queue.put(pending)
-        pending.done.wait()
-        if pending.error is not None:
-            raise LedgerError(
-                f"could not journal the voucher in {self.path}: {pending.error}"
-            ) from pending.error
-
-    def _write_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while True:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                batch.append(nxt)
-            error: BaseException | None = None
-            try:
-                self._commit(batch)
-            except Exception as err:  # noqa: BLE001 - handed to every waiting request
-                error = err
-            for p in batch:
-                p.error = error
-                p.done.set()
-
-    def _commit(self, batch: list[_Pending]) -> None:
-        now = time.time()
+        entry = LogRecord(
+            record.channel_id, record.cumulative, record.price, record.model_id, record.signature, time.time()
+        )
+        try:
+            self._log.append(entry)
+        except VoucherLogError as err:
+            raise LedgerError(f"could not journal the voucher: {err}") from err
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for p in batch:
-                    r = p.record
-                    self._db.execute(
-                        "INSERT INTO accepted(channel_id, cumulative, price, at) VALUES (?, ?, ?, ?)",
-                        (str(r.channel_id), str(r.cumulative), str(r.price), now),
-                    )
-                    # Vouchers of one channel arrive in increasing order (the checker serialises
-                    # them), so the last write per channel is its highest.
-                    self._db.execute(
-                        "INSERT INTO latest(channel_id, cumulative, signature, model_id, at) VALUES (?, ?, ?, ?, ?)"
-                        " ON CONFLICT(channel_id) DO UPDATE SET cumulative = excluded.cumulative,"
-                        " signature = excluded.signature, model_id = excluded.model_id, at = excluded.at",
-                        (str(r.channel_id), str(r.cumulative), r.signature, str(r.model_id), now),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self._fold(entry)
 
     def latest(self) -> dict[int, LatestVoucher]:
         """The highest accepted voucher of every channel."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT channel_id, cumulative, signature, model_id FROM latest"
-            ).fetchall()
-        return {int(c): LatestVoucher(int(c), int(a), bytes(s), int(m)) for c, a, s, m in rows}
+            return dict(self._latest)
 
     def accepted_count(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM accepted").fetchone()[0])
+            return self._count
 
     def accepted_total(self) -> int:
         """Sum of the prices of every accepted request."""
         with self._lock:
-            rows = self._db.execute("SELECT price FROM accepted").fetchall()
-        return sum(int(p) for (p,) in rows)
+            return self._total
 
     # ------------------------------------------------------------------ redemptions
 
@@ -198,8 +164,7 @@ class Ledger:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        self._writer.join(timeout=10)
+        self._log.close()
         with self._lock:
             self._db.close()
 
