@@ -349,10 +349,20 @@ class LoadResult:
         self.lost = self.made - self.served + (self.signed_total - self.redeemed_total) // PRICE
 
 
-def load_test(rpc: str, deployment: Deployment, clients: int, per_client: int, work: Path) -> LoadResult:
-    provider = Account.from_key(DEV_KEYS[2])
+def load_test(
+    rpc: Any,
+    deployment: Deployment,
+    clients: int,
+    per_client: int,
+    work: Path,
+    provider_key: str | bytes = DEV_KEYS[2],
+    funder_key: str | bytes = DEV_KEYS[0],
+) -> LoadResult:
+    """`clients` PayingClients at once, each opening its own channel, `per_client` requests each
+    (`rpc`: a URL or a Web3; the funder holds tokens and ether for the clients)."""
+    provider = Account.from_key(provider_key)
     users = [Account.create() for _ in range(clients)]
-    owner_client = ChainClient(rpc, deployment, Account.from_key(DEV_KEYS[0]), base_delay=0.01)
+    owner_client = ChainClient(rpc, deployment, Account.from_key(funder_key), base_delay=0.01)
     fund(owner_client, [u.address for u in users], 1_000 * ETHER)
     model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
     settings = PaidSettings(
