@@ -127,3 +127,40 @@ def test_ledger_keeps_counts_and_latest_across_restarts_and_reads_the_old_sqlite
     closed.close()
     with pytest.raises(LedgerError, match="closed"):
         closed.record(Accepted(3, 15, 5, SIG, 0))
+
+
+def test_compaction_folds_the_log_into_a_checkpoint_and_a_crash_around_it_loses_nothing(tmp_path):
+    journal = tmp_path / "journal.sqlite"
+    with Ledger(journal, compact_every=4) as ledger:
+        for i in range(1, 11):  # 10 vouchers over 3 channels: two compactions (after 4 and 8)
+            ledger.record(Accepted(i % 3, 5 * i, 5, SIG, 0))
+        assert ledger._generation == 2
+    logs = sorted(p.name for p in tmp_path.glob("journal.sqlite.vouchers*"))
+    assert logs == ["journal.sqlite.vouchers.2"]  # the older logs are gone
+    assert len(list(read_records(tmp_path / logs[0]))) == 2
+    expected = {0: 45, 1: 50, 2: 40}
+    with Ledger(journal) as ledger:
+        assert (ledger.accepted_count(), ledger.accepted_total()) == (10, 50)
+        assert {c: v.cumulative for c, v in ledger.latest().items()} == expected
+    # a crash after the checkpoint committed, before the old log was removed: the old log (whose
+    # records the checkpoint holds) is ignored and removed, never counted twice
+    stale = voucher_log_path(journal, 1)
+    stale.write_bytes(b"".join(paid_log.encode(_rec(0, 5 * i, 5)) for i in range(1, 5)))
+    with Ledger(journal) as ledger:
+        assert (ledger.accepted_count(), ledger.accepted_total()) == (10, 50)
+    assert not stale.exists()
+
+
+def test_a_rotation_whose_checkpoint_fails_changes_nothing(tmp_path):
+    log = VoucherLog(tmp_path / "v.log")
+    log.append(_rec(1, 7))
+
+    def failing_commit():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        log.rotate(tmp_path / "v.log.1", failing_commit)
+    assert not (tmp_path / "v.log.1").exists()
+    log.append(_rec(1, 14))  # still the old file
+    log.close()
+    assert [r.cumulative for r in read_records(tmp_path / "v.log")] == [7, 14]

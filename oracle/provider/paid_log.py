@@ -23,6 +23,11 @@ time (float64) | CRC-32 of everything before it (4) | zero padding. Reading stop
 record whose magic or CRC does not match: the allocated, never-written tail (zeros), or a record
 torn by a crash in the middle of its write (never answered, so never owed).
 
+Compaction (:meth:`VoucherLog.rotate`, driven by :meth:`oracle.provider.paid_ledger.Ledger.compact`
+every 100,000 records): appends pause, the file is fsynced, the caller commits a checkpoint of
+everything in it naming a new, empty file (created and fsynced into its folder first), and the log
+continues there; the old file is deleted.
+
 An ``fdatasync`` that fails leaves the file's state unknown (the kernel may have dropped the
 dirty pages): the log then refuses every later record (restart the provider; it re-reads the
 file). A failed ``pwrite`` (disk full) refuses that request only; its bytes are overwritten.
@@ -115,6 +120,20 @@ def read_records(path: Path) -> Iterator[LogRecord]:
             yield record
 
 
+def _create_durably(path: Path, truncate: bool) -> int:
+    """Open (creating) `path` read-write; a new name is fsynced into its folder, so that a record
+    fsynced into the file is found after a power loss."""
+    existed = path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0), 0o600)
+    if not existed:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    return fd
+
+
 class VoucherLog:
     """Appends records to the log at `path` (created if missing), durably per `durability`."""
 
@@ -136,7 +155,8 @@ class VoucherLog:
             count += 1
             if replay is not None:
                 replay(record)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.count = count  # records in the current file
+        self._fd = _create_durably(self.path, truncate=False)
         self._offset = count * RECORD_SIZE  # a torn tail is overwritten
         self._allocated = os.fstat(self._fd).st_size
         self._write_lock = threading.Lock()  # offset, allocation, written count
@@ -151,8 +171,10 @@ class VoucherLog:
             self._flusher = threading.Thread(target=self._flush_loop, name="voucher-log-sync", daemon=True)
             self._flusher.start()
 
-    def append(self, record: LogRecord) -> None:
-        """Write `record`; returns once it is as durable as the log's `durability` promises."""
+    def append(self, record: LogRecord, on_written: Callable[[LogRecord], None] | None = None) -> None:
+        """Write `record`; returns once it is as durable as the log's `durability` promises.
+        `on_written(record)` runs right after the write, in write order, before any later append
+        (and before any rotate) -- the caller's in-memory view stays in step with the file."""
         data = encode(record)
         with self._write_lock:
             if self._closed or self._failed:
@@ -167,8 +189,11 @@ class VoucherLog:
             except OSError as err:
                 raise VoucherLogError(f"could not write the voucher to {self.path}: {err}") from err
             self._offset += RECORD_SIZE
+            self.count += 1
             self._written += 1
             seq = self._written
+            if on_written is not None:
+                on_written(record)
         if self.durability == "disk":
             self._sync_to(seq)
         else:
@@ -195,6 +220,34 @@ class VoucherLog:
             seq = self._written
         if seq:
             self._sync_to(seq)
+
+    def rotate(self, new_path: str | Path, commit: Callable[[], None]) -> None:
+        """Continue in a new, empty file at `new_path` (compaction): appends wait meanwhile; this
+        file is fsynced, then `commit()` runs -- the caller durably records a checkpoint of every
+        record written so far, naming `new_path` as the file to replay after it -- then the log
+        switches to `new_path` and deletes this file. If `commit` raises, nothing changed (the new
+        file is created, and its name fsynced into the folder, before `commit` runs)."""
+        new_path = Path(new_path)
+        with self._sync_lock, self._write_lock:
+            if self._closed or self._failed:
+                raise VoucherLogError(f"the voucher log {self.path} is {self._failed or 'closed'}")
+            try:
+                os.fdatasync(self._fd)
+            except OSError as err:
+                self._failed = f"failed (fdatasync: {err}; restart to re-read it)"
+                raise VoucherLogError(f"could not make the voucher log {self.path} durable: {err}") from err
+            self._synced = self._written
+            fd = _create_durably(new_path, truncate=True)  # a leftover of a crashed rotate is garbage
+            try:
+                commit()
+            except BaseException:
+                os.close(fd)
+                new_path.unlink(missing_ok=True)
+                raise
+            old_fd, old_path = self._fd, self.path
+            self._fd, self.path, self._offset, self._allocated, self.count = fd, new_path, 0, 0, 0
+            os.close(old_fd)
+            old_path.unlink(missing_ok=True)
 
     def _flush_loop(self) -> None:
         while not self._closed:
