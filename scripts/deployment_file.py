@@ -1,5 +1,5 @@
 """The deployment file: the one description of a deployment that the oracle, the page and the
-devnet read (default ``.devnet/deployment.json``). Only :func:`write_deployment` writes it.
+devnet read (default ``.devnet/deployment.json``), written only by the functions here.
 
 Format (JSON, one object)::
 
@@ -14,14 +14,15 @@ Format (JSON, one object)::
       "rpcUrl": "http://127.0.0.1:8545",
       "chainName": "Local devnet (anvil)",
       "devAccounts": [{"index": 0, "address": "0x...", "privateKey": "0x...", "label": "..."}],
-      "validatorEndpoints": ["http://127.0.0.1:..."]
-                                     # the validators' peer servers (GET /anomaly for the page),
-                                     # added once the devnet has started them (add_local_fields)
+      "validatorEndpoints": ["http://127.0.0.1:..."],
+                                     # the validators' peer servers (GET /anomaly for the page)
+      "paidEndpoint": "http://127.0.0.1:8700",                 # the default paid inference endpoint
+      "paidEndpoints": {"<provider address>": "http://..."}   # by provider (checksummed)
     }
 
 Contract names are the keys ``deploy_protocol`` / ``deploy_governed_protocol`` return. Local fields
 known only later (the URL of a process the devnet starts after the deploy) go in with
-:func:`add_local_fields`. Readers:
+:func:`add_local_fields` (:func:`publish_paid_endpoints` for the paid endpoints). Readers:
 ``oracle.deployment.load_deployment`` (the oracle), ``frontend/src`` (the page).
 """
 
@@ -35,7 +36,7 @@ from typing import Any
 DEFAULT_DEPLOYMENT_FILE = Path(".devnet/deployment.json")
 EPOCH_DEFAULTS = {"epochSeconds": 3600, "validitySeconds": 2 * 3600}
 """The epochs of a network when the deployer names none (genesis: the chain's time at deploy)."""
-LOCAL_FIELDS = ("rpcUrl", "chainName", "devAccounts", "validatorEndpoints")
+LOCAL_FIELDS = ("rpcUrl", "chainName", "devAccounts", "validatorEndpoints", "paidEndpoint", "paidEndpoints")
 """The fields only a local devnet adds."""
 
 
@@ -120,3 +121,19 @@ def add_local_fields(path: Path | str, **fields: Any) -> dict[str, Any]:
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
     return doc
+
+
+def publish_paid_endpoints(path: Path | str, endpoints: Mapping[str, str]) -> Path:
+    """Add the paid inference endpoints ({provider address: base URL}, the first one the default)
+    to the deployment file at `path`, atomically (:func:`add_local_fields`); returns its path."""
+    from eth_utils import to_checksum_address
+
+    if not endpoints:
+        raise ValueError("no paid endpoint to publish")
+    path = Path(path)
+    by_provider = {to_checksum_address(a): url.rstrip("/") for a, url in endpoints.items()}
+    known = json.loads(path.read_text()).get("paidEndpoints", {}) if path.exists() else {}
+    add_local_fields(
+        path, paidEndpoints={**known, **by_provider}, paidEndpoint=next(iter(by_provider.values()))
+    )
+    return path

@@ -1,11 +1,13 @@
 """The one-command devnet: `python -m scripts.devnet --once` end to end with the real provider
-agent and validators, nothing left running afterwards, a stale devnet stopped by the next run,
-the deployment file's format, and the agent's inventory the validators read."""
+agent, validators and paid endpoint, nothing left running afterwards, a stale devnet stopped by the
+next run, the deployment file's format (with the paid endpoint it publishes, which answers 402 with
+its terms), and the agent's inventory the validators read."""
 
 import json
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -40,6 +42,8 @@ def test_devnet_once_runs_end_to_end_and_leaves_nothing_running(tmp_path):
         "what to do next:",
         "oracle node status --deployment",
         "not served with --once",
+        "0.1 GPU per request, paid to",
+        "unpaid: HTTP 402 with its terms",
     ):
         assert expected in text, f"{expected!r} missing from the summary:\n{text[-3000:]}"
     # the first epoch was attested by the validator daemons challenging the provider agent
@@ -101,6 +105,27 @@ def test_deployment_file_has_the_shared_format(devnet):
         with urllib.request.urlopen(f"{url}/health", timeout=10) as r:
             assert r.headers["Access-Control-Allow-Origin"] == "*"
             assert json.loads(r.read())["validator"].startswith("0x")
+    # the paid endpoint the devnet started (oracle paid serve) is published for the page and
+    # answers a request without payment with 402 and its terms: paid to the provider (dev account
+    # 1) through this deployment's channels, for the minted demo model
+    from oracle.client.pay_wire import HEADER_REQUIRED
+    from oracle.work import demo_model
+
+    provider = doc["devAccounts"][1]["address"]
+    url = doc["paidEndpoints"][provider]
+    assert doc["paidEndpoint"] == url and url.startswith("http://127.0.0.1:")
+    body = json.dumps({"x": [[0.0] * 256]}).encode()
+    req = urllib.request.Request(url + "/infer", body, {"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=5)
+    assert refused.value.code == 402 and refused.value.headers[HEADER_REQUIRED]
+    terms = json.loads(refused.value.read())
+    [offer] = terms["accepts"]
+    assert terms["reason"] == "payment_required" and offer["scheme"] == "channel"
+    assert offer["payTo"] == provider and offer["amount"] == str(10**17)
+    assert offer["extra"]["channelContract"] == doc["contracts"]["PaymentChannels"]["address"]
+    assert int(offer["extra"]["chainId"]) == doc["chainId"]
+    assert int(offer["extra"]["modelId"]) == demo_model.model_id("digits")
 
 
 def test_provider_agent_inventory_carries_the_benchmark_validators_read():

@@ -3,14 +3,15 @@ demo digits model's input, oracle/work/digits.py), the section's guard when the 
 PaymentChannels, and, when it has one, a channel opened with a session key as its signer whose
 vouchers (signed in the browser, no wallet prompt) the provider redeems on chain.
 
-The provider's paid endpoint is not on main yet: the channel test answers the page's POST /infer
-itself in the wire format of oracle/client/pay_wire.py (402 with the channel offer, then 200 with a
-label) and redeems on chain the voucher the page sent."""
+The channel test runs against the devnet's real paid endpoint (`oracle paid serve`, started by
+scripts/devnet/paid_node.py and published in the deployment file): real vouchers, the real model's
+answer, the provider's own redemption on chain."""
 
 import base64
 import json
+import time
 
-import pytest
+import numpy as np
 
 from tests.support.frontend import connect_dev, outcome, screenshot
 
@@ -49,84 +50,88 @@ def test_the_pad_turns_a_drawn_stroke_into_the_models_16x16_ink_levels(open_page
 
 
 def test_a_session_key_pays_each_request_with_a_voucher_the_provider_redeems(open_page, devnet):
-    if "PaymentChannels" not in devnet.deployment["contracts"]:
-        pytest.skip(
-            "this deployment has no PaymentChannels (contracts/channels lands with the channels work)"
-        )
-    channels = devnet.contract("PaymentChannels")
-    staking = devnet.contract("ComputeStaking")
-    [reg] = staking.events.NodeRegistered.get_logs(from_block=devnet.deployment["deployBlock"])[:1]
-    endpoint = staking.functions.nodeInfo(reg.args.nodeId).call()[3].rstrip("/")
-    provider = reg.args.provider
-    price = TOKEN // 10
+    """Against the devnet's real paid endpoint (`oracle paid serve`, the demo digits model minted
+    as a ModelNFT): the page opens a channel whose signer is its session key, pays two requests
+    with vouchers it signs itself (no wallet prompt), shows the model's real answer, the price,
+    each request's cost and what is left; asked to close, the provider redeems by itself and the
+    redemption pays fee + royalty + provider, to the wei."""
+    from oracle.work import demo_model
+    from oracle.work.runtime import OnnxModel
+
+    doc = devnet.deployment
+    channels, token = devnet.contract("PaymentChannels"), devnet.contract("ComputeToken")
+    provider = devnet.account(PROVIDER)
+    endpoint = doc["paidEndpoints"][provider]
+    model_id = demo_model.model_id("digits")
+    model = OnnxModel.from_bytes(demo_model.model_bytes("digits"), device="cpu", threads=1)
+    price = TOKEN // 10  # the devnet's price (scripts/devnet/paid_node.py)
     sent: list[dict] = []
 
-    def infer(route):
-        """The x402 v2 'channel' wire of oracle/client/pay_wire.py and oracle/provider/paid.py:
-        GET /terms and an unpaid POST /infer answer the offer, a paid one the outputs."""
-        header = route.request.headers.get("payment-signature")
-        cors = {"Access-Control-Allow-Origin": "*", "content-type": "application/json"}
-        if route.request.method == "OPTIONS":
-            route.fulfill(
-                status=204,
-                headers={**cors, "Access-Control-Allow-Headers": "content-type, payment-signature"},
-            )
-        elif not header or route.request.method == "GET":
-            offer = {
-                "scheme": "channel",
-                "network": f"eip155:{devnet.deployment['chainId']}",
-                "amount": str(price),
-                "payTo": provider,
-                "extra": {
-                    "channelContract": channels.address,
-                    "chainId": devnet.deployment["chainId"],
-                    "modelId": "0",
-                },
-            }
-            body = {"x402Version": 2, "reason": "payment_required", "accepts": [offer]}
-            route.fulfill(
-                status=200 if route.request.method == "GET" else 402, headers=cors, body=json.dumps(body)
-            )
-        else:
-            assert len(json.loads(route.request.post_data)["x"][0]) == 256  # one 16 x 16 row
-            sent.append(json.loads(base64.b64decode(header))["payload"])
-            route.fulfill(status=200, headers=cors, body=json.dumps({"outputs": {"label": [1]}}))
+    def watch(page):
+        def on_request(request):
+            header = request.headers.get("payment-signature")
+            if request.url == f"{endpoint}/infer" and header:
+                sent.append(json.loads(base64.b64decode(header))["payload"])
 
-    page, _ = open_page()
-    page.route(f"{endpoint}/infer", infer)
-    page.route(f"{endpoint}/terms", infer)
+        page.on("request", on_request)
+
+    page, wallet = open_page(before_load=watch)
+    assert page.input_value("#pay-endpoint") == endpoint  # the deployment file's paidEndpoint
     connect_dev(page, USER)
     page.wait_for_selector("#session-key[data-address^='0x']")
     session = page.get_attribute("#session-key", "data-address")
-    page.click("#pay-terms")  # the price before anything is paid
+    page.click("#pay-terms")  # the price before anything is paid, from the provider's GET /terms
     assert "One request costs 0.1 GPU" in outcome(page, "#pay-msg")
     assert page.inner_text("#pay-price") == "0.1 GPU"
+    assert int(page.input_value("#open-channel-form input[name=model]"), 16) == model_id
     page.fill("#open-channel-form input[name=deposit]", "1")
     page.click("#open-channel-form button")
     assert "Channel opened" in outcome(page, "#pay-msg")
     channel_id = channels.functions.channelCount().call()
-    assert channels.functions.getChannel(channel_id).call()[6] == session  # Channel.signer: the session key
+    opened = channels.functions.getChannel(channel_id).call()
+    assert (opened[4], opened[6], opened[9]) == (provider, session, model_id)  # provider, signer, model
     page.wait_for_selector(
         f"#channels-table tr[data-channel='{channel_id}'][data-status='Open']", timeout=20_000
     )
     for _ in range(2):
         _draw_vertical_stroke(page)
+        ink = [int(v) / 16 for v in page.get_attribute("#digit-preview", "data-ink").split(",")]
+        [labels] = model.run(np.asarray([ink], np.float32), names=["label"])
         page.click("#digit-send")
-        assert "The model says 1" in outcome(page, "#pay-msg")
+        assert f"The model says {int(labels[0])}" in outcome(page, "#pay-msg")  # the model's own answer
+        assert page.inner_text("#digit-answer") == str(int(labels[0]))
     assert page.inner_text("#pay-cost") == "0.1 GPU" and page.inner_text("#pay-left") == "0.8 GPU"
     assert [int(v["cumulativeAmount"]) for v in sent] == [price, 2 * price]  # cumulative, no wallet prompt
+    assert "eth_signTypedData_v4" not in wallet.seen
     screenshot(page, "18-pay-per-request")
+
+    # the user asks to close: the provider's agent redeems the closing channel at once, by itself
+    fee_bps, royalty_bps, receiver = opened[2], opened[3], opened[8]
+    treasury = channels.functions.treasury().call()
+    before = {a: token.functions.balanceOf(a).call() for a in (provider, treasury, receiver)}
+    page.click(f"#channels-table tr[data-channel='{channel_id}'] button[data-action='close']")
+    assert "closing" in outcome(page, "#pay-msg")
+    deadline = time.monotonic() + 20
+    while channels.functions.getChannel(channel_id).call()[7] != 2 * price:  # Channel.redeemed
+        assert time.monotonic() < deadline, "the provider did not redeem the closing channel"
+        time.sleep(0.2)
+    [redeemed] = channels.events.Redeemed.get_logs(
+        from_block=doc["deployBlock"], argument_filters={"channelId": channel_id}
+    )
+    increment = 2 * price
+    fee, royalty = increment * fee_bps // 10_000, increment * royalty_bps // 10_000
+    assert royalty_bps == 500 and fee > 0  # the demo model's 5% royalty, the protocol's fee
+    assert (redeemed.args.fee, redeemed.args.royalty, redeemed.args.providerAmount) == (
+        fee,
+        royalty,
+        increment - fee - royalty,
+    )
+    after = {a: token.functions.balanceOf(a).call() for a in (provider, treasury, receiver)}
+    assert after[treasury] - before[treasury] == fee and after[receiver] - before[receiver] == royalty
+    assert after[provider] - before[provider] == increment - fee - royalty
 
     page.reload()  # the session key (and the chosen account) stay in this browser
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("#dev-label")
     page.wait_for_selector(f"#session-key[data-address='{session}']")
-
-    last = sent[-1]
-    before = devnet.contract("ComputeToken").functions.balanceOf(provider).call()
-    signature = bytes.fromhex(last["signature"][2:])
-    devnet.transact(
-        "PaymentChannels", "redeem", channel_id, int(last["cumulativeAmount"]), signature, sender=PROVIDER
-    )
-    assert channels.functions.getChannel(channel_id).call()[7] == 2 * price  # Channel.redeemed
-    assert devnet.contract("ComputeToken").functions.balanceOf(provider).call() > before
+    assert page.errors == []

@@ -158,3 +158,24 @@ def test_a_channel_to_another_provider_is_refused(service, world, tmp_path, acco
 def test_bad_input_is_400_and_unknown_paths_404(service):
     assert _post(service.url, body={"y": 1})[0] == 400
     assert _post(service.url.replace("/infer", "/nope"))[0] == 404
+
+
+def test_bounded_load_many_clients_each_its_own_channel_nothing_lost(world, deployer, tmp_path):
+    """The benchmark's load test, small: concurrent PayingClients, each opening its own channel;
+    every request served and journaled, the provider's redemptions == what the clients signed."""
+    from oracle.benchmarks.paid import load_test
+    from oracle.deployment import load_deployment
+
+    clients, per_client = 4, 3
+    result = load_test(
+        world.web3,
+        load_deployment(world.deployment_path),
+        clients,
+        per_client,
+        tmp_path,
+        provider_key=world.provider_key,
+        funder_key=deployer.private_key,
+    )
+    assert result.made == result.served == result.journaled == clients * per_client
+    assert result.redeemed_total == result.signed_total == clients * per_client * PRICE
+    assert result.lost == 0

@@ -1,11 +1,12 @@
 """Benchmarks of the paid inference endpoint (``python -m oracle.benchmarks.paid``).
 
 (a) Requests per second of the demo digits model (oracle/work, ONNX Runtime, CPU) over HTTP,
-    without and with the payment check (voucher parsed and verified, journaled with fsync, then
-    the model), with 1 and with ``--concurrency`` clients (one channel each). The clients run in
-    a separate process over keep-alive connections with vouchers signed beforehand, so the
-    numbers are the server's. Also, in process: the model alone, the voucher check alone and one
-    journal commit alone.
+    without and with the payment check (voucher parsed and verified, journaled, then the model),
+    with 1 and with ``--concurrency`` clients (one channel each), for each journal durability
+    (``disk``: answered once fsynced, group commit; ``process``: once written, fsynced within
+    5 ms). The clients run in separate processes over keep-alive connections with vouchers signed
+    beforehand, so the numbers are the server's. Also, in process: the model alone, the voucher
+    check alone and one journal record alone (each durability).
 (b) A bounded load test on loopback: ``--clients`` concurrent PayingClients (each its own channel,
     opened on chain), ``--per-client`` requests each; then the provider redeems everything.
     Checked: requests served == vouchers journaled == requests made, redeemed on chain == what
@@ -178,6 +179,7 @@ class Throughput:
     is judged on the best runs (the least disturbed on a shared machine), medians for reference."""
 
     clients: int
+    durability: str
     requests_per_run: int
     rounds: int
     without_check_rps: list[float]
@@ -212,7 +214,12 @@ def _signed_headers(state_like: tuple[int, int], key: bytes, domain, count: int,
 
 
 def measure_throughput(
-    rpc: str, deployment: Deployment, requests: int, concurrency: int, work: Path
+    rpc: str,
+    deployment: Deployment,
+    requests: int,
+    concurrency: int,
+    work: Path,
+    durabilities: tuple[str, ...] = ("disk", "process"),
 ) -> list[Throughput]:
     provider = Account.from_key(DEV_KEYS[1])
     users = [Account.create() for _ in range(concurrency)]
@@ -220,52 +227,68 @@ def measure_throughput(
     fund(owner_client, [u.address for u in users], 10_000 * ETHER)
     model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
     body = json.dumps({"x": demo_model.test_set(1)[0].tolist()}).encode()
-    settings = PaidSettings(
-        PRICE, demo_model.model_id(MODEL), work / "bench-journal.db", redeem_threshold=10**30, poll_s=1.0
-    )
-    service = PaidService(ChainClient(rpc, deployment, provider, base_delay=0.01), model, settings).start()
-    free = PaidInferenceServer(model, service.terms, None).start()
+    services = {
+        d: PaidService(
+            ChainClient(rpc, deployment, provider, base_delay=0.01),
+            model,
+            PaidSettings(
+                PRICE,
+                demo_model.model_id(MODEL),
+                work / f"bench-journal-{d}.db",
+                redeem_threshold=10**30,
+                poll_s=1.0,
+                journal_durability=d,
+            ),
+        ).start()
+        for d in durabilities
+    }
+    first = services[durabilities[0]]
+    free = PaidInferenceServer(model, first.terms, None).start()
     domain = channels_domain(deployment.chain_id, deployment.get("PaymentChannels").address)
     channels = []
-    for u in users:
+    for u in users:  # one channel per client, paying every service (the same provider) in turn
         payer = PayingClient(
             ChainClient(rpc, deployment, u, base_delay=0.01),
             session_key=u,
-            deposit_requests=2 * requests + 10,
+            deposit_requests=2 * len(durabilities) * requests + 10,
         )
-        channels.append(payer.open_channel(service.url, service.terms).channel_id)
+        channels.append(payer.open_channel(first.url, first.terms).channel_id)
     rows = []
     used = [0] * concurrency
     rounds = 5
+    model_id = demo_model.model_id(MODEL)
     try:
-        for clients in sorted({1, concurrency}):
-            n = requests // (clients * rounds)
-            without, with_check = [], []
-            for _ in range(rounds):
-                base_wall, base_ok = _drive(free.url, [[None] * n for _ in range(clients)], body)
-                headers = []
-                for i in range(clients):
-                    headers.append(
-                        _signed_headers((channels[i], settings.model_id), users[i].key, domain, n, used[i])
-                    )
-                    used[i] += n
-                paid_wall, paid_ok = _drive(service.server.url, headers, body)
-                if base_ok != n * clients or paid_ok != n * clients:
-                    raise RuntimeError(
-                        f"throughput run lost requests: {base_ok} / {paid_ok} of {n * clients}"
-                    )
-                without.append(n * clients / base_wall)
-                with_check.append(n * clients / paid_wall)
-            rows.append(Throughput(clients, n * clients, rounds, without, with_check))
+        for durability, service in services.items():
+            for clients in sorted({1, concurrency}):
+                n = requests // (clients * rounds)
+                without, with_check = [], []
+                for _ in range(rounds):
+                    base_wall, base_ok = _drive(free.url, [[None] * n for _ in range(clients)], body)
+                    headers = []
+                    for i in range(clients):
+                        headers.append(
+                            _signed_headers((channels[i], model_id), users[i].key, domain, n, used[i])
+                        )
+                        used[i] += n
+                    paid_wall, paid_ok = _drive(service.server.url, headers, body)
+                    if base_ok != n * clients or paid_ok != n * clients:
+                        raise RuntimeError(
+                            f"throughput run lost requests: {base_ok} / {paid_ok} of {n * clients}"
+                        )
+                    without.append(n * clients / base_wall)
+                    with_check.append(n * clients / paid_wall)
+                rows.append(Throughput(clients, durability, n * clients, rounds, without, with_check))
     finally:
         free.stop()
-        service.stop(redeem=False)
+        for service in services.values():
+            service.stop(redeem=False)
     return rows
 
 
 def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
-    """Median microseconds of the model alone, the voucher check alone (no journal), one journal commit."""
-    from oracle.client.pay_voucher import VoucherDigester, recover_digest_signer
+    """Median microseconds of the model alone, the voucher check alone (no journal), and one
+    journal record (pwrite + its own fdatasync; pwrite only with durability "process")."""
+    from oracle.client.pay_voucher import VoucherDigester, recover_digest_address
     from oracle.client.pay_wire import parse_payment_header
 
     model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
@@ -285,15 +308,26 @@ def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
 
     def check() -> None:
         signed = parse_payment_header(header)
-        recover_digest_signer(digester.digest(signed.voucher), signed.signature)
+        recover_digest_address(digester.digest(signed.voucher), signed.signature)
 
-    ledger = Ledger(work / "parts.db")
-    counter = iter(range(1, 10**9))
-    try:
-        journal = timed(lambda: ledger.record(Accepted(1, next(counter), PRICE, b"\x00" * 65, 5)))
-    finally:
-        ledger.close()
-    return {"model_us": timed(lambda: model.run(x)), "check_us": timed(check), "journal_commit_us": journal}
+    journal = {}
+    for durability in ("disk", "process"):
+        ledger = Ledger(work / f"parts-{durability}.db", durability)
+        counter = iter(range(1, 10**9))
+        try:
+            journal[durability] = timed(
+                lambda ledger=ledger, counter=counter: ledger.record(
+                    Accepted(1, next(counter), PRICE, b"\x00" * 65, 5)
+                )
+            )
+        finally:
+            ledger.close()
+    return {
+        "model_us": timed(lambda: model.run(x)),
+        "check_us": timed(check),
+        "journal_record_disk_us": journal["disk"],
+        "journal_record_process_us": journal["process"],
+    }
 
 
 # ------------------------------------------------------------------ (b) load test
@@ -315,10 +349,20 @@ class LoadResult:
         self.lost = self.made - self.served + (self.signed_total - self.redeemed_total) // PRICE
 
 
-def load_test(rpc: str, deployment: Deployment, clients: int, per_client: int, work: Path) -> LoadResult:
-    provider = Account.from_key(DEV_KEYS[2])
+def load_test(
+    rpc: Any,
+    deployment: Deployment,
+    clients: int,
+    per_client: int,
+    work: Path,
+    provider_key: str | bytes = DEV_KEYS[2],
+    funder_key: str | bytes = DEV_KEYS[0],
+) -> LoadResult:
+    """`clients` PayingClients at once, each opening its own channel, `per_client` requests each
+    (`rpc`: a URL or a Web3; the funder holds tokens and ether for the clients)."""
+    provider = Account.from_key(provider_key)
     users = [Account.create() for _ in range(clients)]
-    owner_client = ChainClient(rpc, deployment, Account.from_key(DEV_KEYS[0]), base_delay=0.01)
+    owner_client = ChainClient(rpc, deployment, Account.from_key(funder_key), base_delay=0.01)
     fund(owner_client, [u.address for u in users], 1_000 * ETHER)
     model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
     settings = PaidSettings(

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from coincurve import PublicKey
-from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_hash.auto import keccak as keccak256  # bytes only: half the cost of eth_utils.keccak
 from eth_utils import keccak, to_checksum_address
 
 from oracle.attest import DOMAIN_FIELDS, Domain, typed_digest
@@ -57,11 +57,13 @@ class Voucher:
 
 
 def voucher_struct_hash(voucher: Voucher) -> bytes:
-    return keccak(
-        abi_encode(
-            ["bytes32", "uint256", "uint256", "uint256"],
-            [VOUCHER_TYPEHASH, voucher.channelId, voucher.cumulativeAmount, voucher.modelId],
-        )
+    # abi.encode(bytes32, uint256, uint256, uint256) is the four 32-byte words side by side (the
+    # fields are range-checked by Voucher); built directly, it is 10x cheaper than eth_abi.encode
+    return keccak256(
+        VOUCHER_TYPEHASH
+        + voucher.channelId.to_bytes(32, "big")
+        + voucher.cumulativeAmount.to_bytes(32, "big")
+        + voucher.modelId.to_bytes(32, "big")
     )
 
 
@@ -84,6 +86,22 @@ def recover_signer(domain: Domain, voucher: Voucher, signature: bytes) -> str:
 
 def recover_digest_signer(digest: bytes, signature: bytes) -> str:
     """As recover_signer, for a digest already computed (the provider caches the domain)."""
+    return to_checksum_address(recover_digest_address(digest, signature))
+
+
+def recover_digest_address(digest: bytes, signature: bytes) -> bytes:
+    """The signer's 20-byte address (the provider's hot path compares bytes: checksumming the
+    address costs ~20 us, half the recovery itself); the rules of recover_signer."""
+    return address_of(recover_digest_public_key(digest, signature))
+
+
+def address_of(public_key: bytes) -> bytes:
+    """The 20-byte address of a 64-byte uncompressed public key (x || y)."""
+    return keccak256(public_key)[-20:]
+
+
+def recover_digest_public_key(digest: bytes, signature: bytes) -> bytes:
+    """The signer's 64-byte public key (x || y), under the rules of recover_signer."""
     if len(signature) != SIGNATURE_BYTES:
         raise VoucherError(f"a voucher signature is {SIGNATURE_BYTES} bytes, got {len(signature)}")
     s, v = int.from_bytes(signature[32:64], "big"), signature[64]
@@ -95,7 +113,7 @@ def recover_digest_signer(digest: bytes, signature: bytes) -> str:
         public = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), digest, hasher=None)
     except ValueError as err:
         raise VoucherError(f"voucher signature does not recover: {err}") from err
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return public.format(compressed=False)[1:]
 
 
 class VoucherDigester:
@@ -106,7 +124,7 @@ class VoucherDigester:
         self._prefix = b"\x19\x01" + domain.separator()
 
     def digest(self, voucher: Voucher) -> bytes:
-        return keccak(self._prefix + voucher_struct_hash(voucher))
+        return keccak256(self._prefix + voucher_struct_hash(voucher))
 
 
 def typed_data_voucher(domain: Domain, voucher: Voucher) -> dict[str, Any]:

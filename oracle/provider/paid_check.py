@@ -22,11 +22,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from oracle.client.pay_voucher import VoucherDigester, VoucherError, channels_domain, recover_digest_signer
+from eth_utils import to_checksum_address
+
+from oracle.client.pay_voucher import (
+    VoucherDigester,
+    VoucherError,
+    address_of,
+    channels_domain,
+    recover_digest_public_key,
+)
 from oracle.client.pay_wire import PaymentTerms, parse_payment_header
 from oracle.errors import OracleError
 from oracle.provider.paid_ledger import Accepted, Ledger
 from oracle.provider.paid_state import ChannelCache
+
+MAX_CACHED_SIGNERS = 100_000
 
 
 class PaymentRefused(OracleError):
@@ -66,6 +76,7 @@ class VoucherChecker:
         self.digester = VoucherDigester(channels_domain(terms.chain_id, terms.channel_contract))
         self._last = {cid: v.cumulative for cid, v in ledger.latest().items()}
         self._locks: dict[int, threading.Lock] = {}
+        self._addresses: dict[bytes, bytes] = {}  # recovered public key -> its address
         self._locks_guard = threading.Lock()
 
     def last_accepted(self, channel_id: int) -> int:
@@ -106,11 +117,19 @@ class VoucherChecker:
                 "closed", f"channel {v.channelId} closes at {view.closes_at}: open a new one"
             )
         try:
-            signer = recover_digest_signer(self.digester.digest(v), signed.signature)
+            public_key = recover_digest_public_key(self.digester.digest(v), signed.signature)
         except VoucherError as err:
             raise PaymentRefused("bad_signature", str(err)) from err
-        if signer not in view.signers_at(now):
-            raise PaymentRefused("bad_signature", f"voucher signed by {signer}, not by the channel's signer")
+        signer = self._addresses.get(public_key)
+        if signer is None:  # a session key signs many vouchers: its address is hashed once
+            if len(self._addresses) >= MAX_CACHED_SIGNERS:
+                self._addresses.clear()
+            signer = self._addresses[public_key] = address_of(public_key)
+        if signer not in {bytes.fromhex(a[2:]) for a in view.signers_at(now)}:
+            raise PaymentRefused(
+                "bad_signature",
+                f"voucher signed by {to_checksum_address(signer)}, not by the channel's signer",
+            )
         price = self.terms.price
         with self._lock(v.channelId):
             last = max(self._last.get(v.channelId, 0), view.redeemed)

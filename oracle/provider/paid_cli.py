@@ -74,6 +74,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--close-margin", type=int, default=60, help="seconds before closesAt to stop accepting"
     )
     serve.add_argument(
+        "--journal-durability",
+        choices=("disk", "process"),
+        default="disk",
+        help="disk (default): answer once the voucher is fsynced (group commit); process: once it is "
+        "written (a killed process loses nothing; a power loss can lose the last ~5 ms of vouchers, "
+        "the provider's own money)",
+    )
+    serve.add_argument(
         "--model-id",
         type=int,
         default=None,
@@ -128,6 +136,7 @@ def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0
         close_margin_s=getattr(args, "close_margin", 60),
         host=getattr(args, "host", "127.0.0.1"),
         port=port,
+        journal_durability=getattr(args, "journal_durability", "disk"),
     )
     return PaidService(client, onnx_model(OnnxModel.from_bytes(data)), settings)
 

@@ -26,6 +26,7 @@ class PaidSettings:
     poll_s: float = 0.5
     host: str = "127.0.0.1"
     port: int = 0
+    journal_durability: str = "disk"  # or "process": see oracle.provider.paid_log
 
 
 def terms_for(client: ChainClient, settings: PaidSettings) -> PaymentTerms:
@@ -53,7 +54,7 @@ class PaidService:
     ):
         self.settings = settings
         self.terms = terms_for(client, settings)
-        self.ledger = Ledger(settings.journal)
+        self.ledger = Ledger(settings.journal, settings.journal_durability)
         self.cache = ChannelCache(client, poll_s=settings.poll_s)
         self.checker = VoucherChecker(
             self.terms, self.cache, self.ledger, settings.close_margin_s, after_journal

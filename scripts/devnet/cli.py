@@ -23,7 +23,9 @@ from scripts.devnet.page import PageServer, build_frontend
 from scripts.devnet.paths import DEVNET_DIR, DIST_DIR, shown
 from scripts.devnet.processes import Supervisor, free_port, kill_stale
 
-DESCRIPTION = "The local devnet in one command: chain, contracts, provider agent, validators, page."
+DESCRIPTION = (
+    "The local devnet in one command: chain, contracts, provider agent, validators, paid endpoint, page."
+)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
                 state_dir=state_dir,
                 agent_port=free_port(args.agent_port),
                 with_oracle=not args.no_oracle,
+                paid_port=free_port(args.paid_port),
             )
         summary: dict[str, Any] = {
             "rpcUrl": rpc_url,
@@ -205,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--agent-port", type=int, default=8600, help="port of the provider agent (another if busy)"
+    )
+    parser.add_argument(
+        "--paid-port", type=int, default=8700, help="port of the paid inference endpoint (another if busy)"
     )
     parser.add_argument("--no-page", action="store_true", help="do not build or serve the web page")
     parser.add_argument(

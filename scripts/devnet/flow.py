@@ -1,6 +1,7 @@
 """The devnet's walk-through after the deploy: fund the dev accounts, start the provider agent and
 register its node, start the validators and wait for the first epoch's attestation, mint and list
-a model, run a job to settlement, open a governance proposal. Returns the summary's sections."""
+a model, run a job to settlement, start the paid endpoint, open a governance proposal. Returns the
+summary's sections."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from scripts.devnet.accounts import (
 )
 from scripts.devnet.context import FlowContext
 from scripts.devnet.job_node import reserve_job_node, start_job_agent
+from scripts.devnet.paid_node import start_paid_endpoint, summary_lines
 from scripts.devnet.processes import Supervisor
 from scripts.devnet.provider_node import register_provider, start_provider_agent
 from scripts.devnet.samples import fund_accounts, mint_and_list_model, open_sample_proposal, run_sample_job
@@ -34,6 +36,7 @@ def run_flow(
     state_dir: Path,
     agent_port: int,
     with_oracle: bool = True,
+    paid_port: int = 0,
 ) -> list[dict[str, Any]]:
     ctx = FlowContext(ape, contracts, doc, sup, rpc_url, say, state_dir)
     fund_accounts(ctx)
@@ -41,7 +44,9 @@ def run_flow(
     min_score = 0
     jobs = reserve_job_node()
     if with_oracle:
-        facts = start_provider_agent(ctx, agent_port, jobs.url)
+        # the paid endpoint starts after the demo job mints its model; /services names it from the start
+        paid_url = f"http://127.0.0.1:{paid_port}" if paid_port else None
+        facts = start_provider_agent(ctx, agent_port, jobs.url, paid_url)
         register_provider(ctx, facts)
         start_job_agent(ctx, jobs, facts.node_id)
         node_id = facts.node_id
@@ -78,6 +83,8 @@ def run_flow(
             say=ctx.say,
         )
         ctx.section("real AI job", result.lines)
+        # the model the job minted, now paid per request (oracle paid serve)
+        ctx.section("paid endpoint", summary_lines(start_paid_endpoint(ctx, paid_port)))
     else:
         ctx.section("sample job", run_sample_job(ctx, model_id, node_id, min_score))
     ctx.section("governance", open_sample_proposal(ctx))

@@ -29,16 +29,19 @@ def _http_json(url: str, timeout: float = 3.0) -> Any:
         return json.loads(r.read())
 
 
-def start_provider_agent(ctx: FlowContext, port: int, jobs_url: str | None = None) -> NodeFacts:
+def start_provider_agent(
+    ctx: FlowContext, port: int, jobs_url: str | None = None, paid_url: str | None = None
+) -> NodeFacts:
     """`oracle serve --bench` on 127.0.0.1:port (the GPU if this machine has one, else the CPU),
-    naming `jobs_url` as the node's job agent in GET /services.
+    naming `jobs_url` as the node's job agent and `paid_url` as its paid endpoint in GET /services.
     Returns the node it reports in GET /inventory (the first GPU, or the CPU)."""
     url = f"http://127.0.0.1:{port}"
     ctx.sup.start(
         # --bench: the agent measures itself once and publishes the figures the validators attest
         "provider-agent",
         [str(VENV_BIN / "oracle"), "serve", "--host", "127.0.0.1", "--port", str(port), "--bench"]
-        + (["--jobs-url", jobs_url] if jobs_url else []),
+        + (["--jobs-url", jobs_url] if jobs_url else [])
+        + (["--paid-url", paid_url] if paid_url else []),
     )
     deadline = time.monotonic() + 60
     while True:

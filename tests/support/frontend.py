@@ -48,6 +48,8 @@ def devnet_command(state_dir: Path, *extra: str) -> list[str]:
         "0",
         "--agent-port",
         "0",
+        "--paid-port",
+        "0",
         *extra,
     ]
 

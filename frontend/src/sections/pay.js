@@ -157,7 +157,8 @@ async function post(url, body, headers = {}) {
   return { status: res.status, data };
 }
 
-/** The channel offer of a 402 body: {price, chainId, contract, provider, modelId, expected}. */
+/** The channel offer of a 402 body: {price, chainId, contract, provider, modelId, expected}; `expected`
+ * is the cumulative amount the provider needs next, when it says (body.expected.cumulativeAmount). */
 export function termsOf(body) {
   const offer = body?.accepts?.find((a) => a.scheme === 'channel');
   if (!offer) throw new Error('The provider answered 402 without a payment-channel offer.');
@@ -167,7 +168,7 @@ export function termsOf(body) {
     contract: offer.extra?.channelContract,
     provider: offer.payTo,
     modelId: BigInt(offer.extra?.modelId ?? 0),
-    expected: body.expected !== undefined ? BigInt(body.expected) : null,
+    expected: body.expected?.cumulativeAmount !== undefined ? BigInt(body.expected.cumulativeAmount) : null,
     reason: body.reason,
     error: body.error,
   };
@@ -283,7 +284,8 @@ export function mount(body, { refresh }) {
       const signature = await signVoucher(sessionKey(state.account), selected, cumulative, modelId);
       const voucher = { channelId: selected.toString(), cumulativeAmount: cumulative.toString(), modelId: modelId.toString(), signature };
       const { status, data } = await post(`${endpoint}${INFER_PATH}`, request, { [PAYMENT_HEADER]: paymentHeader(voucher, state.chain.id) });
-      if (status === 402 && data?.expected !== undefined) localStorage.setItem(signedName(selected), (BigInt(data.expected) - t.price).toString()); // resync with what the provider holds
+      const expected = status === 402 ? termsOf(data).expected : null;
+      if (expected !== null) localStorage.setItem(signedName(selected), (expected - t.price).toString()); // resync with what the provider holds
       if (status !== 200) throw new Error(`The provider refused the payment (HTTP ${status}): ${data?.error || 'no reason given'}.`);
       localStorage.setItem(signedName(selected), cumulative.toString()); // the provider holds this voucher now
       const label = data?.outputs?.label?.[0] ?? data?.label ?? data?.outputs?.[0];

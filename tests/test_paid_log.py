@@ -1,0 +1,166 @@
+"""The paid endpoint's voucher log (oracle/provider/paid_log.py) on a real file: records survive a
+reopen, a record torn by a crash is ignored and overwritten, concurrent appends share one fsync
+(group commit) and none returns before an fsync covers it, "process" durability answers after the
+write and syncs in the background, a failed fsync refuses every later voucher, and a journal of the
+older SQLite-only format is read as the starting point."""
+
+import os
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from oracle.provider import paid_log
+from oracle.provider.paid_ledger import Accepted, Ledger, LedgerError, voucher_log_path
+from oracle.provider.paid_log import RECORD_SIZE, LogRecord, VoucherLog, VoucherLogError, read_records
+
+SIG = bytes(range(65))
+
+
+def _rec(cid: int, cumulative: int, price: int = 7) -> LogRecord:
+    return LogRecord(cid, cumulative, price, 2**255 + 1, SIG, 1.5)
+
+
+def test_records_survive_a_reopen_and_a_torn_tail_is_ignored_then_overwritten(tmp_path):
+    path = tmp_path / "v.log"
+    log = VoucherLog(path)
+    for i in range(1, 4):
+        log.append(_rec(1, 7 * i))
+    log.close()
+    assert os.path.getsize(path) >= 3 * RECORD_SIZE  # space allocated ahead
+    with open(path, "r+b") as f:  # a fourth record torn in the middle of its write
+        f.seek(3 * RECORD_SIZE)
+        f.write(paid_log.encode(_rec(1, 28))[:100])
+    seen: list[LogRecord] = []
+    log = VoucherLog(path, replay=seen.append)
+    assert [r.cumulative for r in seen] == [7, 14, 21] and seen[0] == _rec(1, 7)
+    log.append(_rec(2, 7))  # goes where the torn one was
+    log.close()
+    assert [(r.channel_id, r.cumulative) for r in read_records(path)] == [(1, 7), (1, 14), (1, 21), (2, 7)]
+
+
+def test_concurrent_appends_share_one_fsync_and_none_returns_unsynced(tmp_path, monkeypatch):
+    real = os.fdatasync
+    calls: list[int] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def fdatasync(fd):
+        calls.append(fd)
+        if len(calls) == 1:  # the first fsync is slow: the others write meanwhile and queue
+            first_started.set()
+            release.wait(10)
+        real(fd)
+
+    monkeypatch.setattr(paid_log.os, "fdatasync", fdatasync)
+    log = VoucherLog(tmp_path / "v.log")
+    done: list[int] = []
+
+    def append(i):
+        log.append(_rec(i, 7))
+        done.append(i)
+
+    first = threading.Thread(target=append, args=(0,))
+    first.start()
+    assert first_started.wait(10)
+    others = [threading.Thread(target=append, args=(i,)) for i in range(1, 6)]
+    for t in others:
+        t.start()
+    while log._written < 6:  # the five later records are written (in the kernel), not yet synced
+        time.sleep(0.005)
+    assert done == []  # nobody answered before its fsync
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert sorted(done) == list(range(6))
+    assert len(calls) == 2  # one fsync for the first record, ONE for the five that queued behind it
+    log.close()
+
+
+def test_process_durability_returns_after_the_write_and_syncs_in_the_background(tmp_path, monkeypatch):
+    synced = threading.Event()
+    real = os.fdatasync
+    monkeypatch.setattr(paid_log.os, "fdatasync", lambda fd: (real(fd), synced.set()))
+    log = VoucherLog(tmp_path / "v.log", durability="process", window_s=0.001)
+    log.append(_rec(1, 7))
+    assert [r.cumulative for r in read_records(tmp_path / "v.log")] == [7]  # readable at once
+    assert synced.wait(5)  # and fsynced by the background thread
+    log.close()
+    with pytest.raises(ValueError, match="durability"):
+        VoucherLog(tmp_path / "w.log", durability="never")
+
+
+def test_a_failed_fsync_refuses_that_voucher_and_every_later_one(tmp_path, monkeypatch):
+    log = VoucherLog(tmp_path / "v.log")
+
+    def broken(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(paid_log.os, "fdatasync", broken)
+    with pytest.raises(VoucherLogError, match="durable"):
+        log.append(_rec(1, 7))
+    monkeypatch.undo()
+    with pytest.raises(VoucherLogError, match="restart"):
+        log.append(_rec(1, 14))
+    log.close()
+
+
+def test_ledger_keeps_counts_and_latest_across_restarts_and_reads_the_old_sqlite_format(tmp_path):
+    journal = tmp_path / "journal.sqlite"
+    with Ledger(journal) as ledger:  # an old journal: vouchers in SQLite tables
+        ledger._db.execute(
+            "INSERT INTO accepted(channel_id, cumulative, price, at) VALUES ('3', '5', '5', 0)"
+        )
+        ledger._db.execute("INSERT INTO latest VALUES ('3', '5', ?, '0', 0)", (SIG,))
+    with Ledger(journal) as ledger:
+        assert ledger.accepted_count() == 1 and ledger.latest()[3].cumulative == 5
+        ledger.record(Accepted(3, 10, 5, SIG, 0))
+        ledger.record(Accepted(4, 5, 5, SIG, 0))
+    with Ledger(journal, durability="process") as ledger:
+        assert (ledger.accepted_count(), ledger.accepted_total()) == (3, 15)
+        assert {c: v.cumulative for c, v in ledger.latest().items()} == {3: 10, 4: 5}
+        assert ledger.latest()[3].signature == SIG
+    assert voucher_log_path(journal).is_file()
+    with sqlite3.connect(journal) as db:  # the vouchers went to the log, not SQLite
+        assert db.execute("SELECT COUNT(*) FROM accepted").fetchone()[0] == 1
+    closed = Ledger(journal)
+    closed.close()
+    with pytest.raises(LedgerError, match="closed"):
+        closed.record(Accepted(3, 15, 5, SIG, 0))
+
+
+def test_compaction_folds_the_log_into_a_checkpoint_and_a_crash_around_it_loses_nothing(tmp_path):
+    journal = tmp_path / "journal.sqlite"
+    with Ledger(journal, compact_every=4) as ledger:
+        for i in range(1, 11):  # 10 vouchers over 3 channels: two compactions (after 4 and 8)
+            ledger.record(Accepted(i % 3, 5 * i, 5, SIG, 0))
+        assert ledger._generation == 2
+    logs = sorted(p.name for p in tmp_path.glob("journal.sqlite.vouchers*"))
+    assert logs == ["journal.sqlite.vouchers.2"]  # the older logs are gone
+    assert len(list(read_records(tmp_path / logs[0]))) == 2
+    expected = {0: 45, 1: 50, 2: 40}
+    with Ledger(journal) as ledger:
+        assert (ledger.accepted_count(), ledger.accepted_total()) == (10, 50)
+        assert {c: v.cumulative for c, v in ledger.latest().items()} == expected
+    # a crash after the checkpoint committed, before the old log was removed: the old log (whose
+    # records the checkpoint holds) is ignored and removed, never counted twice
+    stale = voucher_log_path(journal, 1)
+    stale.write_bytes(b"".join(paid_log.encode(_rec(0, 5 * i, 5)) for i in range(1, 5)))
+    with Ledger(journal) as ledger:
+        assert (ledger.accepted_count(), ledger.accepted_total()) == (10, 50)
+    assert not stale.exists()
+
+
+def test_a_rotation_whose_checkpoint_fails_changes_nothing(tmp_path):
+    log = VoucherLog(tmp_path / "v.log")
+    log.append(_rec(1, 7))
+
+    def failing_commit():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        log.rotate(tmp_path / "v.log.1", failing_commit)
+    assert not (tmp_path / "v.log.1").exists()
+    log.append(_rec(1, 14))  # still the old file
+    log.close()
+    assert [r.cumulative for r in read_records(tmp_path / "v.log")] == [7, 14]
