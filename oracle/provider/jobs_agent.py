@@ -44,7 +44,7 @@ from oracle.work.blobs import BlobRef, BlobServer, BlobStore, Fetcher
 from oracle.work.content import cid_of_digest, hex32, parse_digest
 from oracle.work.errors import BlobError, InputError, ManifestError, ModelError, WorkError
 from oracle.work.escrow import Escrow, Status
-from oracle.work.items import ItemTree, split_items
+from oracle.work.items import ItemTree
 from oracle.work.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from oracle.work.runtime import OnnxModel
 
@@ -78,7 +78,7 @@ def run_chunks(
 def commit_outputs(manifest: Manifest, store: BlobStore, chunks: Sequence[str]) -> tuple[bytes, ItemTree]:
     """The outputs file (stored) and the item tree whose root is the ``resultHash``."""
     outputs = b"".join(store.get(parse_digest(c)) for c in chunks)
-    tree = ItemTree(split_items(outputs, manifest.record_size))
+    tree = ItemTree.from_bytes(outputs, manifest.record_size)
     return store.put(outputs), tree
 
 

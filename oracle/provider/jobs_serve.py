@@ -17,7 +17,7 @@ from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.work.blobs import BlobRef, BlobStore, json_reply
 from oracle.work.content import parse_digest
 from oracle.work.errors import WorkError
-from oracle.work.items import ItemTree, split_items
+from oracle.work.items import ItemTree
 from oracle.work.manifest import Manifest
 
 MAX_OPEN_ITEMS = 1024
@@ -44,7 +44,7 @@ class JobRoutes:
         if job_id not in self.trees:
             manifest = self.manifest_of(parse_digest(rec.spec_hash))
             outputs = self.store.get(parse_digest(rec.outputs))
-            self.trees[job_id] = (manifest, ItemTree(split_items(outputs, manifest.record_size)))
+            self.trees[job_id] = (manifest, ItemTree.from_bytes(outputs, manifest.record_size))
         manifest, tree = self.trees[job_id]
         return rec, manifest, tree
 
