@@ -47,8 +47,9 @@ _BLOCK = 1 << 16
 """Leaves hashed per block of :func:`packed_leaves` (bounds the staging buffer's memory)."""
 
 
-def packed_leaves(data: bytes | memoryview, size: int) -> bytes:
-    """The leaves of the fixed-size records of ``data`` (record ``i`` = ``data[i*size:(i+1)*size]``),
+def packed_leaves(data: bytes | memoryview, size: int, first: int = 0) -> bytes:
+    """The leaves of the fixed-size records of ``data`` (record ``i`` = ``data[i*size:(i+1)*size]``,
+    numbered from ``first``: a chunk of a larger file),
     packed 32 bytes each: ``sha256(0x00 || uint32_be(i) || record_i)`` -- the same bytes as
     :func:`row_leaf` (the record read as int32 words re-encodes to itself), but without a NumPy
     object per record: each block of records is copied once into a buffer whose rows are already
@@ -63,7 +64,9 @@ def packed_leaves(data: bytes | memoryview, size: int) -> bytes:
         rows = min(_BLOCK, n - start)
         buf = np.empty((rows, width), dtype=np.uint8)
         buf[:, 0] = LEAF_PREFIX[0]
-        buf[:, 1:5] = np.arange(start, start + rows, dtype=">u4").view(np.uint8).reshape(rows, 4)
+        buf[:, 1:5] = (
+            np.arange(first + start, first + start + rows, dtype=">u4").view(np.uint8).reshape(rows, 4)
+        )
         buf[:, 5:] = raw[start * size : (start + rows) * size].reshape(rows, size)
         mv = memoryview(buf).cast("B")
         out.append(b"".join([sha(mv[o : o + width]).digest() for o in range(0, rows * width, width)]))

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import pytest
 
+from oracle.provider.jobs_compute import commit_outputs, run_chunks
+from oracle.work import job as work
+from oracle.work.blobs import BlobStore
+from oracle.work.errors import InputError
 from oracle.work.escrow import Status
 from oracle.work.items import ItemTree
 from oracle.work.job import run
 from oracle.work.manifest import parse_manifest
 from tests.support.core import ETHER
 from tests.support.jobs import build_world
-from tests.support.work import demo_bytes, demo_onnx, digits
+from tests.support.work import demo_bytes, demo_manifest, demo_onnx, digits
 
 ITEMS, BATCH = 200, 64  # 4 chunks
 
@@ -101,3 +105,30 @@ def test_an_agent_back_after_the_deadline_gives_the_job_up_without_a_reverting_s
     finally:
         client.stop()
         world.stop()
+
+
+def test_overlapped_chunks_commit_the_serial_root_and_a_failed_input_check_stops_the_run(tmp_path):
+    """run_chunks hashes chunk k-1 while chunk k infers: the root is the serial one whether the
+    run starts fresh or after 2 journaled chunks, chunks are reported in order only once stored,
+    and an input check that fails (run alongside the first chunk) raises before any commit."""
+    manifest, data = demo_manifest(200)
+    model, x, store = demo_onnx(), work.input_array(manifest, data), BlobStore(tmp_path / "blobs")
+    serial = ItemTree(run(manifest, model, x)).root
+    reported: list[tuple[int, int]] = []
+
+    def on_chunk(chunks, done):
+        assert all(store.has(bytes.fromhex(c[2:])) for c in chunks)  # stored before it is journaled
+        reported.append((len(chunks), done))
+
+    fresh = run_chunks(manifest, model, x, store, BATCH, [], on_chunk)
+    assert reported == [(1, 64), (2, 128), (3, 192), (4, 200)] and fresh.items_computed == 200
+    assert commit_outputs(manifest, store, fresh)[1].root == serial
+    resumed = run_chunks(manifest, model, x, store, BATCH, fresh.chunks[:2], lambda c, d: None)
+    assert resumed.chunks == fresh.chunks and resumed.items_computed == 72 and sorted(resumed.parts) == [2, 3]
+    assert commit_outputs(manifest, store, resumed)[1].root == serial
+
+    def bad_inputs():
+        raise InputError("the input items do not match the manifest's Merkle root")
+
+    with pytest.raises(InputError, match="do not match"):
+        run_chunks(manifest, model, x, store, BATCH, [], lambda c, d: None, verify=bad_inputs)

@@ -36,7 +36,7 @@ import numpy as np
 
 from oracle.client.sampling import economics_table, escape_bound, measured_pass_rate, pass_probability
 from oracle.journal import Journal
-from oracle.provider.jobs_agent import commit_outputs, run_chunks
+from oracle.provider.jobs_compute import commit_outputs, run_chunks
 from oracle.work import demo_model
 from oracle.work import job as work
 from oracle.work.blobs import BlobServer, BlobStore, Fetcher, json_reply

@@ -1,6 +1,7 @@
 """What the job agent serves over HTTP (besides ``/blobs/<hex>``), answered from its journal:
 
-- ``GET /jobs/<id>`` -> ``{job_id, root, step, outputs: <blob reference>}`` once the outputs exist;
+- ``GET /jobs/<id>`` -> ``{job_id, root, step, outputs: <blob reference>, energy}`` once the outputs
+  exist (``energy``: the compute's mJ per item, its source, and ``estimate: true`` on a CPU node);
 - ``GET /jobs/<id>/outputs`` -> the outputs file itself (``application/octet-stream``), once the
   result is submitted on chain (the page checks it against ``resultHash``); before that ``409``
   with the job's step and what to wait for, ``404`` for a job this agent never took;
@@ -69,7 +70,14 @@ class JobRoutes:
                 (self.blob_url(parse_digest(rec.outputs)),),
             )
             return json_reply(
-                200, {"job_id": job_id, "root": rec.root, "step": rec.step, "outputs": ref.to_json()}
+                200,
+                {
+                    "job_id": job_id,
+                    "root": rec.root,
+                    "step": rec.step,
+                    "outputs": ref.to_json(),
+                    "energy": rec.energy,
+                },
             )
         try:
             items = [int(i) for i in ",".join(query.get("items", [])).split(",") if i != ""]

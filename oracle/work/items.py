@@ -100,6 +100,22 @@ class ItemTree:
         tree._init(bytes(data), item_size)
         return tree
 
+    @classmethod
+    def from_leaves(cls, data: bytes, item_size: int, leaves: bytes) -> ItemTree:
+        """The tree over ``data`` whose packed leaves were already hashed (chunk by chunk, as the
+        job agent does while inference runs); they must be one per item."""
+        if (
+            item_size <= 0
+            or len(data) % item_size
+            or not data
+            or len(leaves) != 32 * (len(data) // item_size)
+        ):
+            raise InputError(f"{len(leaves) // 32} leaves for {len(data)} bytes of {item_size}-byte items")
+        tree = cls.__new__(cls)
+        tree.data, tree.item_size, tree._offsets = data, item_size, None
+        tree.tree = MerkleTree.from_packed(leaves)
+        return tree
+
     @property
     def root(self) -> bytes:
         return self.tree.root
@@ -162,18 +178,28 @@ def check_openings(openings: Sequence[Opening], root: bytes, count: int, item_si
             raise ProofError(f"item {op.index} does not match the committed root 0x{root.hex()}")
 
 
-def pack(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> list[bytes]:
-    """Per-item records: item ``i`` = concatenation of ``arrays[k][i]`` (as ``dtypes[k]``)."""
-    if not arrays:
-        return []
+def _rows(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> np.ndarray:
+    """``[count, record bytes]`` uint8: row ``i`` = concatenation of ``arrays[k][i]`` (as ``dtypes[k]``)."""
     count = arrays[0].shape[0]
     parts = []
     for arr, dt in zip(arrays, dtypes, strict=True):
         if arr.shape[0] != count:
             raise InputError(f"outputs disagree on the item count ({arr.shape[0]} vs {count})")
         parts.append(np.ascontiguousarray(arr, dtype=dt).reshape(count, -1).view(np.uint8))
-    rows = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
-    return [rows[i].tobytes() for i in range(count)]
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def pack(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> list[bytes]:
+    """Per-item records: item ``i`` = concatenation of ``arrays[k][i]`` (as ``dtypes[k]``)."""
+    if not arrays:
+        return []
+    rows = _rows(arrays, dtypes)
+    return [rows[i].tobytes() for i in range(rows.shape[0])]
+
+
+def pack_file(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> bytes:
+    """The records of :func:`pack` as one file (their concatenation), without a per-item object."""
+    return _rows(arrays, dtypes).tobytes() if arrays else b""
 
 
 def unpack(
