@@ -130,6 +130,7 @@ def _energy_terms(args) -> EnergyPolicy | None:
 
 
 def cmd_post(args, out: Out) -> int:
+    energy = _energy_terms(args)  # refused before anything starts
     client = _client(args, args.serve)
     client.start()
     try:
@@ -142,7 +143,7 @@ def cmd_post(args, out: Out) -> int:
             deadline,
             min_score=args.min_score,
             use_permit=not args.approve,
-            energy=_energy_terms(args),
+            energy=energy,
         )
         out.progress(f"job {posted.job_id} posted; serving its files at {client.server.url}")
         status = client.status(posted.job_id)
