@@ -270,7 +270,7 @@ class JobAgent:
         model = self._models.get(manifest.model_id)
         if model is None:
             data = self.fetcher.fetch(manifest.model)
-            model = OnnxModel(data, device=self.policy.device)
+            model = OnnxModel(data, device=self.policy.device, spinning=False)  # see jobs_compute
             self._models[manifest.model_id] = model
         work.check_model(manifest, model)
         blob = manifest.inputs.blob

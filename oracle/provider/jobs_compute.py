@@ -55,11 +55,13 @@ def run_chunks(
     done: Sequence[str],
     on_chunk: Callable[[list[str], int], None],
     verify: Callable[[], None] | None = None,
+    overlap: bool = True,
 ) -> ChunkRun:
     """Run the items after the ``done`` chunks, ``batch_size`` per chunk, overlapped as the
     module doc says; ``on_chunk(chunk digests, items done)`` after each chunk is stored, in
     order. ``verify``: a check run on the worker while the first chunk infers (its exception is
-    raised here, after the chunks already stored, before anything is returned)."""
+    raised here, after the chunks already stored, before anything is returned). ``overlap=False``:
+    each chunk is stored and hashed before the next runs (the benchmark's serial baseline)."""
     count, batch, size = manifest.inputs.count, max(batch_size, 1), manifest.record_size
     run = ChunkRun(list(done))
     names = [o.name for o in manifest.outputs]
@@ -81,11 +83,13 @@ def run_chunks(
             data = work.pack_outputs(manifest, outs)
             if pending is not None:
                 collect()
-            pending = (
-                start // batch,
-                min(start + batch, count),
-                pool.submit(_finish, store, data, start, size),
-            )
+            fut: Future[tuple[str, bytes, bytes]]
+            if overlap:
+                fut = pool.submit(_finish, store, data, start, size)
+            else:
+                fut = Future()
+                fut.set_result(_finish(store, data, start, size))
+            pending = (start // batch, min(start + batch, count), fut)
         if pending is not None:
             collect()
         if check is not None:
