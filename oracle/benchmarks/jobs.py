@@ -16,9 +16,9 @@ What is timed, per model (the demo ``digits`` and the ~100x ``digits-large``), o
   devnet time is the demo's).
 - the overlap (:mod:`oracle.provider.jobs_compute`): a 1-thread session leaves a core free while it
   infers, as a GPU node's CPU is free while its GPU runs; the agent's chunked run (each chunk's
-  outputs stored, fsynced, hashed, journaled) with that work after each chunk (serial) and on a
-  worker thread while the next chunk infers (overlapped, what the agent does), against the bare
-  1-thread run.
+  outputs stored, fsynced, hashed, journaled, then committed) with that work after each chunk
+  (serial) and on a worker thread while the next chunk infers (overlapped, what the agent does):
+  the protocol's wall on the critical path = the run's wall minus the time inside ONNX Runtime.
 - ONNX Runtime sessions are made without intra-op spinning, as the agent makes them (spinning
   threads would burn the CPU the overlapped hashing needs, and inflate every CPU row after a run).
 - the requester's check: open ``s = 16`` items with proofs over HTTP, verify them, fetch nothing
@@ -67,7 +67,7 @@ class ModelRun:
     rerun_batch_s: float
     rerun_single_s: float
     overlap: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    """1-thread session: (bare run, chunked run serial, chunked run overlapped) wall seconds."""
+    """1-thread session: (inference wall, protocol wall on the critical path serial, overlapped)."""
 
     @property
     def job_s(self) -> float:
@@ -135,9 +135,11 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
     model = OnnxModel(data, device="cpu", spinning=False)  # as the agent runs jobs
     model.run(x[:batch])  # warm-up
     bare = _best(lambda: model.run(x, batch_size=batch), repeats)
-    c0 = time.process_time()
-    model.run(x, batch_size=batch)
-    bare_cpu = time.process_time() - c0
+    bare_cpu = float("inf")
+    for _ in range(repeats):
+        c0 = time.process_time()
+        model.run(x, batch_size=batch)
+        bare_cpu = min(bare_cpu, time.process_time() - c0)
 
     source = BlobStore(tmp / f"{name}-requester")
     server = BlobServer(source)
@@ -179,8 +181,12 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
             openings = _serve_openings(tree, SAMPLES)
             steps.mark(FIXED_STEPS[1])
             journal.close()
-            if best is None or sum(steps.wall.values()) < sum(best.wall.values()):
+            if best is None:
                 best = steps
+            else:  # each step's best wall and best CPU over the repeats (a shared machine's noise)
+                for k in steps.wall:
+                    best.wall[k] = min(best.wall[k], steps.wall[k])
+                    best.cpu[k] = min(best.cpu[k], steps.cpu[k])
         assert best is not None
         check = _best(lambda: _check(manifest, model, x, tree, openings), repeats)
         idx = work.sample_indices(items, SAMPLES, np.random.default_rng(1))
@@ -198,12 +204,13 @@ def measure_overlap(
     data: bytes, manifest, x: np.ndarray, batch: int, repeats: int, tmp: Path
 ) -> tuple[float, float, float]:
     """What the overlap hides when a core is free during inference (as on a GPU node, whose CPU
-    waits while the GPU runs): a 1-thread session, its bare chunked run, and the agent's run
-    (chunks stored, hashed, journaled) with the protocol's work after each chunk vs alongside."""
+    waits while the GPU runs): a 1-thread session runs the agent's chunked run (chunks stored,
+    hashed, journaled, then committed) with the protocol's work after each chunk, then alongside
+    the next chunk. Returns (inference wall, protocol wall on the critical path serial,
+    overlapped): the run's wall minus the time inside ONNX Runtime, best of the repeats."""
     one = OnnxModel(data, device="cpu", threads=1, spinning=False)
     one.run(x[:batch])
-    bare = _best(lambda: one.run(x, batch_size=batch), repeats)
-    times = []
+    infer, paths = float("inf"), []
     for overlap in (False, True):
         best = float("inf")
         for r in range(repeats):
@@ -221,10 +228,11 @@ def measure_overlap(
                 overlap=overlap,
             )
             commit_outputs(manifest, store, run)
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, time.perf_counter() - t0 - run.infer_s)
+            infer = min(infer, run.infer_s)
             journal.close()
-        times.append(best)
-    return bare, times[0], times[1]
+        paths.append(best)
+    return infer, paths[0], paths[1]
 
 
 def _serve_openings(tree: ItemTree, count: int) -> list[Opening]:
@@ -297,16 +305,14 @@ def report(runs: list[ModelRun], shards: tuple[float, float], trials: int) -> st
         "**per-item overhead vs inference (CPU)**",
         [f"**{r.per_item_cpu_us / r.bare_item_cpu_us:.1%}**" for r in runs],
     )
-    row("1-thread session: bare chunked run (s)", [f"{r.overlap[0]:.3f}" for r in runs])
-    row("&nbsp;&nbsp;run + store + hash + commit, serial (s)", [f"{r.overlap[1]:.3f}" for r in runs])
-    row("&nbsp;&nbsp;run + store + hash + commit, overlapped (s)", [f"{r.overlap[2]:.3f}" for r in runs])
+    row("1-thread session: inference of the chunked run (s)", [f"{r.overlap[0]:.3f}" for r in runs])
     row(
-        "&nbsp;&nbsp;output-side protocol wall per item, serial / overlapped (us)",
-        [
-            f"{max(r.overlap[1] - r.overlap[0], 0) / r.items * 1e6:.2f} / "
-            f"{max(r.overlap[2] - r.overlap[0], 0) / r.items * 1e6:.2f}"
-            for r in runs
-        ],
+        "&nbsp;&nbsp;output-side protocol wall on the critical path, serial (us per item)",
+        [f"{r.overlap[1] / r.items * 1e6:.2f}" for r in runs],
+    )
+    row(
+        "&nbsp;&nbsp;the same, overlapped with the next chunk's inference (us per item)",
+        [f"{r.overlap[2] / r.items * 1e6:.2f}" for r in runs],
     )
     row(f"check, s={SAMPLES} (ms)", [f"{r.check_s * 1e3:.2f}" for r in runs])
     row("**check / job**", [f"**{r.check_s / r.job_s:.2%}**" for r in runs])
@@ -318,17 +324,16 @@ def report(runs: list[ModelRun], shards: tuple[float, float], trials: int) -> st
     cross = 10 * proto * flops_per_us
     inputs_us = max(sum(r.steps.cpu[k] for k in PER_ITEM_STEPS[:2]) / r.items * 1e6 for r in runs)
     verdicts = ", ".join(
-        f"{r.name} {r.per_item_cpu_us / r.bare_item_cpu_us:.0%} ({'met' if r.per_item_cpu_us <= 0.1 * r.bare_item_cpu_us else 'missed'})"
+        f"{r.name} {r.per_item_cpu_us / r.bare_item_cpu_us:.0%} CPU / {r.per_item_us / r.bare_item_us:.0%} wall "
+        f"({'met' if max(r.per_item_cpu_us / r.bare_item_cpu_us, r.per_item_us / r.bare_item_us) <= 0.1 else 'missed'})"
         for r in runs
     )
     hidden = ", ".join(
-        f"{r.name} {max(r.overlap[1] - r.overlap[0], 0) / r.items * 1e6:.2f} -> "
-        f"{max(r.overlap[2] - r.overlap[0], 0) / r.items * 1e6:.2f} us"
-        for r in runs
+        f"{r.name} {r.overlap[1] / r.items * 1e6:.2f} -> {r.overlap[2] / r.items * 1e6:.2f} us" for r in runs
     )
     lines += [
         "",
-        f"Goal (protocol overhead at most 10% of the inference, CPU rows): {verdicts}. The per-item protocol "
+        f"Goal (protocol overhead at most 10% of the inference, per item): {verdicts}. The per-item protocol "
         f"cost is ~{proto:.1f} CPU-us for a 1 KiB input item and a 48-byte output record, of which ~{inputs_us:.1f} us "
         "is the input side (the file fetched over HTTP and its SHA-256, the input item tree; done before the job "
         "is accepted, so a file that does not match its manifest declines the job before collateral is locked) "
@@ -338,12 +343,14 @@ def report(runs: list[ModelRun], shards: tuple[float, float], trials: int) -> st
         f"measured on {large.name}, {large.flops_per_item / 1e6:.1f} MFLOP per item); on a GPU, "
         f"{cross / 1e6:.1f} MFLOP x (GPU rate / CPU rate). Overlap: while a chunk infers, the previous chunk's "
         "output work runs on a worker thread; with a core free during inference (1-thread rows, as a GPU "
-        f"node's CPU is while its GPU runs) the output side's wall cost per item goes {hidden} (serial -> "
-        "overlapped; what stays is the last chunk, the outputs file's fsync and the tree's inner nodes). "
+        f"node's CPU is while its GPU runs) the output side's wall on the critical path (the run's wall minus "
+        f"the time inside ONNX Runtime) goes {hidden} per item (serial -> overlapped; what stays is the last "
+        "chunk, each chunk's journal fsync, the outputs file's fsync and the tree's inner nodes, and on a "
+        "model as cheap as digits there is no inference to hide behind). "
         "Not measured here: this machine has no GPU. The fixed costs (model fetch, checker, session, 16 "
         f"openings: {small.fixed_s:.2f} s / {large.fixed_s:.2f} s here) are under 10% of any job whose inference "
-        "takes at least 10 s. Wall-clock rows are the best of the repeats on a shared machine (see the load "
-        "below); CPU rows are what the work costs whatever else runs (process CPU: the requester's blob server "
+        "takes at least 10 s. Every row is the best of the repeats, step by step (wall and CPU alike), on a "
+        "shared machine (see the load below); CPU rows are what the work costs whatever else runs (process CPU: the requester's blob server "
         "runs in the same process, so serving the input file is counted too).",
         "",
         f"Sharding ({small.name if len(runs) == 1 else runs[-1].name}, {runs[-1].items:,} items): one provider "

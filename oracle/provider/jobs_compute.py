@@ -14,6 +14,7 @@ counter on a GPU; on a CPU node an estimate, labelled as one): :func:`metered`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class ChunkRun:
     chunks: list[str]
     parts: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
     items_computed: int = 0
+    infer_s: float = 0.0
+    """Wall seconds inside ONNX Runtime; the rest of the run's wall is the protocol's critical path."""
 
 
 def _finish(store: BlobStore, data: bytes, first: int, record_size: int) -> tuple[str, bytes, bytes]:
@@ -79,7 +82,9 @@ def run_chunks(
             on_chunk(list(run.chunks), end)
 
         for start in range(len(run.chunks) * batch, count, batch):
+            t0 = time.perf_counter()
             outs = model.run(x[start : start + batch], batch_size=batch, names=names)
+            run.infer_s += time.perf_counter() - t0
             data = work.pack_outputs(manifest, outs)
             if pending is not None:
                 collect()
