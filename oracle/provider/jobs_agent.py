@@ -278,18 +278,16 @@ class JobAgent:
         inputs = self._inputs.get(blob.digest)
         if inputs is not None:  # fetched and checked once per agent run (a restart checks again)
             return model, inputs, None
-        inputs = self.fetcher.fetch(blob)
-        checked = inputs
+        inputs, digest = self.fetcher.fetch(blob), blob.digest
 
         def check_tree() -> None:
-            if ItemTree.from_bytes(checked, manifest.inputs.item_size).root != manifest.inputs.root:
+            if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
                 raise InputError("the input items do not match the manifest's Merkle root")
-            self._inputs = {blob.digest: checked}  # the last job's inputs only: bounded memory
+            self._inputs = {digest: inputs}  # the last job's inputs only: bounded memory
 
-        if defer_tree:
-            return model, inputs, check_tree
-        check_tree()
-        return model, inputs, None
+        if not defer_tree:
+            check_tree()
+        return model, inputs, check_tree if defer_tree else None
 
     def _node_energy(self, model_id: int) -> NodeEnergy:
         """This node's perf/W (its latest attestation's fp32 and powerW, else the config's
