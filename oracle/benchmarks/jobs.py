@@ -350,7 +350,9 @@ def report(runs: list[ModelRun], shards: tuple[float, float], trials: int) -> st
         "Not measured here: this machine has no GPU. The fixed costs (model fetch, checker, session, 16 "
         f"openings: {small.fixed_s:.2f} s / {large.fixed_s:.2f} s here) are under 10% of any job whose inference "
         "takes at least 10 s. Every row is the best of the repeats, step by step (wall and CPU alike), on a "
-        "shared machine (see the load below); CPU rows are what the work costs whatever else runs, though on this shared 2-core machine they still vary by about 30% from run to run (process CPU: the requester's blob server "
+        "shared machine (see the load below); CPU rows are what the work costs whatever else runs, though "
+        "on this shared 2-core machine they still vary by about 30% from run to run (process CPU: the "
+        "requester's blob server "
         "runs in the same process, so serving the input file is counted too).",
         "",
         f"Sharding ({small.name if len(runs) == 1 else runs[-1].name}, {runs[-1].items:,} items): one provider "
