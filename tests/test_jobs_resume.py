@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from oracle.provider import jobs_agent
 from oracle.provider.jobs_compute import commit_outputs, run_chunks
 from oracle.work import job as work
 from oracle.work.blobs import BlobStore
@@ -132,3 +133,43 @@ def test_overlapped_chunks_commit_the_serial_root_and_a_failed_input_check_stops
 
     with pytest.raises(InputError, match="do not match"):
         run_chunks(manifest, model, x, store, BATCH, [], lambda c, d: None, verify=bad_inputs)
+
+
+def test_an_input_check_failing_after_a_restart_stops_the_job_before_anything_is_submitted(
+    world, monkeypatch
+):
+    """After a restart the agent checks the input tree alongside the first chunk's inference; when
+    it fails (here: the tree made to disagree with the manifest, as a corrupted input copy would),
+    the job ends with the reason and no result is ever submitted."""
+    client = world.client("client-bad-inputs")
+    try:
+        x, _ = digits(16)
+        posted = client.post(demo_bytes(), x, 100 * ETHER, client.escrow.chain.block_timestamp() + 3600)
+        first = world.agent(
+            client=client, state="bad-inputs", on_step=killer("accept-mined"), batch_size=BATCH
+        )
+        with pytest.raises(Killed):
+            first.poll_once()
+        first.stop()
+
+        class WrongTree:  # what the agent's input check sees: items that are not the manifest's
+            root = bytes(32)
+
+            @classmethod
+            def from_bytes(cls, data, item_size):
+                return cls()
+
+        monkeypatch.setattr(jobs_agent, "ItemTree", WrongTree)
+        steps = []
+        second = world.agent(
+            client=client, state="bad-inputs", on_step=lambda s, j, i: steps.append(s), batch_size=BATCH
+        )
+        second.poll_once()
+        rec = second.records.get(posted.job_id)
+        assert rec.step == "done" and "do not match the manifest's Merkle root" in rec.reason
+        assert "failed" in steps and "submit-signed" not in steps
+        assert client.escrow.events("ResultSubmitted", posted.job_id) == []
+        assert client.escrow.job(posted.job_id).status == Status.ACCEPTED  # the deadline settles it
+    finally:
+        client.stop()
+        world.stop()
