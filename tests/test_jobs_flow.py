@@ -161,7 +161,13 @@ def test_energy_is_metered_per_item_and_the_next_acceptance_honours_the_jobs_ter
     against that measurement and the node's perf/W (here from its config: no attestation)."""
     x, _ = digits(32)
     nvml = FakeNvml([1_000, 2_000, 3_000, 3_500])
-    agent = world.agent(client=client, on_step=None, meter_args={"nvml": nvml}, gflops_per_watt=50)
+    said = []
+    agent = world.agent(
+        client=client,
+        on_step=lambda s, j, i: said.append((s, i)),
+        meter_args={"nvml": nvml},
+        gflops_per_watt=50,
+    )
     first = client.post(demo_bytes(), x, BUDGET, deadline(client))
     agent.poll_once()
     rec = agent.records.get(first.job_id)
@@ -180,6 +186,8 @@ def test_energy_is_metered_per_item_and_the_next_acceptance_honours_the_jobs_ter
     assert "31.2 mJ per item (measured) is above the job's cap of 31" in declined.reason
     assert "50.0 GFLOP/s per W is below the job's minimum 51" in agent.records.get(slow).reason
     assert client.escrow.job(over).status == client.escrow.job(slow).status == Status.OPEN
+    logged = [i["reason"] for s, i in said if s == "declined"]  # the agent's log says why
+    assert len(logged) == 2 and "energy terms: 31.2 mJ per item (measured)" in logged[0]
     accepted = agent.records.get(fits)
     assert accepted.step == "submitted" and accepted.energy["mj_per_item"] == 15.625
     assert agent.records.model_energy(first.manifest.model_id)["mj_per_item"] == 15.625

@@ -257,8 +257,9 @@ class JobAgent:
             est_s=f"{decision.seconds_needed:.2f}",
             **({"energy": decision.energy} if decision.energy else {}),
         )
-        if not decision.accept:
-            return self.records.put(rec, step="declined", reason="; ".join(decision.reasons))
+        if not decision.accept:  # shown with every failing rule (energy_ok's reason among them)
+            self._step("declined", rec.job_id, reason=(why := "; ".join(decision.reasons)))
+            return self.records.put(rec, step="declined", reason=why)
         return self.records.put(rec, step="accepting")
 
     def _fetch_and_check(
@@ -293,9 +294,8 @@ class JobAgent:
         """This node's perf/W (its latest attestation's fp32 and powerW, else the config's
         ``gflops_per_watt``) and its last measured mJ per item on this model."""
         self._attested = attested_figures(self.escrow.chain, self.policy.node_id, self._attested)
-        return node_energy(
-            self._attested[1], self.policy.gflops_per_watt, self.records.model_energy(model_id)
-        )
+        last = self.records.model_energy(model_id)
+        return node_energy(self._attested[1], self.policy.gflops_per_watt, last)
 
     def _score(self) -> int:
         if "AttestationRegistry" in self.escrow.chain.deployment.contracts:
