@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from oracle import mixer
+from oracle.commitment import RowCommitment, group_words
 from oracle.merkle import MerkleTree, node_hash, packed_leaves, row_leaf, verify_proof
 from oracle.work.errors import InputError
 from oracle.work.items import DTYPES, ItemTree, item_leaf, item_words
@@ -84,3 +86,15 @@ def test_bad_item_files_are_refused():
         ItemTree.from_bytes(b"x" * 12, 6)
     with pytest.raises(InputError, match="at least one item"):
         ItemTree.from_bytes(b"", 4)
+
+
+@pytest.mark.parametrize(("rows", "group"), [(64, 8), (67, 8), (5, 8), (1, 1), (100, 7)])
+def test_a_challenge_commitment_built_from_packed_digests_is_the_row_leaf_tree(rows, group):
+    digests = np.random.default_rng(rows).integers(0, 2**32, (rows, mixer.LANES), dtype=np.uint64)
+    commit = RowCommitment(digests.astype(np.uint32), group)
+    groups = range(0, rows, group)
+    levels = reference_levels(
+        [row_leaf(g // group, group_words(digests[g : g + group].astype(np.uint32))) for g in groups]
+    )
+    assert commit.root == levels[-1][0]
+    assert commit.tree.proof(len(levels[0]) - 1) == reference_proof(levels, len(levels[0]) - 1)
