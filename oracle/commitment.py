@@ -39,16 +39,14 @@ class RowCommitment:
         if digests.ndim != 2 or digests.shape[1] != mixer.LANES or not digests.shape[0]:
             raise ch.ChallengeError(f"digests must be rows x {mixer.LANES}, got shape {digests.shape}")
         self.digests, self.group = digests, group
-        raw = memoryview(
-            mixer.digest_bytes(digests)
-        )  # = merkle.row_leaf(g, group_words(group g)), in one pass
+        raw = mixer.digest_bytes(digests)  # = merkle.row_leaf(g, group_words(group g)), in one pass
         step = group * mixer.DIGEST_BYTES
-        self.tree = merkle.MerkleTree(
-            [
-                hashlib.sha256(merkle.LEAF_PREFIX + g.to_bytes(4, "big") + raw[off : off + step]).digest()
-                for g, off in enumerate(range(0, len(raw), step))
-            ]
-        )
+        whole = len(raw) // step * step  # the last group may be short: its leaf is hashed on its own
+        leaves = merkle.packed_leaves(raw[:whole], step) if whole else b""
+        if whole < len(raw):
+            last = whole // step
+            leaves += hashlib.sha256(merkle.LEAF_PREFIX + last.to_bytes(4, "big") + raw[whole:]).digest()
+        self.tree = merkle.MerkleTree.from_packed(leaves)
 
     @property
     def root(self) -> bytes:

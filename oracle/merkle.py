@@ -42,40 +42,102 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
 
 
+DIGEST = 32
+_BLOCK = 1 << 16
+"""Leaves hashed per block of :func:`packed_leaves` (bounds the staging buffer's memory)."""
+
+
+def packed_leaves(data: bytes | memoryview, size: int, first: int = 0) -> bytes:
+    """The leaves of the fixed-size records of ``data`` (record ``i`` = ``data[i*size:(i+1)*size]``,
+    numbered from ``first``: a chunk of a larger file),
+    packed 32 bytes each: ``sha256(0x00 || uint32_be(i) || record_i)`` -- the same bytes as
+    :func:`row_leaf` (the record read as int32 words re-encodes to itself), but without a NumPy
+    object per record: each block of records is copied once into a buffer whose rows are already
+    ``prefix || index || record``, and each leaf is one ``sha256`` call on a slice of it."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if size <= 0 or raw.size % size:
+        raise MerkleError(f"{raw.size} bytes is not a whole number of {size}-byte records")
+    n, width = raw.size // size, size + 5
+    sha = hashlib.sha256
+    out = []
+    for start in range(0, n, _BLOCK):
+        rows = min(_BLOCK, n - start)
+        buf = np.empty((rows, width), dtype=np.uint8)
+        buf[:, 0] = LEAF_PREFIX[0]
+        buf[:, 1:5] = (
+            np.arange(first + start, first + start + rows, dtype=">u4").view(np.uint8).reshape(rows, 4)
+        )
+        buf[:, 5:] = raw[start * size : (start + rows) * size].reshape(rows, size)
+        mv = memoryview(buf).cast("B")
+        out.append(b"".join([sha(mv[o : o + width]).digest() for o in range(0, rows * width, width)]))
+    return b"".join(out)
+
+
+def parent_level(level: bytes) -> bytes:
+    """The packed level above a packed level of ``len(level) // 32`` nodes: pairs hashed as
+    :func:`node_hash` (one buffer of ``0x01 || left || right`` rows, one ``sha256`` call per
+    node), an odd last node carried up unchanged."""
+    n = len(level) // DIGEST
+    pairs = n // 2
+    buf = np.empty((pairs, 2 * DIGEST + 1), dtype=np.uint8)
+    buf[:, 0] = NODE_PREFIX[0]
+    buf[:, 1:] = np.frombuffer(level, dtype=np.uint8, count=pairs * 2 * DIGEST).reshape(pairs, 2 * DIGEST)
+    mv, width, sha = memoryview(buf).cast("B"), 2 * DIGEST + 1, hashlib.sha256
+    above = b"".join([sha(mv[o : o + width]).digest() for o in range(0, pairs * width, width)])
+    return above + level[-DIGEST:] if n % 2 else above
+
+
 class MerkleTree:
-    """Binary Merkle tree over the rows of ``C``. At a level with an odd number of nodes the last
-    node is carried up unchanged (no duplication), so the shape depends only on ``n``."""
+    """Binary Merkle tree over the rows of ``C`` (or any leaves). At a level with an odd number of
+    nodes the last node is carried up unchanged (no duplication), so the shape depends only on
+    ``n``. Each level is kept packed (32 bytes a node) in :attr:`levels`."""
 
     def __init__(self, leaves: Sequence[bytes]):
-        if not leaves:
+        if any(len(leaf) != DIGEST for leaf in leaves):
+            raise MerkleError("every Merkle leaf is a 32-byte digest")
+        self._build(b"".join(leaves))
+
+    @classmethod
+    def from_packed(cls, leaves: bytes) -> MerkleTree:
+        """Tree over packed 32-byte leaves (as :func:`packed_leaves` returns them)."""
+        if len(leaves) % DIGEST:
+            raise MerkleError(f"packed leaves are 32 bytes each, got {len(leaves)} bytes")
+        tree = cls.__new__(cls)
+        tree._build(bytes(leaves))
+        return tree
+
+    def _build(self, packed: bytes) -> None:
+        if not packed:
             raise MerkleError("a Merkle tree needs at least one leaf")
-        self.levels: list[list[bytes]] = [list(leaves)]
-        while len(self.levels[-1]) > 1:
-            below = self.levels[-1]
-            above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
-            if len(below) % 2:
-                above.append(below[-1])
-            self.levels.append(above)
+        self.levels: list[bytes] = [packed]
+        while len(self.levels[-1]) > DIGEST:
+            self.levels.append(parent_level(self.levels[-1]))
 
     @classmethod
     def from_matrix(cls, c: np.ndarray) -> MerkleTree:
         """Tree over the rows of ``c`` (any integer dtype; encoded as int32 LE)."""
         c32 = np.ascontiguousarray(c, dtype="<i4")
-        return cls([row_leaf(i, c32[i]) for i in range(c32.shape[0])])
+        if c32.ndim != 2 or not c32.shape[1]:
+            return cls([row_leaf(i, c32[i]) for i in range(c32.shape[0])])
+        return cls.from_packed(packed_leaves(c32.tobytes(), c32.shape[1] * 4))
+
+    @property
+    def count(self) -> int:
+        return len(self.levels[0]) // DIGEST
 
     @property
     def root(self) -> bytes:
-        return self.levels[-1][0]
+        return self.levels[-1]
 
     def proof(self, index: int) -> list[bytes]:
         """Sibling hashes from the leaf up (levels where the node is carried up contribute none)."""
-        if not 0 <= index < len(self.levels[0]):
-            raise MerkleError(f"row index {index} out of range [0, {len(self.levels[0])})")
+        if not 0 <= index < self.count:
+            raise MerkleError(f"row index {index} out of range [0, {self.count})")
         path = []
         for level in self.levels[:-1]:
             sibling = index ^ 1
-            if sibling < len(level):
-                path.append(level[sibling])
+            if sibling * DIGEST < len(level):
+                path.append(level[sibling * DIGEST : (sibling + 1) * DIGEST])
             index //= 2
         return path
 

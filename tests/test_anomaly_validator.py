@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 from eth_account import Account
 
+from oracle.provider.jobs_energy import attested_figures, node_energy
 from oracle.score import score_of
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.daemon import Validator
@@ -114,3 +115,16 @@ def test_evidence_is_the_chain_logs_before_the_epoch(net):
     ours = {o.node_id for o in second.observations} & set(net["nodes"])
     assert ours == set(net["nodes"])  # epoch 1's attestations, read back from AttestationRecorded
     assert {o.fp32 for o in second.observations if o.node_id == net["nodes"][2]} == {8000}
+
+
+def test_a_job_agent_reads_its_nodes_perf_per_watt_from_its_latest_attestation(net):
+    """The energy terms' perf/W (oracle/provider/jobs_energy.py): fp32 and powerW of the node's
+    AttestationRecorded event for its record's epoch, read once per epoch."""
+    chain, honest = net["vals"][0].chain, net["nodes"][0]
+    epoch, figures = attested_figures(chain, honest, (0, None))
+    assert epoch == 1 and figures == (5000, 700)  # 50 TFLOPS x 100, 700 W
+    node = node_energy(figures, 0.0, {"mj_per_item": 2.5, "estimate": False})
+    assert node.gflops_per_watt == 71.0 and node.mj_per_item == 2.5 and not node.mj_is_estimate
+    assert attested_figures(chain, honest, (1, (1, 1))) == (1, (1, 1))  # same epoch: not read again
+    assert attested_figures(chain, node_id("never-attested"), (0, None)) == (0, None)
+    assert node_energy(None, 40.0, None).gflops_per_watt == 40.0  # no attestation: the config's figure

@@ -17,35 +17,7 @@ from oracle.energy import (
     measure,
     rank_by_efficiency,
 )
-
-
-class FakeNvml:
-    """pynvml's functions the meter calls; ``counter`` in mJ (None: not supported)."""
-
-    class NVMLError(Exception):
-        pass
-
-    def __init__(
-        self, counter_steps: list[int] | None = None, power_mw: int = 300_000, init_fails: bool = False
-    ):
-        self.steps = list(counter_steps) if counter_steps is not None else None
-        self.power_mw = power_mw
-        self.init_fails = init_fails
-
-    def nvmlInit(self) -> None:  # noqa: N802 - pynvml's name
-        if self.init_fails:
-            raise self.NVMLError("NVML Shared Library Not Found")
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> str:  # noqa: N802
-        return f"gpu{index}"
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle: str) -> int:  # noqa: N802
-        if self.steps is None:
-            raise self.NVMLError("Not Supported")
-        return self.steps.pop(0)
-
-    def nvmlDeviceGetPowerUsage(self, handle: str) -> int:  # noqa: N802
-        return self.power_mw
+from tests.support.gpu import FakeNvml
 
 
 class Clock:

@@ -14,11 +14,14 @@ import base64
 import hashlib
 import io
 import json
+import time
+import urllib.error
 import urllib.request
 
 import numpy as np
 from eth_utils import keccak
 
+from oracle.energy import EnergyPolicy
 from oracle.merkle import MerkleTree, row_leaf
 from oracle.work.manifest import parse_manifest
 from tests.support.frontend import connect_dev, onnx_file, outcome, screenshot
@@ -86,6 +89,21 @@ def provider_node(devnet):
     )
     node_id = logs[0].args.nodeId
     return node_id, devnet.contract("ComputeStaking").functions.nodeInfo(node_id).call()[3].rstrip("/")
+
+
+def wait_for_decline(url: str, timeout_s: float = 30.0) -> str:
+    """The 409 error a job agent answers for a job it declined (waits for its next poll)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read() or b"{}")
+            if body.get("step") == "declined" or time.monotonic() > end:
+                return body.get("error", "")
+        if time.monotonic() > end:
+            return ""
+        time.sleep(0.1)
 
 
 def get(url: str) -> bytes:
@@ -235,6 +253,26 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     assert shown == labels.tolist()
     assert page.locator(f"{outputs_row} canvas.thumb").count() == 6  # each input drawn next to its label
     screenshot(page, "16-job-outputs")
+
+    # energy terms from the same form: written into the manifest as the oracle parses them, and
+    # honoured by the devnet's agent, which cannot meet them (1 mJ per item at >= 10^6 GFLOP/s per W)
+    page.fill("#run-job-form input[name=maxMj]", "1.5")
+    page.click("#run-job-form button")
+    page.wait_for_selector("#jobs-msg.error")
+    assert "max mJ per item must be a whole number" in page.inner_text("#jobs-msg")
+    page.fill("#run-job-form input[name=maxMj]", "1")
+    page.fill("#run-job-form input[name=minPerfW]", "1000000")
+    page.click("#run-job-form button")
+    assert "energy terms max_mj_per_item 1, min_gflops_per_watt 1000000" in outcome(page, "#jobs-msg")
+    capped_id = escrow.functions.jobCount().call()
+    [capped] = escrow.events.JobPosted.get_logs(from_block=0, argument_filters={"jobId": capped_id})
+    capped_bytes = get(f"{agent}/blobs/{capped.args.specHash.hex()}")
+    assert json.loads(capped_bytes)["energy"] == {"max_mj_per_item": 1, "min_gflops_per_watt": 1_000_000}
+    terms = parse_manifest(capped_bytes).energy
+    assert terms == EnergyPolicy(max_mj_per_item=1, min_gflops_per_watt=1_000_000)
+    reason = wait_for_decline(f"{agent}/jobs/{capped_id}/outputs")
+    assert "declined" in reason and "energy terms:" in reason and "GFLOP/s per W" in reason
+    assert escrow.events.JobAccepted.get_logs(from_block=0, argument_filters={"jobId": capped_id}) == []
 
 
 # ---- the royalty a provider is paid under, before it accepts (issue 11 #2)

@@ -43,7 +43,7 @@ def compute(world, *argv: str) -> tuple[int, str, str]:
 
 def test_compute_job_post_status_fetch_check_approve(world):
     port = free_port()
-    agent = world.agent(manifest_sources=(f"http://127.0.0.1:{port}",))
+    agent = world.agent(manifest_sources=(f"http://127.0.0.1:{port}",), gflops_per_watt=50)
     stop = threading.Event()
 
     def provider_loop():
@@ -68,10 +68,15 @@ def test_compute_job_post_status_fetch_check_approve(world):
             f"127.0.0.1:{port}",
             "--wait",
             "30",
+            "--max-mj-per-item",
+            "1000000",
+            "--min-gflops-per-watt",
+            "10",
         )
         assert code == 0, err
         posted = json.loads(out)
         assert posted["status"] == "submitted" and posted["items"] == 48
+        assert posted["energy"] == {"max_mj_per_item": 1_000_000, "min_gflops_per_watt": 10}
         job = str(posted["job_id"])
     finally:
         stop.set()
@@ -98,6 +103,22 @@ def test_errors_are_one_line_with_exit_codes(world, tmp_path):
         world, "job", "post", "--demo-model", "digits", "--inputs", str(tmp_path / "x.npy"), "--budget", "1"
     )
     assert code == 2 and err_text.startswith("compute: error: cannot read") and err_text.count("\n") == 1
+    code, _, err_text = compute(
+        world,
+        "job",
+        "post",
+        "--demo-model",
+        "digits",
+        "--demo-inputs",
+        "4",
+        "--budget",
+        "1",
+        "--max-mj-per-item",
+        "0",
+    )
+    assert (
+        code == 2 and "--max-mj-per-item must be an integer from 1" in err_text and err_text.count("\n") == 1
+    )
     code, _, err_text = compute(world, "job", "fetch", "999")
     assert code == 3 and "job 999 was never posted on the escrow" in err_text
 

@@ -6,16 +6,19 @@ Bad input is refused before any money moves; wrong outputs are caught and disput
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import onnx
 import pytest
 
+from oracle.energy import EnergyPolicy
 from oracle.work.content import sha256
 from oracle.work.errors import InputError, ManifestError, ProofError
 from oracle.work.escrow import Status
 from oracle.work.manifest import parse_manifest
 from tests.conftest import CORE_PARAMS
 from tests.support.core import BPS, ETHER
+from tests.support.gpu import FakeNvml
 from tests.support.jobs import ROYALTY_BPS, WrongLabelAgent, build_world
 from tests.support.work import demo_bytes, digits
 
@@ -70,6 +73,9 @@ def test_job_runs_end_to_end_and_the_check_passes(world, client):
     assert token.balanceOf(world.creator) - creator_before == BUDGET * ROYALTY_BPS // BPS
     agent.poll_once()
     assert agent.records.get(posted.job_id).step == "done"
+    energy = agent.records.get(posted.job_id).energy  # a CPU node: the estimate, labelled as one
+    assert energy["source"] == "cpu-estimate" and energy["estimate"] is True and energy["items"] == 360
+    assert energy["mj_per_item"] > 0 and "CPU s x 15 W per busy core" in energy["note"]
 
 
 def test_post_refuses_unminted_model_and_infeasible_deadline_before_money_moves(world, client):
@@ -147,3 +153,41 @@ def test_a_job_whose_manifest_cannot_be_fetched_waits_without_blocking_others(wo
     agent.poll_once()
     assert agent.records.get(first.job_id).step == "submitted"
     assert agent.records.get(second.job_id).step == "submitted"
+
+
+def test_energy_is_metered_per_item_and_the_next_acceptance_honours_the_jobs_terms(world, client):
+    """A GPU's energy counter (an NVML stand-in: 1 J over the first 32-item run, then 0.5 J):
+    mJ per item in the record and at /jobs/<id>; the next jobs' caps and perf/W floor are held
+    against that measurement and the node's perf/W (here from its config: no attestation)."""
+    x, _ = digits(32)
+    nvml = FakeNvml([1_000, 2_000, 3_000, 3_500])
+    said = []
+    agent = world.agent(
+        client=client,
+        on_step=lambda s, j, i: said.append((s, i)),
+        meter_args={"nvml": nvml},
+        gflops_per_watt=50,
+    )
+    first = client.post(demo_bytes(), x, BUDGET, deadline(client))
+    agent.poll_once()
+    rec = agent.records.get(first.job_id)
+    assert rec.step == "submitted" and rec.energy["mj_per_item"] == 31.25
+    assert rec.energy["source"] == "nvml-energy-counter" and rec.energy["estimate"] is False
+    with urllib.request.urlopen(f"{agent.server.url}/jobs/{first.job_id}") as resp:
+        assert json.loads(resp.read())["energy"]["mj_per_item"] == 31.25
+
+    def post(**terms):
+        return client.post(demo_bytes(), x, BUDGET, deadline(client), energy=EnergyPolicy(**terms)).job_id
+
+    over, slow, fits = post(max_mj_per_item=31), post(min_gflops_per_watt=51), post(max_mj_per_item=32)
+    agent.poll_once()
+    declined = agent.records.get(over)
+    assert declined.step == "declined"
+    assert "31.2 mJ per item (measured) is above the job's cap of 31" in declined.reason
+    assert "50.0 GFLOP/s per W is below the job's minimum 51" in agent.records.get(slow).reason
+    assert client.escrow.job(over).status == client.escrow.job(slow).status == Status.OPEN
+    logged = [i["reason"] for s, i in said if s == "declined"]  # the agent's log says why
+    assert len(logged) == 2 and "energy terms: 31.2 mJ per item (measured)" in logged[0]
+    accepted = agent.records.get(fits)
+    assert accepted.step == "submitted" and accepted.energy["mj_per_item"] == 15.625
+    assert agent.records.model_energy(first.manifest.model_id)["mj_per_item"] == 15.625

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from oracle.energy import EnergyPolicy, NodeEnergy
 from oracle.provider.jobs_policy import JobPolicy, PolicyError, decide
 from oracle.work.escrow import Job, Royalty, Status
 from tests.support.work import DEADLINE, demo_manifest
@@ -95,3 +98,28 @@ def test_config_file_is_read_and_its_errors_say_what_to_fix(tmp_path):
     path.write_text("[jobs\n")
     with pytest.raises(PolicyError, match="not valid TOML"):
         JobPolicy.load(path)
+
+
+def test_energy_terms_a_node_meets_are_accepted_and_one_it_misses_is_declined_with_the_reason(manifest):
+    policy = JobPolicy.from_mapping({"node_id": NODE})
+    job = job_for(manifest)
+    capped = dataclasses.replace(manifest, energy=EnergyPolicy(max_mj_per_item=5, min_gflops_per_watt=100))
+    measured = NodeEnergy(gflops_per_watt=150.0, mj_per_item=2.5, mj_is_estimate=True)
+    d = ruling(policy, job, capped, energy=measured)
+    assert d.accept and "2.5 mJ per item (estimated on CPU) <= 5" in d.energy
+    assert "150.0 GFLOP/s per W >= 100" in d.energy
+    over = ruling(policy, job, capped, energy=NodeEnergy(150.0, 7.25, False))
+    assert not over.accept
+    assert any(
+        "energy terms: 7.25 mJ per item (measured) is above the job's cap of 5" in r for r in over.reasons
+    )
+    slow = ruling(policy, job, capped, energy=NodeEnergy(80.0, 1.0))
+    assert not slow.accept and any(
+        "80.0 GFLOP/s per W is below the job's minimum 100" in r for r in slow.reasons
+    )
+    unknown = ruling(policy, job, capped, energy=None)  # no attestation, no config figure, never measured
+    assert not unknown.accept and any("no perf/W figure" in r for r in unknown.reasons)
+    # never run on this model: mJ per item estimated from the manifest's FLOP per item over perf/W
+    first = ruling(policy, job, capped, energy=NodeEnergy(150.0))
+    assert first.accept and "(estimated from perf/W)" in first.energy
+    assert ruling(policy, job, manifest, energy=None).accept  # no terms: energy is not asked

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import pytest
 
+from oracle.provider import jobs_agent
+from oracle.provider.jobs_compute import commit_outputs, run_chunks
+from oracle.work import job as work
+from oracle.work.blobs import BlobStore
+from oracle.work.errors import InputError
 from oracle.work.escrow import Status
 from oracle.work.items import ItemTree
 from oracle.work.job import run
 from oracle.work.manifest import parse_manifest
 from tests.support.core import ETHER
 from tests.support.jobs import build_world
-from tests.support.work import demo_bytes, demo_onnx, digits
+from tests.support.work import demo_bytes, demo_manifest, demo_onnx, digits
 
 ITEMS, BATCH = 200, 64  # 4 chunks
 
@@ -98,6 +103,73 @@ def test_an_agent_back_after_the_deadline_gives_the_job_up_without_a_reverting_s
         rec = second.records.get(posted.job_id)
         assert rec.step == "done" and "deadline passed" in rec.reason
         assert client.escrow.events("ResultSubmitted", posted.job_id) == []
+    finally:
+        client.stop()
+        world.stop()
+
+
+def test_overlapped_chunks_commit_the_serial_root_and_a_failed_input_check_stops_the_run(tmp_path):
+    """run_chunks hashes chunk k-1 while chunk k infers: the root is the serial one whether the
+    run starts fresh or after 2 journaled chunks, chunks are reported in order only once stored,
+    and an input check that fails (run alongside the first chunk) raises before any commit."""
+    manifest, data = demo_manifest(200)
+    model, x, store = demo_onnx(), work.input_array(manifest, data), BlobStore(tmp_path / "blobs")
+    serial = ItemTree(run(manifest, model, x)).root
+    reported: list[tuple[int, int]] = []
+
+    def on_chunk(chunks, done):
+        assert all(store.has(bytes.fromhex(c[2:])) for c in chunks)  # stored before it is journaled
+        reported.append((len(chunks), done))
+
+    fresh = run_chunks(manifest, model, x, store, BATCH, [], on_chunk)
+    assert reported == [(1, 64), (2, 128), (3, 192), (4, 200)] and fresh.items_computed == 200
+    assert commit_outputs(manifest, store, fresh)[1].root == serial
+    resumed = run_chunks(manifest, model, x, store, BATCH, fresh.chunks[:2], lambda c, d: None)
+    assert resumed.chunks == fresh.chunks and resumed.items_computed == 72 and sorted(resumed.parts) == [2, 3]
+    assert commit_outputs(manifest, store, resumed)[1].root == serial
+
+    def bad_inputs():
+        raise InputError("the input items do not match the manifest's Merkle root")
+
+    with pytest.raises(InputError, match="do not match"):
+        run_chunks(manifest, model, x, store, BATCH, [], lambda c, d: None, verify=bad_inputs)
+
+
+def test_an_input_check_failing_after_a_restart_stops_the_job_before_anything_is_submitted(
+    world, monkeypatch
+):
+    """After a restart the agent checks the input tree alongside the first chunk's inference; when
+    it fails (here: the tree made to disagree with the manifest, as a corrupted input copy would),
+    the job ends with the reason and no result is ever submitted."""
+    client = world.client("client-bad-inputs")
+    try:
+        x, _ = digits(16)
+        posted = client.post(demo_bytes(), x, 100 * ETHER, client.escrow.chain.block_timestamp() + 3600)
+        first = world.agent(
+            client=client, state="bad-inputs", on_step=killer("accept-mined"), batch_size=BATCH
+        )
+        with pytest.raises(Killed):
+            first.poll_once()
+        first.stop()
+
+        class WrongTree:  # what the agent's input check sees: items that are not the manifest's
+            root = bytes(32)
+
+            @classmethod
+            def from_bytes(cls, data, item_size):
+                return cls()
+
+        monkeypatch.setattr(jobs_agent, "ItemTree", WrongTree)
+        steps = []
+        second = world.agent(
+            client=client, state="bad-inputs", on_step=lambda s, j, i: steps.append(s), batch_size=BATCH
+        )
+        second.poll_once()
+        rec = second.records.get(posted.job_id)
+        assert rec.step == "done" and "do not match the manifest's Merkle root" in rec.reason
+        assert "failed" in steps and "submit-signed" not in steps
+        assert client.escrow.events("ResultSubmitted", posted.job_id) == []
+        assert client.escrow.job(posted.job_id).status == Status.ACCEPTED  # the deadline settles it
     finally:
         client.stop()
         world.stop()

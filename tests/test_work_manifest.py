@@ -4,10 +4,12 @@ the size limit, deadline feasibility, and the match between a manifest and its m
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
 
+from oracle.energy import EnergyPolicy
 from oracle.work.content import sha256
 from oracle.work.errors import ManifestError
 from oracle.work.job import check_model
@@ -127,3 +129,37 @@ def test_a_model_that_is_not_the_manifests_is_refused(manifest):
     obj["outputs"][1]["item_shape"] = [11]
     with pytest.raises(ManifestError, match="output logits float32 \\[11\\] is not the model's"):
         check_model(manifest_from_json(obj), demo_onnx())
+
+
+def test_energy_terms_are_optional_parsed_and_written_in_one_form(manifest):
+    assert "energy" not in manifest.to_json() and manifest.energy is None  # no terms: bytes as before
+    terms = EnergyPolicy(max_mj_per_item=1500, min_gflops_per_watt=200)
+    with_terms = dataclasses.replace(manifest, energy=terms)
+    data = with_terms.to_bytes()
+    assert json.loads(data)["energy"] == {"max_mj_per_item": 1500, "min_gflops_per_watt": 200}
+    assert parse_manifest(data) == with_terms and with_terms.spec_hash != manifest.spec_hash
+    prefer = dataclasses.replace(manifest, energy=EnergyPolicy(prefer_efficient=True))
+    assert parse_manifest(prefer.to_bytes()).energy == EnergyPolicy(prefer_efficient=True)
+
+
+@pytest.mark.parametrize(
+    ("energy", "message"),
+    [
+        ({"max_mj_per_item": 1.5}, "is a float"),
+        ({"max_mj_per_item": 0}, "max_mj_per_item must be an integer from 1"),
+        ({"min_gflops_per_watt": "200"}, "min_gflops_per_watt must be an integer"),
+        ({"joules": 3}, "unknown keys"),
+        ({"max_mj_per_item": 5, "prefer_efficient": False}, "prefer_efficient only when true"),
+        ({}, "leave energy out"),
+        (None, "leave energy out"),
+        ([], "must be an object"),
+    ],
+)
+def test_bad_energy_terms_are_refused_naming_the_field(manifest, energy, message):
+    obj = {**manifest.to_json(), "energy": energy}
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest(canonical_json(obj) if not _has_float(energy) else json.dumps(obj).encode())
+
+
+def _has_float(value) -> bool:
+    return isinstance(value, dict) and any(isinstance(v, float) for v in value.values())

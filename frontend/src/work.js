@@ -98,8 +98,29 @@ export function canonicalJson(value) {
   return JSON.stringify(value);
 }
 
+export const ENERGY_MAX = 10 ** 12; // oracle/energy.py POLICY_MAX
+
+/**
+ * The manifest's optional energy terms from the form's text (oracle/work/manifest.py: only the terms
+ * set, integers 1..10^12): {max_mj_per_item?, min_gflops_per_watt?}, or null when both are empty.
+ */
+export function energyTerms(maxMj, minPerfW) {
+  const terms = {};
+  for (const [key, text, label] of [
+    ['max_mj_per_item', maxMj, 'max mJ per item'],
+    ['min_gflops_per_watt', minPerfW, 'min GFLOP/s per W'],
+  ]) {
+    const t = String(text ?? '').trim();
+    if (!t) continue;
+    const n = Number(t);
+    if (!/^[0-9]+$/.test(t) || !Number.isSafeInteger(n) || n < 1 || n > ENERGY_MAX) throw new Error(`${label} must be a whole number from 1 to ${ENERGY_MAX} (or empty: no such term).`);
+    terms[key] = n;
+  }
+  return Object.keys(terms).length ? terms : null;
+}
+
 /** The manifest of running `model` (onnxInfo + its blob ref) on `inputs`: {json, bytes, specHash}. */
-export async function buildManifest({ model, modelBlob, inputs, inputBlob, deadline }) {
+export async function buildManifest({ model, modelBlob, inputs, inputBlob, deadline, energy = null }) {
   const input = model.inputs[0];
   const manifest = {
     version: 1,
@@ -113,6 +134,7 @@ export async function buildManifest({ model, modelBlob, inputs, inputBlob, deadl
     }),
     cost: { flops_per_item: model.flopsPerItem },
     deadline: Number(deadline),
+    ...(energy ? { energy } : {}),
   };
   const bytes = new TextEncoder().encode(canonicalJson(manifest));
   if (bytes.length > MAX_MANIFEST_BYTES) throw new Error(`The manifest is ${bytes.length} bytes, above the limit of ${MAX_MANIFEST_BYTES}.`);

@@ -14,6 +14,13 @@ What is timed, per model (the demo ``digits`` and the ~100x ``digits-large``), o
   in the SQLite journal (fsync), the outputs file and its item tree (= ``resultHash``), then
   serving 16 openings over HTTP. Chain transactions are not in it (their gas is in GAS.md; the
   devnet time is the demo's).
+- the overlap (:mod:`oracle.provider.jobs_compute`): a 1-thread session leaves a core free while it
+  infers, as a GPU node's CPU is free while its GPU runs; the agent's chunked run (each chunk's
+  outputs stored, fsynced, hashed, journaled, then committed) with that work after each chunk
+  (serial) and on a worker thread while the next chunk infers (overlapped, what the agent does):
+  the protocol's wall on the critical path = the run's wall minus the time inside ONNX Runtime.
+- ONNX Runtime sessions are made without intra-op spinning, as the agent makes them (spinning
+  threads would burn the CPU the overlapped hashing needs, and inflate every CPU row after a run).
 - the requester's check: open ``s = 16`` items with proofs over HTTP, verify them, fetch nothing
   else (model and inputs are the requester's own), re-run the 16 items as one batch, compare.
 
@@ -36,7 +43,7 @@ import numpy as np
 
 from oracle.client.sampling import economics_table, escape_bound, measured_pass_rate, pass_probability
 from oracle.journal import Journal
-from oracle.provider.jobs_agent import commit_outputs, run_chunks
+from oracle.provider.jobs_compute import commit_outputs, run_chunks
 from oracle.work import demo_model
 from oracle.work import job as work
 from oracle.work.blob_server import BlobServer, json_reply
@@ -60,6 +67,8 @@ class ModelRun:
     check_s: float
     rerun_batch_s: float
     rerun_single_s: float
+    overlap: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """1-thread session: (inference wall, protocol wall on the critical path serial, overlapped)."""
 
     @property
     def job_s(self) -> float:
@@ -124,12 +133,14 @@ def _best(fn, repeats: int) -> float:
 def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) -> ModelRun:
     data = demo_model.model_bytes(name)
     x = np.tile(demo_model.test_set(1000)[0], (-(-items // 1000), 1))[:items]
-    model = OnnxModel(data, device="cpu")
+    model = OnnxModel(data, device="cpu", spinning=False)  # as the agent runs jobs
     model.run(x[:batch])  # warm-up
     bare = _best(lambda: model.run(x, batch_size=batch), repeats)
-    c0 = time.process_time()
-    model.run(x, batch_size=batch)
-    bare_cpu = time.process_time() - c0
+    bare_cpu = float("inf")
+    for _ in range(repeats):
+        c0 = time.process_time()
+        model.run(x, batch_size=batch)
+        bare_cpu = min(bare_cpu, time.process_time() - c0)
 
     source = BlobStore(tmp / f"{name}-requester")
     server = BlobServer(source)
@@ -148,7 +159,7 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
             journal = Journal(tmp / f"{name}-journal-{r}.sqlite")
             fetcher = Fetcher(store)
             steps = Steps()
-            m = OnnxModel(fetcher.fetch(manifest.model), device="cpu")
+            m = OnnxModel(fetcher.fetch(manifest.model), device="cpu", spinning=False)
             work.check_model(manifest, m)
             steps.mark(FIXED_STEPS[0])
             inputs = fetcher.fetch(manifest.inputs.blob)  # type: ignore[arg-type]
@@ -171,8 +182,12 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
             openings = _serve_openings(tree, SAMPLES)
             steps.mark(FIXED_STEPS[1])
             journal.close()
-            if best is None or sum(steps.wall.values()) < sum(best.wall.values()):
+            if best is None:
                 best = steps
+            else:  # each step's best wall and best CPU over the repeats (a shared machine's noise)
+                for k in steps.wall:
+                    best.wall[k] = min(best.wall[k], steps.wall[k])
+                    best.cpu[k] = min(best.cpu[k], steps.cpu[k])
         assert best is not None
         check = _best(lambda: _check(manifest, model, x, tree, openings), repeats)
         idx = work.sample_indices(items, SAMPLES, np.random.default_rng(1))
@@ -180,7 +195,45 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
         rerun_single = _best(lambda: [model.run(x[i : i + 1]) for i in idx], repeats)
     finally:
         server.stop()
-    return ModelRun(name, model.flops_per_item, items, bare, bare_cpu, best, check, rerun_batch, rerun_single)
+    overlap = measure_overlap(data, manifest, x, batch, repeats, tmp / f"{name}-overlap")
+    return ModelRun(
+        name, model.flops_per_item, items, bare, bare_cpu, best, check, rerun_batch, rerun_single, overlap
+    )
+
+
+def measure_overlap(
+    data: bytes, manifest, x: np.ndarray, batch: int, repeats: int, tmp: Path
+) -> tuple[float, float, float]:
+    """What the overlap hides when a core is free during inference (as on a GPU node, whose CPU
+    waits while the GPU runs): a 1-thread session runs the agent's chunked run (chunks stored,
+    hashed, journaled, then committed) with the protocol's work after each chunk, then alongside
+    the next chunk. Returns (inference wall, protocol wall on the critical path serial,
+    overlapped): the run's wall minus the time inside ONNX Runtime, best of the repeats."""
+    one = OnnxModel(data, device="cpu", threads=1, spinning=False)
+    one.run(x[:batch])
+    infer, paths = float("inf"), []
+    for overlap in (False, True):
+        best = float("inf")
+        for r in range(repeats):
+            store = BlobStore(tmp / f"{overlap}-{r}")
+            journal = Journal(tmp / f"{overlap}-{r}.sqlite")
+            t0 = time.perf_counter()
+            run = run_chunks(
+                manifest,
+                one,
+                x,
+                store,
+                batch,
+                [],
+                lambda c, d, j=journal: j.set_meta("job/bench/1", ",".join(c)),
+                overlap=overlap,
+            )
+            commit_outputs(manifest, store, run)
+            best = min(best, time.perf_counter() - t0 - run.infer_s)
+            infer = min(infer, run.infer_s)
+            journal.close()
+        paths.append(best)
+    return infer, paths[0], paths[1]
 
 
 def _serve_openings(tree: ItemTree, count: int) -> list[Opening]:
@@ -253,25 +306,55 @@ def report(runs: list[ModelRun], shards: tuple[float, float], trials: int) -> st
         "**per-item overhead vs inference (CPU)**",
         [f"**{r.per_item_cpu_us / r.bare_item_cpu_us:.1%}**" for r in runs],
     )
+    row("1-thread session: inference of the chunked run (s)", [f"{r.overlap[0]:.3f}" for r in runs])
+    row(
+        "&nbsp;&nbsp;output-side protocol wall on the critical path, serial (us per item)",
+        [f"{r.overlap[1] / r.items * 1e6:.2f}" for r in runs],
+    )
+    row(
+        "&nbsp;&nbsp;the same, overlapped with the next chunk's inference (us per item)",
+        [f"{r.overlap[2] / r.items * 1e6:.2f}" for r in runs],
+    )
     row(f"check, s={SAMPLES} (ms)", [f"{r.check_s * 1e3:.2f}" for r in runs])
     row("**check / job**", [f"**{r.check_s / r.job_s:.2%}**" for r in runs])
     row(f"re-run {SAMPLES} items as one batch (ms)", [f"{r.rerun_batch_s * 1e3:.2f}" for r in runs])
     row(f"re-run {SAMPLES} items one by one (ms)", [f"{r.rerun_single_s * 1e3:.2f}" for r in runs])
     small, large = runs[0], runs[-1]
-    flops_per_us = (
-        large.flops_per_item / large.bare_item_cpu_us
-    )  # per CPU-microsecond, the large model's rate
-    cross = 10 * small.per_item_cpu_us * flops_per_us
+    flops_per_us = large.flops_per_item / large.bare_item_cpu_us  # per CPU-us, the large model's rate
+    proto = max(r.per_item_cpu_us for r in runs)
+    cross = 10 * proto * flops_per_us
+    inputs_us = max(sum(r.steps.cpu[k] for k in PER_ITEM_STEPS[:2]) / r.items * 1e6 for r in runs)
+    verdicts = ", ".join(
+        f"{r.name} {r.per_item_cpu_us / r.bare_item_cpu_us:.0%} CPU / {r.per_item_us / r.bare_item_us:.0%} wall "
+        f"({'met' if max(r.per_item_cpu_us / r.bare_item_cpu_us, r.per_item_us / r.bare_item_us) <= 0.1 else 'missed'})"
+        for r in runs
+    )
+    hidden = ", ".join(
+        f"{r.name} {r.overlap[1] / r.items * 1e6:.2f} -> {r.overlap[2] / r.items * 1e6:.2f} us" for r in runs
+    )
     lines += [
         "",
-        f"Crossover: the per-item protocol cost (~{small.per_item_cpu_us:.1f} CPU-us for a 1 KiB input item: "
-        "SHA-256 of the input file, the input and output item trees, storing and journaling chunks) is at most "
-        f"10% of the inference once a model costs about {cross / 1e6:.1f} MFLOP per item at this CPU's rate "
-        f"({flops_per_us / 1e3:.1f} GFLOP per CPU-second, measured on {large.name}); on a GPU, {cross / 1e6:.1f} "
-        "MFLOP x (GPU rate / CPU rate). The fixed costs (model fetch, checker, session, 16 openings: "
-        f"{small.fixed_s:.2f} s / {large.fixed_s:.2f} s here) are under 10% of any job whose inference takes "
-        "at least 10 s. Wall-clock rows are the best of the repeats on a shared machine (see the load below); "
-        "CPU rows are what the work costs whatever else runs.",
+        f"Goal (protocol overhead at most 10% of the inference, per item): {verdicts}. The per-item protocol "
+        f"cost is ~{proto:.1f} CPU-us for a 1 KiB input item and a 48-byte output record, of which ~{inputs_us:.1f} us "
+        "is the input side (the file fetched over HTTP and its SHA-256, the input item tree; done before the job "
+        "is accepted, so a file that does not match its manifest declines the job before collateral is locked) "
+        "and the rest the output side (each chunk's outputs stored with fsync, hashed into leaves, journaled; the "
+        "outputs file and its tree). Crossover: that cost is at most 10% of the inference once a model costs "
+        f"about {cross / 1e6:.1f} MFLOP per item at this CPU's rate ({flops_per_us / 1e3:.1f} GFLOP per CPU-second, "
+        f"measured on {large.name}, {large.flops_per_item / 1e6:.1f} MFLOP per item); on a GPU, "
+        f"{cross / 1e6:.1f} MFLOP x (GPU rate / CPU rate). Overlap: while a chunk infers, the previous chunk's "
+        "output work runs on a worker thread; with a core free during inference (1-thread rows, as a GPU "
+        f"node's CPU is while its GPU runs) the output side's wall on the critical path (the run's wall minus "
+        f"the time inside ONNX Runtime) goes {hidden} per item (serial -> overlapped; what stays is the last "
+        "chunk, each chunk's journal fsync, the outputs file's fsync and the tree's inner nodes, and on a "
+        "model as cheap as digits there is no inference to hide behind). "
+        "Not measured here: this machine has no GPU. The fixed costs (model fetch, checker, session, 16 "
+        f"openings: {small.fixed_s:.2f} s / {large.fixed_s:.2f} s here) are under 10% of any job whose inference "
+        "takes at least 10 s. Every row is the best of the repeats, step by step (wall and CPU alike), on a "
+        "shared machine (see the load below); CPU rows are what the work costs whatever else runs, though "
+        "on this shared 2-core machine they still vary by about 30% from run to run (process CPU: the "
+        "requester's blob server "
+        "runs in the same process, so serving the input file is counted too).",
         "",
         f"Sharding ({small.name if len(runs) == 1 else runs[-1].name}, {runs[-1].items:,} items): one provider "
         f"{shards[0]:.2f} s, three providers at once {shards[1]:.2f} s ({shards[0] / shards[1]:.2f}x; this "

@@ -11,9 +11,11 @@ import numpy as np
 
 from oracle.client.cli_ui import Out, escrow_from
 from oracle.client.jobs import DEFAULT_SAMPLES, JobClient, JobClientError
+from oracle.energy import EnergyError, EnergyPolicy
 from oracle.work import demo_model
-from oracle.work.errors import InputError, ModelError
+from oracle.work.errors import InputError, ManifestError, ModelError
 from oracle.work.escrow import Status
+from oracle.work.manifest import energy_json
 
 TOKEN = 10**18
 
@@ -51,6 +53,20 @@ def register(subs, common: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=_tokens, required=True, help="tokens paid for the whole job")
     p.add_argument("--deadline-in", type=int, default=3600, help="seconds from now (default 3600)")
     p.add_argument("--min-score", type=int, default=0)
+    p.add_argument(
+        "--max-mj-per-item",
+        type=int,
+        default=None,
+        metavar="MJ",
+        help="energy cap: providers whose energy per item is above MJ millijoules decline the job",
+    )
+    p.add_argument(
+        "--min-gflops-per-watt",
+        type=int,
+        default=None,
+        metavar="G",
+        help="only nodes attested at >= G GFLOP/s per W take the job",
+    )
     p.add_argument(
         "--approve", action="store_true", help="approve + postJob instead of one permit transaction"
     )
@@ -102,14 +118,32 @@ def _load_model(args) -> bytes:
         raise ModelError(f"cannot read the model file {args.model}: {exc.strerror}") from None
 
 
+def _energy_terms(args) -> EnergyPolicy | None:
+    """The manifest's energy terms from --max-mj-per-item / --min-gflops-per-watt (None: neither)."""
+    if args.max_mj_per_item is None and args.min_gflops_per_watt is None:
+        return None
+    terms = {"max_mj_per_item": args.max_mj_per_item, "min_gflops_per_watt": args.min_gflops_per_watt}
+    try:
+        return EnergyPolicy.from_json({k: v for k, v in terms.items() if v is not None}, "--energy")
+    except EnergyError as exc:
+        raise ManifestError(str(exc).replace("--energy.", "--").replace("_", "-")) from None
+
+
 def cmd_post(args, out: Out) -> int:
+    energy = _energy_terms(args)  # refused before anything starts
     client = _client(args, args.serve)
     client.start()
     try:
         x = _load_inputs(args)
         deadline = client.escrow.chain.block_timestamp() + args.deadline_in
         posted = client.post(
-            _load_model(args), x, args.budget, deadline, min_score=args.min_score, use_permit=not args.approve
+            _load_model(args),
+            x,
+            args.budget,
+            deadline,
+            min_score=args.min_score,
+            use_permit=not args.approve,
+            energy=energy,
         )
         out.progress(f"job {posted.job_id} posted; serving its files at {client.server.url}")
         status = client.status(posted.job_id)
@@ -128,6 +162,7 @@ def cmd_post(args, out: Out) -> int:
         "spec_hash": "0x" + posted.spec_hash.hex(),
         "items": posted.manifest.inputs.count,
         "gas": posted.gas_used,
+        "energy": energy_json(posted.manifest.energy) if posted.manifest.energy else None,
     }
     out.result(
         data,

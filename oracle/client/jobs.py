@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from oracle.client.sampling import escape_bound
+from oracle.energy import EnergyPolicy
 from oracle.services import service_url
 from oracle.work import job as work
 from oracle.work.blob_server import BlobServer
@@ -142,8 +143,11 @@ class JobClient:
 
     # -- posting ------------------------------------------------------------------------------
 
-    def prepare(self, model_bytes: bytes, x: np.ndarray, deadline: int) -> Manifest:
-        """Check the model and inputs, store them and build the manifest (served from here)."""
+    def prepare(
+        self, model_bytes: bytes, x: np.ndarray, deadline: int, energy: EnergyPolicy | None = None
+    ) -> Manifest:
+        """Check the model and inputs, store them and build the manifest (served from here);
+        ``energy``: the manifest's optional energy terms."""
         model = self._model(model_bytes)
         digest, data = model.digest, work.input_bytes(np.asarray(x))
         self.store.put(model_bytes)
@@ -154,6 +158,7 @@ class JobClient:
             deadline,
             model_urls=[self.server.blob_url(digest), f"ipfs://{BlobRef(digest, 0).cid}"],
             input_urls=[self.server.blob_url(in_digest), f"ipfs://{BlobRef(in_digest, 0).cid}"],
+            energy=energy,
         )
         self.store.put(manifest.to_bytes())
         return manifest
@@ -175,11 +180,12 @@ class JobClient:
         *,
         min_score: int = 0,
         use_permit: bool = True,
+        energy: EnergyPolicy | None = None,
     ) -> Posted:
         """Post a job running ``model_bytes`` on every item of ``x``. Refused before any money
         moves when the model is not minted, the inputs do not fit it, the manifest is too large,
         or the deadline cannot be met."""
-        manifest = self.prepare(model_bytes, x, deadline)
+        manifest = self.prepare(model_bytes, x, deadline, energy)
         if not self.escrow.model_exists(manifest.model_id):
             raise ManifestError(
                 f"model {manifest.model.hex} is not minted as a ModelNFT: mint it first (its id is the SHA-256 of the file)"

@@ -28,14 +28,21 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from oracle.chain import ChainError
+from oracle.energy import NodeEnergy
 from oracle.journal import Journal
+from oracle.provider.jobs_compute import commit_outputs, metered, run_chunks
+from oracle.provider.jobs_energy import (
+    attested_figures,
+    energy_info,
+    energy_record,
+    meter_args_for,
+    node_energy,
+)
 from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
 from oracle.provider.jobs_serve import JobRoutes
@@ -45,7 +52,7 @@ from oracle.work.blobs import BlobRef, BlobStore, Fetcher
 from oracle.work.content import cid_of_digest, hex32, parse_digest
 from oracle.work.errors import BlobError, InputError, ManifestError, ModelError, WorkError
 from oracle.work.escrow import Escrow, Status
-from oracle.work.items import ItemTree, split_items
+from oracle.work.items import ItemTree
 from oracle.work.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from oracle.work.runtime import OnnxModel
 
@@ -53,34 +60,6 @@ _REPEATED = ("waiting", "busy")
 StepHook = Callable[[str, int, dict[str, Any]], None]
 """Called at each step boundary ``(step, job id, details)``: progress output, and fault drills
 (a hook that raises stops the agent there, as a kill would)."""
-
-
-def run_chunks(
-    manifest: Manifest,
-    model: OnnxModel,
-    x: np.ndarray,
-    store: BlobStore,
-    batch_size: int,
-    done: Sequence[str],
-    on_chunk: Callable[[list[str], int], None],
-) -> list[str]:
-    """Run the items after the ``done`` chunks, ``batch_size`` per chunk; each chunk's output
-    records are stored as a blob and reported (``on_chunk(chunk digests, items done)``, where the
-    agent journals them) before the next starts. Returns every chunk's digest."""
-    count, batch = manifest.inputs.count, max(batch_size, 1)
-    chunks = list(done)
-    for start in range(len(chunks) * batch, count, batch):
-        records = work.run(manifest, model, x[start : start + batch], batch_size=batch)
-        chunks.append(hex32(store.put(work.outputs_file(records))))
-        on_chunk(chunks, min(start + batch, count))
-    return chunks
-
-
-def commit_outputs(manifest: Manifest, store: BlobStore, chunks: Sequence[str]) -> tuple[bytes, ItemTree]:
-    """The outputs file (stored) and the item tree whose root is the ``resultHash``."""
-    outputs = b"".join(store.get(parse_digest(c)) for c in chunks)
-    tree = ItemTree(split_items(outputs, manifest.record_size))
-    return store.put(outputs), tree
 
 
 def print_progress(step: str, job_id: int, info: dict[str, Any]) -> None:
@@ -99,6 +78,7 @@ class JobAgent:
         host: str = "127.0.0.1",
         port: int = 0,
         on_step: StepHook | None = print_progress,
+        meter_args: dict[str, Any] | None = None,
     ):
         self.escrow = escrow
         self.policy = policy
@@ -108,6 +88,8 @@ class JobAgent:
         self.journal = Journal(state / "jobs.sqlite")
         self.records = JobJournal(self.journal, escrow.address)
         self.on_step = on_step
+        self.meter_args = meter_args
+        """EnergyMeter's arguments (tests pass an NVML stand-in); None: from the model's device."""
         self.routes = JobRoutes(self.records, self.store, self._manifest, self._blob_url)
         self.server = BlobServer(
             self.store,
@@ -118,6 +100,7 @@ class JobAgent:
         )
         self._models: dict[int, OnnxModel] = {}
         self._flops: dict[int, float] = {}
+        self._attested: tuple[int, tuple[int, int] | None] = (0, None)
         self._inputs: dict[bytes, bytes] = {}
         self._trees = self.routes.trees
         self._said: dict[int, tuple[str, str]] = {}
@@ -248,7 +231,7 @@ class JobAgent:
             return rec
         royalty = self.escrow.job_royalty(job)
         try:
-            model, inputs = self._fetch_and_check(manifest)
+            model, inputs, _ = self._fetch_and_check(manifest)
         except BlobError as exc:  # a source may come back: look again on the next poll
             self._step("waiting", rec.job_id, reason=str(exc)[:200])
             return rec
@@ -262,6 +245,7 @@ class JobAgent:
             flops_per_s=self._throughput(model, inputs, manifest),
             now=self.escrow.chain.block_timestamp(),
             free_stake=self.escrow.free_stake(self.escrow.me),
+            energy=self._node_energy(manifest.model_id),
         )
         self._step(
             "offer",
@@ -272,27 +256,47 @@ class JobAgent:
             fee=decision.fee,
             net_per_item=decision.net_per_item,
             est_s=f"{decision.seconds_needed:.2f}",
+            **({"energy": decision.energy} if decision.energy else {}),
         )
-        if not decision.accept:
-            return self.records.put(rec, step="declined", reason="; ".join(decision.reasons))
+        if not decision.accept:  # shown with every failing rule (energy_ok's reason among them)
+            self._step("declined", rec.job_id, reason=(why := "; ".join(decision.reasons)))
+            return self.records.put(rec, step="declined", reason=why)
         return self.records.put(rec, step="accepting")
 
-    def _fetch_and_check(self, manifest: Manifest) -> tuple[OnnxModel, bytes]:
+    def _fetch_and_check(
+        self, manifest: Manifest, defer_tree: bool = False
+    ) -> tuple[OnnxModel, bytes, Callable[[], None] | None]:
+        """The model and the inputs, checked (hashes, the model against the manifest). The input
+        item tree is checked here, or -- ``defer_tree``, after a restart once the job is accepted
+        -- returned as a check for :func:`run_chunks` to overlap with the inference."""
         model = self._models.get(manifest.model_id)
         if model is None:
             data = self.fetcher.fetch(manifest.model)
-            model = OnnxModel(data, device=self.policy.device)
+            model = OnnxModel(data, device=self.policy.device, spinning=False)  # see jobs_compute
             self._models[manifest.model_id] = model
         work.check_model(manifest, model)
         blob = manifest.inputs.blob
         assert blob is not None
         inputs = self._inputs.get(blob.digest)
-        if inputs is None:  # fetched and checked once per agent run (a restart checks again)
-            inputs = self.fetcher.fetch(blob)
+        if inputs is not None:  # fetched and checked once per agent run (a restart checks again)
+            return model, inputs, None
+        inputs, digest = self.fetcher.fetch(blob), blob.digest
+
+        def check_tree() -> None:
             if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
                 raise InputError("the input items do not match the manifest's Merkle root")
-            self._inputs = {blob.digest: inputs}  # the last job's inputs only: bounded memory
-        return model, inputs
+            self._inputs = {digest: inputs}  # the last job's inputs only: bounded memory
+
+        if not defer_tree:
+            check_tree()
+        return model, inputs, check_tree if defer_tree else None
+
+    def _node_energy(self, model_id: int) -> NodeEnergy:
+        """This node's perf/W (its latest attestation's fp32 and powerW, else the config's
+        ``gflops_per_watt``) and its last measured mJ per item on this model."""
+        self._attested = attested_figures(self.escrow.chain, self.policy.node_id, self._attested)
+        last = self.records.model_energy(model_id)
+        return node_energy(self._attested[1], self.policy.gflops_per_watt, last)
 
     def _score(self) -> int:
         if "AttestationRegistry" in self.escrow.chain.deployment.contracts:
@@ -334,7 +338,7 @@ class JobAgent:
         return self.records.put(rec, step="accepted")
 
     def _compute(self, rec: JobRecord, manifest: Manifest) -> JobRecord:
-        model, inputs = self._fetch_and_check(manifest)
+        model, inputs, check_tree = self._fetch_and_check(manifest, defer_tree=True)
         t0 = time.perf_counter()
 
         def journal_chunk(chunks: list[str], done: int) -> None:
@@ -346,19 +350,32 @@ class JobAgent:
                 "progress", rec.job_id, items=f"{done}/{count}", pct=f"{100 * done // count}%", s=elapsed
             )
 
-        chunks = run_chunks(
-            manifest,
-            model,
-            work.input_array(manifest, inputs),
-            self.store,
-            self.policy.batch_size,
-            rec.chunks,
-            journal_chunk,
-        )
-        digest, tree = commit_outputs(manifest, self.store, chunks)
+        try:
+            run, reading = metered(
+                self.meter_args if self.meter_args is not None else meter_args_for(model),
+                lambda: run_chunks(
+                    manifest,
+                    model,
+                    work.input_array(manifest, inputs),
+                    self.store,
+                    self.policy.batch_size,
+                    rec.chunks,
+                    journal_chunk,
+                    verify=check_tree,
+                ),
+            )
+        except InputError as exc:  # the inputs are not the manifest's: never submit a result for them
+            self._step("failed", rec.job_id, reason=str(exc))
+            return self.records.put(rec, step="done", reason=str(exc))
+        digest, tree = commit_outputs(manifest, self.store, run)
         self._trees[rec.job_id] = (manifest, tree)
-        self._step("computed", rec.job_id, root=hex32(tree.root))
-        return self.records.put(rec, step="computed", outputs=hex32(digest), root=hex32(tree.root))
+        energy = energy_record(reading)
+        if energy is not None:
+            self.records.set_model_energy(manifest.model_id, energy)
+        self._step("computed", rec.job_id, root=hex32(tree.root), **energy_info(energy))
+        return self.records.put(
+            rec, step="computed", outputs=hex32(digest), root=hex32(tree.root), energy=energy or rec.energy
+        )
 
     def _submit(self, rec: JobRecord) -> JobRecord:
         assert rec.root is not None

@@ -10,7 +10,8 @@ Steps move forward only::
 ``accepting``/``submitting`` hold the hash of the signed transaction, written before it is sent;
 after a restart the agent asks the chain (the job's provider and status, the receipt) whether it
 went through, and sends again only when it did not, so nothing is accepted or submitted twice.
-Each finished chunk of outputs is a blob in the agent's store, its digest journaled, so a restart
+Per model, the last measured energy per item (``energy/<model id>``) is kept for the next
+acceptance's energy terms. Each finished chunk of outputs is a blob in the agent's store, its digest journaled, so a restart
 resumes after the last finished chunk.
 """
 
@@ -45,6 +46,9 @@ class JobRecord:
     outputs: str | None = None
     root: str | None = None
     reason: str | None = None
+    energy: dict[str, Any] | None = None
+    """The compute's energy reading (:func:`oracle.provider.jobs_energy.energy_record`): mJ per
+    item, source, and whether it is an estimate (a CPU node's)."""
 
     @property
     def final(self) -> bool:
@@ -89,3 +93,11 @@ class JobJournal:
 
     def set_cursor(self, block: int) -> None:
         self.journal.set_meta(self.prefix + "cursor", str(block))
+
+    def model_energy(self, model_id: int) -> dict[str, Any] | None:
+        """The last energy reading of a job on this model (as :attr:`JobRecord.energy`)."""
+        raw = self.journal.meta(f"{self.prefix}energy/{model_id:#066x}")
+        return json.loads(raw) if raw else None
+
+    def set_model_energy(self, model_id: int, energy: dict[str, Any]) -> None:
+        self.journal.set_meta(f"{self.prefix}energy/{model_id:#066x}", json.dumps(energy, sort_keys=True))

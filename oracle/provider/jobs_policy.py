@@ -10,6 +10,7 @@ Config file (TOML, the ``[jobs]`` table)::
     max_active_jobs = 4               # jobs accepted and not yet closed; more wait for a free slot
     score = 0                         # this node's verified score (the AttestationRegistry's, if deployed, wins)
     flops_per_s = 0                   # throughput to plan with; 0 = measure each model on start
+    gflops_per_watt = 0               # perf/W for energy terms when the node has no attestation (0 = none)
     deadline_margin_s = 120           # time kept in hand before a job's deadline
     manifest_sources = ["http://127.0.0.1:8800"]   # blob endpoints asked for /blobs/<specHash>
     ipfs_gateway = ""                 # an IPFS path gateway for ipfs:// files ("" = none)
@@ -20,8 +21,10 @@ Config file (TOML, the ``[jobs]`` table)::
 
 A job is accepted when every rule holds (:func:`decide`): the model is listed, the node's score
 meets the job's minimum, the net price per item (budget minus protocol fee minus the model's
-royalty, over the item count) meets the floor, the free stake covers the job's collateral, the item count is within ``max_items``, and the
-inference can finish ``deadline_margin_s`` before the deadline at the planned throughput.
+royalty, over the item count) meets the floor, the free stake covers the job's collateral, the item count is within ``max_items``, the
+inference can finish ``deadline_margin_s`` before the deadline at the planned throughput, and the
+manifest's energy terms (if any) hold for this node (:func:`oracle.energy.energy_ok`: its attested
+perf/W, its last measured mJ per item on the model).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oracle.energy import NodeEnergy, energy_ok
 from oracle.errors import EXIT_USAGE
 from oracle.work.blobs import DEFAULT_MAX_BLOB_BYTES
 from oracle.work.content import parse_digest
@@ -56,6 +60,7 @@ class JobPolicy:
     max_active_jobs: int = 4
     score: int = 0
     flops_per_s: float = 0.0
+    gflops_per_watt: float = 0.0
     deadline_margin_s: float = 120.0
     manifest_sources: tuple[str, ...] = ()
     ipfs_gateway: str | None = None
@@ -125,6 +130,8 @@ class Decision:
     royalty: Royalty
     fee: int
     seconds_needed: float
+    energy: str = ""
+    """:func:`oracle.energy.energy_ok`'s reason when the manifest has energy terms ("" otherwise)."""
 
 
 def net_pay(budget: int, fee_bps: int, royalty: Royalty) -> tuple[int, int]:
@@ -144,6 +151,7 @@ def decide(
     flops_per_s: float,
     now: int,
     free_stake: int,
+    energy: NodeEnergy | None = None,
 ) -> Decision:
     """Apply the policy (module doc) to one open job; every failing rule is named."""
     reasons = []
@@ -173,4 +181,9 @@ def decide(
             f"the run needs about {seconds:.0f} s + {policy.deadline_margin_s:.0f} s margin, "
             f"the deadline is {job.deadline - now} s away"
         )
-    return Decision(not reasons, tuple(reasons), per_item, royalty, fee, seconds)
+    said = ""
+    if manifest.energy is not None:
+        ok, said = energy_ok(manifest.energy, energy or NodeEnergy(), manifest.flops_per_item)
+        if not ok:
+            reasons.append(f"energy terms: {said}")
+    return Decision(not reasons, tuple(reasons), per_item, royalty, fee, seconds, said)

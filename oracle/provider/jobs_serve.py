@@ -1,6 +1,7 @@
 """What the job agent serves over HTTP (besides ``/blobs/<hex>``), answered from its journal:
 
-- ``GET /jobs/<id>`` -> ``{job_id, root, step, outputs: <blob reference>}`` once the outputs exist;
+- ``GET /jobs/<id>`` -> ``{job_id, root, step, outputs: <blob reference>, energy}`` once the outputs
+  exist (``energy``: the compute's mJ per item, its source, and ``estimate: true`` on a CPU node);
 - ``GET /jobs/<id>/outputs`` -> the outputs file itself (``application/octet-stream``), once the
   result is submitted on chain (the page checks it against ``resultHash``); before that ``409``
   with the job's step and what to wait for, ``404`` for a job this agent never took;
@@ -18,7 +19,7 @@ from oracle.work.blob_server import json_reply
 from oracle.work.blobs import BlobRef, BlobStore
 from oracle.work.content import parse_digest
 from oracle.work.errors import WorkError
-from oracle.work.items import ItemTree, split_items
+from oracle.work.items import ItemTree
 from oracle.work.manifest import Manifest
 
 MAX_OPEN_ITEMS = 1024
@@ -45,7 +46,7 @@ class JobRoutes:
         if job_id not in self.trees:
             manifest = self.manifest_of(parse_digest(rec.spec_hash))
             outputs = self.store.get(parse_digest(rec.outputs))
-            self.trees[job_id] = (manifest, ItemTree(split_items(outputs, manifest.record_size)))
+            self.trees[job_id] = (manifest, ItemTree.from_bytes(outputs, manifest.record_size))
         manifest, tree = self.trees[job_id]
         return rec, manifest, tree
 
@@ -70,7 +71,14 @@ class JobRoutes:
                 (self.blob_url(parse_digest(rec.outputs)),),
             )
             return json_reply(
-                200, {"job_id": job_id, "root": rec.root, "step": rec.step, "outputs": ref.to_json()}
+                200,
+                {
+                    "job_id": job_id,
+                    "root": rec.root,
+                    "step": rec.step,
+                    "outputs": ref.to_json(),
+                    "energy": rec.energy,
+                },
             )
         try:
             items = [int(i) for i in ",".join(query.get("items", [])).split(",") if i != ""]

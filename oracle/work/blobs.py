@@ -80,9 +80,10 @@ class BlobStore:
     def path_of(self, digest: bytes) -> Path:
         return self.root / digest.hex()
 
-    def put(self, data: bytes) -> bytes:
-        """Store ``data``; returns its digest (storing the same bytes twice is a no-op)."""
-        digest = sha256(data)
+    def put(self, data: bytes, digest: bytes | None = None) -> bytes:
+        """Store ``data``; returns its digest (storing the same bytes twice is a no-op).
+        ``digest``: its SHA-256 when the caller has just checked it (not hashed again)."""
+        digest = sha256(data) if digest is None else digest
         path = self.path_of(digest)
         if not path.exists():
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
@@ -207,12 +208,13 @@ class Fetcher:
                 data = self._download(self._source_url(url, ref), limit)
                 if max_size is None and len(data) != ref.size:
                     raise BlobError(f"served {len(data)} bytes, expected {ref.size}")
-                if sha256(data) != ref.digest:
-                    raise BlobError(f"served bytes hashing to {hex32(sha256(data))}, not to the address")
+                got = sha256(data)
+                if got != ref.digest:
+                    raise BlobError(f"served bytes hashing to {hex32(got)}, not to the address")
             except BlobError as exc:
                 failures.append(f"{url}: {exc}")
                 continue
-            self.store.put(data)
+            self.store.put(data, got)
             self.fetched_bytes += len(data)
             return data
         if not failures:

@@ -5,23 +5,26 @@ A job's input file is one C-order little-endian tensor ``[count, *item_shape]``;
 the outputs: item ``i``'s record is the concatenation, in the manifest's output order, of the
 bytes of every output tensor's ``i``-th slice.
 
-Commitment: the Merkle tree of :class:`oracle.challenge.MerkleTree` with the leaves of
-:func:`oracle.challenge.row_leaf`, one per item: ``sha256(0x00 || uint32_be(i) || bytes_i)``, inner
+Commitment: the Merkle tree of :class:`oracle.merkle.MerkleTree` with the leaves of
+:func:`oracle.merkle.row_leaf`, one per item: ``sha256(0x00 || uint32_be(i) || bytes_i)``, inner
 nodes ``sha256(0x01 || left || right)``, an odd last node carried up. ``row_leaf`` encodes a row as
 int32 little-endian words; every dtype a job may use is 4 or 8 bytes wide, so an item's bytes read
-as ``<i4`` words re-encode to exactly the same bytes (:func:`item_words`): the leaf hashes the
-item's bytes unchanged, and proofs verify with :func:`oracle.challenge.verify_proof` as they are.
+as ``<i4`` words re-encode to exactly the same bytes (:func:`item_words`): the leaf is the item's
+bytes hashed unchanged, which is how :func:`item_leaf` and :func:`oracle.merkle.packed_leaves`
+compute it (no words, no per-item objects), and proofs verify with
+:func:`oracle.merkle.verify_proof` as they are.
 The inputs root is in the manifest; the outputs root is the job's ``resultHash`` on chain.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from oracle.merkle import MerkleTree, row_leaf, verify_proof
+from oracle.merkle import LEAF_PREFIX, MerkleTree, packed_leaves, verify_proof
 from oracle.work.errors import InputError, ProofError
 
 DTYPES: dict[str, np.dtype] = {
@@ -49,8 +52,11 @@ def item_words(item: bytes) -> np.ndarray:
 
 
 def item_leaf(index: int, item: bytes) -> bytes:
-    """The Merkle leaf of item ``index``: ``sha256(0x00 || uint32_be(index) || item)``."""
-    return row_leaf(index, item_words(item))
+    """The Merkle leaf of item ``index``: ``sha256(0x00 || uint32_be(index) || item)``, hashed
+    from the bytes as they are (equal to ``row_leaf(index, item_words(item))``, without the words)."""
+    if len(item) % 4:
+        raise InputError(f"an item is a whole number of 4-byte words, got {len(item)} bytes")
+    return hashlib.sha256(LEAF_PREFIX + index.to_bytes(4, "big") + item).digest()
 
 
 def split_items(data: bytes, item_size: int) -> list[bytes]:
@@ -61,17 +67,54 @@ def split_items(data: bytes, item_size: int) -> list[bytes]:
 
 
 class ItemTree:
-    """The commitment over a list of items (see the module doc), with openings."""
+    """The commitment over a job's items (see the module doc), with openings. Kept as the one
+    bytes object of the items and the packed tree (:func:`oracle.merkle.packed_leaves`): no
+    per-item object is made until an item is opened."""
 
     def __init__(self, items: Sequence[bytes]):
         if not items:
             raise InputError("a job has at least one item")
-        self.items = list(items)
-        self.tree = MerkleTree([item_leaf(i, it) for i, it in enumerate(self.items)])
+        size = len(items[0])
+        if all(len(it) == size for it in items):
+            self._init(b"".join(items), size)
+        else:  # records of mixed sizes (no job makes them): one leaf each
+            self.data, self.item_size, self._offsets = b"".join(items), 0, [0]
+            for it in items:
+                self._offsets.append(self._offsets[-1] + len(it))
+            self.tree = MerkleTree([item_leaf(i, it) for i, it in enumerate(items)])
+
+    def _init(self, data: bytes, item_size: int) -> None:
+        if item_size <= 0 or item_size % 4:
+            raise InputError(f"an item is a whole number of 4-byte words, got {item_size} bytes")
+        self.data, self.item_size, self._offsets = data, item_size, None
+        self.tree = MerkleTree.from_packed(packed_leaves(data, item_size))
 
     @classmethod
     def from_bytes(cls, data: bytes, item_size: int) -> ItemTree:
-        return cls(split_items(data, item_size))
+        """The tree over a file of ``item_size``-byte items (the fast path: no split)."""
+        if item_size <= 0 or len(data) % item_size:
+            raise InputError(f"{len(data)} bytes is not a whole number of {item_size}-byte items")
+        if not data:
+            raise InputError("a job has at least one item")
+        tree = cls.__new__(cls)
+        tree._init(bytes(data), item_size)
+        return tree
+
+    @classmethod
+    def from_leaves(cls, data: bytes, item_size: int, leaves: bytes) -> ItemTree:
+        """The tree over ``data`` whose packed leaves were already hashed (chunk by chunk, as the
+        job agent does while inference runs); they must be one per item."""
+        if (
+            item_size <= 0
+            or len(data) % item_size
+            or not data
+            or len(leaves) != 32 * (len(data) // item_size)
+        ):
+            raise InputError(f"{len(leaves) // 32} leaves for {len(data)} bytes of {item_size}-byte items")
+        tree = cls.__new__(cls)
+        tree.data, tree.item_size, tree._offsets = data, item_size, None
+        tree.tree = MerkleTree.from_packed(leaves)
+        return tree
 
     @property
     def root(self) -> bytes:
@@ -79,10 +122,21 @@ class ItemTree:
 
     @property
     def count(self) -> int:
-        return len(self.items)
+        return self.tree.count
+
+    def item(self, index: int) -> bytes:
+        if self._offsets is not None:
+            return self.data[self._offsets[index] : self._offsets[index + 1]]
+        if not 0 <= index < self.count:
+            raise IndexError(f"item {index} out of range [0, {self.count})")
+        return self.data[index * self.item_size : (index + 1) * self.item_size]
+
+    @property
+    def items(self) -> list[bytes]:
+        return [self.item(i) for i in range(self.count)]
 
     def open(self, index: int) -> Opening:
-        return Opening(index, self.items[index], tuple(self.tree.proof(index)))
+        return Opening(index, self.item(index), tuple(self.tree.proof(index)))
 
 
 @dataclass(frozen=True)
@@ -124,18 +178,28 @@ def check_openings(openings: Sequence[Opening], root: bytes, count: int, item_si
             raise ProofError(f"item {op.index} does not match the committed root 0x{root.hex()}")
 
 
-def pack(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> list[bytes]:
-    """Per-item records: item ``i`` = concatenation of ``arrays[k][i]`` (as ``dtypes[k]``)."""
-    if not arrays:
-        return []
+def _rows(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> np.ndarray:
+    """``[count, record bytes]`` uint8: row ``i`` = concatenation of ``arrays[k][i]`` (as ``dtypes[k]``)."""
     count = arrays[0].shape[0]
     parts = []
     for arr, dt in zip(arrays, dtypes, strict=True):
         if arr.shape[0] != count:
             raise InputError(f"outputs disagree on the item count ({arr.shape[0]} vs {count})")
         parts.append(np.ascontiguousarray(arr, dtype=dt).reshape(count, -1).view(np.uint8))
-    rows = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
-    return [rows[i].tobytes() for i in range(count)]
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def pack(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> list[bytes]:
+    """Per-item records: item ``i`` = concatenation of ``arrays[k][i]`` (as ``dtypes[k]``)."""
+    if not arrays:
+        return []
+    rows = _rows(arrays, dtypes)
+    return [rows[i].tobytes() for i in range(rows.shape[0])]
+
+
+def pack_file(arrays: Sequence[np.ndarray], dtypes: Sequence[np.dtype]) -> bytes:
+    """The records of :func:`pack` as one file (their concatenation), without a per-item object."""
+    return _rows(arrays, dtypes).tobytes() if arrays else b""
 
 
 def unpack(

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from oracle.energy import EnergyPolicy
 from oracle.work.blobs import BlobRef
 from oracle.work.equality import Equality
 from oracle.work.errors import InputError, ManifestError
-from oracle.work.items import DTYPES, ItemTree, pack, split_items, unpack
-from oracle.work.manifest import InputSpec, Manifest, OutputSpec
+from oracle.work.items import DTYPES, ItemTree, pack, pack_file, split_items, unpack
+from oracle.work.manifest import InputSpec, Manifest, OutputSpec, energy_json
 from oracle.work.runtime import OnnxModel
 
 
@@ -37,6 +38,7 @@ def build_manifest(
     model_urls: Sequence[str] = (),
     input_urls: Sequence[str] = (),
     equality: Mapping[str, Equality] | None = None,
+    energy: EnergyPolicy | None = None,
 ) -> Manifest:
     """The manifest for running ``model`` on every item of ``x`` (validated against the model)."""
     model.validate(x)
@@ -66,6 +68,7 @@ def build_manifest(
         tuple(outputs),
         model.flops_per_item,
         int(deadline),
+        energy if energy is not None and energy_json(energy) else None,
     )
     manifest.to_bytes()  # size limit
     return manifest
@@ -131,6 +134,12 @@ def run(manifest: Manifest, model: OnnxModel, x: np.ndarray, batch_size: int = 4
     """Run the model on ``x`` (all items or a sample) -> output records."""
     outs = model.run(x, batch_size=batch_size, names=[o.name for o in manifest.outputs])
     return output_records(manifest, outs)
+
+
+def pack_outputs(manifest: Manifest, outputs: Sequence[np.ndarray]) -> bytes:
+    """The model's output tensors as one file of records (``outputs_file(output_records(...))``,
+    without a per-item object)."""
+    return pack_file(outputs, [DTYPES[o.dtype] for o in manifest.outputs])
 
 
 def outputs_file(records: Sequence[bytes]) -> bytes:

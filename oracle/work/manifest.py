@@ -20,7 +20,13 @@ Schema, version 1 (every field required unless marked)::
                  {"name": "logits", "dtype": "float32", "item_shape": [10],
                   "equality": {"rule": "close", "atol": "1e-4", "rtol": "1e-4"}}],
      "cost":    {"flops_per_item": 34816},        # the model's arithmetic per item (checked by providers)
-     "deadline": 1764633600}                      # unix seconds, = the escrow job's deadline
+     "deadline": 1764633600,                      # unix seconds, = the escrow job's deadline
+     "energy":  {"max_mj_per_item": 1500,          # optional (absent: no energy terms), integers:
+                 "min_gflops_per_watt": 200,       # providers honour them at acceptance
+                 "prefer_efficient": true}}        # (oracle.energy.EnergyPolicy / energy_ok)
+
+``energy`` lists only the terms it sets (``prefer_efficient`` only when true, no empty object), so
+one set of terms has one encoding; a manifest without it is byte for byte what it was before.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from oracle.energy import EnergyError, EnergyPolicy
 from oracle.work.blobs import BlobRef
 from oracle.work.content import hex32, parse_digest, sha256
 from oracle.work.equality import Equality
@@ -150,6 +157,8 @@ class Manifest:
     outputs: tuple[OutputSpec, ...]
     flops_per_item: int
     deadline: int
+    energy: EnergyPolicy | None = None
+    """The optional energy terms (None: the manifest has no ``energy`` object)."""
 
     @property
     def model_id(self) -> int:
@@ -188,6 +197,7 @@ class Manifest:
             ],
             "cost": {"flops_per_item": self.flops_per_item},
             "deadline": self.deadline,
+            **({"energy": energy_json(self.energy)} if self.energy is not None else {}),
         }
 
     def to_bytes(self) -> bytes:
@@ -236,7 +246,10 @@ def parse_manifest(data: bytes) -> Manifest:
 def manifest_from_json(obj: Any) -> Manifest:
     """The schema check of the module doc, on parsed JSON."""
     top = _obj(
-        obj, "manifest", {"version", "kind", "model", "runtime", "inputs", "outputs", "cost", "deadline"}
+        obj,
+        "manifest",
+        {"version", "kind", "model", "runtime", "inputs", "outputs", "cost", "deadline", "energy"},
+        frozenset({"energy"}),
     )
     if top["version"] != VERSION:
         raise ManifestError(f"manifest.version must be {VERSION}, got {top['version']!r}")
@@ -286,7 +299,33 @@ def manifest_from_json(obj: Any) -> Manifest:
     cost = _obj(top["cost"], "manifest.cost", {"flops_per_item"})
     flops = _int(cost["flops_per_item"], "manifest.cost.flops_per_item", 1, 1 << 50)
     deadline = _int(top["deadline"], "manifest.deadline", 1, (1 << 40) - 1)
-    return Manifest(model, opset, inputs, tuple(outputs), flops, deadline)
+    energy = _energy(top["energy"]) if "energy" in top else None
+    return Manifest(model, opset, inputs, tuple(outputs), flops, deadline, energy)
+
+
+def energy_json(policy: EnergyPolicy) -> dict[str, Any]:
+    """The manifest's ``energy`` object: only the terms set (module doc)."""
+    out: dict[str, Any] = {}
+    if policy.max_mj_per_item is not None:
+        out["max_mj_per_item"] = policy.max_mj_per_item
+    if policy.min_gflops_per_watt is not None:
+        out["min_gflops_per_watt"] = policy.min_gflops_per_watt
+    if policy.prefer_efficient:
+        out["prefer_efficient"] = True
+    return out
+
+
+def _energy(value: Any) -> EnergyPolicy:
+    try:
+        policy = EnergyPolicy.from_json(value, "manifest.energy")
+    except EnergyError as exc:
+        raise ManifestError(str(exc)) from None
+    if value is None or energy_json(policy) != value or not value:
+        raise ManifestError(
+            "manifest.energy lists only the terms it sets: max_mj_per_item and min_gflops_per_watt "
+            "(integers), prefer_efficient only when true; leave energy out when it sets none"
+        )
+    return policy
 
 
 def _dtype(value: Any, what: str) -> str:

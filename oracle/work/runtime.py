@@ -122,7 +122,10 @@ def _info(arg: ort.NodeArg) -> TensorInfo:
 class OnnxModel:
     """A checked ONNX model with an ONNX Runtime session."""
 
-    def __init__(self, data: bytes, device: str = "auto", threads: int | None = None):
+    def __init__(self, data: bytes, device: str = "auto", threads: int | None = None, spinning: bool = True):
+        """``spinning=False``: ONNX Runtime's intra-op threads sleep instead of spinning between
+        runs -- for batch work, whose CPU is wanted by the hashing that overlaps the next run
+        (the job agent); the default keeps ONNX Runtime's low-latency spinning (paid requests)."""
         self.proto = check_onnx(data)
         self.data = bytes(data)
         self.digest = sha256(self.data)
@@ -130,6 +133,8 @@ class OnnxModel:
         if threads is not None:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 self.data, sess_options=options, providers=select_providers(device)

@@ -63,6 +63,7 @@ class JobWorld:
         on_step=None,
         client: JobClient | None = None,
         cls: type[JobAgent] = JobAgent,
+        meter_args: dict | None = None,
         **policy,
     ):
         settings = {
@@ -78,6 +79,7 @@ class JobWorld:
             self.tmp / (state or f"agent-{index}-{len(self.agents)}-{id(settings)}"),
             port=self.ports[index],
             on_step=on_step,
+            meter_args=meter_args,
         )
         agent.start()
         self.agents.append(agent)

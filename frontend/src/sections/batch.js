@@ -2,12 +2,13 @@
 // page checks both (the file's SHA-256 is the model id, the inputs fit the model's input), builds
 // the manifest, puts the model, the inputs and the manifest on a blob endpoint (the one given, else
 // the job agent a node names in GET <metadataURI>/services, else its metadataURI), posts the job with
-// specHash = sha256(manifest), then shows the outputs once the provider submits, checked against
+// specHash = sha256(manifest) (with the optional energy terms: max mJ per item, min GFLOP/s per W,
+// which the providers' agents honour at acceptance), then shows the outputs once the provider submits, checked against
 // its resultHash first (for a digits model, each predicted label next to its input).
 import { contract, send, state } from '../chain.js';
 import { checkOnnx, sha256 } from '../content.js';
 import { act, field, h, parseAmount, short } from '../ui.js';
-import { blobRef, buildManifest, checkOutputs, inputTensor, itemValues } from '../work.js';
+import { blobRef, buildManifest, checkOutputs, energyTerms, inputTensor, itemValues } from '../work.js';
 import { ensureAllowance } from './staking.js';
 
 // Where files go and where outputs come from (the provider agent's blob endpoint, oracle/work/blobs.py).
@@ -48,6 +49,8 @@ export function runForm(ctx) {
     field('budget (GPU)', 'budget', { value: '20', inputmode: 'decimal' }),
     field('deadline (minutes)', 'minutes', { value: '30', inputmode: 'numeric' }),
     field('blob endpoint', 'blobs', { class: 'wide', placeholder: 'http://… (empty: a node’s job agent, from its /services)' }),
+    field('max mJ per item (optional)', 'maxMj', { inputmode: 'numeric', placeholder: 'no cap', title: 'providers whose energy per item is above this decline the job' }),
+    field('min GFLOP/s per W (optional)', 'minPerfW', { inputmode: 'numeric', placeholder: 'any', title: 'only nodes attested at least this efficient take the job' }),
     h('button', { type: 'submit' }, 'Post job with these inputs'),
   );
   form.addEventListener('submit', (e) => {
@@ -66,6 +69,7 @@ export function runForm(ctx) {
       if (!snap.models.has(BigInt(modelHex))) throw new Error(`No model NFT has id ${short(modelHex)} (this file’s SHA-256): mint it first in Models.`);
       if (model.inputs.length !== 1) throw new Error(`The model has ${model.inputs.length} inputs; a job feeds exactly one.`);
       const inputs = inputTensor(new Uint8Array(await inputFile.arrayBuffer()), model.inputs[0], inputFile.name);
+      const energy = energyTerms(f.get('maxMj'), f.get('minPerfW'));
       const endpoint = String(f.get('blobs') || '').trim().replace(/\/+$/, '') || (await defaultEndpoint(snap));
       if (!/^https?:\/\//.test(endpoint)) throw new Error('Give the blob endpoint (http://…) where the provider fetches the files.');
       const budget = parseAmount(f.get('budget'));
@@ -75,7 +79,7 @@ export function runForm(ctx) {
       const inputHex = await sha256(inputs.data);
       const modelBlob = await blobRef(modelBytes, [`${endpoint}${BLOB_PATH(modelHex)}`]);
       const inputBlob = await blobRef(inputs.data, [`${endpoint}${BLOB_PATH(inputHex)}`]);
-      const manifest = await buildManifest({ model, modelBlob, inputs, inputBlob, deadline });
+      const manifest = await buildManifest({ model, modelBlob, inputs, inputBlob, deadline, energy });
       await putBlob(endpoint, modelBytes, modelHex);
       await putBlob(endpoint, inputs.data, inputHex);
       await putBlob(endpoint, manifest.bytes, manifest.specHash);
@@ -84,7 +88,8 @@ export function runForm(ctx) {
       await ensureAllowance(contract('JobEscrow').address, budget);
       await send('JobEscrow', 'postJob', [budget, deadline, 0, BigInt(modelHex), manifest.specHash]);
       ctx.refresh();
-      return `Job posted: ${inputs.count} items for model ${short(modelHex)} (manifest ${short(manifest.specHash)}).`;
+      const terms = energy ? `, energy terms ${Object.entries(energy).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+      return `Job posted: ${inputs.count} items for model ${short(modelHex)} (manifest ${short(manifest.specHash)}${terms}).`;
     });
   });
   return form;
