@@ -17,7 +17,7 @@ from oracle.energy import (
     measure,
     rank_by_efficiency,
 )
-from tests.support.gpu import FakeNvml
+from tests.support.gpu import MeterNvml
 
 
 class Clock:
@@ -29,7 +29,7 @@ class Clock:
 
 
 def test_energy_counter_gives_measured_joules_per_item():
-    meter = EnergyMeter(nvml=FakeNvml([1_000_000, 1_250_000]), clock=Clock(10.0, 12.5))
+    meter = EnergyMeter(nvml=MeterNvml([1_000_000, 1_250_000]), clock=Clock(10.0, 12.5))
     with meter:
         pass
     r = meter.reading(items=100)
@@ -39,7 +39,7 @@ def test_energy_counter_gives_measured_joules_per_item():
 
 
 def test_without_the_counter_board_power_is_sampled():
-    meter = EnergyMeter(nvml=FakeNvml(None, power_mw=200_000))
+    meter = EnergyMeter(nvml=MeterNvml(None, power_mw=200_000))
     with meter:
         import time
 
@@ -51,7 +51,7 @@ def test_without_the_counter_board_power_is_sampled():
 
 
 def test_without_nvml_the_cpu_figure_is_labelled_an_estimate():
-    meter = EnergyMeter(nvml=FakeNvml(init_fails=True), clock=Clock(0.0, 2.0), cpu_clock=Clock(1.0, 2.5))
+    meter = EnergyMeter(nvml=MeterNvml(init_fails=True), clock=Clock(0.0, 2.0), cpu_clock=Clock(1.0, 2.5))
     with meter:
         pass
     r = meter.reading(items=3)
@@ -61,7 +61,7 @@ def test_without_nvml_the_cpu_figure_is_labelled_an_estimate():
 
 
 def test_a_counter_that_goes_backwards_falls_back_to_the_estimate():
-    meter = EnergyMeter(nvml=FakeNvml([5_000, 10]), clock=Clock(0.0, 1.0), cpu_clock=Clock(0.0, 0.2))
+    meter = EnergyMeter(nvml=MeterNvml([5_000, 10]), clock=Clock(0.0, 1.0), cpu_clock=Clock(0.0, 0.2))
     with meter:
         pass
     r = meter.reading()

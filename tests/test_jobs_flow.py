@@ -18,7 +18,7 @@ from oracle.work.escrow import Status
 from oracle.work.manifest import parse_manifest
 from tests.conftest import CORE_PARAMS
 from tests.support.core import BPS, ETHER
-from tests.support.gpu import FakeNvml
+from tests.support.gpu import MeterNvml
 from tests.support.jobs import ROYALTY_BPS, WrongLabelAgent, build_world
 from tests.support.work import demo_bytes, digits
 
@@ -160,7 +160,7 @@ def test_energy_is_metered_per_item_and_the_next_acceptance_honours_the_jobs_ter
     mJ per item in the record and at /jobs/<id>; the next jobs' caps and perf/W floor are held
     against that measurement and the node's perf/W (here from its config: no attestation)."""
     x, _ = digits(32)
-    nvml = FakeNvml([1_000, 2_000, 3_000, 3_500])
+    nvml = MeterNvml([1_000, 2_000, 3_000, 3_500])
     said = []
     agent = world.agent(
         client=client,

@@ -85,7 +85,7 @@ def test_score_formula():
 
 
 def test_power_sampler_and_work_per_joule_with_a_stand_in_nvml():
-    class FakeNvml:
+    class MeterNvml:
         NVMLError = type("NVMLError", (Exception,), {})
 
         def __init__(self):
@@ -94,7 +94,7 @@ def test_power_sampler_and_work_per_joule_with_a_stand_in_nvml():
         def nvmlDeviceGetPowerUsage(self, handle):
             return next(self.readings)
 
-    with bench.PowerSampler(FakeNvml(), handle=types.SimpleNamespace(), interval_s=0.001) as sampler:
+    with bench.PowerSampler(MeterNvml(), handle=types.SimpleNamespace(), interval_s=0.001) as sampler:
         time.sleep(0.05)
     assert sampler.samples_w[:3] == [300.0, 310.0, 320.0]
     assert 300.0 <= sampler.mean_w <= 330.0

@@ -80,8 +80,9 @@ def fake_nvml(
     return m
 
 
-class FakeNvml:
-    """pynvml's functions the meter calls; ``counter`` in mJ (None: not supported)."""
+class MeterNvml:
+    """A stand-in pynvml with just what the energy meter calls (the energy counter in mJ, None:
+    not supported; the power reading) -- :func:`fake_nvml` is the one for inventories."""
 
     class NVMLError(Exception):
         pass
