@@ -72,12 +72,32 @@ def test_health_shows_the_gpus_and_turns_degraded_with_a_problem(hot_server):
     ]
 
 
-def test_metrics_count_requests_by_route_and_status_and_show_gpu_gauges(hot_server, caplog):
-    with caplog.at_level(logging.INFO, logger="oracle.serve"):
+class _Records(logging.Handler):
+    """The log records of one logger, whatever handlers and propagation other tests set up."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_metrics_count_requests_by_route_and_status_and_show_gpu_gauges(hot_server):
+    logger, seen = logging.getLogger("oracle.serve"), _Records()
+    logger.addHandler(seen)
+    level, logger.level = logger.level, logging.INFO
+    try:
         _get(hot_server.url + "/health")
         with pytest.raises(urllib.error.HTTPError):
             _get(hot_server.url + "/no-such-thing?x=1")
-    status, ctype, body = _get(hot_server.url + "/metrics")
+        deadline = time.monotonic() + 10  # a request is counted and logged once its answer is sent
+        while time.monotonic() < deadline and len(seen.records) < 2:
+            time.sleep(0.01)
+        status, ctype, body = _get(hot_server.url + "/metrics")
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(level)
     text = body.decode()
     assert status == 200 and ctype.startswith("text/plain")
     assert 'oracle_provider_requests_total{method="GET",route="/health",status="200"}' in text
@@ -85,7 +105,7 @@ def test_metrics_count_requests_by_route_and_status_and_show_gpu_gauges(hot_serv
     assert 'oracle_provider_gpu_temperature_celsius{gpu="0"} 90.0' in text
     assert 'oracle_provider_gpu_degraded{gpu="0"} 1.0' in text
     assert "oracle_provider_request_seconds_bucket" in text
-    logged = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "request"]
+    logged = [r.msg for r in seen.records if isinstance(r.msg, dict) and r.msg.get("event") == "request"]
     assert {(m["method"], m["path"], m["status"]) for m in logged} >= {
         ("GET", "/health", 200),
         ("GET", "/no-such-thing", 404),
