@@ -13,11 +13,12 @@ export PATH := $(ROOT)/.venv/bin:$(ROOT)/node_modules/@foundry-rs/anvil-linux-am
 export PYTHONUNBUFFERED := 1
 
 APE_TEST_ARGS ?=
-# TEST_WORKERS=2: two pytest-xdist workers, each with its own anvil (ape-foundry's host: auto), a
-# module per worker, the devnet/browser modules on one (tests/conftest.py). Serial by default: on
-# this 2-core machine the whole suite took 381 s serial and 508 s on 2 workers (busier machine),
-# so two workers are not a measured win here; they are for machines with more cores.
-TEST_WORKERS ?= 0
+# TEST_WORKERS: pytest-xdist workers, each with its own anvil (ape-foundry's host: auto), a module
+# per worker, the devnet/browser modules together on one (tests/conftest.py). Two by default: on
+# this 2-core machine the whole suite took 584 s serial and 305 s on two workers (idle machine,
+# 2026-12-02; the serial run used ~0.9 of a core on average, waiting on anvil, subprocesses and the
+# browser). TEST_WORKERS=0 runs serially (one anvil, in file order).
+TEST_WORKERS ?= 2
 XDIST_ARGS := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
 
 TESTS ?= tests
@@ -26,7 +27,7 @@ TESTS ?= tests
 
 help:
 	@echo "make demo      run the local devnet demo (chain, contracts, oracle, page); Ctrl-C stops it"
-	@echo "make test      lint + every test (contracts, oracle, browser) on real anvil chains (TEST_WORKERS=2: two workers)"
+	@echo "make test      lint + every test (contracts, oracle, browser) on real anvil chains (two xdist workers; TEST_WORKERS=0 serial)"
 	@echo "make quick TESTS=tests/test_x.py   one test file, no set-up or lint (seconds, after the first make test)"
 	@echo "make gas       print the gas table per operation"
 	@echo "make gas-compare  our gas vs reference implementations + floors (writes contracts/GAS_COMPARE.md)"
