@@ -327,14 +327,9 @@ def render_markdown(record: dict) -> str:
 
 def write_results_md(path: Path, record: dict) -> None:
     """Replace the GPU section of ``path`` (between the markers), or append one."""
-    text = path.read_text() if path.exists() else ""
-    block = render_markdown(record)
-    if MD_BEGIN in text and MD_END in text:
-        head, rest = text.split(MD_BEGIN, 1)
-        text = head + block + rest.split(MD_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    from oracle.benchmarks.results_md import replace_section
+
+    replace_section(path, render_markdown(record), MD_BEGIN, MD_END)
 
 
 def main(argv: list[str] | None = None) -> int:
