@@ -83,16 +83,21 @@ class CheckReport:
         }
 
 
+def _refused(url: str, exc: urllib.error.HTTPError) -> BlobError:
+    """An endpoint's refusal as one error carrying its JSON ``error`` text, if it sent one."""
+    try:
+        detail = json.loads(exc.read()).get("error", "")
+    except (ValueError, AttributeError):
+        detail = ""
+    return BlobError(f"{url}: HTTP {exc.code} {detail}".rstrip())
+
+
 def _get_json(url: str, timeout: float = 30.0) -> Any:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("error", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        raise BlobError(f"{url}: HTTP {exc.code} {detail}".rstrip()) from None
+        raise _refused(url, exc) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise BlobError(f"{url}: unreachable or not JSON ({exc})") from None
 
@@ -108,11 +113,7 @@ def put_blob(endpoint: str, data: bytes, timeout: float = 60.0) -> str:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return str(json.loads(resp.read()).get("url") or url)
     except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("error", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        raise BlobError(f"{url}: HTTP {exc.code} {detail}".rstrip()) from None
+        raise _refused(url, exc) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise BlobError(f"{url}: unreachable ({exc}); is the provider's job agent running?") from None
 
