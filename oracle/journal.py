@@ -14,12 +14,21 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from oracle.errors import OracleError
 
+
+class StepRecord(Protocol):
+    """What :class:`StepRecords` needs of a record (a dataclass): its job id and its step."""
+
+    job_id: int
+    step: str
+
+
+R = TypeVar("R", bound=StepRecord)
 STATES = ("challenged", "verdict", "signed", "submitted", "confirmed")
 KINDS = ("attest", "fault")
 
@@ -215,3 +224,56 @@ class Journal:
                 self._db.execute("ROLLBACK")
                 raise
         return Entry(epoch, node, kind, state, payload, signature, tx_hash, note, now)
+
+
+class StepRecords(Generic[R]):
+    """Records of one kind keyed by job id, kept as JSON in a :class:`Journal`'s meta table under
+    ``prefix``: each has a ``job_id`` and a ``step`` that moves forward only through ``steps``, and
+    a step in ``final`` is never left. :meth:`check` (refuse a change) and :meth:`written` (derive
+    fields) are the hooks a kind adds its own rules with; ``error`` is the kind's error class and
+    ``what(job_id)`` names a record in its messages."""
+
+    steps: tuple[str, ...] = ()
+    final: frozenset[str] = frozenset()
+    error: type[OracleError] = JournalError
+
+    def __init__(self, journal: Journal, prefix: str, record_type: type[R]):
+        self.journal, self.prefix, self.record_type = journal, prefix, record_type
+
+    def what(self, job_id: int) -> str:
+        return f"job {job_id}"
+
+    def get(self, job_id: int) -> R | None:
+        raw = self.journal.meta(self.prefix + str(job_id))
+        return self.record_type(**json.loads(raw)) if raw else None
+
+    def check(self, old: R, record: R, changes: dict[str, Any]) -> None:
+        """Refuse ``changes`` to ``record`` (whose journaled state is ``old``) by raising ``error``."""
+
+    def written(self, old: R | None, record: R, step: str) -> None:
+        """Called with the changes applied, just before the record is written."""
+
+    def put(self, record: R, **changes: Any) -> R:
+        """Write ``record`` with ``changes`` applied (forward steps only) and return it."""
+        step = changes.get("step", record.step)
+        if step not in self.steps:
+            raise self.error(
+                f"unknown step {step!r} for {self.what(record.job_id)}; steps are {', '.join(self.steps)}"
+            )
+        old = self.get(record.job_id)
+        if old is not None:
+            was = old.step
+            if self.steps.index(step) < self.steps.index(was) or (was in self.final and step != was):
+                raise self.error(f"{self.what(record.job_id)} is {was}; it cannot move to {step}")
+            self.check(old, record, changes)
+        for key, value in changes.items():
+            setattr(record, key, value)
+        self.written(old, record, step)
+        if old is None:
+            self.journal.set_meta(self.prefix + "ids", json.dumps([*self.ids(), record.job_id]))
+        self.journal.set_meta(self.prefix + str(record.job_id), json.dumps(asdict(record), sort_keys=True))
+        return record
+
+    def ids(self) -> list[int]:
+        """Every job id with a record, in the order first seen."""
+        return list(json.loads(self.journal.meta(self.prefix + "ids") or "[]"))

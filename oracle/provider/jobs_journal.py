@@ -18,11 +18,11 @@ resumes after the last finished chunk.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from oracle.errors import EXIT_INTERNAL
-from oracle.journal import Journal
+from oracle.journal import Journal, StepRecords
 from oracle.work.errors import WorkError
 
 STEPS = ("seen", "declined", "accepting", "accepted", "computed", "submitting", "submitted", "done")
@@ -55,37 +55,15 @@ class JobRecord:
         return self.step in _FINAL
 
 
-class JobJournal:
+class JobJournal(StepRecords[JobRecord]):
     """Job records of one escrow in a :class:`Journal`."""
 
+    steps = STEPS
+    final = frozenset(_FINAL)
+    error = JobJournalError
+
     def __init__(self, journal: Journal, escrow: str):
-        self.journal = journal
-        self.prefix = f"job/{escrow.lower()}/"
-
-    def get(self, job_id: int) -> JobRecord | None:
-        raw = self.journal.meta(self.prefix + str(job_id))
-        return JobRecord(**json.loads(raw)) if raw else None
-
-    def put(self, record: JobRecord, **changes: Any) -> JobRecord:
-        """Write ``record`` with ``changes`` applied (forward steps only) and return it."""
-        step = changes.get("step", record.step)
-        if step not in STEPS:
-            raise JobJournalError(f"unknown job step {step!r}; steps are {', '.join(STEPS)}")
-        old = self.get(record.job_id)
-        if old is not None and (
-            STEPS.index(step) < STEPS.index(old.step) or (old.final and step != old.step)
-        ):
-            raise JobJournalError(f"job {record.job_id} is {old.step}; it cannot move to {step}")
-        for key, value in changes.items():
-            setattr(record, key, value)
-        if old is None:
-            self.journal.set_meta(self.prefix + "ids", json.dumps([*self.ids(), record.job_id]))
-        self.journal.set_meta(self.prefix + str(record.job_id), json.dumps(asdict(record), sort_keys=True))
-        return record
-
-    def ids(self) -> list[int]:
-        """Every job id with a record, in the order first seen."""
-        return list(json.loads(self.journal.meta(self.prefix + "ids") or "[]"))
+        super().__init__(journal, f"job/{escrow.lower()}/", JobRecord)
 
     def cursor(self) -> int:
         """The next block to scan for JobPosted events."""

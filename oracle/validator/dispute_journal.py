@@ -20,12 +20,11 @@ by a verdict (it names a result the provider never submitted); governance decide
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from oracle.errors import EXIT_INTERNAL
-from oracle.journal import Journal
+from oracle.journal import Journal, StepRecords
 from oracle.work.errors import WorkError
 
 STEPS = ("seen", "refused", "signed", "submitting", "settled")
@@ -62,49 +61,33 @@ class DisputeRecord:
         return self.step in FINAL
 
 
-class DisputeJournal:
-    """Dispute records of one escrow in a :class:`Journal`."""
+class DisputeJournal(StepRecords[DisputeRecord]):
+    """Dispute records of one escrow in a :class:`Journal`: once signed, the verdict and its
+    signature never change; each record keeps the steps it went through."""
+
+    steps = STEPS
+    final = FINAL
+    error = DisputeJournalError
 
     def __init__(self, journal: Journal, escrow: str):
-        self.journal = journal
-        self.prefix = f"dispute/{escrow.lower()}/"
+        super().__init__(journal, f"dispute/{escrow.lower()}/", DisputeRecord)
 
-    def get(self, job_id: int) -> DisputeRecord | None:
-        raw = self.journal.meta(self.prefix + str(job_id))
-        return DisputeRecord(**json.loads(raw)) if raw else None
+    def what(self, job_id: int) -> str:
+        return f"dispute of job {job_id}"
 
-    def put(self, record: DisputeRecord, **changes: Any) -> DisputeRecord:
-        """Write ``record`` with ``changes`` applied (forward steps only; once signed, the verdict
-        and signature stay as they are) and return it."""
-        step = changes.get("step", record.step)
-        if step not in STEPS:
-            raise DisputeJournalError(f"unknown dispute step {step!r}; steps are {', '.join(STEPS)}")
-        old = self.get(record.job_id)
-        if old is not None:
-            if STEPS.index(step) < STEPS.index(old.step) or (old.final and step != old.step):
+    def check(self, old: DisputeRecord, record: DisputeRecord, changes: dict[str, Any]) -> None:
+        for key in ("verdict", "signature"):
+            value = changes.get(key, getattr(record, key))
+            if getattr(old, key) is not None and value != getattr(old, key):
                 raise DisputeJournalError(
-                    f"dispute of job {record.job_id} is {old.step}; it cannot move to {step}"
+                    f"dispute of job {record.job_id} was signed with another {key}; refusing to sign twice"
                 )
-            for key in ("verdict", "signature"):
-                value = changes.get(key, getattr(record, key))
-                if getattr(old, key) is not None and value != getattr(old, key):
-                    raise DisputeJournalError(
-                        f"dispute of job {record.job_id} was signed with another {key}; refusing to sign twice"
-                    )
-        for key, value in changes.items():
-            setattr(record, key, value)
+
+    def written(self, old: DisputeRecord | None, record: DisputeRecord, step: str) -> None:
         if old is None:
             record.history = [step]
         elif step != old.step:
             record.history = [*old.history, step]
-        if old is None:
-            self.journal.set_meta(self.prefix + "ids", json.dumps([*self.ids(), record.job_id]))
-        self.journal.set_meta(self.prefix + str(record.job_id), json.dumps(asdict(record), sort_keys=True))
-        return record
-
-    def ids(self) -> list[int]:
-        """Every disputed job id with a record, in the order first seen."""
-        return list(json.loads(self.journal.meta(self.prefix + "ids") or "[]"))
 
     def open(self) -> list[DisputeRecord]:
         return [r for i in self.ids() if (r := self.get(i)) is not None and not r.final]
