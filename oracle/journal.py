@@ -6,6 +6,10 @@ mode with ``synchronous=FULL``, so every committed transition is fsynced before 
 a validator killed at any moment restarts with everything it signed (it never signs a second,
 different message for the same epoch and node) and with the hash of everything it sent (it checks
 the chain before posting again, so nothing is posted twice).
+
+:class:`StepRecords` keeps other forward-only records in the same database (as JSON in its meta
+table): the job agent's jobs (:mod:`oracle.provider.jobs_journal`) and the validator's disputes
+(:mod:`oracle.validator.dispute_journal`).
 """
 
 from __future__ import annotations
