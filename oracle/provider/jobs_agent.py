@@ -45,6 +45,7 @@ from oracle.provider.jobs_energy import (
 )
 from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
+from oracle.provider.jobs_rank import efficiency_wait
 from oracle.provider.jobs_serve import JobRoutes
 from oracle.work import job as work
 from oracle.work.blob_server import BlobServer
@@ -104,6 +105,8 @@ class JobAgent:
         self._inputs: dict[bytes, bytes] = {}
         self._trees = self.routes.trees
         self._said: dict[int, tuple[str, str]] = {}
+        self._holds: dict[int, float] = {}
+        """prefer_efficient jobs held back: job id -> time.monotonic() at which to accept."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -261,7 +264,27 @@ class JobAgent:
         if not decision.accept:  # shown with every failing rule (energy_ok's reason among them)
             self._step("declined", rec.job_id, reason=(why := "; ".join(decision.reasons)))
             return self.records.put(rec, step="declined", reason=why)
+        if manifest.energy is not None and manifest.energy.prefer_efficient and self._held(rec.job_id):
+            return rec
         return self.records.put(rec, step="accepting")
+
+    def _held(self, job_id: int) -> bool:
+        """A prefer_efficient job waits this node's rank x the step first (jobs_rank.py): True
+        while it still waits (the next poll looks again; a job taken meanwhile is declined)."""
+        due = self._holds.get(job_id)
+        if due is None:
+            p = self.policy
+            wait = efficiency_wait(
+                self.escrow.chain, p.node_id, p.prefer_efficient_step_s, p.prefer_efficient_max_wait_s
+            )
+            due = self._holds[job_id] = time.monotonic() + wait.seconds
+            self._step(
+                "efficiency-wait", job_id, rank=f"{wait.rank}/{wait.of}", wait_s=wait.seconds, why=wait.reason
+            )
+        if time.monotonic() < due:
+            return True
+        self._holds.pop(job_id, None)
+        return False
 
     def _fetch_and_check(
         self, manifest: Manifest, defer_tree: bool = False

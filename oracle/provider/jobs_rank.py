@@ -1,0 +1,70 @@
+"""``prefer_efficient`` at acceptance: a job agent that sees a job whose manifest prefers
+efficient nodes gives the more efficient nodes the first chance to take it, deterministically
+from the chain.
+
+Every agent ranks the same set -- the active attested nodes (the registry's record of each node
+that has an ``AttestationRecorded`` event, unexpired at the latest block) by GFLOP/s per W of
+that record's ``fp32`` and ``powerW`` (:func:`oracle.energy.rank_by_efficiency`: most efficient
+first, nodes without a power figure last, ties by node id) -- and waits ``rank x
+jobs.prefer_efficient_step_s`` seconds, at most ``jobs.prefer_efficient_max_wait_s``, before it
+accepts. A node that is not among them (never attested, or expired) ranks after all of them. If
+another node accepted meanwhile, the agent moves on (the job is no longer open).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oracle.chain import ChainClient
+from oracle.energy import NodeEnergy, rank_by_efficiency
+from oracle.provider.jobs_energy import REGISTRY
+
+
+@dataclass(frozen=True)
+class EfficiencyWait:
+    seconds: float
+    rank: int
+    """0 = the most efficient active attested node."""
+    of: int
+    """How many active attested nodes were ranked."""
+    reason: str
+
+
+def active_attested(chain: ChainClient) -> list[tuple[str, NodeEnergy]]:
+    """``(node id hex, NodeEnergy)`` of each active attested node, from its current record's
+    ``AttestationRecorded`` figures (empty without a registry)."""
+    if REGISTRY not in chain.deployment.contracts:
+        return []
+    latest: dict[bytes, dict[int, tuple[int, int]]] = {}
+    for log in chain.events(REGISTRY, "AttestationRecorded"):
+        att = log["args"]["attestation"]
+        latest.setdefault(bytes(att["nodeId"]), {})[int(att["epoch"])] = (
+            int(att["fp32"]),
+            int(att["powerW"]),
+        )
+    now = chain.block_timestamp()
+    out = []
+    for node, by_epoch in sorted(latest.items()):
+        record = chain.call(REGISTRY, "recordOf", node)
+        epoch, expiry = int(record[1]), int(record[2])
+        if expiry > now and epoch in by_epoch:
+            out.append(("0x" + node.hex(), NodeEnergy.from_attestation(*by_epoch[epoch])))
+    return out
+
+
+def efficiency_wait(chain: ChainClient, node_id: bytes, step_s: float, max_wait_s: float) -> EfficiencyWait:
+    """How long this node waits before accepting a ``prefer_efficient`` job, and why."""
+    nodes = active_attested(chain)
+    order = rank_by_efficiency(nodes)
+    me = "0x" + node_id.hex()
+    rank = order.index(me) if me in order else len(order)
+    seconds = min(max(rank * step_s, 0.0), max(max_wait_s, 0.0))
+    perf = dict(nodes).get(me)
+    mine = f"{perf.gflops_per_watt:g} GFLOP/s per W" if perf and perf.gflops_per_watt else "no perf/W figure"
+    where = (
+        f"rank {rank} of {len(order)} active attested nodes"
+        if me in order
+        else (f"not among the {len(order)} active attested nodes")
+    )
+    reason = f"the job prefers efficient nodes; this node ({mine}) is {where}: waits {seconds:g} s"
+    return EfficiencyWait(seconds, rank, len(order), reason)
