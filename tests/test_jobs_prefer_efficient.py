@@ -90,6 +90,7 @@ def test_with_the_efficient_node_absent_the_other_takes_the_job_after_its_wait(w
     assert client.escrow.job(job).status == Status.SUBMITTED
     assert client.escrow.job(job).provider == world.providers[0].address
     assert [i["wait_s"] for s, i in said if s == "efficiency-wait"] == [0.2]
+    assert [s for s, _ in said].count("offer") == 1  # said once, not on every poll while held
 
 
 def test_the_ranking_is_the_chains_and_the_wait_is_bounded(world, client):

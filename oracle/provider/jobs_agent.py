@@ -250,17 +250,18 @@ class JobAgent:
             free_stake=self.escrow.free_stake(self.escrow.me),
             energy=self._node_energy(manifest.model_id),
         )
-        self._step(
-            "offer",
-            rec.job_id,
-            items=manifest.inputs.count,
-            budget=job.budget,
-            royalty=f"{royalty.amount}({royalty.bps}bps)->{royalty.receiver}",
-            fee=decision.fee,
-            net_per_item=decision.net_per_item,
-            est_s=f"{decision.seconds_needed:.2f}",
-            **({"energy": decision.energy} if decision.energy else {}),
-        )
+        if rec.job_id not in self._holds:  # once per job, not on every poll while it is held
+            self._step(
+                "offer",
+                rec.job_id,
+                items=manifest.inputs.count,
+                budget=job.budget,
+                royalty=f"{royalty.amount}({royalty.bps}bps)->{royalty.receiver}",
+                fee=decision.fee,
+                net_per_item=decision.net_per_item,
+                est_s=f"{decision.seconds_needed:.2f}",
+                **({"energy": decision.energy} if decision.energy else {}),
+            )
         if not decision.accept:  # shown with every failing rule (energy_ok's reason among them)
             self._step("declined", rec.job_id, reason=(why := "; ".join(decision.reasons)))
             return self.records.put(rec, step="declined", reason=why)
