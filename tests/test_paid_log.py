@@ -198,3 +198,16 @@ def test_paid_requests_on_a_gpu_read_the_energy_counter_and_the_totals_reach_the
         assert again.energy_totals().requests == 3
     cpu = RequestMeter({"nvml": MeterNvml(init_fails=True)})  # no NVML: the labelled CPU estimate
     assert cpu.measure(lambda: None)[1]["estimate"] is True and cpu.args["nvml"] is False
+
+    journaled, fail = [], [True]
+
+    def sink(totals):
+        if fail[0]:
+            raise OSError("disk full")
+        journaled.append(totals.requests)
+
+    failing = RequestMeter({"nvml": False}, sink)  # a journal that fails never fails the request
+    assert failing.measure(lambda: "answered")[0] == "answered" and journaled == []
+    fail[0] = False
+    failing.flush()  # the totals were kept: the next flush journals them
+    assert journaled == [1]

@@ -8,13 +8,16 @@ process's CPU time) before and after the model. The totals go to the journal's S
 a second or every :data:`FLUSH_EVERY` requests (and when the endpoint stops), never once per
 request, so ``oracle paid status`` may lag the live endpoint by that much.
 
-The CPU estimate is the process's CPU time over the request: requests served at the same time
-overlap, so under concurrency each request's estimate (and the total) counts its neighbours' CPU
-too -- an upper bound, labelled an estimate like every CPU reading.
+Requests served at the same time overlap: the CPU estimate is the process's CPU time over the
+request, and NVML's counter is the whole board's, so under concurrency each request's figure (and
+the total) counts its neighbours' work too -- an upper bound (the CPU one labelled an estimate
+like every CPU reading). A board without the energy counter (before Volta) samples its power in
+a thread per request (:class:`oracle.energy.PowerSampler`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +26,7 @@ from typing import Any, TypeVar
 
 from oracle.energy import EnergyMeter
 
+log = logging.getLogger("oracle.provider.paid")
 T = TypeVar("T")
 FLUSH_EVERY = 256
 FLUSH_S = 1.0
@@ -108,9 +112,17 @@ class RequestMeter:
         return result, {"mj": round(mj, 3), "estimate": reading.estimate, "source": reading.source}
 
     def flush(self) -> None:
-        """Hand the totals not yet flushed to the sink (the journal)."""
+        """Hand the totals not yet flushed to the sink (the journal). A sink that fails (disk
+        full, journal closed) never fails the request that was paid and answered: the totals
+        stay pending for the next flush and the failure is logged."""
         with self._lock:
             pending, self._pending = self._pending, EnergyTotals()
             self._flushed_at = self.clock()
-        if self.sink is not None and pending.requests:
+        if self.sink is None or not pending.requests:
+            return
+        try:
             self.sink(pending)
+        except Exception as exc:  # noqa: BLE001 - totals are bookkeeping; the answer goes out
+            log.warning("energy totals not journaled (kept for the next flush): %s", exc)
+            with self._lock:
+                self._pending.add(pending)
