@@ -10,7 +10,7 @@ import pytest
 
 from oracle.energy import EnergyPolicy
 from oracle.provider.jobs_policy import JobPolicy, PolicyError
-from oracle.provider.jobs_rank import active_attested, efficiency_wait
+from oracle.provider.jobs_rank import AttestedFigures, active_attested, efficiency_wait
 from oracle.work.escrow import Status
 from tests.support.core import ETHER
 from tests.support.jobs import build_world
@@ -102,6 +102,10 @@ def test_the_ranking_is_the_chains_and_the_wait_is_bounded(world, client):
     assert (stranger.rank, stranger.of, stranger.seconds) == (2, 2, 20)  # after every attested node, capped
     assert "not among the 2 active attested nodes" in stranger.reason
     assert efficiency_wait(chain, world.nodes[1], 2, 20).seconds == 0
+    seen = AttestedFigures()  # kept between calls: the next scan reads only the new blocks
+    assert dict(active_attested(chain, seen)) == ranked and seen.next_block == chain.w3.eth.block_number + 1
+    seen.next_block += 100  # as after a devnet reset (the chain behind the scan): scanned afresh
+    assert dict(active_attested(chain, seen)) == ranked
 
 
 def test_bad_wait_settings_are_refused():

@@ -45,7 +45,7 @@ from oracle.provider.jobs_energy import (
 )
 from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
-from oracle.provider.jobs_rank import efficiency_wait
+from oracle.provider.jobs_rank import Holds
 from oracle.provider.jobs_serve import JobRoutes
 from oracle.work import job as work
 from oracle.work.blob_server import BlobServer
@@ -105,7 +105,8 @@ class JobAgent:
         self._inputs: dict[bytes, bytes] = {}
         self._trees = self.routes.trees
         self._said: dict[int, tuple[str, str]] = {}
-        self._holds: dict[int, float] = {}
+        self._holds = Holds()
+        """prefer_efficient jobs held back until their wait is over (jobs_rank.py)."""
         """prefer_efficient jobs held back: job id -> time.monotonic() at which to accept."""
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -272,20 +273,17 @@ class JobAgent:
     def _held(self, job_id: int) -> bool:
         """A prefer_efficient job waits this node's rank x the step first (jobs_rank.py): True
         while it still waits (the next poll looks again; a job taken meanwhile is declined)."""
-        due = self._holds.get(job_id)
-        if due is None:
-            p = self.policy
-            wait = efficiency_wait(
-                self.escrow.chain, p.node_id, p.prefer_efficient_step_s, p.prefer_efficient_max_wait_s
-            )
-            due = self._holds[job_id] = time.monotonic() + wait.seconds
-            self._step(
+        p = self.policy
+        return self._holds.held(
+            job_id,
+            self.escrow.chain,
+            p.node_id,
+            p.prefer_efficient_step_s,
+            p.prefer_efficient_max_wait_s,
+            lambda wait: self._step(
                 "efficiency-wait", job_id, rank=f"{wait.rank}/{wait.of}", wait_s=wait.seconds, why=wait.reason
-            )
-        if time.monotonic() < due:
-            return True
-        self._holds.pop(job_id, None)
-        return False
+            ),
+        )
 
     def _fetch_and_check(
         self, manifest: Manifest, defer_tree: bool = False
