@@ -100,6 +100,7 @@ def test_a_session_key_pays_each_request_with_a_voucher_the_provider_redeems(ope
         page.click("#digit-send")
         assert f"The model says {int(labels[0])}" in outcome(page, "#pay-msg")  # the model's own answer
         assert page.inner_text("#digit-answer") == str(int(labels[0]))
+        assert page.inner_text("#pay-energy").endswith(" mJ (CPU estimate)")  # the provider's metered energy
     assert page.inner_text("#pay-cost") == "0.1 GPU" and page.inner_text("#pay-left") == "0.8 GPU"
     assert [int(v["cumulativeAmount"]) for v in sent] == [price, 2 * price]  # cumulative, no wallet prompt
     assert "eth_signTypedData_v4" not in wallet.seen

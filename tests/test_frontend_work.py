@@ -262,14 +262,20 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     assert "max mJ per item must be a whole number" in page.inner_text("#jobs-msg")
     page.fill("#run-job-form input[name=maxMj]", "1")
     page.fill("#run-job-form input[name=minPerfW]", "1000000")
+    page.check("#run-job-form input[name=preferEfficient]")
     page.click("#run-job-form button")
-    assert "energy terms max_mj_per_item 1, min_gflops_per_watt 1000000" in outcome(page, "#jobs-msg")
+    said = outcome(page, "#jobs-msg")
+    assert "energy terms max_mj_per_item 1, min_gflops_per_watt 1000000, prefer_efficient true" in said
     capped_id = escrow.functions.jobCount().call()
     [capped] = escrow.events.JobPosted.get_logs(from_block=0, argument_filters={"jobId": capped_id})
     capped_bytes = get(f"{agent}/blobs/{capped.args.specHash.hex()}")
-    assert json.loads(capped_bytes)["energy"] == {"max_mj_per_item": 1, "min_gflops_per_watt": 1_000_000}
+    assert json.loads(capped_bytes)["energy"] == {
+        "max_mj_per_item": 1,
+        "min_gflops_per_watt": 1_000_000,
+        "prefer_efficient": True,
+    }
     terms = parse_manifest(capped_bytes).energy
-    assert terms == EnergyPolicy(max_mj_per_item=1, min_gflops_per_watt=1_000_000)
+    assert terms == EnergyPolicy(max_mj_per_item=1, min_gflops_per_watt=1_000_000, prefer_efficient=True)
     reason = wait_for_decline(f"{agent}/jobs/{capped_id}/outputs")
     assert "declined" in reason and "energy terms:" in reason and "GFLOP/s per W" in reason
     assert escrow.events.JobAccepted.get_logs(from_block=0, argument_filters={"jobId": capped_id}) == []

@@ -72,11 +72,16 @@ def test_compute_job_post_status_fetch_check_approve(world):
             "1000000",
             "--min-gflops-per-watt",
             "10",
+            "--prefer-efficient",  # no registry here: no node is ranked, the agent does not wait
         )
         assert code == 0, err
         posted = json.loads(out)
         assert posted["status"] == "submitted" and posted["items"] == 48
-        assert posted["energy"] == {"max_mj_per_item": 1_000_000, "min_gflops_per_watt": 10}
+        assert posted["energy"] == {
+            "max_mj_per_item": 1_000_000,
+            "min_gflops_per_watt": 10,
+            "prefer_efficient": True,
+        }
         job = str(posted["job_id"])
     finally:
         stop.set()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from oracle.client.shards import check_all, gather, post_sharded, shard_bounds
+from oracle.energy import EnergyPolicy
 from oracle.work.errors import InputError
 from oracle.work.escrow import Status
 from tests.support.core import ETHER
@@ -26,8 +27,11 @@ def test_three_providers_each_take_a_shard_and_the_whole_checks(world):
     try:
         x, y = digits(300)
         budget = 301 * ETHER + 1  # does not divide by 3: the shards' budgets must still sum to it
-        job = post_sharded(client, demo_bytes(), x, 3, budget, client.escrow.chain.block_timestamp() + 3600)
-        agents = [world.agent(i, client=client, max_active_jobs=1) for i in range(3)]
+        deadline = client.escrow.chain.block_timestamp() + 3600
+        terms = EnergyPolicy(max_mj_per_item=10**9, prefer_efficient=True)
+        job = post_sharded(client, demo_bytes(), x, 3, budget, deadline, energy=terms)
+        assert [p.manifest.energy for p in job.shards] == [terms] * 3  # every shard carries the terms
+        agents = [world.agent(i, client=client, max_active_jobs=1, gflops_per_watt=50) for i in range(3)]
         for agent in agents:  # each takes the first open shard, then is full
             agent.poll_once()
         jobs = [client.escrow.job(i) for i in job.job_ids]

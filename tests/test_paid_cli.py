@@ -46,9 +46,15 @@ def test_compute_pay_request_opens_pays_and_reports(world, service, networks, tm
     assert pay_main(_args(world, networks, tmp_path, "pay", "status", service.url)) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["status"], status["signed"], status["redeemed"]) == ("Open", str(3 * PRICE), "0")
+    service.meter.flush()  # the journal gets the energy totals at most once a second (paid_energy.py)
     assert oracle_main(["paid", "status", "--journal", str(service.ledger.path), "--json"]) == 0
     journal = json.loads(capsys.readouterr().out)
     assert journal["served"] == 3 and journal["earned"] == 3 * PRICE
+    energy = journal["energy"]
+    assert energy["requests"] == 3 and energy["estimate"] is True and energy["estimated_requests"] == 3
+    assert energy["mj_per_request"] == pytest.approx(energy["mj"] / 3, abs=1e-3)
+    assert oracle_main(["paid", "status", "--journal", str(service.ledger.path)]) == 0
+    assert "mJ per request (estimate: 3 on the CPU)" in capsys.readouterr().out
 
 
 def test_compute_pay_errors_are_one_line(world, networks, tmp_path, capsys):

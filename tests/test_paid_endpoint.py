@@ -70,6 +70,12 @@ def test_client_opens_a_channel_and_pays_each_request(service, world, tmp_path):
     assert [int(a.payment["cumulativeAmount"]) for a in answers] == [PRICE * i for i in range(1, 6)]
     assert all(int(a.payment["charged"]) == PRICE for a in answers)
     assert service.ledger.accepted_count() == 5 == service.server.counters.served
+    # each answer carries its energy: a CPU model, so the labelled estimate
+    assert all(a.body["energy"]["estimate"] is True for a in answers)
+    assert {a.body["energy"]["source"] for a in answers} == {"cpu-estimate"}
+    assert all(a.body["energy"]["mj"] >= 0 for a in answers)
+    live = json.loads(urllib.request.urlopen(service.server.url + "/health", timeout=5).read())["energy"]
+    assert live["requests"] == 5 and live["estimate"] is True and live["estimated_requests"] == 5
     state = payer.states.get(service.url)
     assert state.cumulative == 5 * PRICE and state.deposit == 50 * PRICE
     # A restarted client continues the same channel from its state file.

@@ -164,3 +164,50 @@ def test_a_rotation_whose_checkpoint_fails_changes_nothing(tmp_path):
     log.append(_rec(1, 14))  # still the old file
     log.close()
     assert [r.cumulative for r in read_records(tmp_path / "v.log")] == [7, 14]
+
+
+def test_paid_requests_on_a_gpu_read_the_energy_counter_and_the_totals_reach_the_journal(tmp_path):
+    """NVML opened once for the endpoint (a stand-in: the counter in mJ); each request's mJ from
+    the counter before and after the model, not an estimate; the totals flushed to the journal."""
+    from oracle.provider.paid_energy import RequestMeter
+    from tests.support.gpu import MeterNvml
+
+    ticks = iter([0.0, 0.0, 0.5, 0.9, 1.0])
+    with Ledger(tmp_path / "journal.db") as ledger:
+        meter = RequestMeter(
+            {"nvml": MeterNvml([1_000, 1_250, 1_250, 1_750, 2_000, 2_100])},
+            ledger.add_energy,
+            clock=lambda: next(ticks),
+        )
+        answers = [meter.measure(lambda: "out") for _ in range(3)]
+        assert [a[0] for a in answers] == ["out"] * 3
+        assert [a[1] for a in answers] == [
+            {"mj": mj, "estimate": False, "source": "nvml-energy-counter"} for mj in (250.0, 500.0, 100.0)
+        ]
+        totals = ledger.energy_totals()  # the first request flushed; the next two wait (< 1 s, < 256)
+        assert (totals.requests, totals.mj) == (1, 250.0)
+        meter.flush()
+        assert ledger.energy_totals().to_json() == {
+            "requests": 3,
+            "mj": 850.0,
+            "mj_per_request": 283.333,
+            "estimated_requests": 0,
+            "estimate": False,
+        }
+    with Ledger(tmp_path / "journal.db") as again:  # kept across a restart
+        assert again.energy_totals().requests == 3
+    cpu = RequestMeter({"nvml": MeterNvml(init_fails=True)})  # no NVML: the labelled CPU estimate
+    assert cpu.measure(lambda: None)[1]["estimate"] is True and cpu.args["nvml"] is False
+
+    journaled, fail = [], [True]
+
+    def sink(totals):
+        if fail[0]:
+            raise OSError("disk full")
+        journaled.append(totals.requests)
+
+    failing = RequestMeter({"nvml": False}, sink)  # a journal that fails never fails the request
+    assert failing.measure(lambda: "answered")[0] == "answered" and journaled == []
+    fail[0] = False
+    failing.flush()  # the totals were kept: the next flush journals them
+    assert journaled == [1]

@@ -102,9 +102,10 @@ export const ENERGY_MAX = 10 ** 12; // oracle/energy.py POLICY_MAX
 
 /**
  * The manifest's optional energy terms from the form's text (oracle/work/manifest.py: only the terms
- * set, integers 1..10^12): {max_mj_per_item?, min_gflops_per_watt?}, or null when both are empty.
+ * set, integers 1..10^12; prefer_efficient only when true): {max_mj_per_item?, min_gflops_per_watt?,
+ * prefer_efficient?}, or null when none is set.
  */
-export function energyTerms(maxMj, minPerfW) {
+export function energyTerms(maxMj, minPerfW, preferEfficient = false) {
   const terms = {};
   for (const [key, text, label] of [
     ['max_mj_per_item', maxMj, 'max mJ per item'],
@@ -116,6 +117,7 @@ export function energyTerms(maxMj, minPerfW) {
     if (!/^[0-9]+$/.test(t) || !Number.isSafeInteger(n) || n < 1 || n > ENERGY_MAX) throw new Error(`${label} must be a whole number from 1 to ${ENERGY_MAX} (or empty: no such term).`);
     terms[key] = n;
   }
+  if (preferEfficient) terms.prefer_efficient = true; // only when true, as the manifest wants it
   return Object.keys(terms).length ? terms : null;
 }
 

@@ -5,8 +5,10 @@
     with 1 and with ``--concurrency`` clients (one channel each), for each journal durability
     (``disk``: answered once fsynced, group commit; ``process``: once written, fsynced within
     5 ms). The clients run in separate processes over keep-alive connections with vouchers signed
-    beforehand, so the numbers are the server's. Also, in process: the model alone, the voucher
-    check alone and one journal record alone (each durability).
+    beforehand, so the numbers are the server's; the paid endpoint meters each request's energy
+    (oracle/provider/paid_energy.py), the baseline does not. Also, in process: the model alone,
+    the energy meter alone and around the model, the voucher check alone and one journal record
+    alone (each durability).
 (b) A bounded load test on loopback: ``--clients`` concurrent PayingClients (each its own channel,
     opened on chain), ``--per-client`` requests each; then the provider redeems everything.
     Checked: requests served == vouchers journaled == requests made, redeemed on chain == what
@@ -45,6 +47,7 @@ from oracle.client.pay_voucher import Voucher, channels_domain, sign_voucher
 from oracle.client.pay_wire import HEADER_SIGNATURE, SignedVoucher, payment_header
 from oracle.deployment import ContractInfo, Deployment, load_deployment
 from oracle.provider.paid import PaidInferenceServer, onnx_model
+from oracle.provider.paid_energy import RequestMeter
 from oracle.provider.paid_ledger import Accepted, Ledger
 from oracle.provider.paid_service import PaidService, PaidSettings
 from oracle.work import demo_model
@@ -322,8 +325,11 @@ def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
             )
         finally:
             ledger.close()
+    meter = RequestMeter({"nvml": False})  # the per-request energy meter around nothing (CPU estimate)
     return {
         "model_us": timed(lambda: model.run(x)),
+        "energy_meter_us": timed(lambda: meter.measure(lambda: None)),
+        "model_metered_us": timed(lambda: meter.measure(lambda: model.run(x))),
         "check_us": timed(check),
         "journal_record_disk_us": journal["disk"],
         "journal_record_process_us": journal["process"],

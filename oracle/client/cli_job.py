@@ -68,6 +68,11 @@ def register(subs, common: argparse.ArgumentParser) -> None:
         help="only nodes attested at >= G GFLOP/s per W take the job",
     )
     p.add_argument(
+        "--prefer-efficient",
+        action="store_true",
+        help="attested nodes with more GFLOP/s per W get the first chance to take the job",
+    )
+    p.add_argument(
         "--approve", action="store_true", help="approve + postJob instead of one permit transaction"
     )
     p.add_argument(serve[0], type=_hostport, default=_hostport(serve[1]), help="where to serve the inputs")
@@ -119,10 +124,15 @@ def _load_model(args) -> bytes:
 
 
 def _energy_terms(args) -> EnergyPolicy | None:
-    """The manifest's energy terms from --max-mj-per-item / --min-gflops-per-watt (None: neither)."""
-    if args.max_mj_per_item is None and args.min_gflops_per_watt is None:
+    """The manifest's energy terms from --max-mj-per-item / --min-gflops-per-watt /
+    --prefer-efficient (None: none of them)."""
+    terms = {
+        "max_mj_per_item": args.max_mj_per_item,
+        "min_gflops_per_watt": args.min_gflops_per_watt,
+        "prefer_efficient": True if args.prefer_efficient else None,
+    }
+    if all(v is None for v in terms.values()):
         return None
-    terms = {"max_mj_per_item": args.max_mj_per_item, "min_gflops_per_watt": args.min_gflops_per_watt}
     try:
         return EnergyPolicy.from_json({k: v for k, v in terms.items() if v is not None}, "--energy")
     except EnergyError as exc:

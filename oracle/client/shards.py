@@ -3,7 +3,9 @@ own provider, own check), then reassemble and check the whole.
 
 Shard ``k`` of ``n`` holds the contiguous items ``[k*m, (k+1)*m)`` (``m = ceil(count / n)``; the
 last shard may be shorter). Each shard's outputs are checked against its own on-chain root when
-fetched, and sampled like any job; the whole is the concatenation in shard order.
+fetched, and sampled like any job; the whole is the concatenation in shard order. The post's
+keyword terms (``min_score``, ``energy``: an energy cap, a perf/W floor, ``prefer_efficient``) go to
+every shard's manifest and job alike.
 """
 
 from __future__ import annotations

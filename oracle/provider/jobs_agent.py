@@ -45,6 +45,7 @@ from oracle.provider.jobs_energy import (
 )
 from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
+from oracle.provider.jobs_rank import Holds
 from oracle.provider.jobs_serve import JobRoutes
 from oracle.work import job as work
 from oracle.work.blob_server import BlobServer
@@ -104,6 +105,9 @@ class JobAgent:
         self._inputs: dict[bytes, bytes] = {}
         self._trees = self.routes.trees
         self._said: dict[int, tuple[str, str]] = {}
+        self._holds = Holds()
+        """prefer_efficient jobs held back until their wait is over (jobs_rank.py)."""
+        """prefer_efficient jobs held back: job id -> time.monotonic() at which to accept."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -247,21 +251,39 @@ class JobAgent:
             free_stake=self.escrow.free_stake(self.escrow.me),
             energy=self._node_energy(manifest.model_id),
         )
-        self._step(
-            "offer",
-            rec.job_id,
-            items=manifest.inputs.count,
-            budget=job.budget,
-            royalty=f"{royalty.amount}({royalty.bps}bps)->{royalty.receiver}",
-            fee=decision.fee,
-            net_per_item=decision.net_per_item,
-            est_s=f"{decision.seconds_needed:.2f}",
-            **({"energy": decision.energy} if decision.energy else {}),
-        )
+        if rec.job_id not in self._holds:  # once per job, not on every poll while it is held
+            self._step(
+                "offer",
+                rec.job_id,
+                items=manifest.inputs.count,
+                budget=job.budget,
+                royalty=f"{royalty.amount}({royalty.bps}bps)->{royalty.receiver}",
+                fee=decision.fee,
+                net_per_item=decision.net_per_item,
+                est_s=f"{decision.seconds_needed:.2f}",
+                **({"energy": decision.energy} if decision.energy else {}),
+            )
         if not decision.accept:  # shown with every failing rule (energy_ok's reason among them)
             self._step("declined", rec.job_id, reason=(why := "; ".join(decision.reasons)))
             return self.records.put(rec, step="declined", reason=why)
+        if manifest.energy is not None and manifest.energy.prefer_efficient and self._held(rec.job_id):
+            return rec
         return self.records.put(rec, step="accepting")
+
+    def _held(self, job_id: int) -> bool:
+        """A prefer_efficient job waits this node's rank x the step first (jobs_rank.py): True
+        while it still waits (the next poll looks again; a job taken meanwhile is declined)."""
+        p = self.policy
+        return self._holds.held(
+            job_id,
+            self.escrow.chain,
+            p.node_id,
+            p.prefer_efficient_step_s,
+            p.prefer_efficient_max_wait_s,
+            lambda wait: self._step(
+                "efficiency-wait", job_id, rank=f"{wait.rank}/{wait.of}", wait_s=wait.seconds, why=wait.reason
+            ),
+        )
 
     def _fetch_and_check(
         self, manifest: Manifest, defer_tree: bool = False

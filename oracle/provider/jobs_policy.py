@@ -11,6 +11,8 @@ Config file (TOML, the ``[jobs]`` table)::
     score = 0                         # this node's verified score (the AttestationRegistry's, if deployed, wins)
     flops_per_s = 0                   # throughput to plan with; 0 = measure each model on start
     gflops_per_watt = 0               # perf/W for energy terms when the node has no attestation (0 = none)
+    prefer_efficient_step_s = 2.0     # prefer_efficient jobs: wait rank x this before accepting
+    prefer_efficient_max_wait_s = 20.0  # ... but never longer than this (see jobs_rank.py)
     deadline_margin_s = 120           # time kept in hand before a job's deadline
     manifest_sources = ["http://127.0.0.1:8800"]   # blob endpoints asked for /blobs/<specHash>
     ipfs_gateway = ""                 # an IPFS path gateway for ipfs:// files ("" = none)
@@ -24,7 +26,9 @@ meets the job's minimum, the net price per item (budget minus protocol fee minus
 royalty, over the item count) meets the floor, the free stake covers the job's collateral, the item count is within ``max_items``, the
 inference can finish ``deadline_margin_s`` before the deadline at the planned throughput, and the
 manifest's energy terms (if any) hold for this node (:func:`oracle.energy.energy_ok`: its attested
-perf/W, its last measured mJ per item on the model).
+perf/W, its last measured mJ per item on the model). A job whose manifest sets
+``prefer_efficient`` is then held ``rank x prefer_efficient_step_s`` seconds (at most
+``prefer_efficient_max_wait_s``) before it is accepted (:mod:`oracle.provider.jobs_rank`).
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class JobPolicy:
     score: int = 0
     flops_per_s: float = 0.0
     gflops_per_watt: float = 0.0
+    prefer_efficient_step_s: float = 2.0
+    prefer_efficient_max_wait_s: float = 20.0
     deadline_margin_s: float = 120.0
     manifest_sources: tuple[str, ...] = ()
     ipfs_gateway: str | None = None
@@ -71,6 +77,10 @@ class JobPolicy:
     model_ids: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
+        for key in ("prefer_efficient_step_s", "prefer_efficient_max_wait_s"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 3600:
+                raise PolicyError(f"jobs.{key} must be a number of seconds from 0 to 3600, got {v!r}")
         ids = set()
         for m in self.models:
             if m != ANY_MODEL:

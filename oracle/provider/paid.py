@@ -5,7 +5,8 @@ HTTP API (JSON in, JSON out):
 - ``GET /terms`` -> the payment terms (the same JSON a 402 carries, see :mod:`oracle.client.pay_wire`)
 - ``GET /health`` -> ``{"status": "ok", "served", "journaled"}``
 - ``POST /infer`` ``{"x": [[...], ...]}`` (the model's input rows) ->
-  ``200 {"outputs": {...}, "channelId", "cumulativeAmount", "charged"}`` with a
+  ``200 {"outputs": {...}, "channelId", "cumulativeAmount", "charged", "energy"}`` (``energy``:
+  the request's ``{"mj", "estimate", "source"}``, :mod:`oracle.provider.paid_energy`) with a
   ``PAYMENT-RESPONSE`` header, when the ``PAYMENT-SIGNATURE`` header carries a voucher that pays at
   least the price; otherwise ``402`` with the terms in the ``PAYMENT-REQUIRED`` header and the body
   (plus the refusal's ``reason`` and what is ``expected``). A malformed body is ``400``.
@@ -38,6 +39,7 @@ from oracle.client.pay_wire import (
 )
 from oracle.errors import OracleError
 from oracle.provider.paid_check import PaymentRefused, Receipt, VoucherChecker
+from oracle.provider.paid_energy import RequestMeter
 from oracle.work.errors import InputError
 from oracle.work.runtime import OnnxModel
 
@@ -55,6 +57,8 @@ class Model:
 
     prepare: Callable[[Any], Any]
     run: Callable[[Any], dict[str, Any]]
+    device: str = "cpu"
+    """Where ``run`` computes (``cuda``: its energy from NVML; else the labelled CPU estimate)."""
 
 
 def onnx_model(model: OnnxModel) -> Model:
@@ -74,7 +78,7 @@ def onnx_model(model: OnnxModel) -> Model:
     def run(array: np.ndarray) -> dict[str, Any]:
         return {name: out.tolist() for name, out in zip(names, model.run(array), strict=True)}
 
-    return Model(prepare, run)
+    return Model(prepare, run, model.device)
 
 
 @dataclass
@@ -95,8 +99,11 @@ class PaidInferenceServer:
         checker: VoucherChecker | None,
         host: str = "127.0.0.1",
         port: int = 0,
+        meter: RequestMeter | None = None,
     ):
         self.model = model
+        self.meter = meter
+        """Each request's energy (oracle.provider.paid_energy); None: not metered."""
         self.terms = terms
         self.checker = checker
         self.counters = Counters()
@@ -150,10 +157,14 @@ class PaidInferenceServer:
                 self._count("refused")
                 terms = self.terms.to_json(refused.reason, detail=str(refused), expected=refused.expected)
                 return 402, {HEADER_REQUIRED: encode_header(terms)}, terms
-        outputs = self.model.run(x)
+        if self.meter is None:
+            outputs, energy = self.model.run(x), None
+        else:
+            outputs, energy = self.meter.measure(lambda: self.model.run(x))
         self._count("served")
+        metered = {"energy": energy} if energy is not None else {}
         if receipt is None:
-            return 200, {}, {"outputs": outputs}
+            return 200, {}, {"outputs": outputs, **metered}
         paid = {
             "success": True,
             "network": self.terms.network,
@@ -162,11 +173,14 @@ class PaidInferenceServer:
             "charged": str(receipt.charged),
             "remaining": str(receipt.remaining),
         }
-        return 200, {HEADER_RESPONSE: encode_header(paid)}, {"outputs": outputs, **paid}
+        return 200, {HEADER_RESPONSE: encode_header(paid)}, {"outputs": outputs, **paid, **metered}
 
     def health(self) -> dict[str, Any]:
         journaled = self.checker.ledger.accepted_count() if self.checker is not None else 0
-        return {"status": "ok", "served": self.counters.served, "journaled": journaled}
+        out = {"status": "ok", "served": self.counters.served, "journaled": journaled}
+        if self.meter is not None:
+            out["energy"] = self.meter.totals.to_json()  # since this endpoint started
+        return out
 
 
 def _handler_for(server: PaidInferenceServer) -> type[BaseHTTPRequestHandler]:

@@ -188,6 +188,7 @@ def run_status(args: argparse.Namespace, ui: Ui) -> int:
             "served": ledger.accepted_count(),
             "earned": ledger.accepted_total(),
             "channels": {str(c): str(v.cumulative) for c, v in latest.items()},
+            "energy": ledger.energy_totals().to_json(),
             "redemptions": [
                 {"channelId": c, "cumulativeAmount": a, "tx": h, "state": s}
                 for c, a, h, s in ledger.redemptions()
@@ -196,7 +197,15 @@ def run_status(args: argparse.Namespace, ui: Ui) -> int:
     if ui.json:
         ui.emit(data)
     else:
+        e = data["energy"]
+        per = "none metered yet" if e["mj_per_request"] is None else f"{e['mj_per_request']} mJ per request"
+        label = f" (estimate: {e['estimated_requests']} on the CPU)" if e["estimate"] else ""
         ui.fields(
-            [("requests served", data["served"]), ("earned (wei)", data["earned"]), ("channels", len(latest))]
+            [
+                ("requests served", data["served"]),
+                ("earned (wei)", data["earned"]),
+                ("channels", len(latest)),
+                ("energy", f"{e['mj']} mJ over {e['requests']} requests, {per}{label}"),
+            ]
         )
     return EXIT_OK

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oracle.errors import OracleError
+from oracle.provider.paid_energy import EnergyTotals
 from oracle.provider.paid_log import LogRecord, VoucherLog, VoucherLogError
 
 log = logging.getLogger("oracle.provider.paid")
@@ -43,6 +44,9 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 CREATE TABLE IF NOT EXISTS checkpoint_latest (
     channel_id TEXT PRIMARY KEY, cumulative TEXT NOT NULL, signature BLOB NOT NULL,
     model_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS energy (
+    id INTEGER PRIMARY KEY CHECK (id = 1), requests INTEGER NOT NULL, mj REAL NOT NULL,
+    estimated INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS redemptions (
     channel_id TEXT NOT NULL, cumulative TEXT NOT NULL, tx_hash TEXT, state TEXT NOT NULL,
     note TEXT, at REAL NOT NULL, PRIMARY KEY (channel_id, cumulative));
@@ -238,6 +242,21 @@ class Ledger:
                 "SELECT channel_id, cumulative, tx_hash, state FROM redemptions ORDER BY at"
             ).fetchall()
         return [(int(c), int(a), h, s) for c, a, h, s in rows]
+
+    def add_energy(self, totals: EnergyTotals) -> None:
+        """Add metered requests' energy to the journal's totals (oracle.provider.paid_energy)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO energy (id, requests, mj, estimated) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO "
+                "UPDATE SET requests = requests + excluded.requests, mj = mj + excluded.mj, "
+                "estimated = estimated + excluded.estimated",
+                (totals.requests, totals.mj, totals.estimated),
+            )
+
+    def energy_totals(self) -> EnergyTotals:
+        with self._lock:
+            row = self._db.execute("SELECT requests, mj, estimated FROM energy").fetchone()
+        return EnergyTotals(int(row[0]), float(row[1]), int(row[2])) if row else EnergyTotals()
 
     def close(self) -> None:
         if self._closed:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from oracle.chain import ChainClient
 from oracle.client.pay_wire import PaymentTerms
 from oracle.provider.paid import Model, PaidInferenceServer
 from oracle.provider.paid_check import Receipt, VoucherChecker
+from oracle.provider.paid_energy import RequestMeter, meter_args_for_device
 from oracle.provider.paid_ledger import Ledger
 from oracle.provider.paid_redeem import Redeemer
 from oracle.provider.paid_state import CONTRACT, ChannelCache
@@ -51,6 +53,7 @@ class PaidService:
         model: Model,
         settings: PaidSettings,
         after_journal: Callable[[Receipt], None] | None = None,
+        meter_args: dict[str, Any] | None = None,
     ):
         self.settings = settings
         self.terms = terms_for(client, settings)
@@ -60,7 +63,13 @@ class PaidService:
             self.terms, self.cache, self.ledger, settings.close_margin_s, after_journal
         )
         self.redeemer = Redeemer(client, self.ledger, self.cache, settings.redeem_threshold, settings.poll_s)
-        self.server = PaidInferenceServer(model, self.terms, self.checker, settings.host, settings.port)
+        self.meter = RequestMeter(
+            meter_args if meter_args is not None else meter_args_for_device(model.device),
+            self.ledger.add_energy,
+        )
+        self.server = PaidInferenceServer(
+            model, self.terms, self.checker, settings.host, settings.port, meter=self.meter
+        )
 
     @property
     def url(self) -> str:
@@ -75,6 +84,7 @@ class PaidService:
     def stop(self, redeem: bool = True) -> None:
         """Stop serving; with `redeem`, first redeem every voucher not yet paid on chain."""
         self.server.stop()
+        self.meter.flush()  # the energy totals not yet in the journal
         self.redeemer.stop()
         self.cache.stop()
         if redeem:

@@ -3,7 +3,7 @@
 // the manifest, puts the model, the inputs and the manifest on a blob endpoint (the one given, else
 // the job agent a node names in GET <metadataURI>/services, else its metadataURI), posts the job with
 // specHash = sha256(manifest) (with the optional energy terms: max mJ per item, min GFLOP/s per W,
-// which the providers' agents honour at acceptance), then shows the outputs once the provider submits, checked against
+// "prefer efficient providers", which the providers' agents honour at acceptance), then shows the outputs once the provider submits, checked against
 // its resultHash first (for a digits model, each predicted label next to its input).
 import { contract, send, state } from '../chain.js';
 import { checkOnnx, sha256 } from '../content.js';
@@ -51,6 +51,7 @@ export function runForm(ctx) {
     field('blob endpoint', 'blobs', { class: 'wide', placeholder: 'http://… (empty: a node’s job agent, from its /services)' }),
     field('max mJ per item (optional)', 'maxMj', { inputmode: 'numeric', placeholder: 'no cap', title: 'providers whose energy per item is above this decline the job' }),
     field('min GFLOP/s per W (optional)', 'minPerfW', { inputmode: 'numeric', placeholder: 'any', title: 'only nodes attested at least this efficient take the job' }),
+    h('label', { title: 'attested nodes with more GFLOP/s per W get the first chance to take the job' }, h('input', { type: 'checkbox', name: 'preferEfficient', 'aria-label': 'prefer efficient providers' }), ' prefer efficient providers'),
     h('button', { type: 'submit' }, 'Post job with these inputs'),
   );
   form.addEventListener('submit', (e) => {
@@ -69,7 +70,7 @@ export function runForm(ctx) {
       if (!snap.models.has(BigInt(modelHex))) throw new Error(`No model NFT has id ${short(modelHex)} (this file’s SHA-256): mint it first in Models.`);
       if (model.inputs.length !== 1) throw new Error(`The model has ${model.inputs.length} inputs; a job feeds exactly one.`);
       const inputs = inputTensor(new Uint8Array(await inputFile.arrayBuffer()), model.inputs[0], inputFile.name);
-      const energy = energyTerms(f.get('maxMj'), f.get('minPerfW'));
+      const energy = energyTerms(f.get('maxMj'), f.get('minPerfW'), f.get('preferEfficient') === 'on');
       const endpoint = String(f.get('blobs') || '').trim().replace(/\/+$/, '') || (await defaultEndpoint(snap));
       if (!/^https?:\/\//.test(endpoint)) throw new Error('Give the blob endpoint (http://…) where the provider fetches the files.');
       const budget = parseAmount(f.get('budget'));

@@ -292,9 +292,10 @@ export function mount(body, { refresh }) {
       const charged = data?.charged !== undefined ? BigInt(data.charged) : t.price;
       const left = data?.remaining !== undefined ? BigInt(data.remaining) : deposit - cumulative;
       ledger.push({ channelId: selected, cost: charged, left, label });
-      drawAnswer(t.price, charged, left, label);
+      const energy = energyText(data?.energy);
+      drawAnswer(t.price, charged, left, label, energy);
       renderChannels(snapNow);
-      return `The model says ${label}; this request cost ${tokens(charged)}, ${tokens(left)} left in channel #${selected}.`;
+      return `The model says ${label}; this request cost ${tokens(charged)}, ${tokens(left)} left in channel #${selected}${energy ? `; its energy ${energy}` : ''}.`;
     }),
   );
 
@@ -302,14 +303,21 @@ export function mount(body, { refresh }) {
     answerEl.replaceChildren(h('div', { class: 'stat' }, h('div', { class: 'k' }, 'price per request'), h('div', { class: 'v', id: 'pay-price' }, tokens(price))));
   }
 
-  function drawAnswer(price, cost, left, label) {
+  function drawAnswer(price, cost, left, label, energy) {
     answerEl.replaceChildren(
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'answer'), h('div', { class: 'v', id: 'digit-answer' }, String(label))),
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'price per request'), h('div', { class: 'v', id: 'pay-price' }, tokens(price))),
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'this request cost'), h('div', { class: 'v', id: 'pay-cost' }, tokens(cost))),
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'left in the channel'), h('div', { class: 'v', id: 'pay-left' }, tokens(left))),
       h('div', { class: 'stat' }, h('div', { class: 'k' }, 'requests this visit'), h('div', { class: 'v' }, String(ledger.length))),
+      ...(energy ? [h('div', { class: 'stat' }, h('div', { class: 'k' }, 'energy of this request'), h('div', { class: 'v', id: 'pay-energy' }, energy))] : []),
     );
+  }
+
+  /** The provider's metered energy of a request ({mj, estimate}) as text; '' when it sent none. */
+  function energyText(e) {
+    if (!e || typeof e.mj !== 'number' || !Number.isFinite(e.mj)) return '';
+    return `${e.mj.toPrecision(3)} mJ${e.estimate ? ' (CPU estimate)' : ''}`;
   }
 
   /** The paid endpoint: the one typed, else the deployment's, else the provider's node endpoint. */
