@@ -20,14 +20,23 @@ USER, PROVIDER = 5, 1
 
 
 def _draw_vertical_stroke(page):
+    """A pen stroke down the pad's middle: pointer events at positions read from the pad itself in
+    the same task, so a section above that re-renders mid-stroke (a new block, the anomaly check
+    arriving) cannot move the pad out from under the pen, as it could under page.mouse."""
     page.locator("#digit-pad").scroll_into_view_if_needed()
-    box = page.locator("#digit-pad").bounding_box()
-    x = box["x"] + box["width"] / 2
-    page.mouse.move(x, box["y"] + box["height"] * 0.2)
-    page.mouse.down()
-    for k in range(1, 11):
-        page.mouse.move(x, box["y"] + box["height"] * (0.2 + 0.06 * k))
-    page.mouse.up()
+    page.eval_on_selector(
+        "#digit-pad",
+        """pad => {
+            const fire = (type, k) => {
+                const r = pad.getBoundingClientRect();
+                const at = { clientX: r.left + r.width / 2, clientY: r.top + r.height * (0.2 + 0.06 * k) };
+                pad.dispatchEvent(new PointerEvent(type, { bubbles: true, pointerId: 1, buttons: 1, ...at }));
+            };
+            fire('pointerdown', 0);
+            for (let k = 1; k <= 10; k++) fire('pointermove', k);
+            fire('pointerup', 10);
+        }""",
+    )
 
 
 def test_the_pad_turns_a_drawn_stroke_into_the_models_16x16_ink_levels(open_page, devnet):

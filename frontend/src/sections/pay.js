@@ -105,7 +105,11 @@ function pad() {
   };
   canvas.addEventListener('pointerdown', (e) => {
     drawing = true;
-    canvas.setPointerCapture?.(e.pointerId);
+    try {
+      canvas.setPointerCapture?.(e.pointerId); // keep the stroke when the pen leaves the pad
+    } catch {
+      // a pointer the browser no longer tracks: draw without capture
+    }
     const [x, y] = at(e);
     ctx.beginPath();
     ctx.moveTo(x, y);
