@@ -39,36 +39,9 @@ Protocol (one challenge)
    every honest provider, whatever its hardware. To open row ``i`` the provider recomputes
    ``A_i B`` (O(n^2); it need not keep ``C``) and sends it with the digests of its group and the
    group's Merkle proof.
-4. The validator checks cheaply:
-
-   (a) sampled rows (:func:`oracle.challenge_check.check_rows`): after receiving the root it picks ``s`` distinct rows
-       with its own randomness; for each opened row it checks the range ``|x| <= 64 n``, that the
-       row's digest is the one at its place in the opened group, that the group is leaf ``g`` of
-       the root, and the row itself through ``k`` secret random projections:
-       ``C_S R == A_S (B R) (mod p)`` with ``R`` an n x k matrix uniform in F_p that never leaves
-       the validator (:class:`oracle.challenge_check.ProjectionKey`). Per challenge: O(s n) arithmetic, s digests and
-       s log(rows/group) hashes.
-       SOUNDNESS. Call a row *done* when its committed digest is the digest of the true row
-       ``a_i B``. An opened row passes only if it equals the true row (a different row passes the
-       ``k`` projections with probability ``<= p^-k``: the difference is a non-zero vector mod p
-       because both rows are range-checked to ``|x| <= 64 n < p / 2``) and its digest is the
-       committed one, so a sampled row that is not done passes with probability
-       ``<= p^-k + 2^-64`` (the second term: a digest committed without computing the row matches
-       the true one; the assumption behind it is stated in :mod:`oracle.mixer`). A provider that
-       did a fraction ``f`` of the rows escapes ``s`` distinct uniformly sampled rows with
-       probability ``C(f rows, s) / C(rows, s) <= f^s`` (:func:`oracle.challenge_check.escape_bound_rows`), so
-       ``escape <= C(f rows, s) / C(rows, s) + p^-k + 2^-64``. A verdict reports it for a stated
-       ``f`` and as a table over several ``f`` (:func:`oracle.challenge_check.escape_table`), including ``f = 1 - 1/rows``
-       (one row skipped: it escapes with probability ``1 - s / rows``; only repetition catches it,
-       and it saves ``1/rows`` of the work).
-   (b) Freivalds (:func:`oracle.challenge_check.freivalds_check`), when the full ``C`` is sent (small sizes): checks
-       ``A (B r) == C r (mod p)``, ``p = 2^31 - 1``, for ``k`` independent vectors ``r`` uniform in
-       F_p^n, after checking that ``C`` matches the committed root and that every entry is in range
-       (so ``C != AB`` as integers implies ``C != AB (mod p)``). ESCAPE PROBABILITY: a wrong ``C``
-       passes one round with probability <= 1/p, all ``k`` rounds with probability
-       ``<= (1/p)^k`` (:func:`oracle.challenge_check.escape_bound_freivalds`).
-
-   An answer that arrives after ``deadline_s`` fails whatever its content (:func:`oracle.challenge_check.check_deadline`).
+4. The validator checks cheaply, by sampled rows through secret projections or by Freivalds on
+   the full product, and an answer after ``deadline_s`` fails whatever its content: the checks and
+   their soundness are in :mod:`oracle.challenge_check`.
 
 The commitment lives in :mod:`oracle.commitment`, the validator's checks in :mod:`oracle.challenge_check`.
 Everything here is deterministic and side-effect free except the validator's choice of

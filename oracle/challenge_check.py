@@ -1,7 +1,36 @@
 """The validator's checks of an answer: sampled rows through secret projections
 (:func:`check_rows`, :class:`ProjectionKey`), Freivalds on a full product (:func:`freivalds_check`),
 the deadline, and the escape bounds each verdict states (:func:`escape_bound`, :func:`escape_table`).
-The protocol and its proof are in :mod:`oracle.challenge`."""
+The protocol is :mod:`oracle.challenge`; its step 4, the checks, and their soundness are here:
+
+   (a) sampled rows (:func:`check_rows`): after receiving the root it picks ``s`` distinct rows
+       with its own randomness; for each opened row it checks the range ``|x| <= 64 n``, that the
+       row's digest is the one at its place in the opened group, that the group is leaf ``g`` of
+       the root, and the row itself through ``k`` secret random projections:
+       ``C_S R == A_S (B R) (mod p)`` with ``R`` an n x k matrix uniform in F_p that never leaves
+       the validator (:class:`ProjectionKey`). Per challenge: O(s n) arithmetic, s digests and
+       s log(rows/group) hashes.
+       SOUNDNESS. Call a row *done* when its committed digest is the digest of the true row
+       ``a_i B``. An opened row passes only if it equals the true row (a different row passes the
+       ``k`` projections with probability ``<= p^-k``: the difference is a non-zero vector mod p
+       because both rows are range-checked to ``|x| <= 64 n < p / 2``) and its digest is the
+       committed one, so a sampled row that is not done passes with probability
+       ``<= p^-k + 2^-64`` (the second term: a digest committed without computing the row matches
+       the true one; the assumption behind it is stated in :mod:`oracle.mixer`). A provider that
+       did a fraction ``f`` of the rows escapes ``s`` distinct uniformly sampled rows with
+       probability ``C(f rows, s) / C(rows, s) <= f^s`` (:func:`escape_bound_rows`), so
+       ``escape <= C(f rows, s) / C(rows, s) + p^-k + 2^-64``. A verdict reports it for a stated
+       ``f`` and as a table over several ``f`` (:func:`escape_table`), including ``f = 1 - 1/rows``
+       (one row skipped: it escapes with probability ``1 - s / rows``; only repetition catches it,
+       and it saves ``1/rows`` of the work).
+   (b) Freivalds (:func:`freivalds_check`), when the full ``C`` is sent (small sizes): checks
+       ``A (B r) == C r (mod p)``, ``p = 2^31 - 1``, for ``k`` independent vectors ``r`` uniform in
+       F_p^n, after checking that ``C`` matches the committed root and that every entry is in range
+       (so ``C != AB`` as integers implies ``C != AB (mod p)``). ESCAPE PROBABILITY: a wrong ``C``
+       passes one round with probability <= 1/p, all ``k`` rounds with probability
+       ``<= (1/p)^k`` (:func:`escape_bound_freivalds`).
+
+   An answer that arrives after ``deadline_s`` fails whatever its content (:func:`check_deadline`)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ writes, token transfers and signature checks no implementation of the operation 
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ape import accounts, chain, project
@@ -29,34 +29,9 @@ from scripts.gas_report import (
     _provider_with_node,
     collect,
 )
+from scripts.gas_table import CompareRow, Comparison, render, row_of
 
 OUT = Path(__file__).resolve().parent.parent / "contracts" / "GAS_COMPARE.md"
-
-
-@dataclass
-class CompareRow:
-    """One operation: our gas, the reference's gas (None: no reference does it), the floor."""
-
-    operation: str
-    ours: int
-    reference: int | None
-    floor: int | None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        return None if not self.reference else self.ours / self.reference
-
-
-@dataclass
-class Comparison:
-    title: str
-    rows: list[CompareRow] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _row(op: str, receipt, reference: int | None, floor: Floor | None, note: str = "") -> CompareRow:
-    return CompareRow(op, receipt.gas_used, reference, floor.total if floor else None, note)
 
 
 # ---------------------------------------------------------------------- ERC-721
@@ -81,7 +56,7 @@ def nft_comparison(ctx: GasContext) -> list[Comparison]:
         ref = bare.mint(holder, ids[-1], sender=holder).gas_used
         tx = ctx.nft.mint(holder, weights, MODEL_URI, holder, 500, sender=holder)
         floor = Floor.of(tx).store("owner", True).store("balance", new_holder).add("log", ERC721_TRANSFER_LOG)
-        cmp.rows.append(_row(label, tx, ref, floor, floor.note()))
+        cmp.rows.append(row_of(label, tx, ref, floor, floor.note()))
 
     mint_pair(ctx.creator, f"mint to a new holder ({len(MODEL_URI)}-byte URI, 5% royalty to self)", True)
     mint_pair(ctx.creator, "mint to a holder with tokens (same)", False)
@@ -96,7 +71,7 @@ def nft_comparison(ctx: GasContext) -> list[Comparison]:
             .store("balance[to]", to_new)
             .add("log", ERC721_TRANSFER_LOG)
         )
-        cmp.rows.append(_row(label, tx, ref, floor, floor.note()))
+        cmp.rows.append(row_of(label, tx, ref, floor, floor.note()))
 
     transfer_pair(
         ctx.creator,
@@ -164,10 +139,10 @@ def escrow_comparison(ctx: GasContext) -> list[Comparison]:
         ],
     )
     cmp.rows += [
-        _row("postJob vs deposit", posted, deposited.gas_used, f_post, f_post.note()),
-        _row("acceptJob (no reference step)", accepted, None, f_accept, f_accept.note()),
-        _row("submitResult (no reference step)", submitted, None, f_submit, f_submit.note()),
-        _row(
+        row_of("postJob vs deposit", posted, deposited.gas_used, f_post, f_post.note()),
+        row_of("acceptJob (no reference step)", accepted, None, f_accept, f_accept.note()),
+        row_of("submitResult (no reference step)", submitted, None, f_submit, f_submit.note()),
+        row_of(
             "approveResult (fee + royalty + provider) vs release",
             settled,
             released.gas_used,
@@ -231,7 +206,7 @@ def attestation_comparison(ctx: GasContext) -> list[Comparison]:
         calls = plain_round(epoch, att.score)
         floor = Floor.of(tx).add("3 ecrecover", 3 * ECRECOVER).store("node record", epoch == 1)
         rows.append(
-            _row(
+            row_of(
                 f"k=3 quorum, {label}: submit (1 tx) vs 3 x attest ({' + '.join(f'{c:,}' for c in calls)})",
                 tx,
                 sum(calls),
@@ -306,7 +281,7 @@ def market_comparison(ctx: GasContext) -> list[Comparison]:
     amounts = [royalty, fee, PRICE - royalty - fee]
 
     f_list = Floor.of(listed).store("listing slot", True)
-    rows = [_row("list (no reference step)", listed, None, f_list, f_list.note())]
+    rows = [row_of("list (no reference step)", listed, None, f_list, f_list.note())]
     for buyer_holds in (False, True):
         if buyer_holds:
             nft.transferFrom(seller, buyer, held_id, sender=seller)
@@ -330,7 +305,7 @@ def market_comparison(ctx: GasContext) -> list[Comparison]:
         )
         label = "buyer already holds one" if buyer_holds else "buyer's first NFT of the collection"
         rows.append(
-            _row(
+            row_of(
                 f"buy (5% royalty + 2.5% fee + seller) vs NFT transferFrom + 3 token transfers, {label}",
                 buy,
                 ref,
@@ -358,41 +333,6 @@ COMPARE_BUILDERS: list[Callable[[GasContext], list[Comparison]]] = [
     attestation_comparison,
     market_comparison,
 ]
-
-
-def render(comparisons: list[Comparison], today: str) -> str:
-    out = [
-        "# Gas side by side with reference implementations",
-        "",
-        f"Measured with `make gas-compare` (`ape run gas_compare`, which rewrites this file) on {today}: one",
-        "fresh local anvil run (ape-foundry, `evm_version: prague`), solc 0.8.37 with the optimizer at 1000",
-        "runs, OpenZeppelin 5.4.0. Our contracts are deployed by `scripts/deploy.py` with its defaults (fee",
-        "2.5%, collateral 100%, royalty 5%); the references in `contracts/reference/` are deployed in the same",
-        "run on the same ComputeToken (ERC20Votes) and measured under the same storage conditions. Gas is",
-        "`gasUsed` of the receipts (after refunds, including the 21,000 base and calldata).",
-        "",
-        "**Theoretical floor** = 21,000 + the calldata of OUR transaction's actual input (16 per non-zero",
-        "byte, 4 per zero byte; the EIP-7623 floor price aside) + the storage writes, token transfers and",
-        "signature checks that no implementation of the operation can avoid, at EIP-2929/2200/3529 prices:",
-        "a cold slot 0 -> x costs 22,100, x -> y 5,000 (x -> 0 refunds 4,800), a slot written again in the",
-        "same tx 100, the first call into the token 2,600, an ERC-20 Transfer log 1,756, an ERC-721",
-        "Transfer log 1,875, an ecrecover 3,000. Not counted: SLOADs, checks, hashing, other events.",
-        "The note column shows each floor's parts.",
-    ]
-    for cmp in comparisons:
-        out += ["", f"## {cmp.title}", ""]
-        out += [
-            "| operation | our gas | reference gas | ratio | theoretical floor | ours / floor | floor = |"
-        ]
-        out += ["| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-        for r in cmp.rows:
-            ref = f"{r.reference:,}" if r.reference else "-"
-            ratio = "-" if not r.ratio else f"{r.ratio:.2f}" if r.ratio >= 0.1 else f"{r.ratio:.4f}"
-            floor = f"{r.floor:,}" if r.floor else "-"
-            vs_floor = f"{r.ours / r.floor:.2f}" if r.floor else "-"
-            out.append(f"| {r.operation} | {r.ours:,} | {ref} | {ratio} | {floor} | {vs_floor} | {r.note} |")
-        out += [""] + [f"- {n}" for n in cmp.notes]
-    return "\n".join(out) + "\n"
 
 
 def compare(builders: list[Callable[[GasContext], list[Comparison]]] | None = None) -> list[Comparison]:

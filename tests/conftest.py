@@ -114,6 +114,7 @@ def escrow(protocol):
 from tests.support.frontend import chromium, devnet, open_page  # noqa: E402, F401
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the groups into its scheduling keys
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test TEST_WORKERS=2`` runs ``-n 2 --dist loadgroup``) each test module stays on
     one worker, so its module-scoped deployment is built once, and the modules that start a devnet

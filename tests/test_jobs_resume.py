@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from oracle.provider import jobs_agent
+from oracle.provider import jobs_inputs
 from oracle.provider.jobs_compute import commit_outputs, run_chunks
 from oracle.work import job as work
 from oracle.work.blobs import BlobStore
@@ -159,7 +159,7 @@ def test_an_input_check_failing_after_a_restart_stops_the_job_before_anything_is
             def from_bytes(cls, data, item_size):
                 return cls()
 
-        monkeypatch.setattr(jobs_agent, "ItemTree", WrongTree)
+        monkeypatch.setattr(jobs_inputs, "ItemTree", WrongTree)
         steps = []
         second = world.agent(
             client=client, state="bad-inputs", on_step=lambda s, j, i: steps.append(s), batch_size=BATCH

@@ -43,6 +43,7 @@ from oracle.provider.jobs_energy import (
     meter_args_for,
     node_energy,
 )
+from oracle.provider.jobs_inputs import JobInputs
 from oracle.provider.jobs_journal import JobJournal, JobRecord
 from oracle.provider.jobs_policy import JobPolicy, decide
 from oracle.provider.jobs_rank import Holds
@@ -53,9 +54,7 @@ from oracle.work.blobs import BlobRef, BlobStore, Fetcher
 from oracle.work.content import cid_of_digest, hex32, parse_digest
 from oracle.work.errors import BlobError, InputError, ManifestError, ModelError, WorkError
 from oracle.work.escrow import Escrow, Status
-from oracle.work.items import ItemTree
 from oracle.work.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
-from oracle.work.runtime import OnnxModel
 
 _REPEATED = ("waiting", "busy")
 StepHook = Callable[[str, int, dict[str, Any]], None]
@@ -99,15 +98,12 @@ class JobAgent:
             routes={"/jobs/": self.routes.serve},
             max_put_bytes=policy.max_upload_bytes,
         )
-        self._models: dict[int, OnnxModel] = {}
-        self._flops: dict[int, float] = {}
+        self.inputs = JobInputs(self.fetcher, policy)
         self._attested: tuple[int, tuple[int, int] | None] = (0, None)
-        self._inputs: dict[bytes, bytes] = {}
         self._trees = self.routes.trees
         self._said: dict[int, tuple[str, str]] = {}
         self._holds = Holds()
         """prefer_efficient jobs held back until their wait is over (jobs_rank.py)."""
-        """prefer_efficient jobs held back: job id -> time.monotonic() at which to accept."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -235,7 +231,7 @@ class JobAgent:
             return rec
         royalty = self.escrow.job_royalty(job)
         try:
-            model, inputs, _ = self._fetch_and_check(manifest)
+            model, inputs, _ = self.inputs.fetch_and_check(manifest)
         except BlobError as exc:  # a source may come back: look again on the next poll
             self._step("waiting", rec.job_id, reason=str(exc)[:200])
             return rec
@@ -246,7 +242,7 @@ class JobAgent:
             fee_bps=self.escrow.fee_bps(),
             royalty=royalty,
             score=self._score(),
-            flops_per_s=self._throughput(model, inputs, manifest),
+            flops_per_s=self.inputs.throughput(model, inputs, manifest),
             now=self.escrow.chain.block_timestamp(),
             free_stake=self.escrow.free_stake(self.escrow.me),
             energy=self._node_energy(manifest.model_id),
@@ -285,34 +281,6 @@ class JobAgent:
             ),
         )
 
-    def _fetch_and_check(
-        self, manifest: Manifest, defer_tree: bool = False
-    ) -> tuple[OnnxModel, bytes, Callable[[], None] | None]:
-        """The model and the inputs, checked (hashes, the model against the manifest). The input
-        item tree is checked here, or -- ``defer_tree``, after a restart once the job is accepted
-        -- returned as a check for :func:`run_chunks` to overlap with the inference."""
-        model = self._models.get(manifest.model_id)
-        if model is None:
-            data = self.fetcher.fetch(manifest.model)
-            model = OnnxModel(data, device=self.policy.device, spinning=False)  # see jobs_compute
-            self._models[manifest.model_id] = model
-        work.check_model(manifest, model)
-        blob = manifest.inputs.blob
-        assert blob is not None
-        inputs = self._inputs.get(blob.digest)
-        if inputs is not None:  # fetched and checked once per agent run (a restart checks again)
-            return model, inputs, None
-        inputs, digest = self.fetcher.fetch(blob), blob.digest
-
-        def check_tree() -> None:
-            if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
-                raise InputError("the input items do not match the manifest's Merkle root")
-            self._inputs = {digest: inputs}  # the last job's inputs only: bounded memory
-
-        if not defer_tree:
-            check_tree()
-        return model, inputs, check_tree if defer_tree else None
-
     def _node_energy(self, model_id: int) -> NodeEnergy:
         """This node's perf/W (its latest attestation's fp32 and powerW, else the config's
         ``gflops_per_watt``) and its last measured mJ per item on this model."""
@@ -324,19 +292,6 @@ class JobAgent:
         if "AttestationRegistry" in self.escrow.chain.deployment.contracts:
             return int(self.escrow.chain.call("AttestationRegistry", "recordOf", self.policy.node_id)[3])
         return self.policy.score
-
-    def _throughput(self, model: OnnxModel, inputs: bytes, manifest: Manifest) -> float:
-        if self.policy.flops_per_s > 0:
-            return self.policy.flops_per_s
-        if manifest.model_id not in self._flops:
-            x = work.input_array(manifest, inputs)[: min(manifest.inputs.count, 256)]
-            model.run(x)  # warm-up
-            t0 = time.perf_counter()
-            model.run(x, batch_size=self.policy.batch_size)
-            self._flops[manifest.model_id] = (
-                len(x) * manifest.flops_per_item / max(time.perf_counter() - t0, 1e-9)
-            )
-        return self._flops[manifest.model_id]
 
     def _accept(self, rec: JobRecord) -> JobRecord:
         job = self.escrow.job(rec.job_id)
@@ -360,7 +315,7 @@ class JobAgent:
         return self.records.put(rec, step="accepted")
 
     def _compute(self, rec: JobRecord, manifest: Manifest) -> JobRecord:
-        model, inputs, check_tree = self._fetch_and_check(manifest, defer_tree=True)
+        model, inputs, check_tree = self.inputs.fetch_and_check(manifest, defer_tree=True)
         t0 = time.perf_counter()
 
         def journal_chunk(chunks: list[str], done: int) -> None:
