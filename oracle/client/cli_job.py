@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +11,11 @@ import numpy as np
 from oracle.client.cli_ui import Out, escrow_from
 from oracle.client.jobs import DEFAULT_SAMPLES, JobClient, JobClientError
 from oracle.energy import EnergyError, EnergyPolicy
+from oracle.units import token_arg
 from oracle.work import demo_model
 from oracle.work.errors import InputError, ManifestError, ModelError
 from oracle.work.escrow import Status
 from oracle.work.manifest import energy_json
-
-TOKEN = 10**18
-
-
-def _tokens(text: str) -> int:
-    try:
-        value = Decimal(text) * TOKEN
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a token amount (e.g. 100 or 0.5)") from None
-    if value <= 0 or value != value.to_integral_value():
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive amount with at most 18 decimals")
-    return int(value)
 
 
 def _hostport(text: str) -> tuple[str, int]:
@@ -50,7 +38,7 @@ def register(subs, common: argparse.ArgumentParser) -> None:
     inp = p.add_mutually_exclusive_group(required=True)
     inp.add_argument("--inputs", type=Path, help="a .npy tensor [items, ...] of the model's input dtype")
     inp.add_argument("--demo-inputs", type=int, metavar="N", help="N held-out demo digits")
-    p.add_argument("--budget", type=_tokens, required=True, help="tokens paid for the whole job")
+    p.add_argument("--budget", type=token_arg, required=True, help="tokens paid for the whole job")
     p.add_argument("--deadline-in", type=int, default=3600, help="seconds from now (default 3600)")
     p.add_argument("--min-score", type=int, default=0)
     p.add_argument(

@@ -19,7 +19,6 @@ import json
 import os
 import sys
 import urllib.request
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,9 @@ from oracle.client.pay_wire import PaymentTerms
 from oracle.deployment import load_deployment
 from oracle.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, OracleError
 from oracle.keys import load_signer
+from oracle.units import format_tokens, token_arg
 
-TOKEN = 10**18
 STATUS = ("None", "Open", "Closing", "Closed")
-
-
-def _tokens(text: str) -> int:
-    try:
-        value = Decimal(text) * TOKEN
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a token amount (e.g. 0.5)") from None
-    if value <= 0 or value != value.to_integral_value():
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive amount with at most 18 decimals")
-    return int(value)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -73,11 +62,13 @@ def register(subs: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     request.add_argument(
         "--deposit-requests", type=int, default=1000, help="a new channel's deposit, in requests"
     )
-    request.add_argument("--max-price", type=_tokens, default=None, help="refuse endpoints above this price")
+    request.add_argument(
+        "--max-price", type=token_arg, default=None, help="refuse endpoints above this price"
+    )
     request.set_defaults(func=cmd_request)
     opener = pay.add_parser("open", parents=[common], help="open a channel for the endpoint's terms")
     opener.add_argument("url")
-    opener.add_argument("--deposit", type=_tokens, required=True, help="tokens")
+    opener.add_argument("--deposit", type=token_arg, required=True, help="tokens")
     opener.set_defaults(func=cmd_open)
     for name, fn, text in (
         ("status", cmd_status, "the channel to URL"),
@@ -164,8 +155,9 @@ def cmd_request(args: argparse.Namespace, out: Any) -> int:
         for i, a in enumerate(answers)
     ]
     lines.append(
-        f"channel {state.channel_id}: paid {state.cumulative / TOKEN} of {state.deposit / TOKEN} tokens "
-        f"({answers[-1].price / TOKEN} per request), {(state.deposit - state.cumulative) / TOKEN} left"
+        f"channel {state.channel_id}: paid {format_tokens(state.cumulative)} of {format_tokens(state.deposit)} "
+        f"tokens ({format_tokens(answers[-1].price)} per request), "
+        f"{format_tokens(state.deposit - state.cumulative)} left"
     )
     _emit(out, data, lines)
     return 0
@@ -212,7 +204,7 @@ def cmd_close(args: argparse.Namespace, out: Any) -> int:
 
 def cmd_withdraw(args: argparse.Namespace, out: Any) -> int:
     refund = payer_from(args).withdraw(args.url)
-    _emit(out, {"refund": str(refund)}, [f"withdrew {refund / TOKEN} tokens"])
+    _emit(out, {"refund": str(refund)}, [f"withdrew {format_tokens(refund)} tokens"])
     return 0
 
 

@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import threading
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from oracle.chain import ChainClient
@@ -22,21 +21,12 @@ from oracle.cli_ui import CliError, Ui, common_options
 from oracle.deployment import load_deployment
 from oracle.errors import EXIT_OK, EXIT_USAGE
 from oracle.keys import DEFAULT_KEYSTORE_DIR, load_signer
+from oracle.units import token_arg
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 DEFAULT_DEPLOYMENT = ".devnet/deployment.json"
 DEFAULT_JOURNAL = ".oracle/paid-journal.sqlite"
 TOKEN = 10**18
-
-
-def _tokens(text: str) -> int:
-    try:
-        value = Decimal(text) * TOKEN
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a token amount (e.g. 0.001)") from None
-    if value <= 0 or value != value.to_integral_value():
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive amount with at most 18 decimals")
-    return int(value)
 
 
 def _chain_options(p: argparse.ArgumentParser) -> None:
@@ -57,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _chain_options(serve)
     serve.add_argument(
-        "--price", type=_tokens, default=_tokens("0.001"), help="tokens per request (default 0.001)"
+        "--price", type=token_arg, default=token_arg("0.001"), help="tokens per request (default 0.001)"
     )
     serve.add_argument(
         "--demo-model", default="digits", help="oracle/work demo model to serve (default digits)"
@@ -66,8 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8700, help="TCP port (0: any; default 8700)")
     serve.add_argument(
         "--redeem-threshold",
-        type=_tokens,
-        default=_tokens("1"),
+        type=token_arg,
+        default=token_arg("1"),
         help="redeem a channel past this many tokens",
     )
     serve.add_argument(

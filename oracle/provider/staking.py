@@ -12,7 +12,6 @@ exactly (18 decimals, :func:`parse_amount`); nothing here uses floats for money.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -20,13 +19,13 @@ from eth_utils import to_checksum_address
 from oracle.chain import ChainClient
 from oracle.errors import OracleError
 from oracle.inventory import node_id as node_id_of
+from oracle.units import AmountError, format_tokens, parse_tokens
 from oracle.validator.nodes import STAKING, discover_nodes
 
 TOKEN = "ComputeToken"
 ESCROW = "JobEscrow"
 REGISTRY = "AttestationRegistry"
 CHANNELS = "PaymentChannels"
-DECIMALS = 18
 
 
 class StakingError(OracleError):
@@ -34,23 +33,15 @@ class StakingError(OracleError):
 
 
 def parse_amount(text: str) -> int:
-    """``"2.5"`` tokens -> wei, exactly; refuses negatives, more than 18 decimals and non-numbers."""
+    """``"2.5"`` tokens -> wei (:func:`oracle.units.parse_tokens`), refused as a :class:`StakingError`."""
     try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise StakingError(f"amount {text!r} is not a number of tokens (e.g. 100 or 2.5)") from None
-    if not value.is_finite() or value <= 0:
-        raise StakingError(f"amount {text!r} must be a positive number of tokens")
-    wei = value.scaleb(DECIMALS)
-    if wei != wei.to_integral_value():
-        raise StakingError(f"amount {text!r} has more than {DECIMALS} decimals")
-    return int(wei)
+        return parse_tokens(text)
+    except AmountError as exc:
+        raise StakingError(str(exc)) from None
 
 
-def format_amount(wei: int) -> str:
-    """wei -> tokens as a plain decimal string without trailing zeros (``"2.5"``)."""
-    text = format(Decimal(int(wei)).scaleb(-DECIMALS).normalize(), "f")
-    return text
+format_amount = format_tokens
+"""wei -> tokens (``"2.5"``): :func:`oracle.units.format_tokens`."""
 
 
 @dataclass
