@@ -81,6 +81,11 @@ def test_deployment_file_has_the_shared_format(devnet):
     assert doc["chainId"] == 31337 and isinstance(doc["deployBlock"], int)
     from scripts.devnet.validators import EPOCH_SECONDS, VALIDITY_SECONDS
 
+    nexts = next(x["lines"] for x in devnet.summary["sections"] if x["title"] == "what to do next")
+    assert any(
+        line.startswith(f"pay per request: .venv/bin/compute pay request {doc['paidEndpoint']}/infer")
+        for line in nexts
+    )
     epochs = doc["epochs"]  # where a joining validator reads them
     assert (epochs["epochSeconds"], epochs["validitySeconds"]) == (EPOCH_SECONDS, VALIDITY_SECONDS)
     assert 0 < epochs["genesis"] <= time.time() + 3600

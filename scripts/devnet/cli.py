@@ -144,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 server = PageServer(DIST_DIR, deployment_file, free_port(args.port)).start()
                 summary["pageUrl"] = server.url
-        summary["sections"].append({"title": "what to do next", "lines": next_steps(summary, doc, args.once)})
+        current = json.loads(deployment_file.read_text())  # with the endpoints published after the deploy
+        summary["sections"].append(
+            {"title": "what to do next", "lines": next_steps(summary, current, args.once)}
+        )
         trap_stop_signals()
         sup.extra["summary"] = summary
         sup.record()

@@ -31,4 +31,11 @@ def next_steps(summary: dict[str, Any], doc: dict[str, Any], once: bool) -> list
         f"another key is refused by `oracle run {chain} --private-key KEY` until governance adds it",
         f"user: .venv/bin/compute job --help (post, status, fetch, check, approve, dispute) with {chain}",
     ]
+    paid = doc.get("paidEndpoint")
+    requester = accounts.get(ROLE_REQUESTER, {}).get("privateKey")
+    if paid and requester and not once:
+        lines.append(
+            f"pay per request: .venv/bin/compute pay request {paid}/infer --demo-digits 3 {chain} "
+            f"--private-key {requester} (opens a channel on the first request; dev account {ROLE_REQUESTER})"
+        )
     return lines
