@@ -11,41 +11,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import threading
 from pathlib import Path
 
-from oracle.chain import ChainClient
-from oracle.cli_ui import CliError, Ui, common_options
-from oracle.deployment import load_deployment
+from oracle.cli_ui import CliError, Ui, chain_options, common_options, connect
 from oracle.errors import EXIT_OK, EXIT_USAGE
-from oracle.keys import DEFAULT_KEYSTORE_DIR, load_signer
 from oracle.units import token_arg
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
-DEFAULT_DEPLOYMENT = ".devnet/deployment.json"
 DEFAULT_JOURNAL = ".oracle/paid-journal.sqlite"
 TOKEN = 10**18
-
-
-def _chain_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rpc", default=os.environ.get("ORACLE_RPC_URL", DEFAULT_RPC), help="($ORACLE_RPC_URL)")
-    p.add_argument("--deployment", default=os.environ.get("ORACLE_DEPLOYMENT", DEFAULT_DEPLOYMENT))
-    p.add_argument("--keystore", help="keystore path or address (see `oracle keys list`)")
-    p.add_argument("--keystore-dir", default=str(DEFAULT_KEYSTORE_DIR))
-    p.add_argument("--password-file")
-    p.add_argument("--private-key", help="plain key, dev chains (31337/1337) only ($ORACLE_PRIVATE_KEY)")
-    p.add_argument("--journal", default=DEFAULT_JOURNAL, help=f"voucher journal (default {DEFAULT_JOURNAL})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     paid = subparsers.add_parser("paid", help="the paid inference endpoint (pay per request over channels)")
     subs = paid.add_subparsers(dest="paid_command", required=True)
     serve = subs.add_parser(
-        "serve", parents=[common_options()], help="serve the demo model, paid per request"
+        "serve", parents=[common_options(), chain_options()], help="serve the demo model, paid per request"
     )
-    _chain_options(serve)
+    serve.add_argument(
+        "--journal", default=DEFAULT_JOURNAL, help=f"voucher journal (default {DEFAULT_JOURNAL})"
+    )
     serve.add_argument(
         "--price", type=token_arg, default=token_arg("0.001"), help="tokens per request (default 0.001)"
     )
@@ -78,25 +64,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ModelNFT id channels must name (default: the demo model's, which must be minted; 0: none)",
     )
     serve.set_defaults(func=run_serve)
-    redeem = subs.add_parser("redeem", parents=[common_options()], help="redeem every journaled voucher now")
-    _chain_options(redeem)
+    redeem = subs.add_parser(
+        "redeem", parents=[common_options(), chain_options()], help="redeem every journaled voucher now"
+    )
+    redeem.add_argument(
+        "--journal", default=DEFAULT_JOURNAL, help=f"voucher journal (default {DEFAULT_JOURNAL})"
+    )
     redeem.add_argument("--demo-model", default="digits")
     redeem.set_defaults(func=run_redeem)
     status = subs.add_parser("status", parents=[common_options()], help="what the journal holds")
     status.add_argument("--journal", default=DEFAULT_JOURNAL)
     status.set_defaults(func=run_status)
-
-
-def _client(args: argparse.Namespace) -> ChainClient:
-    deployment = load_deployment(args.deployment)
-    account = load_signer(
-        deployment.chain_id,
-        keystore=args.keystore,
-        keystore_dir=args.keystore_dir,
-        password_file=args.password_file,
-        private_key=args.private_key,
-    )
-    return ChainClient(args.rpc, deployment, account)
 
 
 def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0):
@@ -112,7 +90,7 @@ def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0
     model_id = (
         demo_model.model_id(args.demo_model) if getattr(args, "model_id", None) is None else args.model_id
     )
-    client = _client(args)
+    client = connect(args)
     if model_id != 0 and not client.call("ModelNFT", "exists", model_id):
         raise CliError(
             f"model {args.demo_model} (ModelNFT id {model_id}) is not minted on this chain: mint it "
