@@ -9,7 +9,7 @@ cross-check with ``eth_account.messages.encode_typed_data``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -246,16 +246,25 @@ def fault_digest(domain: Domain, fault: Fault) -> bytes:
     return typed_digest(domain, fault_struct_hash(fault))
 
 
-def _typed_data(domain: Domain, primary: str, spec: list[tuple[str, str]], obj: Any) -> dict[str, Any]:
+def typed_data(
+    domain: Domain | Mapping[str, Any], primary: str, spec: list[tuple[str, str]], message: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An EIP-712 message as a wallet (``eth_signTypedData_v4``) signs it: ``primary`` with the
+    fields ``spec`` (name, type) and their values in ``message``, in ``domain`` (a :class:`Domain`
+    or its four fields)."""
     return {
         "types": {
             "EIP712Domain": [{"name": n, "type": t} for n, t in DOMAIN_FIELDS],
             primary: [{"name": n, "type": t} for n, t in spec],
         },
         "primaryType": primary,
-        "domain": domain.as_dict(),
-        "message": {n: getattr(obj, n) for n, _ in spec},
+        "domain": domain.as_dict() if isinstance(domain, Domain) else dict(domain),
+        "message": {n: message[n] for n, _ in spec},
     }
+
+
+def _typed_data(domain: Domain, primary: str, spec: list[tuple[str, str]], obj: Any) -> dict[str, Any]:
+    return typed_data(domain, primary, spec, {n: getattr(obj, n) for n, _ in spec})
 
 
 def typed_data_attestation(domain: Domain, att: Attestation) -> dict[str, Any]:

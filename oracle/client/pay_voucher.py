@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_hash.auto import keccak as keccak256  # bytes only: half the cost of eth_utils.keccak
 from eth_utils import keccak, to_checksum_address
 
-from oracle.attest import DOMAIN_FIELDS, Domain, typed_digest
+from oracle.attest import Domain, typed_data, typed_digest
 from oracle.errors import OracleError
 
 CHANNELS_NAME = "PaymentChannels"
@@ -129,12 +129,4 @@ class VoucherDigester:
 
 def typed_data_voucher(domain: Domain, voucher: Voucher) -> dict[str, Any]:
     """The voucher as a wallet (``eth_signTypedData_v4``) or viem's ``signTypedData`` signs it."""
-    return {
-        "types": {
-            "EIP712Domain": [{"name": n, "type": t} for n, t in DOMAIN_FIELDS],
-            "Voucher": [{"name": n, "type": t} for n, t in VOUCHER_FIELDS],
-        },
-        "primaryType": "Voucher",
-        "domain": domain.as_dict(),
-        "message": {n: getattr(voucher, n) for n, _ in VOUCHER_FIELDS},
-    }
+    return typed_data(domain, "Voucher", VOUCHER_FIELDS, {n: getattr(voucher, n) for n, _ in VOUCHER_FIELDS})

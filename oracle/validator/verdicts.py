@@ -22,7 +22,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from oracle import wire
-from oracle.attest import Domain, Signature, sign_digest, typed_digest
+from oracle.attest import Domain, Signature, sign_digest, typed_data, typed_digest
 from oracle.work.dispute import DisputeError, Judgement, evidence_hash
 from oracle.work.errors import ProofError
 from oracle.work.items import Opening
@@ -101,26 +101,14 @@ class DisputeVerdict:
 
     def typed_data(self, domain: Domain) -> dict:
         """The message as a wallet (``eth_signTypedData_v4``) signs it."""
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "DisputeVerdict": [{"name": n, "type": t} for n, t in VERDICT_FIELDS],
-            },
-            "primaryType": "DisputeVerdict",
-            "domain": domain.as_dict(),
-            "message": {
-                "jobId": self.job_id,
-                "resultHash": self.result_hash,
-                "evidenceHash": self.evidence_hash,
-                "providerAtFault": self.provider_at_fault,
-                "expiry": self.expiry,
-            },
+        message = {
+            "jobId": self.job_id,
+            "resultHash": self.result_hash,
+            "evidenceHash": self.evidence_hash,
+            "providerAtFault": self.provider_at_fault,
+            "expiry": self.expiry,
         }
+        return typed_data(domain, "DisputeVerdict", VERDICT_FIELDS, message)
 
 
 def sign_verdict(private_key: bytes | str, domain: Domain, verdict: DisputeVerdict) -> Signature:

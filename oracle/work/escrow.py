@@ -17,6 +17,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3.logs import DISCARD
 
+from oracle.attest import typed_data
 from oracle.chain import ChainClient, TxResult
 
 BPS = 10_000
@@ -55,6 +56,16 @@ class Royalty:
     receiver: str
     amount: int
     bps: int
+
+
+PERMIT_FIELDS = [
+    ("owner", "address"),
+    ("spender", "address"),
+    ("value", "uint256"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+]
+"""EIP-2612's ``Permit`` struct."""
 
 
 class Escrow:
@@ -147,37 +158,20 @@ class Escrow:
         account = self.chain.account
         assert account is not None
         token = self.chain.deployment.get("ComputeToken").address
-        data = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {
-                "name": self.chain.call("ComputeToken", "name"),
-                "version": "1",
-                "chainId": self.chain.deployment.chain_id,
-                "verifyingContract": token,
-            },
-            "message": {
-                "owner": account.address,
-                "spender": self.address,
-                "value": amount,
-                "nonce": int(self.chain.call("ComputeToken", "nonces", account.address)),
-                "deadline": deadline,
-            },
+        domain = {
+            "name": self.chain.call("ComputeToken", "name"),
+            "version": "1",
+            "chainId": self.chain.deployment.chain_id,
+            "verifyingContract": token,
         }
+        message = {
+            "owner": account.address,
+            "spender": self.address,
+            "value": amount,
+            "nonce": int(self.chain.call("ComputeToken", "nonces", account.address)),
+            "deadline": deadline,
+        }
+        data = typed_data(domain, "Permit", PERMIT_FIELDS, message)
         sig = Account.sign_message(encode_typed_data(full_message=data), account.key)
         return sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
 
