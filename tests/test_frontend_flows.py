@@ -118,7 +118,10 @@ def test_providers_show_perf_per_watt_sort_filter_and_the_validators_anomaly_che
         # perf/W: attested fp32 x 10 / powerW; the CPU's attestation carries no power reading
         perf = h100_row.query_selector("td[data-perf-w]")
         assert float(perf.get_attribute("data-perf-w")) == 5_100 * 10 / 510
-        assert perf.inner_text().startswith("100 GFLOPS/W") and "at 510 W" in perf.inner_text()
+        assert (
+            perf.inner_text().startswith("100 GFLOPS/W")
+            and "at 510 W (reported, bounded)" in perf.inner_text()
+        )
         assert page.inner_text(f"tr[data-node='{cpu}'] td[data-perf-w]") == "no power reading"
 
         # the anomaly cell shows what the real validators served (every one of them, the same)

@@ -108,7 +108,11 @@ export function mount(body) {
           'td',
           { class: 'num', 'data-perf-w': n.perfW.value === null ? '' : String(n.perfW.value) },
           n.perfW.value === null ? h('span', { class: 'muted' }, n.perfW.text) : n.perfW.text,
-          attested && r.powerW ? h('div', { class: 'muted' }, `at ${PERF_W.format(Number(r.powerW))} W`) : null,
+          // power is the provider's own NVML reading (not proven like the TFLOPS), attested only within
+          // what its card can draw at the proven load (oracle/validator/figures.py:attestable_power)
+          attested && r.powerW
+            ? h('div', { class: 'muted', title: 'reported by the provider, bounded by its card: at most its board power, at least what its proven load needs at the spec sheet’s efficiency' }, `at ${PERF_W.format(Number(r.powerW))} W (reported, bounded)`)
+            : null,
         ),
         h('td', { class: 'anomaly' }, anomalyCell(n.nodeId)),
         h(
