@@ -225,9 +225,19 @@ def leader(net, followers, **kw) -> Validator:
 def _canonical(net, logs) -> list:
     """The logs whose block is still on the chain. A log of a rolled-back block must not count: a
     full-suite run once saw one node's epoch-1 attestation twice in the logs after a snapshot
-    revert, which the registry (epochs strictly increasing) cannot have accepted twice on one chain."""
+    revert, which the registry (epochs strictly increasing) cannot have accepted twice on one chain.
+    A reposted transaction can also land in a block identical to the rolled-back one (same parent,
+    same timestamp, same signed bytes), so the old log then looks canonical too: a transaction is in
+    one block of one chain, so each (transaction, log index) counts once."""
     w3 = net["w3"]
-    return [log for log in logs if w3.eth.get_block(log.block_number)["hash"] == HexBytes(log.block_hash)]
+    seen, kept = set(), []
+    for log in logs:
+        key = (HexBytes(log.transaction_hash), log.log_index)
+        if key in seen or w3.eth.get_block(log.block_number)["hash"] != HexBytes(log.block_hash):
+            continue
+        seen.add(key)
+        kept.append(log)
+    return kept
 
 
 def records(net) -> list[bytes]:
