@@ -83,17 +83,22 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
+def _requests_logged(seen: _Records) -> list[dict]:
+    return [r.msg for r in list(seen.records) if isinstance(r.msg, dict) and r.msg.get("event") == "request"]
+
+
 def test_metrics_count_requests_by_route_and_status_and_show_gpu_gauges(hot_server):
     logger, seen = logging.getLogger("oracle.serve"), _Records()
     logger.addHandler(seen)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)  # setLevel, not `.level =`: it also clears the logger's enabled-for cache
     try:
         _get(hot_server.url + "/health")
         with pytest.raises(urllib.error.HTTPError):
             _get(hot_server.url + "/no-such-thing?x=1")
         deadline = time.monotonic() + 10  # a request is counted and logged once its answer is sent
-        while time.monotonic() < deadline and len(seen.records) < 2:
-            time.sleep(0.01)
+        while time.monotonic() < deadline and len(_requests_logged(seen)) < 2:
+            time.sleep(0.01)  # (the hot GPU's health warnings may reach the same logger meanwhile)
         status, ctype, body = _get(hot_server.url + "/metrics")
     finally:
         logger.removeHandler(seen)
@@ -105,7 +110,7 @@ def test_metrics_count_requests_by_route_and_status_and_show_gpu_gauges(hot_serv
     assert 'oracle_provider_gpu_temperature_celsius{gpu="0"} 90.0' in text
     assert 'oracle_provider_gpu_degraded{gpu="0"} 1.0' in text
     assert "oracle_provider_request_seconds_bucket" in text
-    logged = [r.msg for r in seen.records if isinstance(r.msg, dict) and r.msg.get("event") == "request"]
+    logged = _requests_logged(seen)
     assert {(m["method"], m["path"], m["status"]) for m in logged} >= {
         ("GET", "/health", 200),
         ("GET", "/no-such-thing", 404),
