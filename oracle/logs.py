@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
+from pathlib import Path
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,3 +33,11 @@ def setup_json_logging(level: int = logging.INFO, log_file: str | None = None) -
     root.handlers[:] = handlers
     root.setLevel(level)
     root.propagate = False
+
+
+def unexpected(exc: BaseException) -> str:
+    """An error no handler expected, with where it was raised: what a long-running loop logs
+    before it goes on (its journal resumes the work), so one surprise never ends the daemon."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    trail = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
+    return f"unexpected {type(exc).__name__}: {str(exc)[:300]}" + (f" (at {trail})" if trail else "")

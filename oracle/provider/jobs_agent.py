@@ -35,6 +35,7 @@ from typing import Any
 from oracle.chain import ChainError
 from oracle.energy import NodeEnergy
 from oracle.journal import Journal
+from oracle.logs import unexpected
 from oracle.provider.jobs_compute import commit_outputs, metered, run_chunks
 from oracle.provider.jobs_energy import (
     attested_figures,
@@ -151,6 +152,8 @@ class JobAgent:
                 self.poll_once()
             except (WorkError, ChainError) as exc:
                 self._step("error", 0, error=str(exc)[:300])
+            except Exception as exc:  # noqa: BLE001 - one poll's surprise must not end the agent; the journal resumes
+                self._step("error", 0, error=unexpected(exc))
             time.sleep(self.policy.poll_s)
 
     def resume(self) -> list[JobRecord]:

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from oracle.chain import ChainClient, ChainError, ContractRevert
+from oracle.logs import unexpected
 from oracle.provider.paid_ledger import LatestVoucher, Ledger
 from oracle.provider.paid_state import CONTRACT, ChannelCache, ChannelView
 
@@ -123,6 +124,8 @@ class Redeemer:
                 self.run_once()
             except (ChainError, OSError, ValueError) as err:
                 log.warning({"event": "redeem_loop_failed", "error": str(err)})
+            except Exception as err:  # noqa: BLE001 - the thread must outlive one surprise (it retries next round)
+                log.error({"event": "redeem_loop_failed", "error": unexpected(err)})
 
     def stop(self) -> None:
         self._stop.set()

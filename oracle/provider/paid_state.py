@@ -18,6 +18,7 @@ from typing import Any
 from web3.exceptions import Web3RPCError
 
 from oracle.chain import ChainClient, ChainError
+from oracle.logs import unexpected
 
 log = logging.getLogger("oracle.provider.paid")
 CONTRACT = "PaymentChannels"
@@ -196,6 +197,8 @@ class ChannelCache:
                 self.poll()
             except (ChainError, OSError, ValueError) as err:
                 log.warning({"event": "channel_poll_failed", "error": str(err)})
+            except Exception as err:  # noqa: BLE001 - the thread must outlive one surprise (it retries next round)
+                log.error({"event": "channel_poll_failed", "error": unexpected(err)})
 
     def stop(self) -> None:
         self._stop.set()

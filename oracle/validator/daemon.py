@@ -51,6 +51,7 @@ from oracle.chain import ChainClient, ChainError
 from oracle.deployment import Deployment, load_deployment
 from oracle.errors import OracleError
 from oracle.journal import Journal
+from oracle.logs import unexpected
 from oracle.validator.anomaly_view import AnomalyView
 from oracle.validator.attesting import attestation_of, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
@@ -367,11 +368,17 @@ class Validator:
             except ChainError as exc:
                 self.metrics.errors.labels("epoch").inc()
                 self._log("epoch_failed", logging.ERROR, epoch=epoch, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - a daemon outlives one epoch's surprise; the journal resumes it
+                self.metrics.errors.labels("epoch").inc()
+                self._log("epoch_failed", logging.ERROR, epoch=epoch, error=unexpected(exc))
             try:
                 self.settle_disputes()
             except (ChainError, WorkError) as exc:
                 self.metrics.errors.labels("dispute").inc()
                 self._log("disputes_failed", logging.ERROR, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - as above: the dispute journal resumes it next round
+                self.metrics.errors.labels("dispute").inc()
+                self._log("disputes_failed", logging.ERROR, error=unexpected(exc))
             if once:
                 return
             stop.wait(min(30.0, self.cfg.epoch_seconds / 10))
