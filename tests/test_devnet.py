@@ -181,3 +181,30 @@ def test_an_idle_devnet_keeps_time_and_ctrl_c_stops_it_cleanly(tmp_path):
     assert "devnet: SIGINT: stopping" in out and "devnet: stopped every process it started" in out
     assert "Traceback" not in out
     assert processes_mentioning(str(state)) == []
+
+
+def test_a_crashed_service_is_started_again_and_one_that_keeps_crashing_stops_the_devnet(tmp_path):
+    import sys
+
+    from scripts.devnet.errors import DevnetError
+    from scripts.devnet.processes import Supervisor
+
+    sup = Supervisor(state_dir=tmp_path / "sup")
+    counter = tmp_path / "runs"
+    script = f"p = {str(counter)!r}; open(p, 'a').write('x'); print('run', len(open(p).read()), flush=True)"
+    flaky = sup.start("flaky-service", [sys.executable, "-c", script + "; raise SystemExit(3)"])
+    try:
+        said = []
+        for _ in range(3):
+            flaky.popen.wait(timeout=30)
+            said += sup.keep_alive(max_restarts=3)
+        assert len(said) == 3 and "flaky-service exited with status 3; starting it again (1 of 3)" in said[0]
+        flaky.popen.wait(timeout=30)
+        with pytest.raises(DevnetError, match="flaky-service exited with status 3 after 3 restarts"):
+            sup.keep_alive(max_restarts=3)
+        log = flaky.log.read_text()
+        assert log.count("started again after the process above exited") == 3 and "run 4" in log
+        recorded = json.loads(sup.pids_file.read_text())["children"]
+        assert [c["pid"] for c in recorded] == [flaky.popen.pid]  # pids.json names the live process
+    finally:
+        sup.stop_all()

@@ -1,6 +1,8 @@
 """``python -m scripts.devnet`` (= ``make demo``): start the devnet, print what ran, keep it up
 until Ctrl-C (or SIGTERM); ``--once`` prints the summary and exits 0; ``--stop`` stops a devnet
-started earlier. A failure stops every process it started (never half-up) and exits 1."""
+started earlier. A failure while starting stops every process it started (never half-up) and
+exits 1; once up, a service that crashes is started again (up to three times; its log says so),
+and only anvil's end or a service that keeps crashing stops the devnet."""
 
 from __future__ import annotations
 
@@ -161,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
             say(f"chain time kept moving: an empty block whenever none came for {args.block_time:g} s")
         while True:
             time.sleep(0.5)
-            sup.check_alive()
+            for line in sup.keep_alive():
+                say(line)
     except Stop as s:
         say(f"{s}: stopping")
         return 0

@@ -91,12 +91,38 @@ def stop_group(pgid: int, grace: float = 5.0) -> None:
             time.sleep(0.05)
 
 
+MAX_RESTARTS = 3
+"""How often a running devnet starts a crashed service again before it gives up."""
+
+
+def _spawn(argv: list[str], log: Path, env: dict[str, str] | None, mode: str) -> subprocess.Popen:
+    with open(log, mode) as out:
+        if mode == "ab":
+            out.write(b"\n--- devnet: started again after the process above exited ---\n")
+            out.flush()
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _tail(child: Child, size: int = 2000) -> str:
+    return child.log.read_text(errors="replace")[-size:] if child.log.exists() else ""
+
+
 @dataclass
 class Child:
     name: str
     popen: subprocess.Popen
     argv: list[str]
     log: Path
+    env: dict[str, str] | None = None
+    restarts: int = 0
 
     @property
     def pgid(self) -> int:
@@ -118,17 +144,7 @@ class Supervisor:
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         log = self.state_dir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "wb") as out:
-            popen = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env={**os.environ, **(env or {})},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        child = Child(name, popen, argv, log)
+        child = Child(name, _spawn(argv, log, env, "wb"), argv, log, env)
         self.children.append(child)
         self.record()
         return child
@@ -148,11 +164,40 @@ class Supervisor:
         tmp.replace(self.pids_file)
 
     def check_alive(self) -> None:
+        """While the devnet starts: any child that exited is a failure (never half-up)."""
         for c in self.children:
             code = c.popen.poll()
             if code is not None:
-                tail = c.log.read_text(errors="replace")[-2000:] if c.log.exists() else ""
-                raise DevnetError(f"{c.name} exited with status {code}; its log ({c.log}) ends with:\n{tail}")
+                raise DevnetError(
+                    f"{c.name} exited with status {code}; its log ({c.log}) ends with:\n{_tail(c)}"
+                )
+
+    def keep_alive(self, max_restarts: int = MAX_RESTARTS) -> list[str]:
+        """While the devnet runs: a service that exited is started again with the same command
+        (each is crash-safe: the validators', the job agent's and the paid endpoint's journals
+        resume their work), its log continued, and what happened is returned for the supervisor
+        to say. anvil is never restarted (the chain's state lives in it), nor a service that
+        exited ``max_restarts`` times: either stops the devnet, as a failure."""
+        said = []
+        for c in self.children:
+            code = c.popen.poll()
+            if code is None:
+                continue
+            if c.name == "anvil" or c.restarts >= max_restarts:
+                raise DevnetError(
+                    f"{c.name} exited with status {code}"
+                    + (f" after {c.restarts} restarts" if c.restarts else "")
+                    + f"; its log ({c.log}) ends with:\n{_tail(c)}"
+                )
+            said.append(
+                f"{c.name} exited with status {code}; starting it again ({c.restarts + 1} of {max_restarts})."
+                f" Its log ({c.log}) ended with:\n{_tail(c, 1200)}"
+            )
+            c.restarts += 1
+            c.popen = _spawn(c.argv, c.log, c.env, "ab")
+        if said:
+            self.record()
+        return said
 
     def stop_all(self) -> None:
         for c in reversed(self.children):

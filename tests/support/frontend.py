@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,20 @@ class Devnet:
         assert receipt.status == 1, f"{name}.{fn} reverted"
         return receipt
 
+    def health(self) -> str:
+        """What is left of the devnet (for a test that finds part of it gone): the supervisor's
+        status, its children alive or not, and the end of its output."""
+        recorded = self.state_dir / "pids.json"
+        children = json.loads(recorded.read_text()).get("children", []) if recorded.exists() else []
+        alive = set(pids_alive([c["pid"] for c in children]))
+        states = ", ".join(f"{c['name']} {'alive' if c['pid'] in alive else 'gone'}" for c in children)
+        out = self.state_dir.parent / f"{self.state_dir.name}.out"
+        tail = out.read_text(errors="replace")[-3000:] if out.exists() else "(no output file)"
+        return (
+            f"devnet supervisor {'running' if self.proc.poll() is None else f'exited {self.proc.poll()}'}; "
+            f"children: {states or 'none recorded'}; its output ends with:\n{tail}"
+        )
+
     def rpc(self, method: str, params: list | None = None) -> Any:
         return self.w3.provider.make_request(method, params or [])["result"]
 
@@ -172,6 +187,12 @@ def devnet(tmp_path_factory) -> Iterator[Devnet]:
             json.loads((state_dir / "pids.json").read_text()) if (state_dir / "pids.json").exists() else {}
         )
         stop_devnet(proc, signal.SIGINT)  # what Ctrl-C sends
+        out = (state_dir.parent / f"{state_dir.name}.out").read_text(errors="replace")
+        restarted = [line for line in out.splitlines() if "starting it again" in line]
+        if restarted:  # the page tests went on; the crash is a bug to look at, shown in the summary
+            warnings.warn(
+                f"a devnet service crashed during the tests and was restarted: {restarted}", stacklevel=1
+            )
         children = [c["pid"] for c in recorded.get("children", [])]
         assert not pids_alive(children), f"devnet children left running: {pids_alive(children)}"
 
@@ -236,7 +257,10 @@ def open_page(chromium, devnet) -> Iterator[Any]:
             page.add_init_script(f"window.__TEST_WALLET__ = {json.dumps(cfg)};\n{WALLET_JS}")
         if before_load is not None:
             before_load(page)
-        page.goto(devnet.url)
+        try:
+            page.goto(devnet.url)
+        except Exception as exc:  # noqa: BLE001 - Playwright's own error type; say why the page is gone
+            raise AssertionError(f"the devnet's page did not answer ({exc}); {devnet.health()}") from exc
         page.wait_for_selector("body[data-ready='1']", timeout=20_000)
         return page, wallet
 
