@@ -87,7 +87,8 @@ def test_a_node_claiming_k_times_its_real_speed_fails_above_the_tolerance(serve,
     else:
         assert k > TOLERATED
         assert not result.ok and result.reachable, result.reason  # a fault
-        assert "late" in result.reason or "no answer" in result.reason
+        # late: answered past the deadline, never answered, or the provider itself gave up at it
+        assert any(w in result.reason for w in ("late", "no answer", "past the challenge's deadline"))
 
 
 def test_a_node_with_no_benchmark_is_held_to_its_gpu_models_published_peaks(serve):
