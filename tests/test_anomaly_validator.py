@@ -47,7 +47,9 @@ def net(accounts, chain, networks, tmp_path_factory):
     nodes = []
     for i in range(3):
         nid = node_id(f"anomaly-node-{i}")
-        register_node(contracts, owner, accounts[2 + i], nid, uri=f"http://anomaly-provider-{i}")
+        register_node(
+            contracts, owner, accounts[2 + i], f"anomaly-node-{i}", uri=f"http://anomaly-provider-{i}"
+        )
         nodes.append(nid)
     tmp = tmp_path_factory.mktemp("anomaly")
     dep = write_deployment(contracts, tmp / "deployment.json", 0)
