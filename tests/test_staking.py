@@ -3,6 +3,8 @@
 import ape
 import pytest
 from eth_utils import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from oracle.inventory import uuid_index
 from tests.conftest import CORE_PARAMS
@@ -112,6 +114,12 @@ NOT_CANONICAL = {  # a UUID and the first byte where it departs from NVML's form
     "leading space": (" " + CANONICAL, 0),
     "cut short": (CANONICAL[:39], 39),
     "empty": ("", 0),
+    "'/' (just below '0') in the last group": (CANONICAL[:35] + "/" + CANONICAL[36:], 35),
+    "':' (just above '9') as the last byte": (CANONICAL[:39] + ":", 39),
+    "'`' (just below 'a') in the second group": (CANONICAL[:14] + "`" + CANONICAL[15:], 14),
+    "'g' (just above 'f') in the first group": (CANONICAL[:11] + "g" + CANONICAL[12:], 11),
+    "upper-case hex in the last bytes": (CANONICAL[:33] + CANONICAL[33:].upper(), 33),
+    "a hex digit where a dash belongs": (CANONICAL[:27] + "0" + CANONICAL[28:], 27),
     "non-ASCII digit": ("GPU-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9\u0665", 39),
 }
 
@@ -123,6 +131,38 @@ def test_register_node_refuses_a_uuid_not_in_nvml_form(token, staking, provider,
     assert uuid_index(uuid) == index  # the oracle's and the page's rule, checked against the contract's
     with reverts(staking.ComputeStakingInvalidGpuUuid, uuid, index):
         staking.registerNode(uuid, GPU_MODEL, 1, "", sender=provider)
+
+
+CHARS = "09af-gAF/:`@GMPU\x00\x7f\u00e9"  # each side of every range the contract tests, and beyond
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    raw=st.binary(min_size=16, max_size=16),
+    mig=st.booleans(),
+    edit=st.sampled_from(["none", "replace", "insert", "delete"]),
+    at=st.integers(0, 40),
+    char=st.sampled_from(CHARS),
+)
+def test_property_the_contract_and_the_oracle_agree_on_every_near_canonical_uuid(
+    staking, outsider, raw, mig, edit, at, char
+):
+    h = raw.hex()
+    uuid = f"{'MIG' if mig else 'GPU'}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    if edit == "replace" and at < 40:
+        uuid = uuid[:at] + char + uuid[at + 1 :]
+    elif edit == "insert":
+        uuid = uuid[:at] + char + uuid[at:]
+    elif edit == "delete" and at < 40:
+        uuid = uuid[:at] + uuid[at + 1 :]
+    index = uuid_index(uuid)
+    # `outsider` has no stake: a UUID that passes the check is refused next, for the stake
+    if index is None:
+        with reverts(staking.ComputeStakingInsufficientFreeStake, outsider, MIN_STAKE, 0):
+            staking.registerNode(uuid, GPU_MODEL, 1, "", sender=outsider)
+    else:
+        with reverts(staking.ComputeStakingInvalidGpuUuid, uuid, index):
+            staking.registerNode(uuid, GPU_MODEL, 1, "", sender=outsider)
 
 
 def test_a_variant_spelling_of_a_registered_gpu_is_refused(token, staking, provider, creator):

@@ -52,6 +52,15 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     uint256 private constant _LOWER_HEX = (0x3ff << 0x30) | (0x3f << 0x61);
     /// @dev Bit i is set for the positions of a canonical UUID that hold a dash (after the prefix).
     uint256 private constant _DASHES = (1 << 12) | (1 << 17) | (1 << 22) | (1 << 27);
+    /// @dev Word masks for the fast check (byte p of a word read from calldata is bits
+    ///      255 - 8p .. 248 - 8p): 0x01 in every byte, 0x80 in every byte, '0' in every byte.
+    uint256 private constant _ONES = type(uint256).max / 0xff;
+    uint256 private constant _HIGH_BITS = _ONES * 0x80;
+    uint256 private constant _ZERO_CHARS = _ONES * 0x30;
+    /// @dev Bytes 0-3 (the prefix) and 12, 17, 22, 27 (the dashes) of the UUID's first word.
+    uint256 private constant _PREFIX_BYTES = uint256(0xffffffff) << 224;
+    uint256 private constant _DASH_BYTES = (0xff << 152) | (0xff << 112) | (0xff << 72) | (0xff << 32);
+    uint256 private constant _DASH_CHARS = (0x2d << 152) | (0x2d << 112) | (0x2d << 72) | (0x2d << 32);
 
     /// @dev Two slots per provider.
     ///      slot 0: staked (uint112) | locked (uint112) | nodeCount (uint32) -- everything freeStake()
@@ -379,25 +388,57 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     }
 
     /// @dev Reverts with `ComputeStakingInvalidGpuUuid` unless `gpuUuid` is in NVML's canonical form
-    ///      (see `registerNode`): one pass over at most 40 bytes, each checked against a bit mask.
+    ///      (see `registerNode`). The check reads the 40 bytes as two words and tests every byte at
+    ///      once (`_isLowerHex`); only a refused UUID pays for the byte-by-byte search of `index`.
     function _checkGpuUuid(string calldata gpuUuid) private pure {
         bytes calldata u = bytes(gpuUuid);
+        if (u.length == GPU_UUID_LENGTH) {
+            uint256 head; // bytes 0-31
+            uint256 tail; // bytes 8-39: its last 8 bytes are the UUID's bytes 32-39
+            assembly ("memory-safe") {
+                head := calldataload(u.offset)
+                tail := calldataload(add(u.offset, 8))
+            }
+            uint256 prefix = head >> 224;
+            // the prefix ("GPU-" or "MIG-") and the dashes exactly; every other byte a lower-case hex
+            // digit (the prefix and dash bytes replaced by '0' for that test)
+            if (
+                (prefix == 0x4750552d || prefix == 0x4d49472d) && head & _DASH_BYTES == _DASH_CHARS
+                    && _isLowerHex((head & ~(_PREFIX_BYTES | _DASH_BYTES)) | (_ZERO_CHARS & (_PREFIX_BYTES | _DASH_BYTES)))
+                    && _isLowerHex((tail & type(uint64).max) | (_ZERO_CHARS & ~uint256(type(uint64).max)))
+            ) return;
+        }
+        revert ComputeStakingInvalidGpuUuid(gpuUuid, _departure(u));
+    }
+
+    /// @dev Whether every byte of `word` is '0'-'9' or 'a'-'f'. For a byte b < 0x80, b + (0x80 - k)
+    ///      has its top bit set exactly when b >= k; with k >= 0x30 each byte sum stays below 0x100,
+    ///      so no byte carries into the next and the additions cannot overflow (hence `unchecked`).
+    function _isLowerHex(uint256 word) private pure returns (bool) {
+        if (word & _HIGH_BITS != 0) return false;
+        unchecked {
+            uint256 digit = (word + _ONES * (0x80 - 0x30)) & ~(word + _ONES * (0x80 - 0x3a));
+            uint256 af = (word + _ONES * (0x80 - 0x61)) & ~(word + _ONES * (0x80 - 0x67));
+            return (digit | af) & _HIGH_BITS == _HIGH_BITS;
+        }
+    }
+
+    /// @dev The first byte of `u` that departs from NVML's form (its length, or 40, when every byte
+    ///      it has fits); only called for a UUID already refused.
+    function _departure(bytes calldata u) private pure returns (uint256) {
         uint256 length = u.length;
         // the one prefix it can still match: "MIG-" if it starts with 'M', else "GPU-"
         bytes4 prefix = length != 0 && u[0] == "M" ? bytes4("MIG-") : bytes4("GPU-");
         uint256 end = length < GPU_UUID_LENGTH ? length : GPU_UUID_LENGTH;
-        for (uint256 i; i < end;) {
+        for (uint256 i; i < end; ++i) {
             uint256 c = uint8(u[i]);
             bool ok;
             if (i < 4) ok = c == uint8(prefix[i]);
             else if ((_DASHES >> i) & 1 == 1) ok = c == 0x2d; // '-'
             else ok = (_LOWER_HEX >> c) & 1 == 1;
-            if (!ok) revert ComputeStakingInvalidGpuUuid(gpuUuid, i);
-            unchecked {
-                ++i; // i < end <= 40
-            }
+            if (!ok) return i;
         }
-        if (length != GPU_UUID_LENGTH) revert ComputeStakingInvalidGpuUuid(gpuUuid, end);
+        return end;
     }
 
     /// @dev Pays `slashed` (asked: `requested`) out as the governed shares and emits Slashed. The
