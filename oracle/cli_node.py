@@ -30,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("register", parents=parents, help="register a GPU at the endpoint validators reach")
     p.add_argument("--endpoint", required=True, help="URL of `oracle serve`, e.g. http://203.0.113.7:8600")
     p.add_argument("--gpu", type=int, default=0, help="NVML index of the GPU (default 0)")
-    p.add_argument("--uuid", help="GPU UUID instead of reading NVML (e.g. for a CPU test node)")
+    p.add_argument(
+        "--uuid",
+        help="GPU UUID instead of reading NVML, in its form GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+    )
     p.add_argument("--model", help="GPU model name (default: NVML's)")
     p.add_argument("--vram-mib", type=int, help="VRAM in MiB (default: NVML's)")
     p.set_defaults(func=run, action=_register)

@@ -76,8 +76,69 @@ class Inventory:
 
 
 def node_id(uuid: str) -> bytes:
-    """The on-chain node id: ``keccak256(utf8(uuid))`` (bytes32), e.g. for ``"GPU-5e7..."``."""
+    """The on-chain node id: ``keccak256(utf8(uuid))`` (bytes32), e.g. for ``"GPU-5e7..."``; the
+    contract derives it the same way from the UUID it is given (``ComputeStaking.registerNode``)."""
     return keccak(uuid.encode())
+
+
+UUID_LENGTH = 40
+_UUID_FORM = "PPPPhhhhhhhh-hhhh-hhhh-hhhh-hhhhhhhhhhhh"
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+def uuid_index(uuid: str) -> int | None:
+    """Where ``uuid`` departs from NVML's canonical form (``None`` if it does not): the ``index``
+    of ``ComputeStaking``'s ``ComputeStakingInvalidGpuUuid``, computed by the same rule.
+
+    The rule (the contract's NatSpec of ``registerNode``): exactly 40 characters, ``GPU-`` or
+    ``MIG-``, then 32 lower-case hex digits grouped 8-4-4-4-12 by dashes. A correct beginning cut
+    short departs at its length, a correct UUID followed by more at 40."""
+    prefix = "MIG-" if uuid.startswith("M") else "GPU-"
+    for i, c in enumerate(uuid[:UUID_LENGTH]):
+        want = _UUID_FORM[i]
+        if (
+            (want == "P" and c != prefix[i])
+            or (want == "-" and c != "-")
+            or (want == "h" and c not in _LOWER_HEX)
+        ):
+            return i
+    return None if len(uuid) == UUID_LENGTH else min(len(uuid), UUID_LENGTH)
+
+
+def uuid_problem(uuid: str) -> str | None:
+    """Why ``uuid`` is not a GPU UUID the contract accepts (one sentence), or ``None`` (see :func:`uuid_index`)."""
+    i = uuid_index(uuid)
+    if i is None:
+        return None
+    form = "GPU- or MIG- then 8-4-4-4-12 lower-case hex digits, as `oracle inventory` prints it"
+    if i == len(uuid) or i == UUID_LENGTH:
+        return f"GPU UUID {uuid!r} has {len(uuid)} characters; NVML's form has {UUID_LENGTH} ({form})"
+    want = {"P": "its prefix GPU- or MIG-", "-": "a dash"}.get(_UUID_FORM[i], "a lower-case hex digit")
+    return f"GPU UUID {uuid!r}: character {i + 1} is {uuid[i]!r} where NVML's form has {want} ({form})"
+
+
+def inventory_uuid_problem(inventory: Any, node: bytes) -> str | None:
+    """Why a provider's live ``GET /inventory`` does not fit node id ``node``, or ``None``: an
+    inventory that lists GPUs must list the node's own, a UUID whose keccak256 is the node id. One
+    that lists none (a CPU node) has nothing to compare and passes; its work is still challenged."""
+    gpus = inventory.get("gpus") if isinstance(inventory, dict) else None
+    if not isinstance(gpus, list) or not gpus:
+        return None
+    uuids = [g.get("uuid") for g in gpus if isinstance(g, dict)]
+    if any(isinstance(u, str) and node_id(u) == bytes(node) for u in uuids):
+        return None
+    shown = ", ".join(str(u)[:48] for u in uuids[:4]) + (", ..." if len(uuids) > 4 else "")
+    return (
+        f"its inventory lists {len(gpus)} GPU(s) ({shown}) and none has a UUID whose keccak256 is the "
+        f"node id 0x{bytes(node).hex()}: the GPU answering is not the one registered"
+    )
+
+
+def synthetic_uuid(label: str) -> str:
+    """A canonical ``GPU-`` UUID derived from ``label`` (keccak256), for nodes with no NVIDIA GPU
+    (devnet CPU nodes, tests, benchmarks): the same label always gives the same UUID."""
+    h = keccak(text=label).hex()[:32]
+    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # --------------------------------------------------------------------------------------------

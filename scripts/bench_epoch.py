@@ -55,8 +55,8 @@ def run(
     from ape.exceptions import ContractLogicError
     from ape.logging import logger
     from eth_account import Account
-    from eth_utils import keccak
 
+    from oracle.inventory import node_id, synthetic_uuid
     from oracle.provider.server import ProviderServer
     from oracle.validator.config import ValidatorConfig
     from oracle.validator.daemon import Validator
@@ -82,15 +82,16 @@ def run(
         # challenged at the same moment, which 100 nodes in this one process could not all pass.
         owners = [provider] + [accounts.test_accounts.generate_test_account() for _ in range(providers - 1)]
         per = staking.minStakePerGpu()
+        uuids = [synthetic_uuid(f"bench-node-{i}") for i in range(providers)]
         for i, (owner, srv) in enumerate(zip(owners, servers, strict=True)):
             if owner is not provider:
                 deployer.transfer(owner, 10**17)
             token.transfer(owner, per, sender=deployer)
             token.approve(staking, per, sender=owner)
             staking.stake(per, sender=owner)
-            staking.registerNode(keccak(text=f"bench-node-{i}"), "CPU (numpy)", 16384, srv.url, sender=owner)
+            staking.registerNode(uuids[i], "CPU (numpy)", 16384, srv.url, sender=owner)
         setup_s = time.monotonic() - t_reg
-        owner_of = {keccak(text=f"bench-node-{i}"): o.address for i, o in enumerate(owners)}
+        owner_of = {node_id(uuids[i]): o.address for i, o in enumerate(owners)}
 
         tmp = Path(tempfile.mkdtemp(prefix="oracle-epoch-bench-"))
         dep = write_deployment(contracts, tmp / "deployment.json", 0)
@@ -136,9 +137,7 @@ def run(
                         registry.checkScore(owner_of[nid], nid, 0, proof) >= 0
                     )  # CPU scores round to 0
         else:
-            recorded = sum(
-                1 for i in range(providers) if registry.recordOf(keccak(text=f"bench-node-{i}")).epoch == 1
-            )
+            recorded = sum(1 for i in range(providers) if registry.recordOf(node_id(uuids[i])).epoch == 1)
         faults = len(list(registry.FaultReported.range(0, 10**9)))
         verdicts = {
             label: int(sum(v.metrics.challenges.labels(label)._value.get() for v in vals))

@@ -18,6 +18,7 @@ from pathlib import Path
 from ape import accounts, chain, project
 from eth_utils import keccak
 
+from oracle.inventory import node_id, synthetic_uuid
 from scripts.gas_floor import ECRECOVER, ERC721_TRANSFER_LOG, Floor
 from scripts.gas_oracle import BATCH_SIZE, GAS_ORACLE_KEYS, deploy_gas_registry, sample_attestation
 from scripts.gas_report import (
@@ -190,8 +191,9 @@ def attestation_comparison(ctx: GasContext) -> list[Comparison]:
     def quorum(digest: bytes) -> list[bytes]:
         return aggregate([sign_digest(k, digest) for k in keys], 3)
 
-    node = keccak(text="compare-node-0")
-    provider = register(node)
+    uuid = synthetic_uuid("compare-node-0")
+    node = node_id(uuid)
+    provider = register(uuid)
     expiry = chain.pending_timestamp + 86400
 
     def plain_round(epoch: int, score: int) -> list[int]:

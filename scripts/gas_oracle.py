@@ -28,6 +28,7 @@ from oracle.attest import (
     sign_digest,
 )
 from oracle.attest_batch import MerkleTree, encode_score_proof
+from oracle.inventory import node_id, synthetic_uuid
 
 ATTEST_TARGET = 90_000
 BATCH_PER_NODE_TARGET = 5_000
@@ -60,13 +61,13 @@ def sample_attestation(provider: str, node: bytes, epoch: int, expiry: int, **ov
 def oracle_gas_rows(
     registry,
     oracle_keys: list[bytes],
-    register_node: Callable[[bytes], str],
+    register_node: Callable[[str], str],
     sender,
     chain,
     fault_finder: str | None = None,
 ) -> list[Row]:
-    """Measure the registry's operations; ``register_node(node_id) -> provider`` registers a node
-    in staking and returns its owner. ``oracle_keys`` are >= 3 keys of the registry's oracles."""
+    """Measure the registry's operations; ``register_node(gpu_uuid) -> provider`` registers a GPU
+    in staking (node id = keccak256 of the UUID) and returns its owner. ``oracle_keys`` are >= 3 keys of the registry's oracles."""
     domain = Domain(chain_id=chain.chain_id, verifying_contract=str(registry.address))
     keys = oracle_keys[:3]
 
@@ -74,8 +75,9 @@ def oracle_gas_rows(
         return aggregate([sign_digest(k, digest) for k in keys], 3)
 
     rows: list[Row] = []
-    node = keccak(text="gas-node-0")
-    provider = register_node(node)
+    uuid = synthetic_uuid("gas-node-0")
+    node = node_id(uuid)
+    provider = register_node(uuid)
     expiry = chain.pending_timestamp + 86400
 
     a1 = sample_attestation(provider, node, 1, expiry)
@@ -90,9 +92,10 @@ def oracle_gas_rows(
     )
     # The same for calldata at its most expensive: a 32-character GPU name and every figure using
     # all 4 bytes (zero calldata bytes cost 4 gas, others 16), on a second fresh node.
-    node_w = keccak(text="gas-node-worst")
+    uuid_w = synthetic_uuid("gas-node-worst")
+    node_w = node_id(uuid_w)
     worst = sample_attestation(
-        register_node(node_w),
+        register_node(uuid_w),
         node_w,
         1,
         expiry,
@@ -166,7 +169,7 @@ def format_rows(rows: list[Row]) -> str:
 
 def deploy_gas_registry(ctx, keys: list[bytes]):
     """Deploy a registry (k=3 of the oracles holding ``keys``) on the gas context's staking, make it a
-    slasher, stake for ``ctx.provider``; returns (registry, register(node_id) -> provider address)."""
+    slasher, stake for ``ctx.provider``; returns (registry, register(gpu_uuid) -> provider address)."""
     from ape import project
     from eth_account import Account
 
@@ -184,9 +187,9 @@ def deploy_gas_registry(ctx, keys: list[bytes]):
     ctx.token.approve(ctx.staking, stake, sender=ctx.provider)
     ctx.staking.stake(stake, sender=ctx.provider)
 
-    def register(node: bytes) -> str:
+    def register(uuid: str) -> str:
         ctx.staking.registerNode(
-            node, "NVIDIA H100 80GB HBM3", 81559, "http://127.0.0.1:9000", sender=ctx.provider
+            uuid, "NVIDIA H100 80GB HBM3", 81559, "http://127.0.0.1:9000", sender=ctx.provider
         )
         return str(ctx.provider.address)
 

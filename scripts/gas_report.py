@@ -83,8 +83,9 @@ def setup_context() -> GasContext:
 def _provider_with_node(ctx: GasContext, stake: int = 50_000 * ETHER) -> tuple[list[Row], bytes]:
     ctx.token.approve(ctx.staking, stake, sender=ctx.provider)
     staked = ctx.staking.stake(stake, sender=ctx.provider)
-    node_id = chain.provider.web3.keccak(text="GPU-0f3b5c2e-1111-2222-3333-444455556666")
-    registered = ctx.staking.registerNode(node_id, GPU_MODEL, 81_559, NODE_URI, sender=ctx.provider)
+    uuid = "GPU-0f3b5c2e-1111-2222-3333-444455556666"
+    node_id = chain.provider.web3.keccak(text=uuid)
+    registered = ctx.staking.registerNode(uuid, GPU_MODEL, 81_559, NODE_URI, sender=ctx.provider)
     return [("stake (first)", staked.gas_used, None), ("registerNode", registered.gas_used, None)], node_id
 
 

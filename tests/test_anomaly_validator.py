@@ -14,13 +14,14 @@ from eth_account import Account
 
 from oracle.provider.jobs_energy import attested_figures, node_energy
 from oracle.score import score_of
+from oracle.validator.anomaly import assess_network
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.daemon import Validator
 from oracle.validator.figures import Figures
 from oracle.validator.history import cutoff_block, epoch_start, evidence_from_chain
 from oracle.validator.nodes import NodeInfo
 from oracle.validator.prober import ProbeResult, SequentialGroups
-from tests.support.oracle import deploy_with_registry, node_id, register_node
+from tests.support.oracle import deploy_with_registry, gpu_uuid, node_id, register_node
 
 HONEST = Figures(fp32=50.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps=2700.0, power_w=700.0)
 OVER = Figures(fp32=80.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps=2700.0, power_w=700.0)
@@ -47,7 +48,9 @@ def net(accounts, chain, networks, tmp_path_factory):
     nodes = []
     for i in range(3):
         nid = node_id(f"anomaly-node-{i}")
-        register_node(contracts, owner, accounts[2 + i], nid, uri=f"http://anomaly-provider-{i}")
+        register_node(
+            contracts, owner, accounts[2 + i], f"anomaly-node-{i}", uri=f"http://anomaly-provider-{i}"
+        )
         nodes.append(nid)
     tmp = tmp_path_factory.mktemp("anomaly")
     dep = write_deployment(contracts, tmp / "deployment.json", 0)
@@ -111,6 +114,12 @@ def test_evidence_is_the_chain_logs_before_the_epoch(net):
     chain = net["vals"][0].chain
     first = evidence_from_chain(chain, 1, cutoff_block(chain, epoch_start(net["genesis"], 3600, 1)))
     assert len(first.registrations) >= 3 and first.observations == ()
+    uuids = {r.node_id: r.gpu_uuid for r in first.registrations}  # the UUID NodeRegistered carries
+    assert all(uuids[n] == gpu_uuid(f"anomaly-node-{i}") for i, n in enumerate(net["nodes"]))
+    report = assess_network(first)  # on chain the UUID signals cannot fire: defence in depth only
+    kinds = {r.kind for a in report.nodes.values() for r in a.reasons}
+    assert set(report.nodes) >= {"0x" + n.hex() for n in net["nodes"]}
+    assert not kinds & {"duplicate_uuid", "uuid_mismatch"}
     second = evidence_from_chain(chain, 2, cutoff_block(chain, epoch_start(net["genesis"], 3600, 2)))
     ours = {o.node_id for o in second.observations} & set(net["nodes"])
     assert ours == set(net["nodes"])  # epoch 1's attestations, read back from AttestationRecorded

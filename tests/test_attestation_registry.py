@@ -63,7 +63,7 @@ def treasury(accounts):
 @pytest.fixture(scope="module")
 def protocol(owner, treasury, provider):
     contracts = deploy_with_registry(owner, treasury, ORACLES[:4], 3)
-    register_node(contracts, owner, provider, NODE)
+    register_node(contracts, owner, provider, "node-a")
     return contracts
 
 
@@ -589,11 +589,11 @@ def test_gas_targets_met(registry, protocol, owner, accounts, chain):
 
     counter = iter(range(10, 1000))
 
-    def register(node):
+    def register(uuid):
         who = accounts[next(counter) % 10]
-        if protocol["ComputeStaking"].nodeOwner(node) == "0x" + "00" * 20:
-            register_node(protocol, owner, who, node)
-        return protocol["ComputeStaking"].nodeOwner(node)
+        if protocol["ComputeStaking"].nodeOwner(node_id(uuid)) == "0x" + "00" * 20:
+            register_node(protocol, owner, who, uuid)
+        return protocol["ComputeStaking"].nodeOwner(node_id(uuid))
 
     rows = oracle_gas_rows(registry, ORACLE_KEYS, register, accounts[9], chain)
     print("\n" + format_rows(rows))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import ape
 import pytest
 
-from tests.support.core import BPS, ETHER, MODEL_URI, as_int, node_id, weights_hash
+from tests.support.core import BPS, ETHER, MODEL_URI, as_int, gpu_uuid, node_id, weights_hash
 from tests.support.reverts import reverts
 
 STEPS = 60
@@ -398,7 +398,7 @@ def world_setup(protocol, token, deployer, accounts, chain):
         token.approve(staking, MAX_UINT, sender=account)
         staking.stake(3_000 * ETHER, sender=account)
         nid = node_id(f"GPU-property-{i}")
-        staking.registerNode(nid, "NVIDIA L4", 23_034, "", sender=account)
+        staking.registerNode(gpu_uuid(f"GPU-property-{i}"), "NVIDIA L4", 23_034, "", sender=account)
         info = staking.providerInfo(account)
         providers.append(Provider(account, info[0], info[1], info[2], info[3], info[4], nid))
     royalty = {}

@@ -10,6 +10,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from oracle.inventory import synthetic_uuid
 from scripts._signing import (
     EvidenceError,
     dispute_verdict_typed_data,
@@ -24,7 +25,8 @@ from tests.support.reverts import reverts as reverts_with
 
 BPS = 10_000
 ETHER = 10**18
-NODE = keccak(text="GPU-verdict-node")
+GPU_UUID = synthetic_uuid("GPU-verdict-node")
+NODE = keccak(text=GPU_UUID)
 BUDGET = 1_000 * ETHER + 7  # odd on purpose: every split below must still add up to the wei
 BOND = 10 * ETHER + 1
 ROYALTY_BPS = 700
@@ -56,7 +58,7 @@ def protocol(deployer, actors, chain):
     provider = actors["provider"]
     token.approve(staking, 100_000 * ETHER, sender=provider)
     staking.stake(100_000 * ETHER, sender=provider)
-    staking.registerNode(NODE, "NVIDIA H100 80GB HBM3", 81_559, "", sender=provider)
+    staking.registerNode(GPU_UUID, "NVIDIA H100 80GB HBM3", 81_559, "", sender=provider)
     token.approve(c["JobEscrow"], 2**256 - 1, sender=actors["requester"])
     weights = keccak(text="verdict model")
     c["ModelNFT"].mint(

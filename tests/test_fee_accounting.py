@@ -6,6 +6,7 @@ are cross-checked against the same numbers."""
 import pytest
 from eth_utils import keccak
 
+from oracle.inventory import synthetic_uuid
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
 from tests.support.dao import action, advance, pass_proposal
 from tests.support.oracle import ORACLES
@@ -13,7 +14,8 @@ from tests.support.oracle import ORACLES
 BPS = 10_000
 ETHER = 10**18
 ROYALTY_BPS = 700
-NODE = keccak(text="GPU-fee-accounting-node")
+GPU_UUID = synthetic_uuid("GPU-fee-accounting-node")
+NODE = keccak(text=GPU_UUID)
 MODEL_URI = "ipfs://model-card"
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -42,7 +44,7 @@ def protocol(deployer, actors, chain):
     provider = actors["provider"]
     token.approve(c["ComputeStaking"], 1_000_000 * ETHER, sender=provider)
     c["ComputeStaking"].stake(1_000_000 * ETHER, sender=provider)
-    c["ComputeStaking"].registerNode(NODE, "NVIDIA H100 80GB HBM3", 81_559, "", sender=provider)
+    c["ComputeStaking"].registerNode(GPU_UUID, "NVIDIA H100 80GB HBM3", 81_559, "", sender=provider)
     advance(chain, 1)
     return c
 

@@ -16,6 +16,7 @@ from oracle.attest import (
     gpu_model_bytes32,
     sign_attestation,
 )
+from oracle.inventory import synthetic_uuid
 from tests.support.frontend import PHONE, SCREENSHOTS, connect_dev, onnx_file, outcome, screenshot
 
 TOKEN = 10**18
@@ -54,10 +55,11 @@ def attested_h100(devnet, score):
         tx = getattr(devnet.contract(name).functions, fn)(*args).transact({"from": owner})
         assert devnet.w3.eth.wait_for_transaction_receipt(tx).status == 1, f"{name}.{fn} reverted"
 
-    node = keccak(text=f"perf/W test H100 {time.time_ns()}")
+    uuid = synthetic_uuid(f"perf/W test H100 {time.time_ns()}")
+    node = keccak(text=uuid)
     send("ComputeToken", "approve", staking.address, amount)
     send("ComputeStaking", "stake", amount)
-    send("ComputeStaking", "registerNode", node, H100, 81_559, "http://127.0.0.1:9/not-served")
+    send("ComputeStaking", "registerNode", uuid, H100, 81_559, "http://127.0.0.1:9/not-served")
     epochs = devnet.deployment["epochs"]
     now = devnet.w3.eth.get_block("latest").timestamp
     att = Attestation(
@@ -220,14 +222,30 @@ def test_gpu_registered_from_the_staking_section_then_deregistered(open_page, de
     page.click("#register-node-form button")  # no UUID yet: a sentence saying what to enter
     page.wait_for_selector("#stake-msg.error:has-text('GPU UUID')")
 
-    uuid = f"GPU-page-test-{time.time_ns()}"
-    node_id = "0x" + keccak(text=uuid).hex()  # what `oracle inventory` derives from the UUID
-    page.fill("#register-node-form input[name=uuid]", uuid)
+    uuid = synthetic_uuid(f"page-test-{time.time_ns()}")  # NVML's form: GPU-8-4-4-4-12, lower-case hex
+    node_id = "0x" + keccak(text=uuid).hex()  # what the contract derives from the UUID
     page.fill("#register-node-form input[name=model]", "NVIDIA L4")
     page.fill("#register-node-form input[name=vram]", "23034")
     page.fill("#register-node-form input[name=endpoint]", "http://127.0.0.1:9")
+    # the same GPU spelt in upper case: refused on the page, before any transaction
+    page.fill("#register-node-form input[name=uuid]", uuid.upper())
+    preview = page.text_content("#register-node-id.error")
+    first = next(i for i, c in enumerate(uuid) if c != c.upper())  # its first letter, now upper case
+    assert preview.startswith(
+        f"Not a GPU UUID as NVML writes it: character {first + 1} is “{uuid[first].upper()}”"
+    )
+    sent = devnet.w3.eth.get_transaction_count(me)
+    page.click("#register-node-form button")
+    page.wait_for_selector("#stake-msg.error:has-text('Nothing was sent')")
+    assert devnet.w3.eth.get_transaction_count(me) == sent
+    page.fill("#register-node-form input[name=uuid]", uuid)
+    assert page.text_content("#register-node-id") == (
+        f"This GPU's node id will be {node_id} (keccak256 of its UUID)."
+    )
     page.click("#register-node-form button")
     page.wait_for_selector("#stake-msg.ok:has-text('registered')", timeout=20_000)
+    registered = staking.events.NodeRegistered.get_logs(from_block=devnet.w3.eth.block_number - 5)
+    assert [(log.args.nodeId.hex(), log.args.gpuUuid) for log in registered][-1] == (node_id[2:], uuid)
     assert staking.functions.nodeOwner(node_id).call() == me
     owner, model, vram, uri, active = staking.functions.nodeInfo(node_id).call()
     assert (model, vram, uri, active) == ("NVIDIA L4", 23034, "http://127.0.0.1:9", True)

@@ -12,6 +12,7 @@ import ape
 import pytest
 from eth_utils import keccak
 
+from oracle.inventory import synthetic_uuid
 from scripts.deploy_dao import DAO_DEVNET, deploy_governed_protocol
 from tests.support.dao import action, advance, pass_proposal
 from tests.support.oracle import ORACLES
@@ -19,7 +20,8 @@ from tests.support.reverts import reverts as reverts_with
 
 BPS = 10_000
 ETHER = 10**18
-NODE = keccak(text="GPU-money-holes-node")
+GPU_UUID = synthetic_uuid("GPU-money-holes-node")
+NODE = keccak(text=GPU_UUID)
 ZERO = "0x0000000000000000000000000000000000000000"
 BUDGET = 1_000 * ETHER
 ROYALTY_BPS = 700
@@ -46,7 +48,7 @@ def protocol(deployer, actors, chain):
     stake = staking.minStakePerGpu() + 3 * collateral_of(c, BUDGET)
     token.approve(staking, stake, sender=provider)
     staking.stake(stake, sender=provider)
-    staking.registerNode(NODE, "NVIDIA H100 80GB HBM3", 81_559, "", sender=provider)
+    staking.registerNode(GPU_UUID, "NVIDIA H100 80GB HBM3", 81_559, "", sender=provider)
     advance(chain, 1)
     return c
 

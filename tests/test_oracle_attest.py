@@ -179,8 +179,8 @@ def deployed(accounts, chain):
     owner, provider = accounts[0], accounts[3]
     contracts = deploy_with_registry(owner, accounts[1], ORACLES[:3], 2)
     nodes = [node_id(f"attest-{i}") for i in range(7)]
-    for n in nodes:
-        register_node(contracts, owner, provider, n)
+    for i in range(7):
+        register_node(contracts, owner, provider, f"attest-{i}")
     registry = contracts["AttestationRegistry"]
     return registry, Domain(chain.chain_id, str(registry.address)), provider, nodes
 

@@ -27,7 +27,7 @@ def setup(accounts, chain, tmp_path_factory):
 
     owner, provider = accounts[0], accounts[3]
     contracts = deploy_with_registry(owner, accounts[1], ORACLES[:3], 2)
-    register_node(contracts, owner, provider, NODE, uri="http://127.0.0.1:1")
+    register_node(contracts, owner, provider, "chain-node", uri="http://127.0.0.1:1")
     path = write_deployment(contracts, tmp_path_factory.mktemp("dep") / "deployment.json", 0)
     return path, contracts, provider
 

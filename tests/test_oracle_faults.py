@@ -33,6 +33,7 @@ import pytest
 from eth_account import Account
 from hexbytes import HexBytes
 
+from oracle.inventory import synthetic_uuid
 from oracle.journal import Journal
 from oracle.provider import server
 from oracle.validator.config import ValidatorConfig
@@ -46,6 +47,11 @@ BENCH = {
     "power_w": 65,
 }
 HONEST = 3
+OTHER_GPU = {
+    "index": 0,
+    "name": "NVIDIA H100 80GB HBM3",
+    "uuid": synthetic_uuid("a card registered by nobody"),
+}
 
 
 class Crash(BaseException):
@@ -150,7 +156,7 @@ def deployed(accounts, tmp_path_factory):
     nodes = []
     for i, (srv, prov) in enumerate(zip(servers, providers, strict=True)):
         nid = node_id(f"fault-node-{i}")
-        register_node(contracts, owner, prov, nid, uri=srv.url)
+        register_node(contracts, owner, prov, f"fault-node-{i}", uri=srv.url)
         nodes.append(nid)
     dep = write_deployment(contracts, tmp_path_factory.mktemp("faults") / "deployment.json", 0)
     yield {
@@ -286,6 +292,8 @@ def test_garbage_late_silent_providers_are_faulted_and_a_down_one_is_not(net, ac
         "silent": server.ProviderServer(
             behaviour="silent", inventory_fn=lambda: {"benchmark": BENCH}, silent_s=4
         ),
+        # an honest server, but its inventory's GPU is not the one registered (another card's UUID)
+        "other-gpu": server.ProviderServer(inventory_fn=lambda: {"benchmark": BENCH, "gpus": [OTHER_GPU]}),
     }
     for s in extra.values():
         s.start()
@@ -297,9 +305,9 @@ def test_garbage_late_silent_providers_are_faulted_and_a_down_one_is_not(net, ac
     try:
         for name, s in extra.items():
             nodes[name] = node_id(f"fault-{name}")
-            register_node(net["contracts"], net["owner"], bad_provider, nodes[name], uri=s.url)
+            register_node(net["contracts"], net["owner"], bad_provider, f"fault-{name}", uri=s.url)
         nodes["down"] = node_id("fault-down")
-        register_node(net["contracts"], net["owner"], accounts[1], nodes["down"], uri=down_url)
+        register_node(net["contracts"], net["owner"], accounts[1], "fault-down", uri=down_url)
         # 3.5 s > the 1.25 s deadline + 1 s grace: the slow answer arrives, late; the silent one never does
         followers = followers_sign(net, prober_timeout=3.5)
         lead = leader(net, followers, prober_timeout=3.5)
@@ -309,12 +317,13 @@ def test_garbage_late_silent_providers_are_faulted_and_a_down_one_is_not(net, ac
             s.stop()
     staking = net["contracts"]["ComputeStaking"]
     assert sorted(records(net)) == sorted(net["honest"])
-    assert sorted(faults(net)) == sorted([net["wrong"], nodes["garbage"], nodes["slow"], nodes["silent"]])
+    failed = [net["wrong"], nodes["garbage"], nodes["slow"], nodes["silent"], nodes["other-gpu"]]
+    assert sorted(faults(net)) == sorted(failed)
     slashed = [_addr(log.event_arguments["provider"]) for log in staking.Slashed.range(0, 100_000)]
-    assert set(slashed) == {bad_provider.address} and len(slashed) == 4
-    assert summary["faults"] == 4 and summary["confirmed"] == HONEST + 4
+    assert set(slashed) == {bad_provider.address} and len(slashed) == 5
+    assert summary["faults"] == 5 and summary["confirmed"] == HONEST + 5
     m = lead.metrics.challenges
-    assert (m.labels("ok")._value.get(), m.labels("failed")._value.get()) == (HONEST, 4)
+    assert (m.labels("ok")._value.get(), m.labels("failed")._value.get()) == (HONEST, 5)
     assert m.labels("unreachable")._value.get() == 1
     # the reason of each verdict is journaled, readable
     j = Journal(net["tmp"] / "journal-0.sqlite")
@@ -325,6 +334,10 @@ def test_garbage_late_silent_providers_are_faulted_and_a_down_one_is_not(net, ac
     assert notes[key["slow"]].startswith("failed: fp32: late"), notes[key["slow"]]
     assert notes[key["silent"]].startswith("failed: fp32: no answer")
     assert notes[key["down"]].startswith("unreachable")
+    assert notes[key["other-gpu"]].startswith(
+        f"failed: its inventory lists 1 GPU(s) ({OTHER_GPU['uuid']}) and none has a UUID whose keccak256 "
+        f"is the node id {key['other-gpu']}"
+    ), notes[key["other-gpu"]]
 
 
 # ------------------------------------------------------------------------------------------

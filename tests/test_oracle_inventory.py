@@ -33,6 +33,37 @@ def test_node_id_is_keccak_of_the_uuid():
     assert len(inv.node_id(uuid)) == 32
 
 
+def test_a_fake_uuid_for_a_cpu_node_is_canonical_and_deterministic():
+    a = inv.synthetic_uuid("devnet-cpu-node:0xabc")
+    assert inv.uuid_index(a) is None and inv.uuid_problem(a) is None
+    assert a == inv.synthetic_uuid("devnet-cpu-node:0xabc") != inv.synthetic_uuid("devnet-cpu-node:0xabd")
+    assert a.startswith("GPU-") and [len(p) for p in a[4:].split("-")] == [8, 4, 4, 4, 12]
+
+
+def test_a_uuid_not_in_nvml_form_is_explained_in_one_sentence():
+    good = "GPU-5e7a1c2b-0000-1111-2222-333344445555"
+    assert inv.uuid_problem(good) is None and inv.uuid_problem("MIG" + good[3:]) is None
+    assert inv.uuid_problem(good.upper()) == (
+        f"GPU UUID {good.upper()!r}: character 6 is 'E' where NVML's form has a lower-case hex digit "
+        "(GPU- or MIG- then 8-4-4-4-12 lower-case hex digits, as `oracle inventory` prints it)"
+    )
+    assert "character 1 is 'g' where NVML's form has its prefix GPU- or MIG-" in inv.uuid_problem(
+        good.lower()[:3].lower() + good[3:]
+    )
+    assert "has 12 characters; NVML's form has 40" in inv.uuid_problem(good[:12])
+
+
+def test_an_inventory_must_list_the_nodes_gpu_when_it_lists_gpus():
+    mine, other = inv.synthetic_uuid("mine"), inv.synthetic_uuid("other")
+    node = inv.node_id(mine)
+    assert inv.inventory_uuid_problem({"gpus": [{"uuid": other}, {"uuid": mine}]}, node) is None
+    assert inv.inventory_uuid_problem({"gpus": []}, node) is None  # a CPU node: nothing to compare
+    assert inv.inventory_uuid_problem({}, node) is None and inv.inventory_uuid_problem("junk", node) is None
+    problem = inv.inventory_uuid_problem({"gpus": [{"uuid": other}, {"uuid": mine.upper()}, "junk"]}, node)
+    assert problem.startswith(f"its inventory lists 3 GPU(s) ({other}, {mine.upper()})")
+    assert problem.endswith(f"node id 0x{node.hex()}: the GPU answering is not the one registered")
+
+
 def test_parse_cpuinfo_counts_physical_cores():
     text = (
         "processor\t: 0\nmodel name\t: Test CPU 9000\nphysical id\t: 0\ncore id\t: 0\n\n"

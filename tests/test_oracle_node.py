@@ -10,7 +10,7 @@ from oracle.cli import main
 from oracle.inventory import node_id
 from tests.support.oracle import ORACLES, deploy_with_registry
 
-UUID = "GPU-cli-test-0000"
+UUID = "GPU-c11e57a1-0000-4000-8000-000000000001"
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +87,21 @@ def test_refusals_say_what_to_do_before_sending(dep, networks, capsys):
         capsys,
         "node",
         "register",
-        *node_args(dep, networks, "--uuid", "GPU-x", "--model", "m", "--vram-mib", "1"),
+        *node_args(dep, networks, "--uuid", UUID, "--model", "m", "--vram-mib", "1"),
         "--endpoint",
         "127.0.0.1:8600",
     )
     assert code == 3 and "must be the URL validators reach" in err
+    code, _, err = oracle_json(
+        capsys,
+        "node",
+        "register",
+        *node_args(dep, networks, "--uuid", UUID.upper(), "--model", "m", "--vram-mib", "1"),
+        "--endpoint",
+        "http://127.0.0.1:8600",
+    )
+    assert code == 3 and f"GPU UUID {UUID.upper()!r}: character 5 is 'C'" in err
+    assert "exactly as `oracle inventory` or `nvidia-smi -L` prints it" in err
 
 
 def test_config_file_then_environment_then_flags(dep, networks, tmp_path, capsys, monkeypatch):

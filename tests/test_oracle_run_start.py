@@ -115,7 +115,7 @@ def test_epochs_the_chain_contradicts_are_refused(world, accounts, chain, networ
     with pytest.raises(EpochMismatchError, match="is 1000 s after the chain's time"):
         check_chain_epochs(client, replace(epochs, genesis=client.block_timestamp() + 1000))
     node = node_id("epoch-check")
-    register_node(contracts, accounts[0], accounts[3], node)
+    register_node(contracts, accounts[0], accounts[3], "epoch-check")
     registry = contracts["AttestationRegistry"]
     now = chain.pending_timestamp
     current = (now - epochs.genesis) // epochs.epoch_seconds + 1

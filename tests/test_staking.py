@@ -2,7 +2,11 @@
 
 import ape
 import pytest
+from eth_utils import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from oracle.inventory import uuid_index
 from tests.conftest import CORE_PARAMS
 from tests.support.core import (
     ETHER,
@@ -10,7 +14,7 @@ from tests.support.core import (
     NODE_URI,
     advance,
     events,
-    node_id,
+    gpu_uuid,
     stake,
     stake_and_register,
     timestamp_of,
@@ -68,12 +72,14 @@ def test_stake_without_allowance_reverts(token, staking, provider):
 
 def test_register_node_reserves_min_stake_and_emits_for_the_oracle(token, staking, provider):
     stake(token, staking, provider, 3_000 * ETHER)
-    nid = node_id("GPU-aaaa")
-    tx = staking.registerNode(nid, GPU_MODEL, 81_559, NODE_URI, sender=provider)
+    uuid = "GPU-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9e"
+    nid = keccak(text=uuid)  # the contract derives the node id from the UUID
+    tx = staking.registerNode(uuid, GPU_MODEL, 81_559, NODE_URI, sender=provider)
     assert events(tx, staking.NodeRegistered) == [
         {
             "provider": provider,
             "nodeId": nid,
+            "gpuUuid": uuid,
             "gpuModel": GPU_MODEL,
             "vramMiB": 81_559,
             "metadataURI": NODE_URI,
@@ -86,51 +92,128 @@ def test_register_node_reserves_min_stake_and_emits_for_the_oracle(token, stakin
     assert staking.freeStake(provider) == 3_000 * ETHER - MIN_STAKE
 
 
+def test_a_mig_instance_registers_under_its_own_uuid(token, staking, provider):
+    stake(token, staking, provider, MIN_STAKE)
+    uuid = "MIG-0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+    tx = staking.registerNode(uuid, GPU_MODEL, 9_856, "", sender=provider)
+    assert [e["nodeId"] for e in events(tx, staking.NodeRegistered)] == [keccak(text=uuid)]
+    assert staking.nodeOwner(keccak(text=uuid)) == provider
+
+
+CANONICAL = "GPU-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9e"
+NOT_CANONICAL = {  # a UUID and the first byte where it departs from NVML's form
+    "upper-case hex": ("GPU-5E7CD1A2-9B4F-3C6D-8E21-0F4A6B7C8D9E", 5),
+    "lower-case prefix": ("gpu-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9e", 0),
+    "no prefix": ("5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9e", 0),
+    "half a prefix": ("GPX-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9e", 2),
+    "pre-R470 MIG form": ("MIG-GPU-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9e/1/0", 4),
+    "no dashes": ("GPU-5e7cd1a29b4f3c6d8e210f4a6b7c8d9e", 12),
+    "a dash moved": ("GPU-5e7cd1a-29b4f-3c6d-8e21-0f4a6b7c8d9e", 11),
+    "braces": ("GPU-{5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9}", 4),
+    "trailing newline": (CANONICAL + "\n", 40),
+    "leading space": (" " + CANONICAL, 0),
+    "cut short": (CANONICAL[:39], 39),
+    "empty": ("", 0),
+    "'/' (just below '0') in the last group": (CANONICAL[:35] + "/" + CANONICAL[36:], 35),
+    "':' (just above '9') as the last byte": (CANONICAL[:39] + ":", 39),
+    "'`' (just below 'a') in the second group": (CANONICAL[:14] + "`" + CANONICAL[15:], 14),
+    "'g' (just above 'f') in the first group": (CANONICAL[:11] + "g" + CANONICAL[12:], 11),
+    "upper-case hex in the last bytes": (CANONICAL[:33] + CANONICAL[33:].upper(), 33),
+    "a hex digit where a dash belongs": (CANONICAL[:27] + "0" + CANONICAL[28:], 27),
+    "non-ASCII digit": ("GPU-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9\u0665", 39),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_CANONICAL))
+def test_register_node_refuses_a_uuid_not_in_nvml_form(token, staking, provider, case):
+    uuid, index = NOT_CANONICAL[case]
+    stake(token, staking, provider, MIN_STAKE)
+    assert uuid_index(uuid) == index  # the oracle's and the page's rule, checked against the contract's
+    with reverts(staking.ComputeStakingInvalidGpuUuid, uuid, index):
+        staking.registerNode(uuid, GPU_MODEL, 1, "", sender=provider)
+
+
+CHARS = "09af-gAF/:`@GMPU\x00\x7f\u00e9"  # each side of every range the contract tests, and beyond
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    raw=st.binary(min_size=16, max_size=16),
+    mig=st.booleans(),
+    edit=st.sampled_from(["none", "replace", "insert", "delete"]),
+    at=st.integers(0, 40),
+    char=st.sampled_from(CHARS),
+)
+def test_property_the_contract_and_the_oracle_agree_on_every_near_canonical_uuid(
+    staking, outsider, raw, mig, edit, at, char
+):
+    h = raw.hex()
+    uuid = f"{'MIG' if mig else 'GPU'}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    if edit == "replace" and at < 40:
+        uuid = uuid[:at] + char + uuid[at + 1 :]
+    elif edit == "insert":
+        uuid = uuid[:at] + char + uuid[at:]
+    elif edit == "delete" and at < 40:
+        uuid = uuid[:at] + uuid[at + 1 :]
+    index = uuid_index(uuid)
+    # `outsider` has no stake: a UUID that passes the check is refused next, for the stake
+    if index is None:
+        with reverts(staking.ComputeStakingInsufficientFreeStake, outsider, MIN_STAKE, 0):
+            staking.registerNode(uuid, GPU_MODEL, 1, "", sender=outsider)
+    else:
+        with reverts(staking.ComputeStakingInvalidGpuUuid, uuid, index):
+            staking.registerNode(uuid, GPU_MODEL, 1, "", sender=outsider)
+
+
+def test_a_variant_spelling_of_a_registered_gpu_is_refused(token, staking, provider, creator):
+    stake_and_register(token, staking, provider, MIN_STAKE, CANONICAL)
+    stake(token, staking, creator, MIN_STAKE)
+    variant = CANONICAL[:4] + CANONICAL[4:].upper()  # what a hand-typed or re-cased UUID looks like
+    with reverts(staking.ComputeStakingInvalidGpuUuid, variant, 5):
+        staking.registerNode(variant, GPU_MODEL, 1, "", sender=creator)
+    with reverts(staking.ComputeStakingNodeAlreadyRegistered, keccak(text=CANONICAL), provider):
+        staking.registerNode(CANONICAL, GPU_MODEL, 1, "", sender=creator)
+
+
 def test_register_node_needs_min_free_stake(token, staking, provider):
     stake(token, staking, provider, MIN_STAKE - 1)
     with reverts(staking.ComputeStakingInsufficientFreeStake, provider, MIN_STAKE, MIN_STAKE - 1):
-        staking.registerNode(node_id("GPU-x"), GPU_MODEL, 1, "", sender=provider)
+        staking.registerNode(gpu_uuid("GPU-x"), GPU_MODEL, 1, "", sender=provider)
 
 
 def test_each_node_reserves_its_own_stake(token, staking, provider):
     stake_and_register(token, staking, provider, 2 * MIN_STAKE, "GPU-1")
-    staking.registerNode(node_id("GPU-2"), GPU_MODEL, 1, "", sender=provider)
+    staking.registerNode(gpu_uuid("GPU-2"), GPU_MODEL, 1, "", sender=provider)
     assert staking.freeStake(provider) == 0
     with reverts(staking.ComputeStakingInsufficientFreeStake, provider, MIN_STAKE, 0):
-        staking.registerNode(node_id("GPU-3"), GPU_MODEL, 1, "", sender=provider)
-
-
-def test_register_node_rejects_zero_id(token, staking, provider):
-    stake(token, staking, provider, MIN_STAKE)
-    with reverts(staking.ComputeStakingInvalidNodeId, b"\x00" * 32):
-        staking.registerNode(b"\x00" * 32, GPU_MODEL, 1, "", sender=provider)
+        staking.registerNode(gpu_uuid("GPU-3"), GPU_MODEL, 1, "", sender=provider)
 
 
 def test_register_node_rejects_empty_or_long_model(token, staking, provider):
     stake(token, staking, provider, MIN_STAKE)
     with reverts(staking.ComputeStakingInvalidGpuModel, 0, 64):
-        staking.registerNode(node_id("GPU-x"), "", 1, "", sender=provider)
+        staking.registerNode(gpu_uuid("GPU-x"), "", 1, "", sender=provider)
     with reverts(staking.ComputeStakingInvalidGpuModel, 65, 64):
-        staking.registerNode(node_id("GPU-x"), "x" * 65, 1, "", sender=provider)
+        staking.registerNode(gpu_uuid("GPU-x"), "x" * 65, 1, "", sender=provider)
 
 
 def test_register_node_rejects_long_uri(token, staking, provider):
     stake(token, staking, provider, MIN_STAKE)
     with reverts(staking.ComputeStakingMetadataURITooLong, 257, 256):
-        staking.registerNode(node_id("GPU-x"), GPU_MODEL, 1, "u" * 257, sender=provider)
+        staking.registerNode(gpu_uuid("GPU-x"), GPU_MODEL, 1, "u" * 257, sender=provider)
 
 
 def test_register_node_rejects_zero_vram(token, staking, provider):
     stake(token, staking, provider, MIN_STAKE)
     with reverts(staking.ComputeStakingInvalidVram, 0):
-        staking.registerNode(node_id("GPU-x"), GPU_MODEL, 0, "", sender=provider)
+        staking.registerNode(gpu_uuid("GPU-x"), GPU_MODEL, 0, "", sender=provider)
 
 
 def test_a_node_has_one_owner(token, staking, provider, creator):
     nid = stake_and_register(token, staking, provider, MIN_STAKE, "GPU-shared")
     stake(token, staking, creator, MIN_STAKE)
     with reverts(staking.ComputeStakingNodeAlreadyRegistered, nid, provider):
-        staking.registerNode(nid, GPU_MODEL, 1, "", sender=creator)
+        staking.registerNode(gpu_uuid("GPU-shared"), GPU_MODEL, 1, "", sender=creator)
 
 
 def test_deregister_frees_stake_and_lets_another_owner_register(token, staking, provider, creator):
@@ -142,7 +225,8 @@ def test_deregister_frees_stake_and_lets_another_owner_register(token, staking, 
     assert staking.freeStake(provider) == MIN_STAKE
     assert info(staking, provider)["nodes"] == 0
     stake(token, staking, creator, MIN_STAKE)
-    staking.registerNode(nid, "NVIDIA A100", 40_960, "", sender=creator)
+    tx = staking.registerNode(gpu_uuid("GPU-sold"), "NVIDIA A100", 40_960, "", sender=creator)
+    assert [e["nodeId"] for e in events(tx, staking.NodeRegistered)] == [nid]  # the same GPU, the same id
     assert staking.nodeOwner(nid) == creator
 
 

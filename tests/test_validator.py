@@ -46,7 +46,9 @@ def deployed(accounts, tmp_path_factory):
     nodes = []
     for i in range(4):
         nid = node_id(f"validator-node-{i}")
-        register_node(contracts, owner, accounts[2 + i % 2], nid, uri=f"http://provider-{i}")
+        register_node(
+            contracts, owner, accounts[2 + i % 2], f"validator-node-{i}", uri=f"http://provider-{i}"
+        )
         nodes.append(nid)
     dep = write_deployment(contracts, tmp_path_factory.mktemp("validator") / "deployment.json", 0)
     return {"contracts": contracts, "oracles": oracle_accts, "nodes": nodes, "deployment": str(dep)}
@@ -313,6 +315,30 @@ def test_challenge_prober_against_real_provider_servers():
     assert not r.ok and not r.reachable
     r = prober.probe(node("ipfs://whatever"), 1)
     assert not r.ok and not r.reachable
+
+
+def test_challenge_prober_fails_a_node_whose_inventory_lists_another_gpu():
+    from oracle.inventory import node_id as node_id_of
+    from oracle.inventory import synthetic_uuid
+    from oracle.provider.server import ProviderServer
+    from oracle.validator.prober import ChallengeProber
+
+    mine, other = synthetic_uuid("the registered card"), synthetic_uuid("another card")
+    bench = {"tflops": {"fp32": 2e-5}}
+    prober = ChallengeProber(n=16, samples=4, target_s=0.1)
+    gpus = [{"index": 0, "uuid": other}, {"index": 1, "uuid": mine}]  # a two-GPU server: one is the node's
+    with ProviderServer(inventory_fn=lambda: {"benchmark": bench, "gpus": gpus}) as server:
+        node = NodeInfo("0x" + "11" * 20, node_id_of(mine), "NVIDIA H100 80GB HBM3", 81559, server.url)
+        assert prober.probe(node, 1).ok
+    with ProviderServer(inventory_fn=lambda: {"benchmark": bench, "gpus": gpus[:1]}) as server:
+        node = NodeInfo("0x" + "11" * 20, node_id_of(mine), "NVIDIA H100 80GB HBM3", 81559, server.url)
+        r = prober.probe(node, 1)
+    assert not r.ok and r.reachable  # a failed verdict (a fault), not an unreachable node
+    assert r.reason == (
+        f"its inventory lists 1 GPU(s) ({other}) and none has a UUID whose keccak256 is the node id "
+        f"0x{node_id_of(mine).hex()}: the GPU answering is not the one registered"
+    )
+    assert r.report == {"inventory_gpus": gpus[:1]} and r.figures is None  # no challenge was sent
 
 
 def test_challenge_prober_shares_b_per_epoch_and_draws_a_fresh_one_each_epoch():

@@ -54,7 +54,7 @@ def cpu_net(accounts, chain, networks, tmp_path):
     nodes = []
     for i, p in enumerate(providers):
         nid = node_id(f"cpu-node-{i}")
-        register_node(contracts, owner, accounts[2 + i % 2], nid, uri=p.url)
+        register_node(contracts, owner, accounts[2 + i % 2], f"cpu-node-{i}", uri=p.url)
         nodes.append(nid)
     genesis = chain.pending_timestamp - 10
     dep = write_deployment(contracts, tmp_path / "deployment.json", 0, epochs={"genesis": genesis})

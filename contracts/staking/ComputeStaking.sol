@@ -43,6 +43,24 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     uint256 public constant MAX_GPU_MODEL_LENGTH = 64;
     /// @notice Longest node metadata URI accepted at registration (bytes).
     uint256 public constant MAX_METADATA_URI_LENGTH = 256;
+    /// @notice Length of a GPU UUID in NVML's canonical form (see `registerNode`): a 4-byte prefix
+    ///         and a 36-character 8-4-4-4-12 UUID.
+    uint256 public constant GPU_UUID_LENGTH = 40;
+
+    /// @dev Bit c is set for every byte c allowed where a UUID has a hex digit: '0'-'9' (0x30-0x39)
+    ///      and 'a'-'f' (0x61-0x66). Upper case is refused so that one GPU has one spelling.
+    uint256 private constant _LOWER_HEX = (0x3ff << 0x30) | (0x3f << 0x61);
+    /// @dev Bit i is set for the positions of a canonical UUID that hold a dash (after the prefix).
+    uint256 private constant _DASHES = (1 << 12) | (1 << 17) | (1 << 22) | (1 << 27);
+    /// @dev Word masks for the fast check (byte p of a word read from calldata is bits
+    ///      255 - 8p .. 248 - 8p): 0x01 in every byte, 0x80 in every byte, '0' in every byte.
+    uint256 private constant _ONES = type(uint256).max / 0xff;
+    uint256 private constant _HIGH_BITS = _ONES * 0x80;
+    uint256 private constant _ZERO_CHARS = _ONES * 0x30;
+    /// @dev Bytes 0-3 (the prefix) and 12, 17, 22, 27 (the dashes) of the UUID's first word.
+    uint256 private constant _PREFIX_BYTES = uint256(0xffffffff) << 224;
+    uint256 private constant _DASH_BYTES = (0xff << 152) | (0xff << 112) | (0xff << 72) | (0xff << 32);
+    uint256 private constant _DASH_CHARS = (0x2d << 152) | (0x2d << 112) | (0x2d << 72) | (0x2d << 32);
 
     /// @dev Two slots per provider.
     ///      slot 0: staked (uint112) | locked (uint112) | nodeCount (uint32) -- everything freeStake()
@@ -97,10 +115,16 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
 
     /// @notice `provider` added `amount` to its stake.
     event Staked(address indexed provider, uint256 amount, uint256 staked);
-    /// @notice `provider` registered the GPU `nodeId` (keccak256 of its UUID). The oracle discovers
-    ///         providers from this event.
+    /// @notice `provider` registered the GPU `gpuUuid` as node `nodeId` (= keccak256(bytes(gpuUuid))).
+    ///         The oracle discovers providers from this event; the UUID itself is only here (the
+    ///         contract stores nothing for it: the node id is its hash).
     event NodeRegistered(
-        address indexed provider, bytes32 indexed nodeId, string gpuModel, uint32 vramMiB, string metadataURI
+        address indexed provider,
+        bytes32 indexed nodeId,
+        string gpuUuid,
+        string gpuModel,
+        uint32 vramMiB,
+        string metadataURI
     );
     /// @notice `provider` removed the GPU `nodeId`.
     event NodeDeregistered(address indexed provider, bytes32 indexed nodeId);
@@ -144,8 +168,10 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     error ComputeStakingZeroAddress(string what);
     /// @notice `provider` has `available` free stake but the operation needs `required`.
     error ComputeStakingInsufficientFreeStake(address provider, uint256 required, uint256 available);
-    /// @notice The node id was zero.
-    error ComputeStakingInvalidNodeId(bytes32 nodeId);
+    /// @notice `gpuUuid` is not a GPU UUID in NVML's canonical form (see `registerNode`); `index` is
+    ///         the first byte where it departs from that form (its length when it is a correct
+    ///         beginning cut short, 40 when it is correct but longer).
+    error ComputeStakingInvalidGpuUuid(string gpuUuid, uint256 index);
     /// @notice `nodeId` is already registered, to `owner`.
     error ComputeStakingNodeAlreadyRegistered(bytes32 nodeId, address owner);
     /// @notice `caller` tried to manage `nodeId`, which belongs to `owner` (or is not active).
@@ -205,16 +231,26 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Register a GPU the caller operates. Needs `minStakePerGpu` of free stake, which stays
-    ///         reserved while the node is registered.
-    /// @param nodeId keccak256 of the GPU's UUID; one owner per node
+    /// @notice Register a GPU the caller operates, under the node id `keccak256(bytes(gpuUuid))`.
+    ///         Needs `minStakePerGpu` of free stake, which stays reserved while the node is registered.
+    /// @dev `gpuUuid` must be in the canonical form NVML's `nvmlDeviceGetUUID` returns, exactly 40
+    ///      bytes: the prefix "GPU-" (a whole GPU) or "MIG-" (a MIG instance, drivers R470 and later),
+    ///      then a UUID of 32 lower-case hex digits ('0'-'9', 'a'-'f') grouped 8-4-4-4-12 by dashes,
+    ///      e.g. "GPU-5e7cd1a2-9b4f-3c6d-8e21-0f4a6b7c8d9e". Anything else (upper case, spaces, braces,
+    ///      no prefix, the pre-R470 "MIG-GPU-.../gi/ci" form) reverts with
+    ///      `ComputeStakingInvalidGpuUuid`. So one GPU has one spelling and one node id, a node id that
+    ///      is not its UUID's hash cannot exist, and the same GPU is active under one owner at a time.
+    /// @param gpuUuid the GPU's UUID as `oracle inventory` / `nvidia-smi -L` print it
     /// @param gpuModel the GPU's marketing name as NVML reports it, e.g. "NVIDIA H100 80GB HBM3"
     /// @param vramMiB total GPU memory in MiB
     /// @param metadataURI where the provider publishes more about the node (may be empty)
-    function registerNode(bytes32 nodeId, string calldata gpuModel, uint32 vramMiB, string calldata metadataURI)
-        external
-    {
-        if (nodeId == bytes32(0)) revert ComputeStakingInvalidNodeId(nodeId);
+    function registerNode(
+        string calldata gpuUuid,
+        string calldata gpuModel,
+        uint32 vramMiB,
+        string calldata metadataURI
+    ) external {
+        _checkGpuUuid(gpuUuid);
         uint256 modelLength = bytes(gpuModel).length;
         if (modelLength == 0 || modelLength > MAX_GPU_MODEL_LENGTH) {
             revert ComputeStakingInvalidGpuModel(modelLength, MAX_GPU_MODEL_LENGTH);
@@ -223,6 +259,7 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
             revert ComputeStakingMetadataURITooLong(bytes(metadataURI).length, MAX_METADATA_URI_LENGTH);
         }
         if (vramMiB == 0) revert ComputeStakingInvalidVram(vramMiB);
+        bytes32 nodeId = keccak256(bytes(gpuUuid));
         Node storage node = _nodes[nodeId];
         if (node.active) revert ComputeStakingNodeAlreadyRegistered(nodeId, node.owner);
         uint256 free = freeStake(msg.sender);
@@ -234,7 +271,7 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
         node.gpuModel = gpuModel;
         node.metadataURI = metadataURI;
         _providers[msg.sender].nodeCount += 1;
-        emit NodeRegistered(msg.sender, nodeId, gpuModel, vramMiB, metadataURI);
+        emit NodeRegistered(msg.sender, nodeId, gpuUuid, gpuModel, vramMiB, metadataURI);
     }
 
     /// @notice Remove one of the caller's GPUs; its reserved stake becomes free again. The record
@@ -348,6 +385,60 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
             totalStaked -= amount;
         }
         _payOut(provider, amount, amount, finder, harmed);
+    }
+
+    /// @dev Reverts with `ComputeStakingInvalidGpuUuid` unless `gpuUuid` is in NVML's canonical form
+    ///      (see `registerNode`). The check reads the 40 bytes as two words and tests every byte at
+    ///      once (`_isLowerHex`); only a refused UUID pays for the byte-by-byte search of `index`.
+    function _checkGpuUuid(string calldata gpuUuid) private pure {
+        bytes calldata u = bytes(gpuUuid);
+        if (u.length == GPU_UUID_LENGTH) {
+            uint256 head; // bytes 0-31
+            uint256 tail; // bytes 8-39: its last 8 bytes are the UUID's bytes 32-39
+            assembly ("memory-safe") {
+                head := calldataload(u.offset)
+                tail := calldataload(add(u.offset, 8))
+            }
+            uint256 prefix = head >> 224;
+            // the prefix ("GPU-" or "MIG-") and the dashes exactly; every other byte a lower-case hex
+            // digit (the prefix and dash bytes replaced by '0' for that test)
+            if (
+                (prefix == 0x4750552d || prefix == 0x4d49472d) && head & _DASH_BYTES == _DASH_CHARS
+                    && _isLowerHex((head & ~(_PREFIX_BYTES | _DASH_BYTES)) | (_ZERO_CHARS & (_PREFIX_BYTES | _DASH_BYTES)))
+                    && _isLowerHex((tail & type(uint64).max) | (_ZERO_CHARS & ~uint256(type(uint64).max)))
+            ) return;
+        }
+        revert ComputeStakingInvalidGpuUuid(gpuUuid, _departure(u));
+    }
+
+    /// @dev Whether every byte of `word` is '0'-'9' or 'a'-'f'. For a byte b < 0x80, b + (0x80 - k)
+    ///      has its top bit set exactly when b >= k; with k >= 0x30 each byte sum stays below 0x100,
+    ///      so no byte carries into the next and the additions cannot overflow (hence `unchecked`).
+    function _isLowerHex(uint256 word) private pure returns (bool) {
+        if (word & _HIGH_BITS != 0) return false;
+        unchecked {
+            uint256 digit = (word + _ONES * (0x80 - 0x30)) & ~(word + _ONES * (0x80 - 0x3a));
+            uint256 af = (word + _ONES * (0x80 - 0x61)) & ~(word + _ONES * (0x80 - 0x67));
+            return (digit | af) & _HIGH_BITS == _HIGH_BITS;
+        }
+    }
+
+    /// @dev The first byte of `u` that departs from NVML's form (its length, or 40, when every byte
+    ///      it has fits); only called for a UUID already refused.
+    function _departure(bytes calldata u) private pure returns (uint256) {
+        uint256 length = u.length;
+        // the one prefix it can still match: "MIG-" if it starts with 'M', else "GPU-"
+        bytes4 prefix = length != 0 && u[0] == "M" ? bytes4("MIG-") : bytes4("GPU-");
+        uint256 end = length < GPU_UUID_LENGTH ? length : GPU_UUID_LENGTH;
+        for (uint256 i; i < end; ++i) {
+            uint256 c = uint8(u[i]);
+            bool ok;
+            if (i < 4) ok = c == uint8(prefix[i]);
+            else if ((_DASHES >> i) & 1 == 1) ok = c == 0x2d; // '-'
+            else ok = (_LOWER_HEX >> c) & 1 == 1;
+            if (!ok) return i;
+        }
+        return end;
     }
 
     /// @dev Pays `slashed` (asked: `requested`) out as the governed shares and emits Slashed. The

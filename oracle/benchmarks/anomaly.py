@@ -234,14 +234,23 @@ READING = """\
 * The few misses: an `overclaim` on the card without a published peak; `flaky` nodes whose faults
   fell partly in the network-wide outage epoch (left out on purpose); `outsourcing` whose jitter
   happened to stay small.
-* Latency and UUID signals need their inputs in the agreed evidence. On chain today: the
+* Latency signals need their inputs in the agreed evidence. On chain today: the
   attested figures (`AttestationRecorded`), faults (`FaultReported`) and registrations
-  (`NodeRegistered`: node id, model, VRAM, endpoint); not on chain: challenge timings and the
-  UUID itself (only its hash, the node id). The validator daemon therefore signs a multiplier over
-  the figure, fault and shared-endpoint signals (one server registered as two GPUs is the
-  on-chain form of a GPU registered twice); its latency and UUID signals stay silent
-  (`no_latency` in the reasons) until signed timings and the UUID are part of what every
+  (`NodeRegistered`: node id, GPU UUID, model, VRAM, endpoint); not on chain: challenge timings.
+  The validator daemon therefore signs a multiplier over
+  the figure, fault, UUID and shared-endpoint signals (one server registered as two GPUs is the
+  on-chain form of a GPU registered twice); its latency signals stay silent
+  (`no_latency` in the reasons) until signed timings are part of what every
   validator reads.
+* A GPU UUID registered twice is prevented on chain rather than detected: `registerNode` takes
+  the UUID, accepts only NVML's canonical form (`GPU-` or `MIG-`, then 8-4-4-4-12 lower-case hex
+  digits, 40 bytes), derives the node id as its keccak256 and emits the UUID in `NodeRegistered`.
+  A case or spelling variant of a registered GPU is refused, a node id that is not its UUID's hash
+  cannot exist, and one GPU is active under one node id at a time. `duplicate_uuid` and
+  `uuid_mismatch` read that UUID (`oracle/validator/history.py`) and stay as defence in depth:
+  they fire in this simulation, whose registrations are made up, never against the contract. A
+  node whose live `GET /inventory` lists GPUs, none with a UUID hashing to its node id, fails its
+  challenge round (`oracle/validator/prober.py`).
 
 ## End to end on a chain
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 from eth_account import Account
-from eth_utils import keccak
 
 from oracle.chain import ChainClient
 from oracle.client.jobs import JobClient, JobClientError
 from oracle.deployment import load_deployment
+from oracle.inventory import node_id, synthetic_uuid
 from oracle.provider.jobs_agent import JobAgent
 from oracle.provider.jobs_policy import JobPolicy
 from oracle.work import demo_model
@@ -31,7 +31,8 @@ from oracle.work.content import cid_of, sha256
 from oracle.work.escrow import Escrow, Status
 
 DEMO_ROYALTY_BPS = 500
-DEMO_NODE_UUID = "GPU-devnet-job-agent"
+DEMO_NODE_UUID = synthetic_uuid("devnet-job-agent")
+"""The demo's CPU node: a canonical fake UUID (ComputeStaking accepts only NVML's form)."""
 TOKEN = 10**18
 
 
@@ -77,7 +78,7 @@ def ensure_model_minted(creator: Escrow, data: bytes, royalty_bps: int = DEMO_RO
 def ensure_job_node(provider: Escrow, url: str, collateral: int) -> bytes:
     """A node of the provider whose endpoint is the job agent's URL, and free stake for the job's
     ``collateral`` (staking what is missing)."""
-    node = keccak(text=DEMO_NODE_UUID)
+    node = node_id(DEMO_NODE_UUID)
     registered = int(provider.chain.call("ComputeStaking", "nodeOwner", node), 16) != 0
     need = collateral + (0 if registered else int(provider.chain.call("ComputeStaking", "minStakePerGpu")))
     missing = need - provider.free_stake(provider.me)
@@ -90,7 +91,9 @@ def ensure_job_node(provider: Escrow, url: str, collateral: int) -> bytes:
             os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
         )  # no GPU: the CPU's memory
         gpu = "CPU (ONNX Runtime)"
-        provider.chain.transact("ComputeStaking", "registerNode", node, gpu, min(ram_mib, 2**32 - 1), url)
+        provider.chain.transact(
+            "ComputeStaking", "registerNode", DEMO_NODE_UUID, gpu, min(ram_mib, 2**32 - 1), url
+        )
     return node
 
 

@@ -19,6 +19,7 @@ from eth_utils import to_checksum_address
 from oracle.chain import ChainClient
 from oracle.errors import OracleError
 from oracle.inventory import node_id as node_id_of
+from oracle.inventory import uuid_problem
 from oracle.units import AmountError, format_tokens, parse_tokens
 from oracle.validator.nodes import STAKING, discover_nodes
 
@@ -76,7 +77,12 @@ def stake(chain: ChainClient, amount_wei: int) -> dict[str, Any]:
 
 
 def register(chain: ChainClient, uuid: str, gpu_model: str, vram_mib: int, endpoint: str) -> dict[str, Any]:
-    """Register the GPU with NVML UUID ``uuid`` (node id = keccak256(uuid)) at ``endpoint``."""
+    """Register the GPU with NVML UUID ``uuid`` at ``endpoint``; the contract gives it the node id
+    keccak256(uuid) and refuses a UUID not in NVML's canonical form (checked here first)."""
+    if (problem := uuid_problem(uuid)) is not None:
+        raise StakingError(
+            f"{problem}; pass the UUID exactly as `oracle inventory` or `nvidia-smi -L` prints it"
+        )
     if not endpoint.startswith(("http://", "https://")):
         raise StakingError(
             f"endpoint {endpoint!r} must be the URL validators reach, e.g. http://203.0.113.7:8600"
@@ -93,7 +99,7 @@ def register(chain: ChainClient, uuid: str, gpu_model: str, vram_mib: int, endpo
             f"registering a GPU reserves {format_amount(need)} tokens of free stake and {me} has "
             f"{format_amount(free)} free: stake more first (oracle node stake AMOUNT)"
         )
-    result = chain.transact(STAKING, "registerNode", node, gpu_model, int(vram_mib), endpoint)
+    result = chain.transact(STAKING, "registerNode", uuid, gpu_model, int(vram_mib), endpoint)
     return {
         "action": "register",
         "node_id": "0x" + node.hex(),

@@ -38,6 +38,9 @@ latency_inconsistent   median ratio far above the model's (z > 6 and +0.3), or i
 duplicate_uuid         the same normalised GPU UUID registered under an earlier     1,000,000
                        node id (the first registration keeps its score)
 uuid_mismatch          keccak256(UUID) is not the node id                           600,000
+                       (both UUID signals read NodeRegistered's UUID; defence in
+                       depth: ComputeStaking derives the id from the UUID in
+                       NVML's one spelling, so neither can fire against it)
 shared_endpoint        the same challenge endpoint (metadataURI) registered under   600,000
                        an earlier node id: one server answering for two GPUs
 operator_cofaults      >= 2 epochs in which >= half (and >= 2) of an operator's     500,000

@@ -6,16 +6,16 @@ finds the same cutoff block on the same chain, so every validator reads the same
 in the epoch it runs and however many providers it reached:
 
 * ``ComputeStaking.NodeRegistered`` -> :class:`~oracle.validator.evidence.Registration` (provider,
-  node id, GPU model, endpoint -- left out once ``NodeDeregistered``, so that a replaced card's
-  endpoint can be reused; ``order`` = block * 2**32 + log index; no UUID: the chain holds only
-  its hash, the node id);
+  node id, GPU model, GPU UUID, endpoint -- left out once ``NodeDeregistered``, so that a replaced
+  card's endpoint can be reused; ``order`` = block * 2**32 + log index);
 * ``AttestationRecorded`` -> :class:`~oracle.validator.evidence.Observation` (the figures live
   only in this event);
 * ``FaultReported`` -> :class:`~oracle.validator.evidence.FaultRecord`.
 
 Challenge timings are not on chain (nor signed anywhere all validators hold), so the signed
-assessment has none and its latency signals stay silent ("no_latency" in the reasons); the
-registrations carry the UUID's hash only, so the UUID signals need a registration field first.
+assessment has none and its latency signals stay silent ("no_latency" in the reasons). The UUID
+signals read the UUID each registration carries; against this contract they cannot fire (it derives
+the node id from a UUID in NVML's one canonical spelling), and stay as defence in depth.
 """
 
 from __future__ import annotations
@@ -68,7 +68,14 @@ def evidence_from_chain(chain: ChainClient, epoch: int, cutoff: int | None) -> E
         live = gone.get(node, -1) < order  # a deregistered node's endpoint may be reused honestly
         endpoint = log["args"]["metadataURI"] if live else None
         regs.append(
-            Registration(node, log["args"]["provider"], log["args"]["gpuModel"], None, order, endpoint)
+            Registration(
+                node,
+                log["args"]["provider"],
+                log["args"]["gpuModel"],
+                log["args"]["gpuUuid"],
+                order,
+                endpoint,
+            )
         )
     first = max(1, epoch - WINDOW)
     obs = []

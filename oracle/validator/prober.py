@@ -13,6 +13,10 @@ What a node is attested with (:class:`ChallengeProber`)
   any inflation the deadline lets through. What each validator measured on its own clock
   (:func:`oracle.challenge.attested_flops`) is in its report and log. A precision claimed as 0 is
   not challenged and attested as 0. Any failed challenge is a fault for the node.
+* The node's GPU is the one registered: an inventory that lists GPUs must list one whose UUID's
+  keccak256 is the node id (:func:`oracle.inventory.inventory_uuid_problem`), or the round fails
+  before any challenge (a fault, its reason in the log). An inventory without GPUs (a CPU node)
+  has no UUID to compare.
 * Memory bandwidth and power are not challenged, so they are not attested (0): a figure nobody
   checked has no place in a signed attestation.
 * All nodes of one provider, and all nodes behind one endpoint (host:port), are challenged at the
@@ -48,6 +52,7 @@ from oracle import challenge_check as cc
 from oracle.attest import Domain
 from oracle.challenge_auth import AuthError, ChallengeRequest, answer_signer, parse_endpoint, read_request
 from oracle.errors import ProviderError, ProviderUnreachable
+from oracle.inventory import inventory_uuid_problem
 from oracle.validator.challenging import run_challenge
 from oracle.validator.client import Commitment, ProviderClient
 from oracle.validator.figures import (
@@ -203,6 +208,8 @@ class ChallengeProber:
             return ProbeResult(False, f"unreachable: {exc}", reachable=False)
         except ProviderError as exc:  # it accepted the connection: a broken answer is a fault
             return ProbeResult(False, f"bad inventory answer: {exc}")
+        if (mismatch := inventory_uuid_problem(inventory, node.node_id)) is not None:
+            return ProbeResult(False, mismatch, report={"inventory_gpus": inventory.get("gpus")})
         bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
         claimed = figures_from_benchmark(bench) or published_figures(node.gpu_model)
         measured: dict[str, float] = {}

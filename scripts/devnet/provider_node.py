@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from oracle.inventory import node_id, synthetic_uuid
 from scripts.devnet.accounts import ROLE_PROVIDER
 from scripts.devnet.context import TOKEN, FlowContext, fmt
 from scripts.devnet.errors import DevnetError
@@ -18,10 +19,15 @@ from scripts.devnet.paths import VENV_BIN
 
 @dataclass
 class NodeFacts:
-    node_id: bytes
+    gpu_uuid: str
+    """In NVML's canonical form (ComputeStaking refuses any other); the node id is its keccak256."""
     gpu_model: str
     vram_mib: int
     url: str
+
+    @property
+    def node_id(self) -> bytes:
+        return node_id(self.gpu_uuid)
 
 
 def _http_json(url: str, timeout: float = 3.0) -> Any:
@@ -55,40 +61,38 @@ def start_provider_agent(
                     f"the provider agent did not answer on {url}/inventory within 60 s ({e})"
                 ) from e
             time.sleep(0.2)
-    return facts_from_inventory(inventory, url)
+    return facts_from_inventory(inventory, url, ctx.acct(ROLE_PROVIDER).address)
 
 
-def facts_from_inventory(inventory: dict[str, Any], url: str) -> NodeFacts:
-    """The node to register from an `oracle serve` inventory: its first GPU (id = keccak of the
-    GPU UUID, as oracle.inventory computes it), or this machine's CPU when there is no GPU."""
+def facts_from_inventory(inventory: dict[str, Any], url: str, provider: str) -> NodeFacts:
+    """The node to register from an `oracle serve` inventory: its first GPU (its NVML UUID), or
+    this machine's CPU when there is no GPU (a UUID derived from the provider's address)."""
     gpus = inventory.get("gpus") or []
     if gpus:
         g = gpus[0]
         vram = int(g.get("memory_total_bytes") or 0) // 2**20
-        return NodeFacts(bytes.fromhex(g["node_id"].removeprefix("0x")), g["name"][:64], max(vram, 1), url)
+        return NodeFacts(g["uuid"], g["name"][:64], max(vram, 1), url)
     cpu = inventory.get("cpu") or {}
-    facts = cpu_node_facts()
+    facts = cpu_node_facts(provider)
     mem = int(cpu.get("memory_total_bytes") or 0) // 2**20
     name = f"CPU {cpu.get('model') or facts.gpu_model}"[:64]
-    return NodeFacts(facts.node_id, name, mem or facts.vram_mib, url)
+    return NodeFacts(facts.gpu_uuid, name, mem or facts.vram_mib, url)
 
 
-def cpu_node_facts() -> NodeFacts:
-    """This machine's CPU as a node (id = keccak of the host name), for an agent without a GPU."""
+def cpu_node_facts(provider: str) -> NodeFacts:
+    """This machine's CPU as the node of ``provider``, for an agent without a GPU: a canonical fake
+    UUID derived from the provider's address, so each devnet account has one CPU node of its own."""
     import platform
-    import socket
-
-    from eth_utils import keccak
 
     name = f"CPU {platform.machine()} ({os.cpu_count()} cores)"
-    node_id = keccak(text=f"devnet-cpu-node:{socket.gethostname()}")
+    uuid = synthetic_uuid(f"devnet-cpu-node:{provider.lower()}")
     mem_mib = 1024
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         mem_mib = max(1024, pages // (1024 * 1024))
     except (ValueError, OSError):
         pass
-    return NodeFacts(node_id=node_id, gpu_model=name[:64], vram_mib=int(mem_mib), url="")
+    return NodeFacts(gpu_uuid=uuid, gpu_model=name[:64], vram_mib=int(mem_mib), url="")
 
 
 def register_provider(ctx: FlowContext, facts: NodeFacts) -> None:
@@ -97,7 +101,8 @@ def register_provider(ctx: FlowContext, facts: NodeFacts) -> None:
     amount = max(staking.minStakePerGpu() * 2, 10_000 * TOKEN)
     token.approve(staking, amount, sender=provider)
     staking.stake(amount, sender=provider)
-    staking.registerNode(facts.node_id, facts.gpu_model, facts.vram_mib, facts.url, sender=provider)
+    staking.registerNode(facts.gpu_uuid, facts.gpu_model, facts.vram_mib, facts.url, sender=provider)
     ctx.say(
-        f"provider {provider.address} staked {fmt(amount)} and registered {facts.gpu_model} at {facts.url}"
+        f"provider {provider.address} staked {fmt(amount)} and registered {facts.gpu_model} "
+        f"(UUID {facts.gpu_uuid}) at {facts.url}"
     )

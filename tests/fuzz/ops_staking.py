@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from tests.fuzz.base import MachineBase, op
-from tests.fuzz.params import ETHER, GPU_MODEL, NODES
+from tests.fuzz.params import ETHER, GPU_MODEL, NODES, UUIDS
 
 
 class StakingOps(MachineBase):
@@ -17,18 +17,21 @@ class StakingOps(MachineBase):
             prov.staked += amount
             self.move(prov.addr, self.w.addr["ComputeStaking"], amount)
 
-    @op(1, p=st.integers(0, 2), n=st.integers(0, len(NODES) - 1))
-    def register_node(self, p, n):
+    @op(1, p=st.integers(0, 2), n=st.integers(0, len(NODES) - 1), spelling=st.integers(0, 7))
+    def register_node(self, p, n, spelling):
+        """Register GPU ``UUIDS[n]``; one time in eight spelt in upper case, which is refused."""
         prov = self.m.providers[self.w.actors["providers"][p]]
-        node = NODES[n]
-        if node in self.m.node_owner:
+        node, uuid = NODES[n], UUIDS[n] if spelling else UUIDS[n].upper()
+        if not spelling:
+            expected = "ComputeStakingInvalidGpuUuid"
+        elif node in self.m.node_owner:
             expected = "ComputeStakingNodeAlreadyRegistered"
         elif self.free(prov) < self.w.params["min_stake_per_gpu"]:
             expected = "ComputeStakingInsufficientFreeStake"
         else:
             expected = None
         if self.expect(
-            expected, "ComputeStaking", "registerNode", node, GPU_MODEL, 81_559, "", sender=prov.addr
+            expected, "ComputeStaking", "registerNode", uuid, GPU_MODEL, 81_559, "", sender=prov.addr
         ):
             self.m.node_owner[node] = prov.addr
             prov.nodes.add(node)

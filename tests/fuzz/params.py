@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
+from oracle.inventory import synthetic_uuid
 from tests.support.oracle import ORACLE_KEYS
 
 ETHER = 10**18
@@ -40,8 +41,6 @@ FUZZ_PARAMS = {
 }
 
 
-def node_ids(count: int) -> list[bytes]:
-    return [keccak(text=f"fuzz-node-{i}") for i in range(count)]
-
-
-NODES = node_ids(4)
+UUIDS = [synthetic_uuid(f"fuzz-node-{i}") for i in range(4)]
+"""The GPUs of the fuzzed network; NODES[i] = keccak256(UUIDS[i]), as ComputeStaking derives it."""
+NODES = [keccak(text=u) for u in UUIDS]

@@ -20,6 +20,7 @@ from tests.fuzz.params import (
     GPU_MODEL,
     NODES,
     RESULT_HASH,
+    UUIDS,
 )
 from tests.fuzz.world import World, impersonate
 from tests.support.oracle import ORACLES
@@ -83,7 +84,7 @@ def build_world(accounts, networks, chain) -> World:
         mine(
             w,
             w.c["ComputeStaking"]
-            .functions.registerNode(NODES[i], GPU_MODEL, 81_559, "")
+            .functions.registerNode(UUIDS[i], GPU_MODEL, 81_559, "")
             .transact({"from": p}),
         )
         providers[p].staked = BASE_STAKE

@@ -2,6 +2,8 @@
 
 from eth_utils import keccak
 
+from oracle.inventory import synthetic_uuid, uuid_index
+
 ETHER = 10**18
 BPS = 10_000
 GPU_MODEL = "NVIDIA H100 80GB HBM3"
@@ -9,9 +11,15 @@ NODE_URI = "ipfs://node-card"
 MODEL_URI = "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 
 
-def node_id(uuid: str) -> bytes:
-    """A node id as the oracle derives it: keccak256 of the GPU UUID."""
-    return keccak(text=uuid)
+def gpu_uuid(label: str) -> str:
+    """A GPU UUID in NVML's canonical form for a test's label: the label itself when it is one,
+    else one derived from it (:func:`oracle.inventory.synthetic_uuid`)."""
+    return label if uuid_index(label) is None else synthetic_uuid(label)
+
+
+def node_id(label: str) -> bytes:
+    """The node id ComputeStaking gives the GPU of ``label``: keccak256 of :func:`gpu_uuid`."""
+    return keccak(text=gpu_uuid(label))
 
 
 def weights_hash(seed: str) -> bytes:
@@ -38,11 +46,11 @@ def stake(token, staking, who, amount: int):
     return staking.stake(amount, sender=who)
 
 
-def stake_and_register(token, staking, who, amount: int, uuid: str = "GPU-0000", vram: int = 81_559) -> bytes:
+def stake_and_register(token, staking, who, amount: int, gpu: str = "GPU-0000", vram: int = 81_559) -> bytes:
+    """Stake ``amount`` and register the GPU of label ``gpu`` (:func:`gpu_uuid`); returns its node id."""
     stake(token, staking, who, amount)
-    nid = node_id(uuid)
-    staking.registerNode(nid, GPU_MODEL, vram, NODE_URI, sender=who)
-    return nid
+    staking.registerNode(gpu_uuid(gpu), GPU_MODEL, vram, NODE_URI, sender=who)
+    return node_id(gpu)
 
 
 def timestamp_of(chain, tx) -> int:

@@ -21,7 +21,7 @@ from oracle.work.content import sha256
 from oracle.work.escrow import Escrow
 from oracle.work.items import ItemTree
 from tests.conftest import CORE_PARAMS
-from tests.support.core import ETHER, node_id
+from tests.support.core import ETHER, gpu_uuid, node_id
 from tests.support.work import demo_bytes
 
 ROYALTY_BPS = 500
@@ -107,7 +107,13 @@ def build_world(accounts, networks, tmp: Path, providers: int = 1, params: dict 
         token.transfer(acct, PROVIDER_STAKE, sender=deployer)
         token.approve(staking, PROVIDER_STAKE, sender=acct)
         staking.stake(PROVIDER_STAKE, sender=acct)
-        staking.registerNode(nid, "NVIDIA H100 80GB HBM3", 81_559, f"http://127.0.0.1:{port}", sender=acct)
+        staking.registerNode(
+            gpu_uuid(f"GPU-jobs-{i}"),
+            "NVIDIA H100 80GB HBM3",
+            81_559,
+            f"http://127.0.0.1:{port}",
+            sender=acct,
+        )
         who.append(acct), nodes.append(nid), ports.append(port)
     digest = sha256(demo_bytes())
     nft.mint(creator, digest, "ipfs://demo-digits", creator, ROYALTY_BPS, sender=creator)

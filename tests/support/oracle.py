@@ -17,6 +17,8 @@ from oracle.attest import (
     sign_fault,
 )
 from scripts.gas_oracle import sample_attestation
+from tests.support import core
+from tests.support.core import gpu_uuid
 
 # Deterministic oracle keys (not Ape accounts: oracles only sign, they never send transactions).
 ORACLE_KEYS = [keccak(text=f"oracle-{i}") for i in range(5)]
@@ -26,8 +28,8 @@ MAX_VALIDITY = 7 * 24 * 3600
 MAX_SLASH = 1_000 * 10**18
 
 
-def node_id(name: str) -> bytes:
-    return keccak(text=name)
+node_id = core.node_id
+"""The node id of a test label's GPU (re-exported: the oracle tests import it from here)."""
 
 
 def make_attestation(provider: str, node: bytes, epoch: int, expiry: int, **overrides) -> Attestation:
@@ -72,11 +74,11 @@ def deploy_with_registry(deployer, treasury, oracles, threshold, **params):
 
 
 def register_node(
-    contracts, deployer, provider, node: bytes, uri: str = "", stake: int = STAKE, vram: int = 81559
+    contracts, deployer, provider, gpu: str, uri: str = "", stake: int = STAKE, vram: int = 81559
 ):
-    """Fund ``provider``, stake and register ``node`` in the real ComputeStaking."""
+    """Fund ``provider``, stake and register the GPU of label ``gpu`` (node id :func:`node_id`)."""
     token, staking = contracts["ComputeToken"], contracts["ComputeStaking"]
     token.transfer(provider, stake, sender=deployer)
     token.approve(staking, stake, sender=provider)
     staking.stake(stake, sender=provider)
-    return staking.registerNode(node, GPU_MODEL, vram, uri, sender=provider)
+    return staking.registerNode(gpu_uuid(gpu), GPU_MODEL, vram, uri, sender=provider)

@@ -1,12 +1,34 @@
 // Staking: stake (approve + stake), request unbond, withdraw, with a live unbonding countdown;
-// register a GPU (node id = keccak256 of its NVML UUID, as `oracle inventory` prints it) with the
-// endpoint validators challenge, and deregister one.
+// register a GPU by its NVML UUID (the contract gives it the node id keccak256(UUID), shown as
+// the UUID is typed) with the endpoint validators challenge, and deregister one.
 import { getAddress, keccak256, toHex } from 'viem';
 import { contract, has, read, send, state } from '../chain.js';
 import { nodesOf } from '../snapshot.js';
 import { act, duration, field, h, keyOf, parseAmount, relative, renderIfChanged, seconds, short, stat, table, tokens, when } from '../ui.js';
 
 export const id = 'staking';
+
+// ComputeStaking.registerNode's rule (its NatSpec; oracle/inventory.py uuid_index): exactly 40
+// characters, GPU- or MIG-, then 32 lower-case hex digits grouped 8-4-4-4-12 by dashes.
+const UUID_FORM = 'PPPPhhhhhhhh-hhhh-hhhh-hhhh-hhhhhhhhhhhh';
+const UUID_HELP = 'Copy it as `oracle inventory` or `nvidia-smi -L` prints it: GPU- (or MIG-), then 8-4-4-4-12 lower-case hex digits.';
+
+/** Why `uuid` is not a GPU UUID the contract accepts (a sentence), or null when it is. */
+export function uuidProblem(uuid) {
+  const prefix = uuid.startsWith('M') ? 'MIG-' : 'GPU-';
+  const chars = [...uuid];
+  for (let i = 0; i < Math.min(chars.length, UUID_FORM.length); i++) {
+    const want = UUID_FORM[i];
+    const c = chars[i];
+    const bad = want === 'P' ? c !== prefix[i] : want === '-' ? c !== '-' : !/^[0-9a-f]$/.test(c);
+    if (bad) {
+      const where = want === 'P' ? 'the prefix GPU- or MIG-' : want === '-' ? 'a dash' : 'a lower-case hex digit (0-9, a-f)';
+      return `Not a GPU UUID as NVML writes it: character ${i + 1} is “${c}” where ${where} belongs. ${UUID_HELP}`;
+    }
+  }
+  if (chars.length !== UUID_FORM.length) return `Not a GPU UUID as NVML writes it: it has ${chars.length} characters, NVML's have ${UUID_FORM.length}. ${UUID_HELP}`;
+  return null;
+}
 
 /** Approve `spender` for `amount` of the token if the allowance is short (one extra transaction). */
 /** Refuse early when the wallet cannot cover `amount` (an approval or a permit would be wasted). */
@@ -41,6 +63,15 @@ export function mount(body, { refresh }) {
     field('challenge endpoint', 'endpoint', { class: 'wide', value: 'http://127.0.0.1:8600' }),
     h('button', { type: 'submit' }, 'Register GPU'),
   );
+  const nodeIdEl = h('div', { class: 'msg', id: 'register-node-id' });
+  const uuidInput = nodeForm.querySelector('input[name=uuid]');
+  const showNodeId = () => {
+    const uuid = uuidInput.value.trim();
+    const problem = uuid ? uuidProblem(uuid) : null;
+    nodeIdEl.className = `msg ${problem ? 'error' : 'busy'}`;
+    nodeIdEl.textContent = !uuid ? '' : problem || `This GPU's node id will be ${keccak256(toHex(uuid))} (keccak256 of its UUID).`;
+  };
+  uuidInput.addEventListener('input', showNodeId);
   const myNodesEl = h('div', { id: 'my-nodes' });
   const staking = () => contract('ComputeStaking').address;
 
@@ -74,11 +105,13 @@ export function mount(body, { refresh }) {
       const vram = Number(form.get('vram'));
       const endpoint = String(form.get('endpoint')).trim();
       if (!uuid) throw new Error('Enter the GPU UUID that `oracle inventory` prints (GPU-…).');
+      const problem = uuidProblem(uuid);
+      if (problem) throw new Error(`${problem} Nothing was sent.`);
       if (!model) throw new Error('Enter the GPU model, e.g. NVIDIA H100 80GB HBM3.');
       if (!Number.isInteger(vram) || vram <= 0 || vram > 0xffffffff) throw new Error('VRAM must be a whole number of MiB, e.g. 81559.');
       if (endpoint && !/^https?:\/\//.test(endpoint)) throw new Error('The endpoint must start with http:// or https:// (where `oracle serve` listens).');
-      const nodeId = keccak256(toHex(uuid));
-      await send('ComputeStaking', 'registerNode', [nodeId, model, vram, endpoint]);
+      const nodeId = keccak256(toHex(uuid)); // what the contract derives from the UUID
+      await send('ComputeStaking', 'registerNode', [uuid, model, vram, endpoint]);
       refresh();
       return `GPU registered as node ${short(nodeId)}; validators will challenge it at ${endpoint || '(no endpoint)'}.`;
     });
@@ -97,6 +130,7 @@ export function mount(body, { refresh }) {
     h('h3', {}, 'Your GPUs'),
     myNodesEl,
     nodeForm,
+    nodeIdEl,
     msg,
   );
 
