@@ -56,6 +56,7 @@ from oracle.validator.attesting import attestation_of, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.dispute_journal import DisputeRecord
+from oracle.validator.latency_flags import EpochTimings, flag_fault
 from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
@@ -111,6 +112,7 @@ class Validator:
         )
         self.disputes = self._disputes(cfg, deployment)
         self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
+        self.timings = EpochTimings()
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
         self._last_seen: dict[str, float] = {}
@@ -256,6 +258,7 @@ class Validator:
                 self.metrics.anomalies.labels(kind).inc()
             if anomaly.flagged:
                 self._log("anomaly", epoch=epoch, node=node.key, multiplier_ppm=anomaly.multiplier_ppm)
+            self.timings.record(epoch, node, result.timings)
             att = attestation_of(node, epoch, result.figures, self.expiry_of(epoch), anomaly)
             sig = sign_attestation(self.account.key, self.domain, att)
             self.journal.advance(
@@ -272,6 +275,19 @@ class Validator:
                 payload=fault_json(fault),
                 signature="0x" + sig.signature.hex(),
             )
+
+    def _sign_latency_flags(self, epoch: int) -> None:
+        """A zero-slash fault for each node whose timings this epoch do not fit (its own view,
+        :mod:`oracle.validator.latency_flags`); on chain only once k validators signed the same."""
+        for node, kind in self.timings.flags(epoch, self.address):
+            if self.journal.get(epoch, node.key, "fault") is None:
+                flag = flag_fault(node, epoch, kind)
+                sig = "0x" + sign_fault(self.account.key, self.domain, flag).signature.hex()
+                self.journal.advance(
+                    epoch, node.key, "signed", kind="fault", payload=fault_json(flag), signature=sig
+                )
+                self.metrics.anomalies.labels(f"{kind}_flag").inc()
+                self._log("latency_flag", epoch=epoch, node=node.key, kind=kind)
 
     # -- step 2: gather and post ---------------------------------------------------------------
 
@@ -308,6 +324,7 @@ class Validator:
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
             list(pool.map(lambda group: self._sign_group(epoch, group), node_groups(nodes)))
+        self._sign_latency_flags(epoch)
         batch_mode = self.cfg.mode == "batch"
         if batch_mode:
             self.batch.sign(epoch, self.expiry_of(epoch))
@@ -337,7 +354,7 @@ class Validator:
             "signed": sum(1 for e in entries if e.signature),
             # What this validator signed that is now on chain (posted by it or by a peer).
             "confirmed": sum(1 for e in entries if e.state == "confirmed" and e.signature),
-            "faults": sum(1 for e in entries if e.kind == "fault" and e.signature),
+            "faults": sum(1 for e in entries if e.kind == "fault" and e.signature),  # latency flags too
             "seconds": round(time.monotonic() - t0, 3),
         }
         self.metrics.epochs.inc()
