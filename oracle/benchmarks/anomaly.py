@@ -318,6 +318,14 @@ validators (threshold 2) read the evidence from the chain's logs before the epoc
 (`oracle/validator/history.py`), a node claiming fp32 80 TFLOPS on an H100 SXM (peak 66.9) is
 attested by both with its score x0.1 (`above_peak`), the honest nodes keep theirs, and both
 validators serve the same `GET /anomaly/<epoch>` document (same evidence digest, same reasons).
+
+`tests/test_anomaly_latency_chain.py` does the same for latency: three validators (threshold 2)
+challenge four real provider servers whose devices run at their claimed speed, one of them
+`outsourced` (correct answers in time, each held back 1.5-2.5 x its compute time). Each validator
+classifies its own timings and signs a zero-slash flag; the flag reaches the chain with 2
+signatures in each epoch (`FaultReported`, slashed 0, no stake moves), the node is still
+attested, and epoch 2's signed score of that node is x0.5 (`latency_inconsistent`, read from
+epoch 1's flag); the honest nodes get no flag and keep their scores.
 """
 
 

@@ -21,6 +21,9 @@ Design
   impossible by construction: before any post the poster checks the chain
   (``recordOf(node).epoch`` / ``faultReported``) and a second post of the same epoch would revert
   as stale anyway.
+* **Latency flags** (:mod:`oracle.validator.latency_flags`): after its challenges, each validator
+  classifies its own timings of the nodes it attested and signs a zero-slash fault for those that
+  do not fit; it is gathered and posted like any fault, so it reaches the chain only from k.
 * **Disputes** (:mod:`oracle.validator.disputes`): between epochs the daemon also judges every
   disputed job, signs its verdict, serves it at ``GET /verdicts/<jobId>`` and submits
   ``settleDispute`` once k validators agree.
