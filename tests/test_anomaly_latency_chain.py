@@ -1,6 +1,7 @@
 """Latency flags end to end, on a real anvil with the real contracts and real provider servers: three
-validators (threshold 2) challenge four nodes whose devices run at their claimed speed (the paced
-stand-in of oracle.provider.hardware), one of them ``outsourced`` (correct answers in time, each
+validators (threshold 2) challenge eight nodes of one GPU model (the fewest a validator flags
+with: MIN_PEERS) whose devices run at their claimed speed (the paced stand-in of
+oracle.provider.hardware), one of them ``outsourced`` (correct answers in time, each
 held back by a jittered 1.5-2.5 x its compute time). Each validator classifies its own timings and
 signs a zero-slash latency flag; k of them put it on chain (no stake moves), and the next epoch's
 signed multiplier of that node carries the ``latency_inconsistent`` reason. Honest nodes get none."""
@@ -16,6 +17,7 @@ from eth_utils import keccak
 
 from oracle.provider.hardware import Hardware
 from oracle.provider.server import ProviderServer
+from oracle.validator.anomaly_model import MIN_PEERS
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.daemon import Validator
 from oracle.validator.history import cutoff_block, epoch_start, evidence_from_chain
@@ -36,14 +38,14 @@ def net(accounts, chain, networks, tmp_path_factory):
         (Account.from_key(accounts[i].private_key) for i in (5, 6, 7)), key=lambda a: int(a.address, 16)
     )
     contracts = deploy_with_registry(owner, accounts[9], [a.address for a in oracles], 2)
-    behaviours = ["honest", "honest", "honest", "outsourced"]
+    behaviours = ["honest"] * (MIN_PEERS - 1) + ["outsourced"]
     servers = [
         ProviderServer(
             behaviour=b, hardware=Hardware(SPEED), inventory_fn=lambda: {"benchmark": BENCH}
         ).start()
         for b in behaviours
     ]
-    providers = [accounts[i] for i in (1, 2, 3, 4)]
+    providers = [accounts[(1, 2, 3, 4, 8)[i % 5]] for i in range(len(behaviours))]  # some run two nodes
     nodes = []
     for i, (srv, prov) in enumerate(zip(servers, providers, strict=True)):
         nid = node_id(f"latency-node-{i}")
@@ -65,8 +67,8 @@ def net(accounts, chain, networks, tmp_path_factory):
             epoch_seconds=EPOCH_S,
             challenge_n=16,
             samples=4,
-            challenge_target_s=0.3,
-            challenge_allowance_s=1.2,  # a wide allowance: this machine is shared
+            challenge_target_s=0.5,  # round trips small against the work: this machine is shared
+            challenge_allowance_s=1.2,
             collect_timeout=20,
             failover_s=60,
             poll_s=0.05,
@@ -115,8 +117,8 @@ def test_the_outsourced_node_gets_a_latency_flag_from_k_validators_and_is_not_sl
     for log in logs:
         assert bytes(log.reasonHash) == REASON_HASHES["latency_inconsistent"]
         assert log.slashAmount == 0 and log.slashed == 0 and log.finder == FLAG_FINDER
-    for prov in net["providers"]:
-        assert staking.providerInfo(prov)[0] == STAKE  # nobody slashed
+    for prov in set(net["providers"]):
+        assert staking.providerInfo(prov)[0] == STAKE * net["providers"].count(prov)  # nobody slashed
     assert registry.recordOf(outsourced).epoch == 2  # its challenges passed: still attested
     assert keccak(text="oracle.latency.inconsistent") == REASON_HASHES["latency_inconsistent"]
 
@@ -147,5 +149,5 @@ def test_flags_are_read_as_latency_evidence_not_as_faults(net):
     ev = evidence_from_chain(chain, 2, cutoff_block(chain, epoch_start(net["genesis"], EPOCH_S, 2)))
     assert ev.faults == ()  # the fault-based signals never see a flag
     assert [(bytes(f.node_id), f.epoch, f.kind) for f in ev.flags] == [
-        (net["nodes"][3], 1, "latency_inconsistent")
+        (net["nodes"][-1], 1, "latency_inconsistent")
     ]

@@ -11,7 +11,11 @@ ratios elapsed / time at the claimed speed across the nodes it checked -- the la
 * ``latency_too_fast`` -- answers faster than the claimed speed allows (cached or precomputed);
 * ``latency_inconsistent`` -- far slower, or far more jittery, than its peers (outsourced);
 
-(a node that shows both is flagged ``latency_too_fast``, the stronger signal). For each flagged
+(a node that shows both is flagged ``latency_too_fast``, the stronger signal). A flag is an
+accusation, so a validator raises one only where it has a view of the network: a GPU model with
+fewer than :data:`~oracle.validator.anomaly_model.MIN_PEERS` nodes timed this epoch gets no flag
+(the fixed fallback bounds are not enough: a small network of honest nodes that benchmark
+conservatively would all look "too fast"). For each flagged
 node it signs a :class:`~oracle.attest.Fault` with ``slashAmount = 0``, ``finder`` the zero
 address and ``reasonHash = keccak256(reason string)``:
 
@@ -74,7 +78,8 @@ def classify(
 ) -> dict[str, str]:
     """node key -> flag kind, for the nodes whose ``timings`` (this validator's, of ``epoch``; keyed
     by :func:`~oracle.validator.evidence.node_key`) do not fit: every node of ``registrations`` with
-    timings is compared with the others of its GPU model (pure; integers inside)."""
+    timings is compared with the others of its GPU model, where at least ``MIN_PEERS`` of them were
+    timed (pure; integers inside)."""
     lats = tuple(
         LatencyRecord(key, epoch, f"{validator}/{t.label}/{i}", _us(t.elapsed_s), _us(t.expected_s))
         for key, ts in sorted(timings.items())
@@ -84,7 +89,10 @@ def classify(
     out = {}
     for key, ratios in m.evidence.latency.items():
         reg = m.evidence.regs.get(key)
-        kinds = {r.kind for r in latency_reasons(m, model_key(reg.gpu_model) if reg else "", ratios)}
+        model = model_key(reg.gpu_model) if reg else ""
+        if model not in m.latency_level:
+            continue  # too few peers timed: no view of the network, no flag
+        kinds = {r.kind for r in latency_reasons(m, model, ratios)}
         for kind in ("latency_too_fast", "latency_inconsistent"):
             if kind in kinds:
                 out[key] = kind
