@@ -321,7 +321,7 @@ attested by both with its score x0.1 (`above_peak`), the honest nodes keep their
 validators serve the same `GET /anomaly/<epoch>` document (same evidence digest, same reasons).
 
 `tests/test_anomaly_latency_chain.py` does the same for latency: three validators (threshold 2)
-challenge four real provider servers whose devices run at their claimed speed, one of them
+challenge eight real provider servers of one GPU model (the fewest a validator flags with) whose devices run at their claimed speed, one of them
 `outsourced` (correct answers in time, each held back 1.5-2.5 x its compute time). Each validator
 classifies its own timings and signs a zero-slash flag; the flag reaches the chain with 2
 signatures in each epoch (`FaultReported`, slashed 0, no stake moves), the node is still
