@@ -138,7 +138,7 @@ def run(
                     )  # CPU scores round to 0
         else:
             recorded = sum(1 for i in range(providers) if registry.recordOf(node_id(uuids[i])).epoch == 1)
-        faults = len(list(registry.FaultReported.range(0, 10**9)))
+        faults = sum(1 for log in registry.FaultReported.range(0, 10**9) if log.slashAmount > 0)  # not flags
         verdicts = {
             label: int(sum(v.metrics.challenges.labels(label)._value.get() for v in vals))
             for label in ("ok", "failed", "unreachable")

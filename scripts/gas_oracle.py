@@ -155,6 +155,16 @@ def oracle_gas_rows(
     )
     tx = registry.reportFault(fault.as_tuple(), quorum(fault_digest(domain, fault)), sender=sender)
     rows.append(("registry.reportFault, k=3 (slash through staking)", tx.gas_used, None, None))
+    flag = Fault(provider, node, 3, keccak(text="oracle.latency.inconsistent"), 0, "0x" + "00" * 20)
+    tx = registry.reportFault(flag.as_tuple(), quorum(fault_digest(domain, flag)), sender=sender)
+    rows.append(
+        (
+            "registry.reportFault, k=3, zero slash (a latency flag: recorded, no stake moves)",
+            tx.gas_used,
+            None,
+            None,
+        )
+    )
     return rows
 
 

@@ -42,6 +42,8 @@ from tests.support.oracle import (
 )
 from tests.support.reverts import ANY, reverts
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
 NODE = node_id("node-a")
 
 
@@ -425,6 +427,30 @@ def test_report_fault_rejects_replay(registry, domain, accounts, provider):
         registry.AttestationRegistryFaultAlreadyReported, registry.faultStructHash(fault.as_tuple())
     ):
         registry.reportFault(fault.as_tuple(), sigs, sender=accounts[9])
+
+
+def test_a_zero_slash_fault_records_a_flag_and_moves_no_stake(
+    registry, staking, protocol, domain, accounts, provider, treasury
+):
+    token = protocol["ComputeToken"]
+    flag = Fault(provider.address, NODE, 1, keccak(text="oracle.latency.inconsistent"), 0, ZERO_ADDRESS)
+    holders = (provider.address, treasury, staking.address)
+    before = ([token.balanceOf(a) for a in holders], staking.providerInfo(provider))
+    tx = registry.reportFault(flag.as_tuple(), fault_sigs(domain, flag), sender=accounts[9])
+    assert ([token.balanceOf(a) for a in holders], staking.providerInfo(provider)) == before
+    [ev] = tx.events.filter(registry.FaultReported)
+    assert (ev.nodeId, ev.epoch, ev.reasonHash) == (NODE, 1, flag.reasonHash)
+    assert ev.slashAmount == 0 and ev.slashed == 0 and ev.finder == ZERO_ADDRESS
+    assert tx.events.filter(staking.Slashed) == []
+    assert registry.faultReported(registry.faultStructHash(flag.as_tuple()))
+    with reverts(registry.AttestationRegistryFaultAlreadyReported, registry.faultStructHash(flag.as_tuple())):
+        registry.reportFault(flag.as_tuple(), fault_sigs(domain, flag), sender=accounts[9])
+
+
+def test_a_zero_slash_fault_still_needs_k_signatures(registry, domain, accounts, provider):
+    flag = Fault(provider.address, NODE, 1, keccak(text="oracle.latency.too_fast"), 0, ZERO_ADDRESS)
+    with reverts(registry.AttestationRegistryTooFewSignatures, 2, 3):
+        registry.reportFault(flag.as_tuple(), fault_sigs(domain, flag, ORACLE_KEYS[:2]), sender=accounts[9])
 
 
 def test_report_fault_rejects_amount_above_max(registry, domain, accounts, provider):

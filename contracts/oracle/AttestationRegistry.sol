@@ -18,7 +18,8 @@ import {IOracleQuorum} from "../interfaces/IOracleQuorum.sol";
 ///         posts the signatures: one attestation per transaction (`submit`), or a quorum-signed
 ///         Merkle root over a whole epoch (`submitBatch`) against which single attestations are
 ///         proven (`checkScore` with a proof, `recordFromBatch`). k validators can also sign a
-///         fault report that slashes the provider through the staking contract.
+///         fault report that slashes the provider through the staking contract (or, with a zero
+///         slash, only records a flag such as anomalous challenge latencies).
 /// @dev Signatures must be listed with their signers strictly ascending, which rejects duplicate
 ///      signers with one comparison each. A signature made for another chain or another registry
 ///      (another EIP-712 domain) recovers to an unrelated address and fails as an unknown signer.
@@ -435,8 +436,12 @@ contract AttestationRegistry is IScoreOracle, IOracleQuorum, EIP712, Ownable2Ste
 
     /// @notice Slash `fault.slashAmount` (<= maxSlash) from `fault.provider` through staking,
     ///         paying the finder its governed share. Signed by at least k oracles; each fault
-    ///         (by its struct hash) is reported at most once.
-    /// @return slashed the amount staking actually took
+    ///         (by its struct hash) is reported at most once. A fault with `slashAmount` 0 is a
+    ///         flag (for instance challenge latencies k validators found anomalous): it is
+    ///         recorded (replay guard, FaultReported with `slashed` 0) and moves no stake.
+    /// @param fault the fault k oracles signed
+    /// @param signatures at least k signatures of its EIP-712 digest, signers strictly ascending
+    /// @return slashed the amount staking actually took (0 for a flag)
     function reportFault(Fault calldata fault, bytes[] calldata signatures)
         external
         nonReentrant
@@ -448,7 +453,9 @@ contract AttestationRegistry is IScoreOracle, IOracleQuorum, EIP712, Ownable2Ste
         if (faultReported[structHash]) revert AttestationRegistryFaultAlreadyReported(structHash);
         _checkQuorum(_hashTypedDataV4(structHash), signatures, cfg.threshold);
         faultReported[structHash] = true;
-        slashed = staking.slash(fault.provider, fault.slashAmount, fault.finder, address(0));
+        if (fault.slashAmount != 0) {
+            slashed = staking.slash(fault.provider, fault.slashAmount, fault.finder, address(0));
+        }
         emit FaultReported(
             fault.provider, fault.nodeId, fault.epoch, fault.reasonHash, fault.slashAmount, slashed, fault.finder
         );

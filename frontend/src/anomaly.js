@@ -34,7 +34,7 @@ const NOTES = {
   no_history: 'Not compared with its own history',
   few_peers: 'Not compared with other nodes',
   unknown_model: 'Not checked against a published peak',
-  no_latency: 'Challenge times not checked',
+  no_latency: 'No latency flag from k validators (challenge times fit its claim, or were not judged)',
   unregistered: 'Not in the registrations the validators read',
 };
 

@@ -20,7 +20,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from oracle.benchmarks.anomaly_sim import EPOCHS, INJECTED, SYBIL_SHARE, Scenario, simulate
+from oracle.benchmarks.anomaly_sim import (
+    EPOCHS,
+    INJECTED,
+    SYBIL_SHARE,
+    VALIDATORS,
+    FlagCounts,
+    K,
+    Scenario,
+    simulate,
+)
 from oracle.validator.anomaly import assess_network
 from oracle.validator.evidence import (
     WINDOW,
@@ -37,8 +46,9 @@ def evaluate(n_nodes: int, seeds: list[int], scenario: Scenario | None = None) -
     honest = honest_flagged = honest_penalised = 0
     honest_signals: dict[str, int] = defaultdict(int)
     timings, digests_agree = [], True
+    counts = FlagCounts()
     for seed in seeds:
-        ev, cands, truth = simulate(n_nodes, seed, scenario)
+        ev, cands, truth = simulate(n_nodes, seed, scenario, counts)
         started = time.perf_counter()
         report = assess_network(ev, cands)
         timings.append(time.perf_counter() - started)
@@ -46,7 +56,7 @@ def evaluate(n_nodes: int, seeds: list[int], scenario: Scenario | None = None) -
             ev.epoch,
             *(
                 tuple(random.Random(seed + 1).sample(list(part), len(part)))
-                for part in (ev.registrations, ev.observations, ev.faults, ev.latencies)
+                for part in (ev.registrations, ev.observations, ev.faults, ev.latencies, ev.flags)
             ),
         )
         again = assess_network(shuffled, dict(reversed(list(cands.items()))))
@@ -92,8 +102,34 @@ def evaluate(n_nodes: int, seeds: list[int], scenario: Scenario | None = None) -
         "honest_signals": dict(sorted(honest_signals.items())),
         "kinds": rows,
         "assess_seconds_median": sorted(timings)[len(timings) // 2],
+        "latency_flags": _flag_rows(counts),
         "identical_after_shuffling_inputs": digests_agree,
     }
+
+
+def _flag_rows(c: FlagCounts) -> list[dict[str, Any]]:
+    """Per latency kind, per node-epoch: how often one validator flagged (its own view) and how often
+    k of them agreed (a flag on chain), for the injected kind and for honest nodes."""
+    rows = []
+    for kind, sig in (("caching", "latency_too_fast"), ("outsourcing", "latency_inconsistent")):
+        chain_total = sum(n for (_, k), n in c.chain_flags.items() if k == sig)
+        rows.append(
+            {
+                "kind": kind,
+                "signal": sig,
+                "node_epochs": c.node_epochs[kind],
+                "validator_recall": c.validator_flags[(kind, sig)] / (len(VALIDATORS) * c.node_epochs[kind]),
+                "chain_recall": c.chain_flags[(kind, sig)] / c.node_epochs[kind],
+                "chain_precision": c.chain_flags[(kind, sig)] / chain_total if chain_total else None,
+                "honest_node_epochs": c.node_epochs["honest"],
+                "honest_validator_flags": c.validator_flags[("honest", sig)],
+                "honest_validator_rate": c.validator_flags[("honest", sig)]
+                / (len(VALIDATORS) * c.node_epochs["honest"]),
+                "honest_chain_flags": c.chain_flags[("honest", sig)],
+                "honest_chain_rate": c.chain_flags[("honest", sig)] / c.node_epochs["honest"],
+            }
+        )
+    return rows
 
 
 def sweep(n_nodes: int, seed: int = 100) -> dict[str, Any]:
@@ -143,8 +179,10 @@ handful of nodes); operators of 1, 2, 4 or 8 nodes. Honest noise, as a real netw
 per-card efficiency vs the published peak (N(0.78, 0.025) for GEMM, N(0.82, 0.025) for bandwidth;
 2% overclocked x1.05-1.10, 3% power-capped x0.7-0.9), +-1% per re-benchmark (20% of nodes report a
 cached benchmark), driver updates (+4% +- 2%) and thermal throttling, challenge timings from 3
-validators per epoch (compute noise 3% plus a 5-80 ms round trip, 5% of nodes 150-300 ms, +-20%
-jitter), random faults at 0.5% per node-epoch, one network-wide outage epoch (30% of nodes) and
+validators per epoch, one challenge per precision (compute noise 3% plus a 5-80 ms round trip, 5%
+of nodes 150-300 ms, +-20% jitter; as on the real network the timings are not evidence: each
+validator classifies its own timings of each epoch against its own view of the network and signs
+a latency flag, which goes on chain when {k} of the 3 agree; the assessment reads the flags), random faults at 0.5% per node-epoch, one network-wide outage epoch (30% of nodes) and
 site outages (all of an operator's nodes) at 0.3% per operator-epoch.
 
 Injected, into disjoint nodes at the rates in the table: `overclaim` (figures above the card's
@@ -170,7 +208,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     """ANOMALY.md: the method and the measured tables."""
     out = [
         METHOD.format(
-            nodes=res["nodes_per_run"], seeds=len(res["seeds"]), epochs=res["epochs"], window=WINDOW
+            nodes=res["nodes_per_run"], seeds=len(res["seeds"]), epochs=res["epochs"], window=WINDOW, k=K
         ),
         "## Result\n",
         f"False alarms on honest nodes: **{res['honest_flagged']} of {res['honest_nodes']} = "
@@ -189,6 +227,7 @@ def render_markdown(res: dict[str, Any]) -> str:
             f"| {r['kind']} | {100 * shares[r['kind']]:.1f}% | `{r['signal']}` | {r['caught']}/{r['injected']} = "
             f"{r['recall']:.3f} | {prec} | {vs} |"
         )
+    out += _flag_table(res.get("latency_flags", []))
     sw = res.get("sweep")
     if sw:
         out += [
@@ -221,6 +260,33 @@ def render_markdown(res: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _flag_table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    out = [
+        "",
+        f"### Latency flags: one validator's view, and {K} of {len(VALIDATORS)} on chain (per node-epoch)",
+        "",
+        "Each validator classifies its own 4 timings of each node per epoch against the level and spread",
+        "of the nodes it timed (`oracle/validator/latency_flags.py`; a GPU model with fewer than 8 nodes",
+        "timed gets no flag: the handful of cards without published peaks here), and a flag reaches the chain when",
+        f"{K} validators found the same kind. The multiplier above applies a kind flagged in any epoch of",
+        "the window.",
+        "",
+        "| kind | signal | one validator: recall | on chain: recall | on chain: precision | honest: one validator | honest: on chain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        prec = "-" if r["chain_precision"] is None else f"{r['chain_precision']:.3f}"
+        out.append(
+            f"| {r['kind']} | `{r['signal']}` | {r['validator_recall']:.3f} of {r['node_epochs']} | "
+            f"{r['chain_recall']:.3f} | {prec} | {r['honest_validator_flags']} of "
+            f"{len(VALIDATORS) * r['honest_node_epochs']} = {100 * r['honest_validator_rate']:.3f}% | "
+            f"{r['honest_chain_flags']} of {r['honest_node_epochs']} = {100 * r['honest_chain_rate']:.3f}% |"
+        )
+    return out
+
+
 READING = """\
 ## Reading it
 
@@ -234,14 +300,16 @@ READING = """\
 * The few misses: an `overclaim` on the card without a published peak; `flaky` nodes whose faults
   fell partly in the network-wide outage epoch (left out on purpose); `outsourcing` whose jitter
   happened to stay small.
-* Latency signals need their inputs in the agreed evidence. On chain today: the
-  attested figures (`AttestationRecorded`), faults (`FaultReported`) and registrations
-  (`NodeRegistered`: node id, GPU UUID, model, VRAM, endpoint); not on chain: challenge timings.
-  The validator daemon therefore signs a multiplier over
-  the figure, fault, UUID and shared-endpoint signals (one server registered as two GPUs is the
-  on-chain form of a GPU registered twice); its latency signals stay silent
-  (`no_latency` in the reasons) until signed timings are part of what every
-  validator reads.
+* Every input of the signed multiplier is on chain: the attested figures
+  (`AttestationRecorded`), faults (`FaultReported`: slashing faults, and zero-slash latency
+  flags) and registrations (`NodeRegistered`: node id, GPU UUID, model, VRAM, endpoint).
+  Challenge timings stay each validator's own: each classifies its timings of an epoch and signs
+  a zero-slash latency flag that reaches the chain only with k signatures
+  (`oracle/validator/latency_flags.py`); the signed multiplier applies the flags of the window
+  (`no_latency` in the reasons: no flag), and the fault-based signals count only slashing faults.
+  The validator daemon therefore signs a multiplier over the figure, fault, latency-flag, UUID and
+  shared-endpoint signals (one server registered as two GPUs is the on-chain form of a GPU
+  registered twice).
 * A GPU UUID registered twice is prevented on chain rather than detected: `registerNode` takes
   the UUID, accepts only NVML's canonical form (`GPU-` or `MIG-`, then 8-4-4-4-12 lower-case hex
   digits, 40 bytes), derives the node id as its keccak256 and emits the UUID in `NodeRegistered`.
@@ -259,6 +327,14 @@ validators (threshold 2) read the evidence from the chain's logs before the epoc
 (`oracle/validator/history.py`), a node claiming fp32 80 TFLOPS on an H100 SXM (peak 66.9) is
 attested by both with its score x0.1 (`above_peak`), the honest nodes keep theirs, and both
 validators serve the same `GET /anomaly/<epoch>` document (same evidence digest, same reasons).
+
+`tests/test_anomaly_latency_chain.py` does the same for latency: three validators (threshold 2)
+challenge eight real provider servers of one GPU model (the fewest a validator flags with) whose devices run at their claimed speed, one of them
+`outsourced` (correct answers in time, each held back 1.5-2.5 x its compute time). Each validator
+classifies its own timings and signs a zero-slash flag; the flag reaches the chain with 2
+signatures in each epoch (`FaultReported`, slashed 0, no stake moves), the node is still
+attested, and epoch 2's signed score of that node is x0.5 (`latency_inconsistent`, read from
+epoch 1's flag); the honest nodes get no flag and keep their scores.
 """
 
 

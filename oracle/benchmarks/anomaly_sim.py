@@ -12,8 +12,11 @@ Honest nodes (the noise a real network shows):
   nodes, the same figures every epoch (a cached benchmark);
 * 3% get a driver update in a random epoch (+N(4%, 2%) from then on), 5% throttle in random
   epochs (-5 .. -25%, which only lowers their own score);
-* challenge timings from 3 validators per epoch: ratio = compute noise N(1, 0.03) + round trip
-  (5-80 ms, 5% of nodes 150-300 ms, +-20% jitter) over a 1 s challenge;
+* challenge timings from 3 validators per epoch, one challenge per precision (4): ratio = compute
+  noise N(1, 0.03) + round trip (5-80 ms, 5% of nodes 150-300 ms, +-20% jitter) over a 1 s
+  challenge. As on the real network, the timings are not evidence: each validator classifies its
+  own timings of each epoch (:func:`oracle.validator.latency_flags.classify`) and a node's flag
+  goes on chain when :data:`K` of the 3 found the same kind (:func:`latency_flags_of`);
 * faults: 0.5% per node-epoch at random, one network-wide outage epoch (30% of nodes fault), and
   a site outage (all of an operator's nodes fault) at 0.3% per operator-epoch.
 
@@ -21,7 +24,8 @@ Injected (disjoint sets of nodes; the signal each should raise in brackets): ``o
 above the card's peak from the start [above_peak]; ``inflated`` claims 1.2-1.5 x its true figures,
 below the peak [network_outlier]; ``jump`` honest history, then 1.15-1.5 x in the assessed epoch
 [jump]; ``caching`` answers in 0.05-0.4 of the time its claim needs [latency_too_fast];
-``outsourcing`` every answer 1.3-1.8 x slower with +-0.3 jitter [latency_inconsistent];
+``outsourcing`` every answer 1.3-1.8 x slower with +-0.3 jitter [latency_inconsistent] (the
+deadline, which would fault the slowest of these answers, is not modelled);
 ``duplicate`` a case variant of an earlier node's UUID [duplicate_uuid]; ``mismatch`` a node id that
 is not its UUID's keccak [uuid_mismatch]; ``shared`` the challenge endpoint of an earlier node,
 spelled differently [shared_endpoint]; ``sybil`` operators of 4-8 node ids on one machine that
@@ -32,7 +36,8 @@ fault together in 2-4 epochs [operator_cofaults]; ``flaky`` 3-6 faults in the wi
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from eth_utils import keccak
 
@@ -40,11 +45,12 @@ from oracle.validator.evidence import (
     WINDOW,
     Evidence,
     FaultRecord,
-    LatencyRecord,
+    LatencyFlag,
     Observation,
     Registration,
     peak_fixed,
 )
+from oracle.validator.latency_flags import Timing, classify
 
 MODELS = [  # (NVML name, share of nodes, typical board power W)
     ("NVIDIA H100 80GB HBM3", 0.30, 700),
@@ -68,6 +74,9 @@ INJECTED = {  # kind -> (share of nodes, the signal it should raise)
 }
 SYBIL_SHARE = 0.02  # of nodes: sybil operators of 4-8 node ids (about 6 on average)
 VALIDATORS = ["0x" + f"{i:040x}" for i in (0xA1, 0xB2, 0xC3)]
+K = 2
+"""Signatures a latency flag needs (of the 3 validators)."""
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 EPOCHS = WINDOW + 1
 
 
@@ -85,15 +94,53 @@ class Scenario:
     honest_sigma: float = 0.025
 
 
+@dataclass
+class FlagCounts:
+    """What the per-validator classification and the k-of-n agreement did (node-epochs)."""
+
+    node_epochs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    validator_flags: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    chain_flags: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+def latency_flags_of(
+    regs: list[Registration],
+    timings: dict[tuple[int, str], dict[str, list[Timing]]],
+    truth: dict[str, str],
+    counts: FlagCounts | None = None,
+) -> list[LatencyFlag]:
+    """Each validator's own classification of each epoch's timings, and the flags :data:`K` of them
+    agree on (what reaches the chain)."""
+    flags = []
+    for epoch in sorted({e for e, _ in timings}):
+        votes: dict[tuple[str, str], int] = defaultdict(int)
+        for v in VALIDATORS:
+            found = classify(epoch, v, regs, timings.get((epoch, v), {}))
+            for key, kind in found.items():
+                votes[(key, kind)] += 1
+                if counts is not None:
+                    counts.validator_flags[(truth[key], kind)] += 1
+        if counts is not None:
+            for key in timings.get((epoch, VALIDATORS[0]), {}):
+                counts.node_epochs[truth[key]] += 1
+        for (key, kind), n in sorted(votes.items()):
+            if n >= K:
+                flags.append(LatencyFlag(key, epoch, kind))
+                if counts is not None:
+                    counts.chain_flags[(truth[key], kind)] += 1
+    return flags
+
+
 def simulate(
-    n_nodes: int, seed: int, scenario: Scenario = Scenario()
+    n_nodes: int, seed: int, scenario: Scenario = Scenario(), counts: FlagCounts | None = None
 ) -> tuple[Evidence, dict[str, Observation], dict[str, str]]:
     """The evidence of epoch ``EPOCHS``, the candidates (that epoch's figures) and the truth
-    (node key -> injected kind, or "honest")."""
+    (node key -> injected kind, or "honest"); ``counts`` gets the latency flags' counts."""
     rng = random.Random(seed)
     names = [m[0] for m in MODELS]
     weights = [m[1] for m in MODELS]
-    regs, obs, faults, lats = [], [], [], []
+    regs, obs, faults = [], [], []
+    lats: dict[tuple[int, str], dict[str, list[Timing]]] = defaultdict(dict)
     cands: dict[str, Observation] = {}
     truth: dict[str, str] = {}
     kinds = [k for k, (share, _) in INJECTED.items() for _ in range(round(share * n_nodes))]
@@ -143,7 +190,8 @@ def simulate(
             truth[key] = kind
             regs.append(Registration(node, provider, model, uuid, order, endpoint))
             _node_history(rng, scenario, key, model, kind, op_faults, outage_epoch, obs, faults, lats, cands)
-    return Evidence(EPOCHS, tuple(regs), tuple(obs), tuple(faults), tuple(lats)), cands, truth
+    flags = latency_flags_of(regs, lats, truth, counts)
+    return Evidence(EPOCHS, tuple(regs), tuple(obs), tuple(faults), flags=tuple(flags)), cands, truth
 
 
 def _node_history(
@@ -156,7 +204,7 @@ def _node_history(
     outage_epoch: int,
     obs: list,
     faults: list,
-    lats: list,
+    lats: dict,
     cands: dict,
 ) -> None:
     peaks = peak_fixed(model) or {
@@ -219,10 +267,12 @@ def _node_history(
             continue
         obs.append(o)
         for v in VALIDATORS:
-            if kind == "caching":
-                ratio = rng.uniform(0.05, 0.4)
-            elif kind == "outsourcing":
-                ratio = rng.uniform(1.3, 1.8) + rng.uniform(-0.3, 0.3)
-            else:
-                ratio = rng.gauss(1, 0.03) + rtt * rng.uniform(0.8, 1.2)
-            lats.append(LatencyRecord(key, epoch, v, max(1, round(ratio * 1_000_000)), 1_000_000))
+            mine = lats[(epoch, v)].setdefault(key, [])
+            for p in PRECISIONS:
+                if kind == "caching":
+                    ratio = rng.uniform(0.05, 0.4)
+                elif kind == "outsourcing":
+                    ratio = rng.uniform(1.3, 1.8) + rng.uniform(-0.3, 0.3)
+                else:
+                    ratio = rng.gauss(1, 0.03) + rtt * rng.uniform(0.8, 1.2)
+                mine.append(Timing(p, max(1e-6, ratio), 1.0))

@@ -54,7 +54,7 @@ from oracle.attest import Domain
 from oracle.challenge_auth import sign_answer
 from oracle.provider.admission import Busy, CommitmentStore, Gate, Refused, Stored
 from oracle.provider.backends import epoch_b, select_backend
-from oracle.provider.behaviours import SLOW_EXTRA_S, block_hook, check_behaviour
+from oracle.provider.behaviours import SLOW_EXTRA_S, block_hook, check_behaviour, outsourced_delay
 from oracle.provider.hardware import Hardware
 from oracle.provider.health import GpuHealth
 from oracle.provider.observability import ServerObserver
@@ -261,6 +261,8 @@ class ProviderServer:
         self.store.put(Stored(challenge, commitment, validator, epoch, node or bytes(32)))
         if self.behaviour == "slow":
             self._stopping.wait(max(0.0, challenge.deadline_s - elapsed) + SLOW_EXTRA_S)
+        elif self.behaviour == "outsourced":
+            self._stopping.wait(outsourced_delay(challenge, elapsed))
         answer = {
             "root": "0x" + commitment.root.hex(),
             "elapsed_s": elapsed,

@@ -10,7 +10,9 @@
 - :mod:`~oracle.validator.anomaly` (with :mod:`~oracle.validator.anomaly_model`,
   :mod:`~oracle.validator.evidence`, :mod:`~oracle.validator.robust`): the network watching itself,
   a per-node anomaly score and the multiplier of its attested score; :mod:`~oracle.validator.history`
-  reads its evidence from the chain, :mod:`~oracle.validator.anomaly_view` keeps the daemon's view.
+  reads its evidence from the chain, :mod:`~oracle.validator.anomaly_view` keeps the daemon's view;
+  :mod:`~oracle.validator.anomaly_latency` (the latency tests) and
+  :mod:`~oracle.validator.latency_flags` (each validator's own timings, flagged k of n on chain).
 - :mod:`~oracle.validator.nodes`: discovering the registered nodes on chain.
 - :mod:`~oracle.validator.config`: the daemon's settings; :mod:`~oracle.validator.observability`:
   metrics and JSON logs.

@@ -7,7 +7,9 @@ Three rules make that hold:
 1. **Agreed input.** :class:`Evidence` for epoch ``e`` holds only what every validator reads the
    same way: the registrations (``NodeRegistered`` / ``nodeInfo``), the attested figures of
    epochs ``e - WINDOW .. e - 1`` as posted on chain, the faults posted on chain in those epochs,
-   and challenge latencies only where they are signed records every validator holds. Data of the
+   the latency flags posted in those epochs (zero-slash faults k validators signed, each from its
+   own challenge timings: :mod:`oracle.validator.latency_flags`), and challenge latencies only
+   where they are signed records every validator holds. Data of the
    current epoch (a validator's own probe, which another validator may not have made) never enters
    the statistics: a validator that reached fewer nodes this epoch still reads the same chain. The
    one exception is the candidate figures being attested, which are checked against the statistics
@@ -30,11 +32,15 @@ above_peak             a figure exceeds the card's published peak by > 3%       
 network_outlier        a figure's robust z vs the model's nodes > 6 (>= 8 nodes)    300,000-800,000
 jump                   a figure rose above the node's own median by more than       400,000-800,000
                        max(10%, 6 x the model's learned epoch-to-epoch spread)
-latency_too_fast       median challenge time / time at the claimed speed < the      800,000
-                       fast bound (0.5, raised to centre - 6 sigma of the model
+latency_too_fast       a ``latency_too_fast`` flag on chain in the window (k         800,000
+                       validators each found, in its own timings of one epoch,
+                       median challenge time / time at the claimed speed < the
+                       fast bound: 0.5, raised to centre - 6 sigma of the model
                        up to 0.8): work not done (cached / precomputed)
-latency_inconsistent   median ratio far above the model's (z > 6 and +0.3), or its  500,000
-                       spread across challenges far above the model's: outsourced
+latency_inconsistent   a ``latency_inconsistent`` flag on chain in the window       500,000
+                       (median ratio far above the model's, z > 6 and +0.3, or
+                       its spread across challenges far above the model's):
+                       outsourced
 duplicate_uuid         the same normalised GPU UUID registered under an earlier     1,000,000
                        node id (the first registration keeps its score)
 uuid_mismatch          keccak256(UUID) is not the node id                           600,000
@@ -53,7 +59,9 @@ invalid_figure         a candidate figure is NaN, negative, not an integer or   
 =====================  =========================================================  ==============
 
 Notes (severity 0) explain what could not be checked: ``no_history``, ``few_peers``,
-``unknown_model``, ``no_latency``, ``unregistered``. Zero figures mean "not measured" and are
+``unknown_model``, ``no_latency`` (no latency flag on chain in the window, and no signed timings),
+``unregistered``. The latency tests (:mod:`oracle.validator.anomaly_latency`) also read signed
+timing records where the evidence has them. Zero figures mean "not measured" and are
 skipped. The hand-set numbers above are bounds around statistics learned from the evidence
 (medians, MADs); where too few data exist they are the fallback, and the reason says so.
 """
@@ -63,8 +71,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from oracle.validator.anomaly_latency import LATENCY_SEVERITY, latency_signals
 from oracle.validator.anomaly_model import (
-    MIN_LATENCY_RECORDS,
     MIN_PEERS,
     OUTAGE_PPM,
     RATE_FACTOR,
@@ -73,6 +81,7 @@ from oracle.validator.anomaly_model import (
     learn,
     pct,
 )
+from oracle.validator.anomaly_reason import Reason
 from oracle.validator.evidence import (
     WINDOW,
     Evidence,
@@ -82,40 +91,23 @@ from oracle.validator.evidence import (
     node_key,
     peak_fixed,
 )
-from oracle.validator.robust import PPM, mad, median, ratio_ppm, robust_z_milli
+from oracle.validator.robust import PPM, median, ratio_ppm, robust_z_milli
 
 MIN_HISTORY = 3
 PEAK_TOLERANCE_PPM = 30_000
 Z_LIMIT_MILLI = 6_000
 JUMP_FLOOR_PPM = 100_000
 DELTA_FALLBACK_PPM = 20_000
-FAST_RATIO_PPM = 500_000
-FAST_RATIO_CAP_PPM = 800_000
-SLOW_EXCESS_PPM = 300_000
-SLOW_FALLBACK_PPM = 2_000_000
-VARIABLE_MIN_PPM = 150_000
-VARIABLE_FALLBACK_PPM = 300_000
 FAULT_MIN = 3
 SEVERITY = {
     "above_peak": 900_000,
-    "latency_too_fast": 800_000,
-    "latency_inconsistent": 500_000,
+    **LATENCY_SEVERITY,
     "duplicate_uuid": 1_000_000,
     "uuid_mismatch": 600_000,
     "shared_endpoint": 600_000,
     "operator_cofaults": 500_000,
     "invalid_figure": 500_000,
 }
-
-
-@dataclass(frozen=True)
-class Reason:
-    kind: str
-    severity_ppm: int
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "severity_ppm": self.severity_ppm, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -167,10 +159,6 @@ def _fig(f: str, v: int) -> str:
     return f"{v} GB/s" if f == "mem_bandwidth" else f"{v // 100}.{v % 100:02d} TFLOPS"
 
 
-def _ratio(ppm: int) -> str:
-    return f"{ppm // PPM}.{ppm % PPM // 1_000:03d}"
-
-
 def assess(
     m: NetworkModel, node: Any, candidate: Observation | None = None, gpu_model: str | None = None
 ) -> NodeAnomaly:
@@ -214,7 +202,7 @@ def assess(
         current = series[-1][1] if series else {}
         history = series[:-1]
     reasons += _figure_reasons(m, model, name, current, history)
-    reasons += _latency_reasons(m, model, m.evidence.latency.get(k, []))
+    reasons += latency_signals(m, model, m.evidence.latency.get(k, []), m.evidence.flags.get(k, {}))
     reasons += _fault_reasons(m, k)
     return _combine(k, reasons)
 
@@ -284,44 +272,6 @@ def _figure_reasons(
                 "no_history",
                 0,
                 f"fewer than {MIN_HISTORY} attested epochs in the last {WINDOW}: jump check skipped",
-            )
-        )
-    return out
-
-
-def _latency_reasons(m: NetworkModel, model: str, ratios: list[int]) -> list[Reason]:
-    if not ratios:
-        return [Reason("no_latency", 0, "no signed challenge timings: latency checks skipped")]
-    med = median(ratios)
-    lv, var = m.latency_level.get(model), m.latency_var.get(model)
-    fast = (
-        FAST_RATIO_PPM
-        if lv is None
-        else min(FAST_RATIO_CAP_PPM, max(FAST_RATIO_PPM, lv.centre - 6 * lv.sigma))
-    )
-    out = []
-    if med < fast:
-        out.append(
-            Reason(
-                "latency_too_fast",
-                SEVERITY["latency_too_fast"],
-                f"median challenge time is {_ratio(med)} x the time its claimed speed needs (< {_ratio(fast)}): "
-                "answers without the work (cached or precomputed)",
-            )
-        )
-    slow = SLOW_FALLBACK_PPM if lv is None else max(lv.centre + SLOW_EXCESS_PPM, lv.centre + 6 * lv.sigma)
-    spread_limit = VARIABLE_FALLBACK_PPM if var is None else max(VARIABLE_MIN_PPM, var.centre + 6 * var.sigma)
-    why = []
-    if med > slow:
-        why.append(f"median time {_ratio(med)} x the claimed speed's (> {_ratio(slow)})")
-    if len(ratios) >= MIN_LATENCY_RECORDS and (d := mad(ratios)) > spread_limit:
-        why.append(f"its spread {_ratio(d)} over {len(ratios)} challenges (> {_ratio(spread_limit)})")
-    if why:
-        out.append(
-            Reason(
-                "latency_inconsistent",
-                SEVERITY["latency_inconsistent"],
-                "; ".join(why) + ": work done elsewhere",
             )
         )
     return out

@@ -21,6 +21,9 @@ Design
   impossible by construction: before any post the poster checks the chain
   (``recordOf(node).epoch`` / ``faultReported``) and a second post of the same epoch would revert
   as stale anyway.
+* **Latency flags** (:mod:`oracle.validator.latency_flags`): after its challenges, each validator
+  classifies its own timings of the nodes it attested and signs a zero-slash fault for those that
+  do not fit; it is gathered and posted like any fault, so it reaches the chain only from k.
 * **Disputes** (:mod:`oracle.validator.disputes`): between epochs the daemon also judges every
   disputed job, signs its verdict, serves it at ``GET /verdicts/<jobId>`` and submits
   ``settleDispute`` once k validators agree.
@@ -57,6 +60,7 @@ from oracle.validator.attesting import attestation_of, fault_json, fault_of
 from oracle.validator.batch import REGISTRY, BatchRounds
 from oracle.validator.config import ValidatorConfig
 from oracle.validator.dispute_journal import DisputeRecord
+from oracle.validator.latency_flags import EpochTimings, flag_fault
 from oracle.validator.nodes import NodeInfo, discover_nodes
 from oracle.validator.observability import Metrics
 from oracle.validator.peers import PeerServer, fetch_signatures
@@ -112,6 +116,7 @@ class Validator:
         )
         self.disputes = self._disputes(cfg, deployment)
         self.anomaly = AnomalyView(self.chain, cfg.genesis, cfg.epoch_seconds)
+        self.timings = EpochTimings()
         self.threshold = 0
         self._oracle_cache: dict[str, bool] = {}
         self._last_seen: dict[str, float] = {}
@@ -257,6 +262,7 @@ class Validator:
                 self.metrics.anomalies.labels(kind).inc()
             if anomaly.flagged:
                 self._log("anomaly", epoch=epoch, node=node.key, multiplier_ppm=anomaly.multiplier_ppm)
+            self.timings.record(epoch, node, result.timings)
             att = attestation_of(node, epoch, result.figures, self.expiry_of(epoch), anomaly)
             sig = sign_attestation(self.account.key, self.domain, att)
             self.journal.advance(
@@ -273,6 +279,19 @@ class Validator:
                 payload=fault_json(fault),
                 signature="0x" + sig.signature.hex(),
             )
+
+    def _sign_latency_flags(self, epoch: int) -> None:
+        """A zero-slash fault for each node whose timings this epoch do not fit (its own view,
+        :mod:`oracle.validator.latency_flags`); on chain only once k validators signed the same."""
+        for node, kind in self.timings.flags(epoch, self.address):
+            if self.journal.get(epoch, node.key, "fault") is None:
+                flag = flag_fault(node, epoch, kind)
+                sig = "0x" + sign_fault(self.account.key, self.domain, flag).signature.hex()
+                self.journal.advance(
+                    epoch, node.key, "signed", kind="fault", payload=fault_json(flag), signature=sig
+                )
+                self.metrics.anomalies.labels(f"{kind}_flag").inc()
+                self._log("latency_flag", epoch=epoch, node=node.key, kind=kind)
 
     # -- step 2: gather and post ---------------------------------------------------------------
 
@@ -309,6 +328,7 @@ class Validator:
         self._log("epoch_start", epoch=epoch, nodes=len(nodes), threshold=self.threshold)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.workers)) as pool:
             list(pool.map(lambda group: self._sign_group(epoch, group), node_groups(nodes)))
+        self._sign_latency_flags(epoch)
         batch_mode = self.cfg.mode == "batch"
         if batch_mode:
             self.batch.sign(epoch, self.expiry_of(epoch))
@@ -338,7 +358,7 @@ class Validator:
             "signed": sum(1 for e in entries if e.signature),
             # What this validator signed that is now on chain (posted by it or by a peer).
             "confirmed": sum(1 for e in entries if e.state == "confirmed" and e.signature),
-            "faults": sum(1 for e in entries if e.kind == "fault" and e.signature),
+            "faults": sum(1 for e in entries if e.kind == "fault" and e.signature),  # latency flags too
             "seconds": round(time.monotonic() - t0, 3),
         }
         self.metrics.epochs.inc()
@@ -365,20 +385,16 @@ class Validator:
                     last = epoch
                 elif self.posts.reopen_rolled_back(epoch):  # a reorg undid posts of this epoch
                     self.run_epoch(epoch)
-            except ChainError as exc:
+            except Exception as exc:  # noqa: BLE001 - an RPC outage or a surprise: the journal resumes it
                 self.metrics.errors.labels("epoch").inc()
-                self._log("epoch_failed", logging.ERROR, epoch=epoch, error=str(exc))
-            except Exception as exc:  # noqa: BLE001 - a daemon outlives one epoch's surprise; the journal resumes it
-                self.metrics.errors.labels("epoch").inc()
-                self._log("epoch_failed", logging.ERROR, epoch=epoch, error=unexpected(exc))
+                error = str(exc) if isinstance(exc, ChainError) else unexpected(exc)
+                self._log("epoch_failed", logging.ERROR, epoch=epoch, error=error)
             try:
                 self.settle_disputes()
-            except (ChainError, WorkError) as exc:
-                self.metrics.errors.labels("dispute").inc()
-                self._log("disputes_failed", logging.ERROR, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - as above: the dispute journal resumes it next round
                 self.metrics.errors.labels("dispute").inc()
-                self._log("disputes_failed", logging.ERROR, error=unexpected(exc))
+                error = str(exc) if isinstance(exc, (ChainError, WorkError)) else unexpected(exc)
+                self._log("disputes_failed", logging.ERROR, error=error)
             if once:
                 return
             stop.wait(min(30.0, self.cfg.epoch_seconds / 10))

@@ -2,7 +2,9 @@
 
 :class:`Evidence` for epoch ``e`` holds only what every validator reads the same way (see
 :mod:`oracle.validator.anomaly`, rule 1): registrations, the attested figures of epochs
-``e - WINDOW .. e - 1``, the faults posted in those epochs, and signed challenge latencies.
+``e - WINDOW .. e - 1``, the faults posted in those epochs, the latency flags k validators
+posted in those epochs (zero-slash faults, :mod:`oracle.validator.latency_flags`), and signed
+challenge latencies.
 :func:`clean` normalises ids (lower-case hex), validates every number (an integer in range, or an
 integral finite float; NaN, negatives, fractions, booleans and values above uint32 are dropped and
 counted in a note), keeps one record per key (the smallest, so the choice does not depend on the
@@ -84,6 +86,19 @@ class LatencyRecord:
 
 
 @dataclass(frozen=True)
+class LatencyFlag:
+    """A latency flag on chain: a zero-slash fault k validators signed, each having found ``kind``
+    (``latency_too_fast`` or ``latency_inconsistent``) in its own timings of ``node_id`` at ``epoch``."""
+
+    node_id: Any
+    epoch: int
+    kind: str
+
+
+LATENCY_KINDS = ("latency_inconsistent", "latency_too_fast")
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Everything the assessment of ``epoch`` may read (see the module doc, rule 1)."""
 
@@ -92,6 +107,7 @@ class Evidence:
     observations: tuple[Observation, ...] = ()
     faults: tuple[FaultRecord, ...] = ()
     latencies: tuple[LatencyRecord, ...] = ()
+    flags: tuple[LatencyFlag, ...] = ()
 
 
 # ------------------------------------------------------------------------------------------
@@ -166,12 +182,14 @@ def figures_of(obs: Observation) -> tuple[dict[str, int], list[str]]:
 @dataclass
 class CleanEvidence:
     """The cleaned evidence: registrations by node, each node's (epoch, figures) in epoch order,
-    faults as (node, epoch), each node's latency ratios (ppm, sorted by epoch then validator)."""
+    faults as (node, epoch), each node's latency ratios (ppm, sorted by epoch then validator), each
+    node's latency flags (kind -> sorted epochs)."""
 
     regs: dict[str, Registration] = field(default_factory=dict)
     history: dict[str, list[tuple[int, dict[str, int]]]] = field(default_factory=dict)
     faults: set[tuple[str, int]] = field(default_factory=set)
     latency: dict[str, list[int]] = field(default_factory=dict)
+    flags: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     canonical: dict[str, list] = field(default_factory=dict)
 
@@ -244,6 +262,15 @@ def clean(ev: Evidence) -> CleanEvidence:
         lat[key] = min(lat.get(key, 2**127), ratio_ppm(el, ex))
     for (k, _e, _v), ratio in sorted(lat.items()):
         c.latency.setdefault(k, []).append(ratio)
+    flags: set[tuple[str, str, int]] = set()
+    for fl in ev.flags:
+        k, e = node_key(fl.node_id), as_uint(fl.epoch, 2**64 - 1)
+        if k is None or e is None or not lo <= e <= hi or fl.kind not in LATENCY_KINDS:
+            dropped["latency flag"] += 1
+            continue
+        flags.add((k, fl.kind, e))
+    for k, kind, e in sorted(flags):
+        c.flags.setdefault(k, {}).setdefault(kind, []).append(e)
     if epoch is None:
         dropped[f"evidence epoch {str(ev.epoch)[:20]} is not an integer: every"] += 1
     c.notes = [
@@ -257,6 +284,7 @@ def clean(ev: Evidence) -> CleanEvidence:
         "observations": [[k, e, sorted(f.items())] for k in sorted(c.history) for e, f in c.history[k]],
         "faults": sorted(c.faults),
         "latencies": [[k, e, v, r] for (k, e, v), r in sorted(lat.items())],
+        "flags": [list(f) for f in sorted(flags)],
     }
     return c
 

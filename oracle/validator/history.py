@@ -10,10 +10,15 @@ in the epoch it runs and however many providers it reached:
   card's endpoint can be reused; ``order`` = block * 2**32 + log index);
 * ``AttestationRecorded`` -> :class:`~oracle.validator.evidence.Observation` (the figures live
   only in this event);
-* ``FaultReported`` -> :class:`~oracle.validator.evidence.FaultRecord`.
+* ``FaultReported`` with a slash -> :class:`~oracle.validator.evidence.FaultRecord` (the
+  fault-based signals count only these);
+* ``FaultReported`` with ``slashAmount`` 0 and a latency reason hash ->
+  :class:`~oracle.validator.evidence.LatencyFlag` (:mod:`oracle.validator.latency_flags`: k
+  validators each found the node's challenge timings anomalous in their own view); other
+  zero-slash faults are left out.
 
-Challenge timings are not on chain (nor signed anywhere all validators hold), so the signed
-assessment has none and its latency signals stay silent ("no_latency" in the reasons). The UUID
+Challenge timings themselves are not on chain (each validator's are its own), so the signed
+assessment reads the latency flags instead ("no_latency" in the reasons: no flag). The UUID
 signals read the UUID each registration carries; against this contract they cannot fire (it derives
 the node id from a UUID in NVML's one canonical spelling), and stay as defence in depth.
 """
@@ -24,7 +29,8 @@ from typing import Any
 
 from oracle.chain import ChainClient
 from oracle.validator.batch import REGISTRY
-from oracle.validator.evidence import WINDOW, Evidence, FaultRecord, Observation, Registration
+from oracle.validator.evidence import WINDOW, Evidence, FaultRecord, LatencyFlag, Observation, Registration
+from oracle.validator.latency_flags import KIND_OF_HASH
 from oracle.validator.nodes import STAKING
 
 
@@ -94,9 +100,14 @@ def evidence_from_chain(chain: ChainClient, epoch: int, cutoff: int | None) -> E
                     int(att["powerW"]),
                 )
             )
-    faults = tuple(
-        FaultRecord(bytes(log["args"]["nodeId"]), int(log["args"]["epoch"]))
-        for log in chain.events(REGISTRY, "FaultReported", to_block=cutoff)
-        if first <= int(log["args"]["epoch"]) < epoch
-    )
-    return Evidence(epoch, tuple(regs), tuple(obs), faults)
+    faults, flags = [], []
+    for log in chain.events(REGISTRY, "FaultReported", to_block=cutoff):
+        args = log["args"]
+        node, at = bytes(args["nodeId"]), int(args["epoch"])
+        if not first <= at < epoch:
+            continue
+        if int(args["slashAmount"]) > 0:
+            faults.append(FaultRecord(node, at))
+        elif (kind := KIND_OF_HASH.get(bytes(args["reasonHash"]))) is not None:
+            flags.append(LatencyFlag(node, at, kind))
+    return Evidence(epoch, tuple(regs), tuple(obs), tuple(faults), flags=tuple(flags))

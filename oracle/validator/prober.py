@@ -62,6 +62,7 @@ from oracle.validator.figures import (
     figures_from_benchmark,
     published_figures,
 )
+from oracle.validator.latency_flags import Timing
 from oracle.validator.nodes import NodeInfo
 
 DEFAULT_N = 8192
@@ -82,6 +83,8 @@ class ProbeResult:
     figures: Figures | None = None
     reachable: bool = True
     report: dict[str, Any] = field(default_factory=dict)
+    timings: tuple[Timing, ...] = ()
+    """Each passed challenge's time against its time at the claimed speed (latency flags)."""
 
 
 class Prober(Protocol):
@@ -213,6 +216,7 @@ class ChallengeProber:
         bench = inventory.get("benchmark") if isinstance(inventory, dict) else None
         claimed = figures_from_benchmark(bench) or published_figures(node.gpu_model)
         measured: dict[str, float] = {}
+        timings: list[Timing] = []
         report: dict[str, Any] = {"claimed": claimed.to_json(), "challenges": {}}
         for precision in ATTESTED_PRECISIONS:
             claim = getattr(claimed, precision) * 1e12
@@ -226,10 +230,12 @@ class ChallengeProber:
             if not verdict.ok:
                 return ProbeResult(False, f"{precision}: {verdict.reason}", claimed, True, report)
             measured[precision] = verdict.proven_flops / 1e12
+            if verdict.elapsed_s and verdict.work_flops:
+                timings.append(Timing(precision, verdict.elapsed_s, verdict.work_flops / claim))
         power = attestable_power(claimed.power_w, node.gpu_model, measured)  # reported, bounded by the card
         figures = Figures(**measured, mem_bandwidth_gbps=0.0, power_w=power)
         report["measured"] = figures.to_json()
-        return ProbeResult(True, "every claimed precision measured", figures, True, report)
+        return ProbeResult(True, "every claimed precision measured", figures, True, report, tuple(timings))
 
     def _challenge(
         self,

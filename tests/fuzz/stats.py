@@ -20,6 +20,7 @@ def write_stats(profile: str, seconds: float) -> dict:
         "transactions": STATS["transactions"],
         "expected_reverts": STATS["expected_reverts"],
         "replays_rejected": STATS["replays_rejected"],
+        "flags_recorded": STATS["flags_recorded"],
         "attestations_accepted": STATS["attestations_accepted"],
         "governance_proposals_executed": STATS["governance_proposals_executed"],
         "marketplace_sales": STATS["marketplace_sales"],
