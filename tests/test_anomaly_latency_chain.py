@@ -49,7 +49,7 @@ def net(accounts, chain, networks, tmp_path_factory):
     nodes = []
     for i, (srv, prov) in enumerate(zip(servers, providers, strict=True)):
         nid = node_id(f"latency-node-{i}")
-        register_node(contracts, owner, prov, nid, uri=srv.url)
+        register_node(contracts, owner, prov, f"latency-node-{i}", uri=srv.url)
         nodes.append(nid)
     tmp = tmp_path_factory.mktemp("latency")
     dep = write_deployment(contracts, tmp / "deployment.json", 0)
