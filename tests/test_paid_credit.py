@@ -9,8 +9,23 @@ import threading
 
 import pytest
 
-from oracle.client.pay_credit import HEADER_CREDIT, CreditToken, chain, credit_header
-from oracle.client.pay_wire import HEADER_SIGNATURE, SignedVoucher, payment_header
+from oracle.client.pay_credit import (
+    HEADER_CREDIT,
+    CreditToken,
+    anchor_of,
+    chain,
+    credit_header,
+    hash_forward,
+    parse_credit_header,
+)
+from oracle.client.pay_voucher import VoucherError
+from oracle.client.pay_wire import (
+    HEADER_SIGNATURE,
+    SignedVoucher,
+    encode_header,
+    payment_header,
+    response_header,
+)
 from oracle.provider.paid_log import RECORD_SIZE
 from tests.paid_helpers import PRICE, demo_endpoint_model, module_world
 from tests.test_paid_cli import _serve, _wait_up
@@ -34,6 +49,26 @@ def service(world, model, tmp_path):
 def _token(state, index, tokens=None):
     tokens = tokens or chain(bytes.fromhex(state.credit_seed), state.credit_n)
     return {HEADER_CREDIT: credit_header(CreditToken(state.channel_id, index, tokens[index]))}
+
+
+def test_the_payment_response_header_is_what_encode_header_makes_of_its_fields():
+    plain = {"success": True, "network": "eip155:31337", "channelId": "7", "cumulativeAmount": str(3 * PRICE)}
+    plain |= {"charged": str(PRICE), "remaining": "0"}
+    assert response_header("eip155:31337", 7, 3 * PRICE, PRICE, 0) == encode_header(plain)
+    window = plain | {"charged": "0", "creditIndex": 5, "creditLeft": 26}
+    assert response_header("eip155:31337", 7, 3 * PRICE, 0, 0, 5, 26) == encode_header(window)
+
+
+def test_a_hash_chain_runs_from_the_anchor_to_the_seed():
+    seed = os.urandom(32)
+    tokens = chain(seed, 5)
+    assert tokens[0] == anchor_of(seed, 5) and tokens[4] == seed
+    assert all(hash_forward(tokens[j], j - i) == tokens[i] for i in range(5) for j in range(i, 5))
+    token = CreditToken(2**200, 3, tokens[3])
+    assert parse_credit_header(credit_header(token)) == token
+    for bad in ("1:2", "1:2:" + "ab" * 31, "x:2:" + "ab" * 32, "1:2:" + "zz" * 32):
+        with pytest.raises(VoucherError):
+            parse_credit_header(bad)
 
 
 def _redeemed(world, cid):

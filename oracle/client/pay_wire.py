@@ -156,6 +156,26 @@ def encode_header(data: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
 
 
+def response_header(
+    network: str,
+    channel_id: int,
+    cumulative: int,
+    charged: int,
+    remaining: int,
+    credit_index: int | None = None,
+    credit_left: int = 0,
+) -> str:
+    """The PAYMENT-RESPONSE header, byte for byte what ``encode_header`` makes of its fields (built
+    as text: the provider answers every request with one, and ``json.dumps`` costs ~4 us)."""
+    text = (
+        f'{{"success":true,"network":"{network}","channelId":"{channel_id}","cumulativeAmount":'
+        f'"{cumulative}","charged":"{charged}","remaining":"{remaining}"'
+    )
+    if credit_index is not None:
+        text += f',"creditIndex":{credit_index},"creditLeft":{credit_left}'
+    return base64.b64encode((text + "}").encode()).decode()
+
+
 def decode_header(value: str, what: str) -> Any:
     if len(value) > MAX_HEADER_BYTES:
         raise VoucherError(f"{what} header is {len(value)} bytes, more than {MAX_HEADER_BYTES}")

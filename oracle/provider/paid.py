@@ -40,6 +40,7 @@ from oracle.client.pay_wire import (
     HEADER_SIGNATURE,
     PaymentTerms,
     encode_header,
+    response_header,
 )
 from oracle.errors import OracleError
 from oracle.provider.paid_check import PaymentRefused, Receipt, VoucherChecker
@@ -183,7 +184,16 @@ class PaidInferenceServer:
         if receipt.credit_index is not None:
             paid["creditIndex"] = receipt.credit_index
             paid["creditLeft"] = receipt.credit_left
-        return 200, {HEADER_RESPONSE: encode_header(paid)}, {"outputs": outputs, **paid, **metered}
+        header = response_header(
+            self.terms.network,
+            receipt.channel_id,
+            receipt.cumulative,
+            receipt.charged,
+            receipt.remaining,
+            receipt.credit_index,
+            receipt.credit_left,
+        )
+        return 200, {HEADER_RESPONSE: header}, {"outputs": outputs, **paid, **metered}
 
     def health(self) -> dict[str, Any]:
         journaled = self.checker.ledger.journaled_requests() if self.checker is not None else 0

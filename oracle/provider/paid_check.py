@@ -115,6 +115,9 @@ class VoucherChecker:
         return self._last.get(channel_id, 0)
 
     def _lock(self, channel_id: int) -> threading.Lock:
+        lock = self._locks.get(channel_id)  # a dict read is atomic: the guard only for a new one
+        if lock is not None:
+            return lock
         with self._locks_guard:
             return self._locks.setdefault(channel_id, threading.Lock())
 

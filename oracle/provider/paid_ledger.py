@@ -126,6 +126,7 @@ class Ledger:
         self._compact_lock = threading.Lock()
         self._generation, self._count, self._total, self._latest = self._checkpoint()
         self._windows, self._credit_uses = self._checkpoint_windows()
+        self._used: dict[int, tuple[int, bytes]] = {}  # channel -> (index, token) of its window's last use
         self._log = VoucherLog(voucher_log_path(self.path, self._generation), durability, replay=self._fold)
         self._remove_older_logs()
         self._closed = False
@@ -194,7 +195,7 @@ class Ledger:
                         "INSERT INTO checkpoint_windows VALUES (?, ?, ?, ?, ?, ?)",
                         [
                             (str(w.channel_id), str(w.cumulative), w.credit, w.anchor, w.used, w.token)
-                            for w in self._windows.values()
+                            for w in self._windows_now().values()
                         ],
                     )
                     self._db.execute(
@@ -220,6 +221,7 @@ class Ledger:
         held = self._latest.get(r.channel_id)
         if held is None or r.cumulative > held.cumulative:
             self._latest[r.channel_id] = LatestVoucher(r.channel_id, r.cumulative, r.signature, r.model_id)
+            self._used.pop(r.channel_id, None)
             if r.credit > 1 and r.anchor is not None:
                 self._windows[r.channel_id] = Window(
                     r.channel_id, r.cumulative, r.credit, r.anchor, 0, r.anchor
@@ -228,12 +230,21 @@ class Ledger:
                 self._windows.pop(r.channel_id, None)
 
     def _fold_credit(self, r: CreditRecord) -> None:
+        """A credit use (the hot path: a tuple, no Window built; windows() merges them)."""
         self._credit_uses += 1
         w = self._windows.get(r.channel_id)
-        if w is not None and w.cumulative == r.cumulative and r.index > w.used:
-            self._windows[r.channel_id] = Window(
-                w.channel_id, w.cumulative, w.credit, w.anchor, r.index, r.token
-            )
+        if w is not None and w.cumulative == r.cumulative:
+            used = self._used.get(r.channel_id)
+            if r.index > (w.used if used is None else used[0]):
+                self._used[r.channel_id] = (r.index, r.token)
+
+    def _windows_now(self) -> dict[int, Window]:
+        """The open windows with their last uses applied; the caller holds self._lock."""
+        out = dict(self._windows)
+        for cid, (index, token) in self._used.items():
+            w = out[cid]
+            out[cid] = Window(w.channel_id, w.cumulative, w.credit, w.anchor, index, token)
+        return out
 
     # ------------------------------------------------------------------ accepted vouchers
 
@@ -311,7 +322,7 @@ class Ledger:
     def windows(self) -> dict[int, Window]:
         """Every channel's open credit window, as journaled."""
         with self._lock:
-            return dict(self._windows)
+            return self._windows_now()
 
     def accepted_total(self) -> int:
         """Sum of the prices of every accepted request."""

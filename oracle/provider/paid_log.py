@@ -248,7 +248,7 @@ class VoucherLog:
         """Write `record` and return once it is in the kernel (a credit use: see the module doc);
         it is fsynced with the next record that waits for one (or the background sync)."""
         self._write(record, on_written)
-        if self._flusher is not None:
+        if self._flusher is not None and not self._dirty.is_set():
             self._dirty.set()
 
     def _write(self, record: LogRecord | CreditRecord, on_written: Callable[[Any], None] | None) -> int:
