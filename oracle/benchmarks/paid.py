@@ -4,15 +4,17 @@
     without and with the payment check (voucher parsed and verified, journaled, then the model),
     with 1 and with ``--concurrency`` clients (one channel each), for each journal durability
     (``disk``: answered once fsynced, group commit; ``process``: once written, fsynced within
-    5 ms). The clients run in separate processes over keep-alive connections with vouchers signed
-    beforehand, so the numbers are the server's; the paid endpoint meters each request's energy
-    (oracle/provider/paid_energy.py), the baseline does not. Also, in process: the model alone,
-    the energy meter alone and around the model, the voucher check alone and one journal record
-    alone (each durability).
-(b) A bounded load test on loopback: ``--clients`` concurrent PayingClients (each its own channel,
-    opened on chain), ``--per-client`` requests each; then the provider redeems everything.
-    Checked: requests served == vouchers journaled == requests made, redeemed on chain == what
-    the clients signed, nothing lost.
+    5 ms) and each credit window size (``--credit 1,8,32``: one voucher prepays n requests, the
+    next n - 1 carry hash-chain tokens; 1: a voucher per request). The clients run in separate
+    processes over keep-alive connections with vouchers and tokens made beforehand, so the
+    numbers are the server's; both endpoints meter each request's energy
+    (oracle/provider/paid_energy.py), so the difference is the payment alone. Beside each HTTP
+    setting, the two endpoints' request handlers (body in, answer out, no HTTP) timed in process,
+    one request of each in turn. Also, in process: the model alone, the energy meter alone and
+    around the model, the voucher check and the credit token check alone, and one journal record
+    of each alone (each durability).
+(b) A bounded load test on loopback (:mod:`oracle.benchmarks.paid_load`), the clients' windows
+    the largest ``--credit``.
 
 Chain: a fresh anvil started here (the binary from PATH or node_modules) with ComputeToken,
 ModelNFT and PaymentChannels deployed from the compiled artifacts in ``.build/`` (``ape compile``),
