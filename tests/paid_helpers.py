@@ -53,9 +53,14 @@ class PaidWorld:
         )
         return PaidService(self.client(self.provider_key), model, settings)
 
-    def payer(self, index: int = 0, state_path: Path | None = None, **kw) -> PayingClient:
+    def payer(self, index: int = 0, state_path: Path | None = None, credit: int = 1, **kw) -> PayingClient:
+        """A paying client; `credit` 1 (a voucher per request) unless a test asks for windows."""
         return PayingClient(
-            self.client(self.user_keys[index]), state_path=state_path, deposit_requests=50, **kw
+            self.client(self.user_keys[index]),
+            state_path=state_path,
+            deposit_requests=50,
+            credit=credit,
+            **kw,
         )
 
 

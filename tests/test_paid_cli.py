@@ -41,15 +41,17 @@ def test_compute_pay_request_opens_pays_and_reports(world, service, networks, tm
     )
     out = json.loads(capsys.readouterr().out)
     assert len(out["answers"]) == 3 and all(len(a["label"]) == 1 for a in out["answers"])
-    assert out["cumulativeAmount"] == str(3 * PRICE) and out["price"] == str(PRICE)
+    # the default credit window: one voucher prepays 32 requests, the next two carry its tokens
+    assert out["cumulativeAmount"] == str(32 * PRICE) and out["price"] == str(PRICE)
+    assert out["creditLeft"] == 29
     assert (tmp_path / "state" / "pay" / "session-key").stat().st_mode & 0o777 == 0o600
     assert pay_main(_args(world, networks, tmp_path, "pay", "status", service.url)) == 0
     status = json.loads(capsys.readouterr().out)
-    assert (status["status"], status["signed"], status["redeemed"]) == ("Open", str(3 * PRICE), "0")
+    assert (status["status"], status["signed"], status["redeemed"]) == ("Open", str(32 * PRICE), "0")
     service.meter.flush()  # the journal gets the energy totals at most once a second (paid_energy.py)
     assert oracle_main(["paid", "status", "--journal", str(service.ledger.path), "--json"]) == 0
     journal = json.loads(capsys.readouterr().out)
-    assert journal["served"] == 3 and journal["earned"] == 3 * PRICE
+    assert (journal["served"], journal["vouchers"], journal["earned"]) == (3, 1, 32 * PRICE)
     energy = journal["energy"]
     assert energy["requests"] == 3 and energy["estimate"] is True and energy["estimated_requests"] == 3
     assert energy["mj_per_request"] == pytest.approx(energy["mj"] / 3, abs=1e-3)

@@ -169,7 +169,7 @@ def test_bad_input_is_400_and_unknown_paths_404(service):
 def test_bounded_load_many_clients_each_its_own_channel_nothing_lost(world, deployer, tmp_path):
     """The benchmark's load test, small: concurrent PayingClients, each opening its own channel;
     every request served and journaled, the provider's redemptions == what the clients signed."""
-    from oracle.benchmarks.paid import load_test
+    from oracle.benchmarks.paid_load import load_test
     from oracle.deployment import load_deployment
 
     clients, per_client = 4, 3

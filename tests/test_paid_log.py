@@ -13,7 +13,14 @@ import pytest
 
 from oracle.provider import paid_log
 from oracle.provider.paid_ledger import Accepted, Ledger, LedgerError, voucher_log_path
-from oracle.provider.paid_log import RECORD_SIZE, LogRecord, VoucherLog, VoucherLogError, read_records
+from oracle.provider.paid_log import (
+    RECORD_SIZE,
+    CreditRecord,
+    LogRecord,
+    VoucherLog,
+    VoucherLogError,
+    read_records,
+)
 
 SIG = bytes(range(65))
 
@@ -149,6 +156,47 @@ def test_compaction_folds_the_log_into_a_checkpoint_and_a_crash_around_it_loses_
     with Ledger(journal) as ledger:
         assert (ledger.accepted_count(), ledger.accepted_total()) == (10, 50)
     assert not stale.exists()
+
+
+def test_a_one_request_voucher_is_the_old_record_and_windows_and_credit_uses_round_trip():
+    assert paid_log.encode(_rec(1, 7))[:4] == b"PVL1"  # n = 1: byte for byte the record of before
+    window = LogRecord(1, 70, 70, 5, SIG, 2.5, credit=10, anchor=b"\xaa" * 32)
+    use = CreditRecord(1, 70, 3, b"\xbb" * 32, 3.5)
+    assert [paid_log.encode(r)[:4] for r in (window, use)] == [b"PVL2", b"PVU1"]
+    assert [paid_log.decode(paid_log.encode(r)) for r in (window, use)] == [window, use]
+    torn = bytearray(paid_log.encode(use))
+    torn[40] ^= 1
+    assert paid_log.decode(bytes(torn)) is None
+    with pytest.raises(VoucherLogError, match="anchor"):
+        paid_log.encode(LogRecord(1, 70, 70, 5, SIG, 2.5, credit=10, anchor=b"short"))
+
+
+def test_credit_uses_are_written_without_an_fsync_and_windows_survive_restart_and_compaction(
+    tmp_path, monkeypatch
+):
+    journal = tmp_path / "journal.sqlite"
+    syncs: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(paid_log.os, "fdatasync", lambda fd: (syncs.append(fd), real(fd))[1])
+    with Ledger(journal, compact_every=5) as ledger:  # durability disk
+        ledger.record(Accepted(3, 40, 40, SIG, 0, credit=4, anchor=b"\x01" * 32))
+        assert len(syncs) == 1
+        for j in (1, 3):  # index 2 skipped
+            ledger.record_credit(3, 40, j, bytes([j]) * 32)
+        assert len(syncs) == 1  # the credit uses waited for no fsync
+        assert ledger.windows()[3].used == 3 and ledger.windows()[3].token == b"\x03" * 32
+        ledger.record_credit(3, 10, 4, b"\x04" * 32)  # of an older window: counted, window unchanged
+        ledger.record(Accepted(4, 20, 20, SIG, 0, credit=2, anchor=b"\x02" * 32))  # 5 records: compacted
+        assert ledger._generation == 1
+    with Ledger(journal) as ledger:
+        assert (ledger.accepted_count(), ledger.credit_uses(), ledger.journaled_requests()) == (2, 3, 5)
+        assert {c: (w.cumulative, w.credit, w.used) for c, w in ledger.windows().items()} == {
+            3: (40, 4, 3),
+            4: (20, 2, 0),
+        }
+        ledger.record(Accepted(3, 50, 10, SIG, 0))  # a one-request voucher ends the channel's window
+    with Ledger(journal) as ledger:
+        assert set(ledger.windows()) == {4} and ledger.accepted_total() == 70
 
 
 def test_a_rotation_whose_checkpoint_fails_changes_nothing(tmp_path):

@@ -4,15 +4,17 @@
     without and with the payment check (voucher parsed and verified, journaled, then the model),
     with 1 and with ``--concurrency`` clients (one channel each), for each journal durability
     (``disk``: answered once fsynced, group commit; ``process``: once written, fsynced within
-    5 ms). The clients run in separate processes over keep-alive connections with vouchers signed
-    beforehand, so the numbers are the server's; the paid endpoint meters each request's energy
-    (oracle/provider/paid_energy.py), the baseline does not. Also, in process: the model alone,
-    the energy meter alone and around the model, the voucher check alone and one journal record
-    alone (each durability).
-(b) A bounded load test on loopback: ``--clients`` concurrent PayingClients (each its own channel,
-    opened on chain), ``--per-client`` requests each; then the provider redeems everything.
-    Checked: requests served == vouchers journaled == requests made, redeemed on chain == what
-    the clients signed, nothing lost.
+    5 ms) and each credit window size (``--credit 1,8,32``: one voucher prepays n requests, the
+    next n - 1 carry hash-chain tokens; 1: a voucher per request). The clients run in separate
+    processes over keep-alive connections with vouchers and tokens made beforehand, so the
+    numbers are the server's; both endpoints meter each request's energy
+    (oracle/provider/paid_energy.py), so the difference is the payment alone. Beside each HTTP
+    setting, the two endpoints' request handlers (body in, answer out, no HTTP) timed in process,
+    one request of each in turn. Also, in process: the model alone, the energy meter alone and
+    around the model, the voucher check and the credit token check alone, and one journal record
+    of each alone (each durability).
+(b) A bounded load test on loopback (:mod:`oracle.benchmarks.paid_load`), the clients' windows
+    the largest ``--credit``.
 
 Chain: a fresh anvil started here (the binary from PATH or node_modules) with ComputeToken,
 ModelNFT and PaymentChannels deployed from the compiled artifacts in ``.build/`` (``ape compile``),
@@ -28,18 +30,21 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import sys
 import tempfile
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 
+from oracle.attest import Domain
 from oracle.benchmarks.paid_chain import DEV_KEYS, ETHER, MODEL, deploy_from_build, fund, start_anvil
+from oracle.benchmarks.paid_load import load_test
 from oracle.chain import ChainClient
 from oracle.client.pay import PayingClient
+from oracle.client.pay_credit import HEADER_CREDIT, CreditToken, chain, credit_header, new_seed
 from oracle.client.pay_voucher import Voucher, channels_domain, sign_voucher
 from oracle.client.pay_wire import HEADER_SIGNATURE, SignedVoucher, payment_header
 from oracle.deployment import Deployment, load_deployment
@@ -55,7 +60,11 @@ PRICE = 10**15
 # ------------------------------------------------------------------ (a) throughput
 
 
-def _client_process(url: str, headers: list[str | None], body: bytes, ready: Any, go: Any, out: Any) -> None:
+Header = tuple[str, str] | None
+"""One request's payment header (name, value); None: unpaid."""
+
+
+def _client_process(url: str, headers: list[Header], body: bytes, ready: Any, go: Any, out: Any) -> None:
     host, port = url.removeprefix("http://").split("/")[0].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     ready.set()
@@ -67,7 +76,7 @@ def _client_process(url: str, headers: list[str | None], body: bytes, ready: Any
             "POST",
             "/infer",
             body,
-            {"Content-Type": "application/json", **({HEADER_SIGNATURE: h} if h else {})},
+            {"Content-Type": "application/json", **(dict([h]) if h else {})},
         )
         resp = conn.getresponse()
         resp.read()
@@ -75,7 +84,7 @@ def _client_process(url: str, headers: list[str | None], body: bytes, ready: Any
     out.put((time.perf_counter() - start, statuses))
 
 
-def _drive(url: str, per_client: list[list[str | None]], body: bytes) -> tuple[float, int]:
+def _drive(url: str, per_client: list[list[Header]], body: bytes) -> tuple[float, int]:
     """Run one client process per header list at once; (wall seconds, requests answered 200)."""
     ctx = mp.get_context("spawn")
     ready = [ctx.Event() for _ in per_client]
@@ -109,6 +118,12 @@ class Throughput:
     rounds: int
     without_check_rps: list[float]
     with_check_rps: list[float]
+    credit: int = 1
+    """Requests each voucher prepaid (the rest of its window carried hash-chain tokens)."""
+    handler_without_us: float = 0.0
+    """Median microseconds inside the unpaid endpoint's request handler (in process, no HTTP)."""
+    handler_with_us: float = 0.0
+    """The same with the payment check (1 client's headers), alternating request by request."""
 
     @property
     def check_share(self) -> float:
@@ -127,15 +142,52 @@ class Throughput:
         }
 
 
-def _signed_headers(state_like: tuple[int, int], key: bytes, domain, count: int, start: int = 0) -> list[str]:
-    cid, model_id = state_like
-    out = []
-    for i in range(start + 1, start + count + 1):
-        v = Voucher(cid, i * PRICE, model_id)
-        out.append(
-            payment_header(SignedVoucher(v, sign_voucher(domain, v, key), f"eip155:{domain.chain_id}"))
+def _paid_headers(
+    channel: tuple[int, int], key: bytes, domain: Domain, count: int, start: int, credit: int
+) -> tuple[list[Header], int]:
+    """`count` requests' payment headers from cumulative `start` (in prices): a voucher prepaying
+    `credit` requests, then its window's tokens, and again; (headers, prices prepaid)."""
+    cid, model_id = channel
+    out: list[Header] = []
+    paid = start
+    while len(out) < count:
+        paid += credit
+        seed = new_seed() if credit > 1 else b""
+        tokens = chain(seed, credit) if seed else []
+        v = Voucher(cid, paid * PRICE, model_id)
+        signed = SignedVoucher(
+            v, sign_voucher(domain, v, key), f"eip155:{domain.chain_id}", credit, tokens[0] if seed else None
         )
-    return out
+        out.append((HEADER_SIGNATURE, payment_header(signed)))
+        for j in range(1, min(credit, count - len(out) + 1)):
+            out.append((HEADER_CREDIT, credit_header(CreditToken(cid, j, tokens[j]))))
+    return out, paid - start
+
+
+HANDLER_REQUESTS = 400
+
+
+def _handler_us(
+    free: PaidInferenceServer, paid: PaidInferenceServer, headers: list[Header], body: bytes
+) -> tuple[float, float]:
+    """Median microseconds of the unpaid and the paid endpoint's handler (body to answer, no HTTP),
+    one request of each in turn (the same moment of a shared machine)."""
+    without, with_check = [], []
+    for h in headers:
+        t = time.perf_counter()
+        free.handle_infer(body, None)
+        t1 = time.perf_counter()
+        status = paid.handle_infer(
+            body,
+            h[1] if h and h[0] == HEADER_SIGNATURE else None,
+            h[1] if h and h[0] == HEADER_CREDIT else None,
+        )[0]
+        t2 = time.perf_counter()
+        if status != 200:
+            raise RuntimeError(f"the paid handler answered {status} in the handler benchmark")
+        without.append(t1 - t)
+        with_check.append(t2 - t1)
+    return statistics.median(without) * 1e6, statistics.median(with_check) * 1e6
 
 
 def measure_throughput(
@@ -145,7 +197,9 @@ def measure_throughput(
     concurrency: int,
     work: Path,
     durabilities: tuple[str, ...] = ("disk", "process"),
+    credits: tuple[int, ...] = (1,),
 ) -> list[Throughput]:
+    """Alternating runs without and with the check, per durability, client count and window size."""
     provider = Account.from_key(DEV_KEYS[1])
     users = [Account.create() for _ in range(concurrency)]
     owner_client = ChainClient(rpc, deployment, Account.from_key(DEV_KEYS[0]), base_delay=0.01)
@@ -168,41 +222,57 @@ def measure_throughput(
         for d in durabilities
     }
     first = services[durabilities[0]]
-    free = PaidInferenceServer(model, first.terms, None).start()
+    # the baseline meters each request's energy too (issue 18; ~8 us): the difference is the payment
+    free = PaidInferenceServer(model, first.terms, None, meter=RequestMeter({"nvml": False})).start()
     domain = channels_domain(deployment.chain_id, deployment.get("PaymentChannels").address)
+    rounds = 5
     channels = []
     for u in users:  # one channel per client, paying every service (the same provider) in turn
         payer = PayingClient(
             ChainClient(rpc, deployment, u, base_delay=0.01),
             session_key=u,
-            deposit_requests=2 * len(durabilities) * requests + 10,
+            deposit_requests=len(durabilities)
+            * len(credits)
+            * (2 * requests + 2 * HANDLER_REQUESTS + 4 * rounds * max(credits))
+            + 10,
         )
         channels.append(payer.open_channel(first.url, first.terms).channel_id)
     rows = []
     used = [0] * concurrency
-    rounds = 5
     model_id = demo_model.model_id(MODEL)
     try:
         for durability, service in services.items():
-            for clients in sorted({1, concurrency}):
-                n = requests // (clients * rounds)
-                without, with_check = [], []
-                for _ in range(rounds):
-                    base_wall, base_ok = _drive(free.url, [[None] * n for _ in range(clients)], body)
-                    headers = []
-                    for i in range(clients):
-                        headers.append(
-                            _signed_headers((channels[i], model_id), users[i].key, domain, n, used[i])
+            for credit in credits:
+                for clients in sorted({1, concurrency}):
+                    n = requests // (clients * rounds)
+                    without, with_check = [], []
+                    for _ in range(rounds):
+                        base_wall, base_ok = _drive(free.url, [[None] * n for _ in range(clients)], body)
+                        headers = []
+                        for i in range(clients):
+                            paid, prepaid = _paid_headers(
+                                (channels[i], model_id), users[i].key, domain, n, used[i], credit
+                            )
+                            headers.append(paid)
+                            used[i] += prepaid
+                        paid_wall, paid_ok = _drive(service.server.url, headers, body)
+                        if base_ok != n * clients or paid_ok != n * clients:
+                            raise RuntimeError(
+                                f"throughput run lost requests: {base_ok} / {paid_ok} of {n * clients}"
+                            )
+                        without.append(n * clients / base_wall)
+                        with_check.append(n * clients / paid_wall)
+                    paid, prepaid = _paid_headers(
+                        (channels[0], model_id), users[0].key, domain, HANDLER_REQUESTS, used[0], credit
+                    )
+                    used[0] += prepaid
+                    handler = _handler_us(free, service.server, paid, body)
+                    rows.append(
+                        Throughput(
+                            clients, durability, n * clients, rounds, without, with_check, credit, *handler
                         )
-                        used[i] += n
-                    paid_wall, paid_ok = _drive(service.server.url, headers, body)
-                    if base_ok != n * clients or paid_ok != n * clients:
-                        raise RuntimeError(
-                            f"throughput run lost requests: {base_ok} / {paid_ok} of {n * clients}"
-                        )
-                    without.append(n * clients / base_wall)
-                    with_check.append(n * clients / paid_wall)
-                rows.append(Throughput(clients, durability, n * clients, rounds, without, with_check))
+                    )
+                    print(json.dumps({**asdict(rows[-1]), **rows[-1].summary()}), file=sys.stderr, flush=True)
     finally:
         free.stop()
         for service in services.values():
@@ -212,7 +282,9 @@ def measure_throughput(
 
 def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
     """Median microseconds of the model alone, the voucher check alone (no journal), and one
-    journal record (pwrite + its own fdatasync; pwrite only with durability "process")."""
+    journal record (pwrite + its own fdatasync; pwrite only with durability "process"); the same
+    for a credit token (parse + one SHA-256; its record is a pwrite in both durabilities)."""
+    from oracle.client.pay_credit import hash_forward, parse_credit_header
     from oracle.client.pay_voucher import VoucherDigester, recover_digest_address
     from oracle.client.pay_wire import parse_payment_header
 
@@ -220,8 +292,10 @@ def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
     x = model.prepare(demo_model.test_set(1)[0].tolist())
     key = Account.create()
     domain = channels_domain(31337, "0x" + "11" * 20)
-    header = _signed_headers((1, 5), key.key, domain, 1)[0]
+    header = _paid_headers((1, 5), key.key, domain, 1, 0, 1)[0][0][1]
     digester = VoucherDigester(domain)
+    tokens = chain(new_seed(), 2)
+    token_header = credit_header(CreditToken(1, 1, tokens[1]))
 
     def timed(fn) -> float:
         samples = []
@@ -235,7 +309,12 @@ def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
         signed = parse_payment_header(header)
         recover_digest_address(digester.digest(signed.voucher), signed.signature)
 
-    journal = {}
+    def credit_check() -> None:
+        token = parse_credit_header(token_header)
+        if hash_forward(token.preimage, 1) != tokens[0]:
+            raise AssertionError("the benchmark's token does not hash to its anchor")
+
+    journal, credit_record = {}, {}
     for durability in ("disk", "process"):
         ledger = Ledger(work / f"parts-{durability}.db", durability)
         counter = iter(range(1, 10**9))
@@ -243,6 +322,12 @@ def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
             journal[durability] = timed(
                 lambda ledger=ledger, counter=counter: ledger.record(
                     Accepted(1, next(counter), PRICE, b"\x00" * 65, 5)
+                )
+            )
+            ledger.record(Accepted(2, PRICE, PRICE, b"\x00" * 65, 5, 10**6, tokens[0]))
+            credit_record[durability] = timed(
+                lambda ledger=ledger, counter=counter: ledger.record_credit(
+                    2, PRICE, next(counter), tokens[1]
                 )
             )
         finally:
@@ -255,81 +340,10 @@ def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
         "check_us": timed(check),
         "journal_record_disk_us": journal["disk"],
         "journal_record_process_us": journal["process"],
+        "credit_check_us": timed(credit_check),
+        "credit_record_disk_us": credit_record["disk"],
+        "credit_record_process_us": credit_record["process"],
     }
-
-
-# ------------------------------------------------------------------ (b) load test
-
-
-@dataclass
-class LoadResult:
-    clients: int
-    per_client: int
-    made: int
-    served: int
-    journaled: int
-    signed_total: int
-    redeemed_total: int
-    seconds: float
-    lost: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.lost = self.made - self.served + (self.signed_total - self.redeemed_total) // PRICE
-
-
-def load_test(
-    rpc: Any,
-    deployment: Deployment,
-    clients: int,
-    per_client: int,
-    work: Path,
-    provider_key: str | bytes = DEV_KEYS[2],
-    funder_key: str | bytes = DEV_KEYS[0],
-) -> LoadResult:
-    """`clients` PayingClients at once, each opening its own channel, `per_client` requests each
-    (`rpc`: a URL or a Web3; the funder holds tokens and ether for the clients)."""
-    provider = Account.from_key(provider_key)
-    users = [Account.create() for _ in range(clients)]
-    owner_client = ChainClient(rpc, deployment, Account.from_key(funder_key), base_delay=0.01)
-    fund(owner_client, [u.address for u in users], 1_000 * ETHER)
-    model = onnx_model(OnnxModel.from_bytes(demo_model.model_bytes(MODEL), device="cpu", threads=1))
-    settings = PaidSettings(
-        PRICE, demo_model.model_id(MODEL), work / "load-journal.db", redeem_threshold=20 * PRICE, poll_s=0.2
-    )
-    service = PaidService(ChainClient(rpc, deployment, provider, base_delay=0.01), model, settings).start()
-    rows = demo_model.test_set(4)[0].tolist()
-    payers = [
-        PayingClient(ChainClient(rpc, deployment, u, base_delay=0.01), deposit_requests=per_client + 5)
-        for u in users
-    ]
-    errors: list[str] = []
-
-    def run(payer: PayingClient) -> None:
-        for i in range(per_client):
-            try:
-                answer = payer.post(service.url, {"x": [rows[i % 4]]})
-                if answer.status != 200:
-                    errors.append(f"status {answer.status}")
-            except Exception as err:  # noqa: BLE001 - counted, reported
-                errors.append(str(err))
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=run, args=(p,)) for p in payers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - start
-    served, journaled = service.server.counters.served, service.ledger.accepted_count()
-    service.stop(redeem=True)
-    contract = owner_client.contract("PaymentChannels")
-    signed = sum(p.states.get(service.url).cumulative for p in payers)
-    redeemed = sum(
-        contract.functions.getChannel(p.states.get(service.url).channel_id).call()[7] for p in payers
-    )
-    if errors:
-        raise RuntimeError(f"load test: {len(errors)} failed requests, first: {errors[0]}")
-    return LoadResult(clients, per_client, clients * per_client, served, journaled, signed, redeemed, seconds)
 
 
 # ------------------------------------------------------------------ main
@@ -344,10 +358,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=4, help="clients in the concurrent throughput run")
     p.add_argument("--clients", type=int, default=16, help="load test: concurrent clients")
     p.add_argument("--per-client", type=int, default=25, help="load test: requests per client")
+    p.add_argument(
+        "--credit",
+        default="1,8,32",
+        help="window sizes to measure, comma-separated (requests one voucher prepays; 1: a voucher each)",
+    )
+    p.add_argument("--durability", default="disk,process", help="journal durabilities to measure")
+    p.add_argument("--skip-load", action="store_true", help="throughput only (no load test)")
     p.add_argument("--demo-model", default=MODEL, help="oracle/work demo model (digits, digits-large)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args(argv)
     MODEL = args.demo_model
+    credits = tuple(int(c) for c in args.credit.split(","))
+    durabilities = tuple(args.durability.split(","))
     anvil = None
     if args.rpc:
         rpc, deployment = args.rpc, load_deployment(args.deployment)
@@ -358,8 +381,20 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(dir=os.environ.get("PAID_BENCH_DIR")) as tmp:
             work = Path(tmp)
             parts = measure_parts(work)
-            throughput = measure_throughput(rpc, deployment, args.requests, args.concurrency, work)
-            load = load_test(rpc, deployment, args.clients, args.per_client, work)
+            throughput = measure_throughput(
+                rpc, deployment, args.requests, args.concurrency, work, durabilities, credits
+            )
+            load = None
+            if not args.skip_load:
+                load = load_test(
+                    rpc,
+                    deployment,
+                    args.clients,
+                    args.per_client,
+                    work,
+                    credit=max(credits),
+                    model_name=MODEL,
+                )
     finally:
         if anvil is not None:
             anvil.terminate()
@@ -373,11 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         "model": MODEL,
         "parts_us": parts,
         "throughput": [{**asdict(t), **t.summary()} for t in throughput],
-        "load": asdict(load),
+        "load": asdict(load) if load is not None else None,
     }
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if load is None:
+        return 0
     return 0 if load.lost == 0 and load.served == load.journaled == load.made else 1
 
 

@@ -2,13 +2,16 @@
 
     compute pay request URL --demo-digits 3        # meets the 402, opens a channel, pays, prints answers
     compute pay request URL --x-file rows.json     # x = rows of the model's input (JSON)
+    compute pay request URL --demo-digits 3 --credit 1   # a signed voucher for every request
     compute pay open URL --deposit 1               # open a channel for URL's terms now (tokens)
     compute pay status URL                         # the channel: deposit, signed, redeemed, state
     compute pay close URL / compute pay withdraw URL
 
 The session key that signs the vouchers lives in ``<state-dir>/pay/session-key`` (created on first
 use, mode 0600; it can only pay the channel's provider, up to the deposit); the channels in
-``<state-dir>/pay/channels.json``. ``register(subs, common)`` plugs these into the ``compute``
+``<state-dir>/pay/channels.json`` (with each channel's open credit window: one voucher prepays
+``--credit`` requests, default 32, and the window's later requests carry hash-chain tokens instead
+of signatures; the most at risk is the unused part of one window). ``register(subs, common)`` plugs these into the ``compute``
 command; :func:`main` runs them on their own (``python -m oracle.client.pay_cli``).
 """
 
@@ -64,6 +67,13 @@ def register(subs: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     )
     request.add_argument(
         "--max-price", type=token_arg, default=None, help="refuse endpoints above this price"
+    )
+    request.add_argument(
+        "--credit",
+        type=int,
+        default=32,
+        help="requests one voucher prepays (a credit window: the next ones need no signature; at most "
+        "the provider's maxCredit; you risk at most this many prices; 1: a voucher per request; default 32)",
     )
     request.set_defaults(func=cmd_request)
     opener = pay.add_parser("open", parents=[common], help="open a channel for the endpoint's terms")
@@ -129,7 +139,11 @@ def _terms(url: str) -> PaymentTerms:
 
 
 def cmd_request(args: argparse.Namespace, out: Any) -> int:
-    payer = payer_from(args, deposit_requests=args.deposit_requests, max_price=args.max_price)
+    if args.credit < 1:
+        raise PayError(f"--credit must be at least 1 (1: a voucher per request), not {args.credit}")
+    payer = payer_from(
+        args, deposit_requests=args.deposit_requests, max_price=args.max_price, credit=args.credit
+    )
     if args.x_file is not None:
         batches = [json.loads(args.x_file.read_text())]
     else:
@@ -148,6 +162,7 @@ def cmd_request(args: argparse.Namespace, out: Any) -> int:
         "price": str(answers[-1].price),
         "cumulativeAmount": str(state.cumulative),
         "remaining": str(state.deposit - state.cumulative),
+        "creditLeft": state.credit_n - 1 - state.credit_used if state.window_open() else 0,
         "answers": [a.body["outputs"] for a in answers],
     }
     lines = [
@@ -158,6 +173,7 @@ def cmd_request(args: argparse.Namespace, out: Any) -> int:
         f"channel {state.channel_id}: paid {format_tokens(state.cumulative)} of {format_tokens(state.deposit)} "
         f"tokens ({format_tokens(answers[-1].price)} per request), "
         f"{format_tokens(state.deposit - state.cumulative)} left"
+        + (f"; {data['creditLeft']} more requests prepaid" if data["creditLeft"] else "")
     )
     _emit(out, data, lines)
     return 0

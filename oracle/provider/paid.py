@@ -10,10 +10,13 @@ HTTP API (JSON in, JSON out):
   ``PAYMENT-RESPONSE`` header, when the ``PAYMENT-SIGNATURE`` header carries a voucher that pays at
   least the price; otherwise ``402`` with the terms in the ``PAYMENT-REQUIRED`` header and the body
   (plus the refusal's ``reason`` and what is ``expected``). A malformed body is ``400``.
+  A request of a prepaid credit window carries ``PAYMENT-CREDIT`` (a hash-chain token,
+  :mod:`oracle.client.pay_credit`) instead of a voucher; its answer has ``charged`` 0 and
+  ``creditIndex`` / ``creditLeft``.
 
 Order of work for a paid request: check the voucher against the cached channel
 (:mod:`oracle.provider.paid_check`), journal it durably (:mod:`oracle.provider.paid_ledger`),
-THEN run the model and answer. A provider killed after the journal and before the answer has the
+THEN run the model and answer (a credit use: check the token, write its record, run, answer). A provider killed after the journal and before the answer has the
 voucher safe and redeems it after restart; the client, having no answer, retries with its next
 voucher (it paid one price for nothing at most, never more). Redemptions run in the background
 (:mod:`oracle.provider.paid_redeem`).
@@ -30,12 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from oracle.client.pay_credit import HEADER_CREDIT
 from oracle.client.pay_wire import (
     HEADER_REQUIRED,
     HEADER_RESPONSE,
     HEADER_SIGNATURE,
     PaymentTerms,
     encode_header,
+    response_header,
 )
 from oracle.errors import OracleError
 from oracle.provider.paid_check import PaymentRefused, Receipt, VoucherChecker
@@ -141,8 +146,11 @@ class PaidInferenceServer:
 
     # ------------------------------------------------------------------ request handling
 
-    def handle_infer(self, body: bytes, payment: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
-        """(status, extra headers, JSON body) of one POST /infer."""
+    def handle_infer(
+        self, body: bytes, payment: str | None, credit: str | None = None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """(status, extra headers, JSON body) of one POST /infer (`payment`: the PAYMENT-SIGNATURE
+        header, `credit`: the PAYMENT-CREDIT header; a credit token is used when both are sent)."""
         try:
             request = json.loads(body)
             x = self.model.prepare(request["x"])
@@ -152,7 +160,7 @@ class PaidInferenceServer:
         receipt: Receipt | None = None
         if self.checker is not None:
             try:
-                receipt = self.checker.accept(payment)
+                receipt = self.checker.accept_credit(credit) if credit else self.checker.accept(payment)
             except PaymentRefused as refused:
                 self._count("refused")
                 terms = self.terms.to_json(refused.reason, detail=str(refused), expected=refused.expected)
@@ -173,10 +181,22 @@ class PaidInferenceServer:
             "charged": str(receipt.charged),
             "remaining": str(receipt.remaining),
         }
-        return 200, {HEADER_RESPONSE: encode_header(paid)}, {"outputs": outputs, **paid, **metered}
+        if receipt.credit_index is not None:
+            paid["creditIndex"] = receipt.credit_index
+            paid["creditLeft"] = receipt.credit_left
+        header = response_header(
+            self.terms.network,
+            receipt.channel_id,
+            receipt.cumulative,
+            receipt.charged,
+            receipt.remaining,
+            receipt.credit_index,
+            receipt.credit_left,
+        )
+        return 200, {HEADER_RESPONSE: header}, {"outputs": outputs, **paid, **metered}
 
     def health(self) -> dict[str, Any]:
-        journaled = self.checker.ledger.accepted_count() if self.checker is not None else 0
+        journaled = self.checker.ledger.journaled_requests() if self.checker is not None else 0
         out = {"status": "ok", "served": self.counters.served, "journaled": journaled}
         if self.meter is not None:
             out["energy"] = self.meter.totals.to_json()  # since this endpoint started
@@ -208,7 +228,9 @@ def _handler_for(server: PaidInferenceServer) -> type[BaseHTTPRequestHandler]:
         def do_OPTIONS(self) -> None:  # CORS preflight for the page
             self.send_response(204)
             self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header("Access-Control-Allow-Headers", f"Content-Type, {HEADER_SIGNATURE}")
+            self.send_header(
+                "Access-Control-Allow-Headers", f"Content-Type, {HEADER_SIGNATURE}, {HEADER_CREDIT}"
+            )
             self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -231,7 +253,9 @@ def _handler_for(server: PaidInferenceServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             body = self.rfile.read(length)
-            status, headers, payload = server.handle_infer(body, self.headers.get(HEADER_SIGNATURE))
+            status, headers, payload = server.handle_infer(
+                body, self.headers.get(HEADER_SIGNATURE), self.headers.get(HEADER_CREDIT)
+            )
             self._send(status, headers, payload)
 
     return Handler

@@ -13,6 +13,15 @@ so that a voucher accepted here is one ``redeem`` would pay:
 Then the voucher is journaled durably (:class:`oracle.provider.paid_ledger.Ledger`), and only then
 is the request served. Vouchers of one channel are checked and journaled one at a time (a lock per
 channel), so two concurrent requests can never both spend the same increment.
+
+Credit windows (:mod:`oracle.client.pay_credit`): a voucher may prepay ``n`` requests, up to the
+terms' ``max_credit`` (rule 4 becomes cumulative >= last + n x price); it opens the channel's
+window with its anchor, replacing any earlier window (whose unused credit the client gave up by
+signing anew). A later request of the window (:meth:`VoucherChecker.accept_credit`) is checked
+under the same per-channel lock: a window is open on the channel, not yet used up, the index is
+past the last used one and inside the window, and the token hashes forward to the last used token;
+then the use is journaled (written, not fsynced) and served. The window's money was journaled with
+its voucher: a credit request moves no money (``charged`` 0), and never pays twice.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from oracle.client.pay_credit import hash_forward, parse_credit_header
 from oracle.client.pay_voucher import (
     VoucherDigester,
     VoucherError,
@@ -57,6 +67,25 @@ class Receipt:
     charged: int
     remaining: int
     payer: str
+    credit_index: int | None = None
+    """The request's index in its credit window (None: a voucher for this request only)."""
+    credit_left: int = 0
+    """Requests still prepaid in the window after this one."""
+
+
+def last_of(credit: int, last: int) -> dict[str, str]:
+    """What a refused window voucher's client needs to sign the next one (the last accepted
+    cumulative); nothing for a one-request voucher (its refusal reads as it always did)."""
+    return {"last": str(last)} if credit > 1 else {}
+
+
+class _OpenWindow:
+    """A channel's credit window as the checker holds it (mutated under the channel's lock)."""
+
+    __slots__ = ("cumulative", "credit", "used", "token")
+
+    def __init__(self, cumulative: int, credit: int, used: int, token: bytes):
+        self.cumulative, self.credit, self.used, self.token = cumulative, credit, used, token
 
 
 class VoucherChecker:
@@ -75,6 +104,9 @@ class VoucherChecker:
         self.after_journal = after_journal
         self.digester = VoucherDigester(channels_domain(terms.chain_id, terms.channel_contract))
         self._last = {cid: v.cumulative for cid, v in ledger.latest().items()}
+        self._windows = {
+            cid: _OpenWindow(w.cumulative, w.credit, w.used, w.token) for cid, w in ledger.windows().items()
+        }
         self._locks: dict[int, threading.Lock] = {}
         self._addresses: dict[bytes, bytes] = {}  # recovered public key -> its address
         self._locks_guard = threading.Lock()
@@ -83,6 +115,9 @@ class VoucherChecker:
         return self._last.get(channel_id, 0)
 
     def _lock(self, channel_id: int) -> threading.Lock:
+        lock = self._locks.get(channel_id)  # a dict read is atomic: the guard only for a new one
+        if lock is not None:
+            return lock
         with self._locks_guard:
             return self._locks.setdefault(channel_id, threading.Lock())
 
@@ -97,6 +132,12 @@ class VoucherChecker:
             raise PaymentRefused("malformed", str(err)) from err
         if signed.network != self.terms.network:
             raise PaymentRefused("wrong_scheme", f"network {signed.network} is not {self.terms.network}")
+        if signed.credit > self.terms.max_credit:
+            raise PaymentRefused(
+                "credit_too_large",
+                f"the voucher prepays {signed.credit} requests, more than maxCredit {self.terms.max_credit}",
+                {"maxCredit": str(self.terms.max_credit)},
+            )
         v = signed.voucher
         view = self.cache.get(v.channelId)
         if view is None:
@@ -130,29 +171,102 @@ class VoucherChecker:
                 "bad_signature",
                 f"voucher signed by {to_checksum_address(signer)}, not by the channel's signer",
             )
-        price = self.terms.price
+        credit = signed.credit
+        if credit > 1 and signed.anchor is None:
+            raise PaymentRefused("malformed", f"a voucher prepaying {credit} requests needs an anchor")
+        price = self.terms.price * credit
         with self._lock(v.channelId):
             last = max(self._last.get(v.channelId, 0), view.redeemed)
             if v.cumulativeAmount < last + price:
                 raise PaymentRefused(
                     "amount_too_low",
-                    f"cumulative {v.cumulativeAmount} < last {last} + price {price}",
-                    {"cumulativeAmount": str(last + price)},
+                    f"cumulative {v.cumulativeAmount} < last {last} + {credit} x price {self.terms.price}",
+                    {"cumulativeAmount": str(last + price), **last_of(credit, last)},
                 )
             if v.cumulativeAmount > view.deposit:
                 raise PaymentRefused(
                     "over_deposit",
                     f"cumulative {v.cumulativeAmount} > deposit {view.deposit}",
-                    {"deposit": str(view.deposit), "cumulativeAmount": str(last + price)},
+                    {
+                        "deposit": str(view.deposit),
+                        "cumulativeAmount": str(last + price),
+                        **last_of(credit, last),
+                    },
                 )
             charged = v.cumulativeAmount - last
             self.ledger.record(
-                Accepted(v.channelId, v.cumulativeAmount, charged, signed.signature, v.modelId)
+                Accepted(
+                    v.channelId,
+                    v.cumulativeAmount,
+                    charged,
+                    signed.signature,
+                    v.modelId,
+                    credit,
+                    signed.anchor,
+                )
             )
             self._last[v.channelId] = v.cumulativeAmount
+            if credit > 1 and signed.anchor is not None:
+                self._windows[v.channelId] = _OpenWindow(v.cumulativeAmount, credit, 0, signed.anchor)
+            else:
+                self._windows.pop(v.channelId, None)
         receipt = Receipt(
-            v.channelId, v.cumulativeAmount, charged, view.deposit - v.cumulativeAmount, view.user
+            v.channelId,
+            v.cumulativeAmount,
+            charged,
+            view.deposit - v.cumulativeAmount,
+            view.user,
+            0 if credit > 1 else None,
+            credit - 1,
         )
+        if self.after_journal is not None:
+            self.after_journal(receipt)
+        return receipt
+
+    def accept_credit(self, header: str) -> Receipt:
+        """Serve one request from the channel's credit window with the PAYMENT-CREDIT token in
+        `header` (see the module doc): journal the use and return the receipt (charged 0);
+        PaymentRefused otherwise (``expected`` names the window's last used index)."""
+        try:
+            token = parse_credit_header(header)
+        except VoucherError as err:
+            raise PaymentRefused("malformed", str(err)) from err
+        cid, j = token.channel_id, token.index
+        with self._lock(cid):
+            w = self._windows.get(cid)
+            if w is None:
+                raise PaymentRefused("unknown_window", f"no credit window is open on channel {cid}")
+            last = w.credit - 1
+            if w.used >= last:
+                raise PaymentRefused(
+                    "window_exhausted",
+                    f"all {w.credit} requests of channel {cid}'s window were served: sign a new voucher",
+                    {"creditIndex": str(w.used)},
+                )
+            if j <= w.used:
+                raise PaymentRefused(
+                    "replayed_preimage",
+                    f"credit index {j} of channel {cid} is at or below the last used {w.used}",
+                    {"creditIndex": str(w.used)},
+                )
+            if j > last:
+                raise PaymentRefused(
+                    "past_window",
+                    f"credit index {j} is past channel {cid}'s window of {w.credit} (last index {last})",
+                    {"creditIndex": str(w.used)},
+                )
+            if hash_forward(token.preimage, j - w.used) != w.token:
+                raise PaymentRefused(
+                    "bad_preimage",
+                    f"the token for index {j} does not hash to channel {cid}'s last token (index {w.used})",
+                    {"creditIndex": str(w.used)},
+                )
+            self.ledger.record_credit(cid, w.cumulative, j, token.preimage)
+            w.used, w.token = j, token.preimage
+            cumulative = w.cumulative
+        view = self.cache.get(cid)
+        deposit, user = (view.deposit, view.user) if view is not None else (cumulative, "")
+        receipt = Receipt(cid, cumulative, 0, deposit - cumulative, user, j, last - j)
         if self.after_journal is not None:
             self.after_journal(receipt)
         return receipt

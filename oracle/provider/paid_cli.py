@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the provider's own money)",
     )
     serve.add_argument(
+        "--max-credit",
+        type=int,
+        default=256,
+        help="the most requests one voucher may prepay (a credit window: later requests of it carry a "
+        "hash-chain token, not a signature; the user risks at most this many prices; 1: a voucher per "
+        "request; default 256)",
+    )
+    serve.add_argument(
         "--model-id",
         type=int,
         default=None,
@@ -78,6 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0):
+    from oracle.client.pay_credit import MAX_CREDIT
     from oracle.provider.paid import onnx_model
     from oracle.provider.paid_service import PaidService, PaidSettings
     from oracle.work import demo_model
@@ -87,6 +96,9 @@ def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0
         data = demo_model.model_bytes(args.demo_model)
     except KeyError as err:
         raise CliError(str(err), EXIT_USAGE) from err
+    max_credit = getattr(args, "max_credit", 256)
+    if not 1 <= max_credit <= MAX_CREDIT:
+        raise CliError(f"--max-credit must be 1..{MAX_CREDIT}, not {max_credit}", EXIT_USAGE)
     model_id = (
         demo_model.model_id(args.demo_model) if getattr(args, "model_id", None) is None else args.model_id
     )
@@ -105,6 +117,7 @@ def _service(args: argparse.Namespace, price: int, threshold: int, port: int = 0
         host=getattr(args, "host", "127.0.0.1"),
         port=port,
         journal_durability=getattr(args, "journal_durability", "disk"),
+        max_credit=max_credit,
     )
     return PaidService(client, onnx_model(OnnxModel.from_bytes(data)), settings)
 
@@ -153,7 +166,8 @@ def run_status(args: argparse.Namespace, ui: Ui) -> int:
     with Ledger(args.journal) as ledger:
         latest = ledger.latest()
         data = {
-            "served": ledger.accepted_count(),
+            "served": ledger.journaled_requests(),
+            "vouchers": ledger.accepted_count(),
             "earned": ledger.accepted_total(),
             "channels": {str(c): str(v.cumulative) for c, v in latest.items()},
             "energy": ledger.energy_totals().to_json(),
@@ -170,7 +184,10 @@ def run_status(args: argparse.Namespace, ui: Ui) -> int:
         label = f" (estimate: {e['estimated_requests']} on the CPU)" if e["estimate"] else ""
         ui.fields(
             [
-                ("requests served", data["served"]),
+                (
+                    "requests served",
+                    f"{data['served']} ({data['vouchers']} with a voucher, the rest from credit)",
+                ),
                 ("earned (wei)", data["earned"]),
                 ("channels", len(latest)),
                 ("energy", f"{e['mj']} mJ over {e['requests']} requests, {per}{label}"),

@@ -10,6 +10,12 @@ log is replayed on open). Every ``compact_every`` vouchers (100,000: ~0.4 s to r
 folded into a checkpoint (tables ``checkpoint``: generation, count, total; ``checkpoint_latest``:
 each channel's highest voucher) and continues in a new file ``<journal>.vouchers.<generation>``.
 
+A voucher that prepays n > 1 requests opens the channel's credit window (its anchor and n in its
+record); each request served from the window appends a credit-use record (index and token; not
+waited for with an fsync: :mod:`oracle.provider.paid_log`). Every channel's open window (the
+latest voucher's, with the last used index and token) is kept in memory and in the checkpoint
+(``checkpoint_windows``), so a restarted provider resumes it where its journal left off.
+
 Redemptions (rare: one per channel per threshold) go to SQLite (WAL, ``synchronous=FULL``), table
 ``redemptions`` (each redeem transaction: sent, confirmed or failed). The tables ``accepted`` and
 ``latest`` hold the vouchers of journals written before the voucher log existed; they are read as
@@ -27,7 +33,7 @@ from pathlib import Path
 
 from oracle.errors import OracleError
 from oracle.provider.paid_energy import EnergyTotals
-from oracle.provider.paid_log import LogRecord, VoucherLog, VoucherLogError
+from oracle.provider.paid_log import CreditRecord, LogRecord, VoucherLog, VoucherLogError
 
 log = logging.getLogger("oracle.provider.paid")
 
@@ -44,6 +50,11 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 CREATE TABLE IF NOT EXISTS checkpoint_latest (
     channel_id TEXT PRIMARY KEY, cumulative TEXT NOT NULL, signature BLOB NOT NULL,
     model_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoint_windows (
+    channel_id TEXT PRIMARY KEY, cumulative TEXT NOT NULL, credit INTEGER NOT NULL,
+    anchor BLOB NOT NULL, used INTEGER NOT NULL, token BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoint_credit (
+    id INTEGER PRIMARY KEY CHECK (id = 1), uses INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS energy (
     id INTEGER PRIMARY KEY CHECK (id = 1), requests INTEGER NOT NULL, mj REAL NOT NULL,
     estimated INTEGER NOT NULL);
@@ -64,6 +75,22 @@ class Accepted:
     price: int
     signature: bytes
     model_id: int
+    credit: int = 1
+    """Requests the voucher prepays (> 1: it opens a credit window with `anchor`)."""
+    anchor: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A channel's open credit window: its voucher's cumulative, n, anchor, and the last used
+    index with its token (index 0, the anchor: the voucher's own request)."""
+
+    channel_id: int
+    cumulative: int
+    credit: int
+    anchor: bytes
+    used: int
+    token: bytes
 
 
 @dataclass(frozen=True)
@@ -98,6 +125,8 @@ class Ledger:
         self._lock = threading.Lock()  # the SQLite connection, and the in-memory totals below
         self._compact_lock = threading.Lock()
         self._generation, self._count, self._total, self._latest = self._checkpoint()
+        self._windows, self._credit_uses = self._checkpoint_windows()
+        self._used: dict[int, tuple[int, bytes]] = {}  # channel -> (index, token) of its window's last use
         self._log = VoucherLog(voucher_log_path(self.path, self._generation), durability, replay=self._fold)
         self._remove_older_logs()
         self._closed = False
@@ -116,6 +145,16 @@ class Ledger:
         rows = self._db.execute(f"SELECT channel_id, cumulative, signature, model_id FROM {table}").fetchall()
         latest = {int(c): LatestVoucher(int(c), int(a), bytes(s), int(m)) for c, a, s, m in rows}
         return generation, count, total, latest
+
+    def _checkpoint_windows(self) -> tuple[dict[int, Window], int]:
+        rows = self._db.execute(
+            "SELECT channel_id, cumulative, credit, anchor, used, token FROM checkpoint_windows"
+        ).fetchall()
+        windows = {
+            int(c): Window(int(c), int(a), int(n), bytes(h), int(u), bytes(t)) for c, a, n, h, u, t in rows
+        }
+        row = self._db.execute("SELECT uses FROM checkpoint_credit").fetchone()
+        return windows, int(row[0]) if row else 0
 
     def _remove_older_logs(self) -> None:
         """Logs of older generations (a crash between a checkpoint and its log's removal)."""
@@ -151,6 +190,17 @@ class Ledger:
                         "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?, ?)",
                         (generation, self._count, str(self._total)),
                     )
+                    self._db.execute("DELETE FROM checkpoint_windows")
+                    self._db.executemany(
+                        "INSERT INTO checkpoint_windows VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (str(w.channel_id), str(w.cumulative), w.credit, w.anchor, w.used, w.token)
+                            for w in self._windows_now().values()
+                        ],
+                    )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO checkpoint_credit VALUES (1, ?)", (self._credit_uses,)
+                    )
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -162,12 +212,39 @@ class Ledger:
         except (VoucherLogError, sqlite3.Error, OSError) as err:
             raise LedgerError(f"could not compact the journal {self.path}: {err}") from err
 
-    def _fold(self, r: LogRecord) -> None:
+    def _fold(self, r: LogRecord | CreditRecord) -> None:
+        if isinstance(r, CreditRecord):
+            self._fold_credit(r)
+            return
         self._count += 1
         self._total += r.price
         held = self._latest.get(r.channel_id)
         if held is None or r.cumulative > held.cumulative:
             self._latest[r.channel_id] = LatestVoucher(r.channel_id, r.cumulative, r.signature, r.model_id)
+            self._used.pop(r.channel_id, None)
+            if r.credit > 1 and r.anchor is not None:
+                self._windows[r.channel_id] = Window(
+                    r.channel_id, r.cumulative, r.credit, r.anchor, 0, r.anchor
+                )
+            else:
+                self._windows.pop(r.channel_id, None)
+
+    def _fold_credit(self, r: CreditRecord) -> None:
+        """A credit use (the hot path: a tuple, no Window built; windows() merges them)."""
+        self._credit_uses += 1
+        w = self._windows.get(r.channel_id)
+        if w is not None and w.cumulative == r.cumulative:
+            used = self._used.get(r.channel_id)
+            if r.index > (w.used if used is None else used[0]):
+                self._used[r.channel_id] = (r.index, r.token)
+
+    def _windows_now(self) -> dict[int, Window]:
+        """The open windows with their last uses applied; the caller holds self._lock."""
+        out = dict(self._windows)
+        for cid, (index, token) in self._used.items():
+            w = out[cid]
+            out[cid] = Window(w.channel_id, w.cumulative, w.credit, w.anchor, index, token)
+        return out
 
     # ------------------------------------------------------------------ accepted vouchers
 
@@ -180,12 +257,35 @@ class Ledger:
         if self._closed:
             raise LedgerError(f"the journal {self.path} is closed")
         entry = LogRecord(
-            record.channel_id, record.cumulative, record.price, record.model_id, record.signature, time.time()
+            record.channel_id,
+            record.cumulative,
+            record.price,
+            record.model_id,
+            record.signature,
+            time.time(),
+            record.credit,
+            record.anchor,
         )
         try:
             self._log.append(entry, on_written=self._fold_locked)
         except VoucherLogError as err:
             raise LedgerError(f"could not journal the voucher: {err}") from err
+        self._maybe_compact()
+
+    def record_credit(self, channel_id: int, cumulative: int, index: int, token: bytes) -> None:
+        """Write one credit use of the window of the voucher at `cumulative` (in the kernel on
+        return, fsynced later: see the module doc); LedgerError if it could not be written."""
+        if self._closed:
+            raise LedgerError(f"the journal {self.path} is closed")
+        try:
+            self._log.append_unsynced(
+                CreditRecord(channel_id, cumulative, index, token, time.time()), on_written=self._fold_locked
+            )
+        except VoucherLogError as err:
+            raise LedgerError(f"could not journal the credit use: {err}") from err
+        self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
         if self._log.count >= self.compact_every and self._compact_lock.acquire(blocking=False):
             try:
                 if self._log.count >= self.compact_every:  # not done meanwhile by another request
@@ -195,7 +295,7 @@ class Ledger:
             finally:
                 self._compact_lock.release()
 
-    def _fold_locked(self, r: LogRecord) -> None:
+    def _fold_locked(self, r: LogRecord | CreditRecord) -> None:
         with self._lock:
             self._fold(r)
 
@@ -205,8 +305,24 @@ class Ledger:
             return dict(self._latest)
 
     def accepted_count(self) -> int:
+        """Accepted vouchers."""
         with self._lock:
             return self._count
+
+    def credit_uses(self) -> int:
+        """Requests served from credit windows (each a credit-use record)."""
+        with self._lock:
+            return self._credit_uses
+
+    def journaled_requests(self) -> int:
+        """Every paid request journaled: a voucher's, or a credit use."""
+        with self._lock:
+            return self._count + self._credit_uses
+
+    def windows(self) -> dict[int, Window]:
+        """Every channel's open credit window, as journaled."""
+        with self._lock:
+            return self._windows_now()
 
     def accepted_total(self) -> int:
         """Sum of the prices of every accepted request."""

@@ -17,11 +17,28 @@ allocated ahead (so the fsync has no file-size change to journal in the common c
   window -- the provider's own money (it served them), never the user's: vouchers are cumulative,
   so a lost one is superseded by the client's next one and nobody pays twice.
 
-Record layout (256 bytes, big-endian): magic ``PVL1`` | channel id (32) | cumulative (32) |
-price charged (32) | model id (32) | signature length (1) | signature (96, zero-padded) | unix
-time (float64) | CRC-32 of everything before it (4) | zero padding. Reading stops at the first
-record whose magic or CRC does not match: the allocated, never-written tail (zeros), or a record
-torn by a crash in the middle of its write (never answered, so never owed).
+Record layouts (256 bytes each, big-endian), each ending in the CRC-32 of everything before it
+(4) and zero padding:
+
+- ``PVL1``, a voucher for one request: magic | channel id (32) | cumulative (32) | price charged
+  (32) | model id (32) | signature length (1) | signature (96, zero-padded) | unix time (float64).
+- ``PVL2``, a voucher that opens a credit window of n > 1 requests (:mod:`oracle.client.pay_credit`):
+  magic | channel id | cumulative | charged | model id (32 each) | signature length (1) | signature
+  (65, zero-padded) | unix time (float64) | n (uint32) | the window's anchor (32).
+- ``PVU1``, one credit use of a window (written, not waited for with an fsync, in both
+  durabilities: see below): magic | channel id (32) | the window's cumulative (32) | index
+  (uint32) | its token (32) | unix time (float64).
+
+Reading stops at the first record whose magic or CRC does not match: the allocated, never-written
+tail (zeros), or a record torn by a crash in the middle of its write (never answered, so never
+owed).
+
+A credit use is appended with :meth:`VoucherLog.append_unsynced`: the answer waits for its
+``pwrite`` only (a killed provider process loses nothing), and it becomes durable with the next
+fsync (the next voucher's in durability disk, the background one in durability process). A
+power loss can thus lose the last credit uses of a window: after restart the provider would take
+those tokens once more -- the provider's loss, at most the lost tail of one window per channel;
+the money is safe (the window's voucher was journaled like any other voucher).
 
 Compaction (:meth:`VoucherLog.rotate`, driven by :meth:`oracle.provider.paid_ledger.Ledger.compact`
 every 100,000 records): appends pause, the file is fsynced, the caller commits a checkpoint of
@@ -43,15 +60,20 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from oracle.errors import OracleError
 
 MAGIC = b"PVL1"
+MAGIC_WINDOW = b"PVL2"
+MAGIC_USE = b"PVU1"
 RECORD_SIZE = 256
 MAX_SIGNATURE = 96
+WINDOW_SIGNATURE = 65
 _BODY = struct.Struct(f">4s32s32s32s32sB{MAX_SIGNATURE}sd")
+_WINDOW = struct.Struct(f">4s32s32s32s32sB{WINDOW_SIGNATURE}sdI32s")
+_USE = struct.Struct(">4s32s32sI32sd")
 _CRC = struct.Struct(">I")
-_PAD = bytes(RECORD_SIZE - _BODY.size - _CRC.size)
 GROW_RECORDS = 4096  # allocate 1 MiB at a time
 DURABILITIES = ("disk", "process")
 
@@ -62,19 +84,42 @@ class VoucherLogError(OracleError):
 
 @dataclass(frozen=True)
 class LogRecord:
+    """An accepted voucher (``credit`` > 1: it opened a window with that anchor)."""
+
     channel_id: int
     cumulative: int
     price: int
     model_id: int
     signature: bytes
     at: float
+    credit: int = 1
+    anchor: bytes | None = None
 
 
-def encode(r: LogRecord) -> bytes:
-    if len(r.signature) > MAX_SIGNATURE:
+@dataclass(frozen=True)
+class CreditRecord:
+    """One request served from the credit window of the voucher at `cumulative`."""
+
+    channel_id: int
+    cumulative: int
+    index: int
+    token: bytes
+    at: float
+
+
+def _sealed(body: bytes) -> bytes:
+    return body + _CRC.pack(zlib.crc32(body)) + bytes(RECORD_SIZE - len(body) - _CRC.size)
+
+
+def encode(r: LogRecord | CreditRecord) -> bytes:
+    if isinstance(r, CreditRecord):
+        cid, cumulative = r.channel_id.to_bytes(32, "big"), r.cumulative.to_bytes(32, "big")
+        return _sealed(_USE.pack(MAGIC_USE, cid, cumulative, r.index, r.token, r.at))
+    window = r.credit != 1 or r.anchor is not None
+    limit = WINDOW_SIGNATURE if window else MAX_SIGNATURE
+    if len(r.signature) > limit:
         raise VoucherLogError(f"a signature of {len(r.signature)} bytes does not fit the log")
-    body = _BODY.pack(
-        MAGIC,
+    fields = (
         r.channel_id.to_bytes(32, "big"),
         r.cumulative.to_bytes(32, "big"),
         r.price.to_bytes(32, "big"),
@@ -83,18 +128,32 @@ def encode(r: LogRecord) -> bytes:
         r.signature,
         r.at,
     )
-    return body + _CRC.pack(zlib.crc32(body)) + _PAD
+    if not window:
+        return _sealed(_BODY.pack(MAGIC, *fields))
+    if r.anchor is None or len(r.anchor) != 32 or not 1 <= r.credit < 2**32:
+        raise VoucherLogError(
+            f"a credit window needs a 32-byte anchor and 1..2^32-1 requests, not {r.credit}"
+        )
+    return _sealed(_WINDOW.pack(MAGIC_WINDOW, *fields, r.credit, r.anchor))
 
 
-def decode(data: bytes) -> LogRecord | None:
+def decode(data: bytes) -> LogRecord | CreditRecord | None:
     """The record in `data` (RECORD_SIZE bytes), or None where no complete record is."""
-    if len(data) < RECORD_SIZE or data[:4] != MAGIC:
+    layout = {MAGIC: _BODY, MAGIC_WINDOW: _WINDOW, MAGIC_USE: _USE}.get(data[:4])
+    if len(data) < RECORD_SIZE or layout is None:
         return None
-    body = data[: _BODY.size]
-    if _CRC.unpack_from(data, _BODY.size)[0] != zlib.crc32(body):
+    body = data[: layout.size]
+    if _CRC.unpack_from(data, layout.size)[0] != zlib.crc32(body):
         return None
-    _, cid, cumulative, price, model, sig_len, sig, at = _BODY.unpack(body)
-    if sig_len > MAX_SIGNATURE:
+    if layout is _USE:
+        _, cid, cumulative, index, token, at = _USE.unpack(body)
+        return CreditRecord(int.from_bytes(cid, "big"), int.from_bytes(cumulative, "big"), index, token, at)
+    credit, anchor = 1, None
+    if layout is _WINDOW:
+        _, cid, cumulative, price, model, sig_len, sig, at, credit, anchor = _WINDOW.unpack(body)
+    else:
+        _, cid, cumulative, price, model, sig_len, sig, at = _BODY.unpack(body)
+    if sig_len > len(sig):
         return None
     return LogRecord(
         int.from_bytes(cid, "big"),
@@ -103,10 +162,12 @@ def decode(data: bytes) -> LogRecord | None:
         int.from_bytes(model, "big"),
         sig[:sig_len],
         at,
+        credit,
+        anchor,
     )
 
 
-def read_records(path: Path) -> Iterator[LogRecord]:
+def read_records(path: Path) -> Iterator[LogRecord | CreditRecord]:
     """Every complete record of the log at `path`, in order (none if it does not exist)."""
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
@@ -142,7 +203,7 @@ class VoucherLog:
         path: str | Path,
         durability: str = "disk",
         window_s: float = 0.005,
-        replay: Callable[[LogRecord], None] | None = None,
+        replay: Callable[[LogRecord | CreditRecord], None] | None = None,
     ):
         """Opens the log; every record an earlier run wrote goes to `replay` first, in order."""
         if durability not in DURABILITIES:
@@ -175,6 +236,22 @@ class VoucherLog:
         """Write `record`; returns once it is as durable as the log's `durability` promises.
         `on_written(record)` runs right after the write, in write order, before any later append
         (and before any rotate) -- the caller's in-memory view stays in step with the file."""
+        seq = self._write(record, on_written)
+        if self.durability == "disk":
+            self._sync_to(seq)
+        else:
+            self._dirty.set()
+
+    def append_unsynced(
+        self, record: CreditRecord, on_written: Callable[[CreditRecord], None] | None = None
+    ) -> None:
+        """Write `record` and return once it is in the kernel (a credit use: see the module doc);
+        it is fsynced with the next record that waits for one (or the background sync)."""
+        self._write(record, on_written)
+        if self._flusher is not None and not self._dirty.is_set():
+            self._dirty.set()
+
+    def _write(self, record: LogRecord | CreditRecord, on_written: Callable[[Any], None] | None) -> int:
         data = encode(record)
         with self._write_lock:
             if self._closed or self._failed:
@@ -191,13 +268,9 @@ class VoucherLog:
             self._offset += RECORD_SIZE
             self.count += 1
             self._written += 1
-            seq = self._written
             if on_written is not None:
                 on_written(record)
-        if self.durability == "disk":
-            self._sync_to(seq)
-        else:
-            self._dirty.set()
+            return self._written
 
     def _sync_to(self, seq: int) -> None:
         with self._sync_lock:

@@ -29,6 +29,8 @@ class PaidSettings:
     host: str = "127.0.0.1"
     port: int = 0
     journal_durability: str = "disk"  # or "process": see oracle.provider.paid_log
+    max_credit: int = 256
+    """The most requests one voucher may prepay (the terms' maxCredit; 1: a voucher per request)."""
 
 
 def terms_for(client: ChainClient, settings: PaidSettings) -> PaymentTerms:
@@ -41,6 +43,7 @@ def terms_for(client: ChainClient, settings: PaidSettings) -> PaymentTerms:
         chain_id=client.deployment.chain_id,
         channel_contract=client.deployment.get(CONTRACT).address,
         model_id=settings.model_id,
+        max_credit=settings.max_credit,
     )
 
 
