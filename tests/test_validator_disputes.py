@@ -185,7 +185,10 @@ def test_a_proven_wrong_result_is_refunded_and_slashed_by_the_validators(world, 
             BUDGET + BOND,
             collateral,
         )
-        assert settled["caller"] == vals[0].address  # the lowest-addressed of the agreeing signers
+        # the lowest-addressed of the signers that agreed first: the lowest validator, or the second
+        # when the first two to sign were the other two (a slow machine); never the highest
+        assert sorted(v.address for v in vals) == [v.address for v in vals]
+        assert settled["caller"] in (vals[0].address, vals[1].address)
         assert client.escrow.job(job).status == Status.CLOSED
         for v in vals:
             rec = record(v, job)
@@ -227,7 +230,7 @@ def test_a_false_claim_pays_the_provider_and_gives_it_the_bond(world, tmp_path, 
         assert (after[2] - before[2], after[3] - before[3]) == (fee, royalty)
         assert staking.providerInfo(provider).locked == 0
         (settled,) = events(client, "DisputeSettled", job)
-        assert not settled["providerAtFault"] and settled["caller"] == vals[0].address
+        assert not settled["providerAtFault"] and settled["caller"] in (vals[0].address, vals[1].address)
         (paid,) = events(client, "JobSettled", job)
         assert paid["providerAmount"] == BUDGET - fee - royalty
         assert all(record(v, job).judgement["wrong"] == [] for v in vals)

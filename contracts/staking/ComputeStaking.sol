@@ -54,9 +54,9 @@ contract ComputeStaking is IComputeStaking, Ownable2Step, ReentrancyGuardTransie
     uint256 private constant _DASHES = (1 << 12) | (1 << 17) | (1 << 22) | (1 << 27);
     /// @dev Word masks for the fast check (byte p of a word read from calldata is bits
     ///      255 - 8p .. 248 - 8p): 0x01 in every byte, 0x80 in every byte, '0' in every byte.
-    uint256 private constant _ONES = type(uint256).max / 0xff;
-    uint256 private constant _HIGH_BITS = _ONES * 0x80;
-    uint256 private constant _ZERO_CHARS = _ONES * 0x30;
+    uint256 private constant _ONES = 0x0101010101010101010101010101010101010101010101010101010101010101;
+    uint256 private constant _HIGH_BITS = 0x8080808080808080808080808080808080808080808080808080808080808080;
+    uint256 private constant _ZERO_CHARS = 0x3030303030303030303030303030303030303030303030303030303030303030;
     /// @dev Bytes 0-3 (the prefix) and 12, 17, 22, 27 (the dashes) of the UUID's first word.
     uint256 private constant _PREFIX_BYTES = uint256(0xffffffff) << 224;
     uint256 private constant _DASH_BYTES = (0xff << 152) | (0xff << 112) | (0xff << 72) | (0xff << 32);
