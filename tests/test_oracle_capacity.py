@@ -167,7 +167,8 @@ def test_eight_validators_probing_one_node_at_once_cause_no_fault(serve):
     start = threading.Barrier(len(VALIDATORS))
 
     def probe(validator) -> None:
-        prober = _prober(validator, allowance_s=0.6)  # the point is the concurrency, not the margin
+        # the point is the concurrency, not the margin (a full run once answered in 1.33 s, deadline 0.98)
+        prober = _prober(validator, allowance_s=1.5)
         start.wait()
         results[validator.address] = prober.probe(node, epoch=1)
 
