@@ -18,11 +18,9 @@ from eth_utils import keccak
 from oracle.provider.hardware import Hardware
 from oracle.provider.server import ProviderServer
 from oracle.validator.anomaly_model import MIN_PEERS
-from oracle.validator.config import ValidatorConfig
-from oracle.validator.daemon import Validator
 from oracle.validator.history import cutoff_block, epoch_start, evidence_from_chain
 from oracle.validator.latency_flags import FLAG_FINDER, REASON_HASHES
-from tests.support.oracle import STAKE, deploy_with_registry, node_id, register_node
+from tests.support.oracle import STAKE, deploy_with_registry, epoch_validators, node_id, register_node
 
 SPEED = 2e7  # FLOP/s of every stand-in device, and what each node claims for every precision
 BENCH = {"tflops": {p: SPEED / 1e12 for p in ("fp32", "tf32", "fp16", "bf16")}, "power_w": 65}
@@ -31,8 +29,6 @@ EPOCH_S = 3600
 
 @pytest.fixture(scope="module")
 def net(accounts, chain, networks, tmp_path_factory):
-    from scripts.deployment_file import write_deployment
-
     owner = accounts[0]
     oracles = sorted(
         (Account.from_key(accounts[i].private_key) for i in (5, 6, 7)), key=lambda a: int(a.address, 16)
@@ -51,32 +47,21 @@ def net(accounts, chain, networks, tmp_path_factory):
         nid = node_id(f"latency-node-{i}")
         register_node(contracts, owner, prov, f"latency-node-{i}", uri=srv.url)
         nodes.append(nid)
-    tmp = tmp_path_factory.mktemp("latency")
-    dep = write_deployment(contracts, tmp / "deployment.json", 0)
-    chain.mine(1)
-    genesis = chain.pending_timestamp + 1
-    chain.mine(1, timestamp=genesis + 1)
-    vals = []
-    for i, acct in enumerate(oracles):
-        cfg = ValidatorConfig(
-            deployment_path=str(dep),
-            rpc=networks.provider.uri,
-            account=acct,
-            journal_path=str(tmp / f"journal-{i}.sqlite"),
-            genesis=genesis,
-            epoch_seconds=EPOCH_S,
-            challenge_n=16,
-            samples=4,
-            challenge_target_s=0.5,  # round trips small against the work: this machine is shared
-            challenge_allowance_s=1.2,
-            collect_timeout=20,
-            failover_s=60,
-            poll_s=0.05,
-        )
-        vals.append(Validator(cfg, None))
-    urls = [v.start() for v in vals]
-    for v in vals:
-        v.cfg.peers = [u for u in urls if u != v.url]
+    vals, genesis = epoch_validators(
+        chain,
+        networks.provider.uri,
+        contracts,
+        tmp_path_factory.mktemp("latency"),
+        oracles,
+        epoch_seconds=EPOCH_S,
+        challenge_n=16,
+        samples=4,
+        challenge_target_s=0.5,  # round trips small against the work: this machine is shared
+        challenge_allowance_s=1.2,
+        collect_timeout=20,
+        failover_s=60,
+        poll_s=0.05,
+    )
     summaries = {}
     for epoch in (1, 2):
         if epoch == 2:

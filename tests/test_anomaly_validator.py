@@ -15,13 +15,11 @@ from eth_account import Account
 from oracle.provider.jobs_energy import attested_figures, node_energy
 from oracle.score import score_of
 from oracle.validator.anomaly import assess_network
-from oracle.validator.config import ValidatorConfig
-from oracle.validator.daemon import Validator
 from oracle.validator.figures import Figures
 from oracle.validator.history import cutoff_block, epoch_start, evidence_from_chain
 from oracle.validator.nodes import NodeInfo
 from oracle.validator.prober import ProbeResult, SequentialGroups
-from tests.support.oracle import deploy_with_registry, gpu_uuid, node_id, register_node
+from tests.support.oracle import deploy_with_registry, epoch_validators, gpu_uuid, node_id, register_node
 
 HONEST = Figures(fp32=50.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps=2700.0, power_w=700.0)
 OVER = Figures(fp32=80.0, tf32=370.0, fp16=740.0, bf16=740.0, mem_bandwidth_gbps=2700.0, power_w=700.0)
@@ -40,8 +38,6 @@ class FixedProber(SequentialGroups):
 
 @pytest.fixture(scope="module")
 def net(accounts, chain, networks, tmp_path_factory):
-    from scripts.deploy import write_deployment
-
     owner = accounts[0]
     oracles = [Account.from_key(accounts[i].private_key) for i in (5, 6)]
     contracts = deploy_with_registry(owner, accounts[1], [a.address for a in oracles], 2)
@@ -52,27 +48,17 @@ def net(accounts, chain, networks, tmp_path_factory):
             contracts, owner, accounts[2 + i], f"anomaly-node-{i}", uri=f"http://anomaly-provider-{i}"
         )
         nodes.append(nid)
-    tmp = tmp_path_factory.mktemp("anomaly")
-    dep = write_deployment(contracts, tmp / "deployment.json", 0)
-    chain.mine(1)
-    genesis = chain.pending_timestamp + 1  # epoch 1 starts after the registrations
-    chain.mine(1, timestamp=genesis + 1)
-    vals = []
-    for i, acct in enumerate(oracles):
-        cfg = ValidatorConfig(
-            deployment_path=str(dep),
-            rpc=networks.provider.uri,
-            account=acct,
-            journal_path=str(tmp / f"journal-{i}.sqlite"),
-            genesis=genesis,
-            collect_timeout=20,
-            failover_s=5,
-            poll_s=0.05,
-        )
-        vals.append(Validator(cfg, FixedProber(over="http://anomaly-provider-2")))
-    urls = [v.start() for v in vals]
-    for v in vals:
-        v.cfg.peers = [u for u in urls if u != v.url]
+    vals, genesis = epoch_validators(
+        chain,
+        networks.provider.uri,
+        contracts,
+        tmp_path_factory.mktemp("anomaly"),
+        oracles,
+        FixedProber(over="http://anomaly-provider-2"),
+        collect_timeout=20,
+        failover_s=5,
+        poll_s=0.05,
+    )
     threads = [threading.Thread(target=v.run_epoch, args=(1,)) for v in vals]
     for t in threads:
         t.start()

@@ -82,3 +82,32 @@ def register_node(
     token.approve(staking, stake, sender=provider)
     staking.stake(stake, sender=provider)
     return staking.registerNode(gpu_uuid(gpu), GPU_MODEL, vram, uri, sender=provider)
+
+
+def epoch_validators(chain, rpc: str, contracts, tmp, oracles, prober=None, **settings):
+    """The deployment file of `contracts` in `tmp`, epoch 1 starting after the blocks so far, and one
+    started validator per oracle account (journal in `tmp`), each the others' peer; `settings` go to
+    every ValidatorConfig. Returns (validators, genesis)."""
+    from oracle.validator.config import ValidatorConfig
+    from oracle.validator.daemon import Validator
+    from scripts.deployment_file import write_deployment
+
+    dep = write_deployment(contracts, tmp / "deployment.json", 0)
+    chain.mine(1)
+    genesis = chain.pending_timestamp + 1  # epoch 1 starts after the registrations
+    chain.mine(1, timestamp=genesis + 1)
+    vals = []
+    for i, acct in enumerate(oracles):
+        cfg = ValidatorConfig(
+            deployment_path=str(dep),
+            rpc=rpc,
+            account=acct,
+            journal_path=str(tmp / f"journal-{i}.sqlite"),
+            genesis=genesis,
+            **settings,
+        )
+        vals.append(Validator(cfg, prober))
+    urls = [v.start() for v in vals]
+    for v in vals:
+        v.cfg.peers = [u for u in urls if u != v.url]
+    return vals, genesis
