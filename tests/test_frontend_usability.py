@@ -74,6 +74,9 @@ def test_a_minted_model_is_refused_with_a_sentence_and_a_short_id(open_page, dev
 def test_when_the_chain_is_down_sections_say_so_and_actions_are_off(open_page, devnet):
     page, _ = open_page()
     connect_dev(page, REQUESTER)
+    # the chain goes down after the page has seen a block (on a slow machine the first snapshot
+    # can still be loading here, and a page that never saw a block says how to start the devnet)
+    page.wait_for_selector("body[data-block]", state="attached", timeout=20_000)
     page.route(f"{devnet.rpc_url.rstrip('/')}/**", lambda route: route.abort())
     page.route(devnet.rpc_url.rstrip("/"), lambda route: route.abort())
     page.wait_for_selector("#chain-badge.bad", timeout=20_000)

@@ -31,6 +31,7 @@ import time
 
 import pytest
 from eth_account import Account
+from eth_utils import keccak
 from hexbytes import HexBytes
 
 from oracle.inventory import synthetic_uuid
@@ -228,32 +229,35 @@ def leader(net, followers, **kw) -> Validator:
     return v
 
 
-def _canonical(net, logs) -> list:
-    """The logs whose block is still on the chain. A log of a rolled-back block must not count: a
-    full-suite run once saw one node's epoch-1 attestation twice in the logs after a snapshot
-    revert, which the registry (epochs strictly increasing) cannot have accepted twice on one chain.
-    A reposted transaction can also land in a block identical to the rolled-back one (same parent,
-    same timestamp, same signed bytes), so the old log then looks canonical too: a transaction is in
-    one block of one chain, so each (transaction, log index) counts once."""
+def _canonical_topics(net, contract, event_name: str, topic: int) -> list[bytes]:
+    """One indexed argument (topic `topic`) of every `event_name` log in the blocks now on the
+    chain, read block by block from receipts, never from the node's log index.
+
+    Two full-suite runs saw one node's epoch-1 attestation twice in `eth_getLogs` after the snapshot
+    revert, even with logs of rolled-back blocks and repeated (transaction, log index) pairs dropped:
+    anvil's log index can keep a rolled-back block's logs under the new block's number and hash.
+    The registry (epochs strictly increasing) cannot accept an attestation twice on one chain, so
+    the test reads what the chain holds: each canonical block's receipts."""
     w3 = net["w3"]
-    seen, kept = set(), []
-    for log in logs:
-        key = (HexBytes(log.transaction_hash), log.log_index)
-        if key in seen or w3.eth.get_block(log.block_number)["hash"] != HexBytes(log.block_hash):
-            continue
-        seen.add(key)
-        kept.append(log)
-    return kept
+    address = HexBytes(contract.address)
+    signature = HexBytes(keccak(text=getattr(contract, event_name).abi.selector))
+    found = []
+    for number in range(w3.eth.block_number + 1):
+        for tx_hash in w3.eth.get_block(number)["transactions"]:
+            for log in w3.eth.get_transaction_receipt(tx_hash)["logs"]:
+                if HexBytes(log["address"]) == address and HexBytes(log["topics"][0]) == signature:
+                    found.append(bytes(HexBytes(log["topics"][topic])))
+    return found
 
 
 def records(net) -> list[bytes]:
     reg = net["contracts"]["AttestationRegistry"]
-    return [bytes(log.nodeId) for log in _canonical(net, reg.AttestationRecorded.range(0, 100_000))]
+    return _canonical_topics(net, reg, "AttestationRecorded", 1)
 
 
 def faults(net) -> list[bytes]:
     reg = net["contracts"]["AttestationRegistry"]
-    return [bytes(log.nodeId) for log in _canonical(net, reg.FaultReported.range(0, 100_000))]
+    return _canonical_topics(net, reg, "FaultReported", 2)
 
 
 def assert_epoch_outcome(net, attested=None, faulted=None) -> None:
