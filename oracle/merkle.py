@@ -152,9 +152,14 @@ def verify_proof(
     root: bytes, n: int, index: int, row: Sequence[int] | np.ndarray, proof: Sequence[bytes]
 ) -> bool:
     """True when ``row`` is leaf ``index`` of the n-leaf tree committed to by ``root``."""
+    return 0 <= index < n and verify_leaf(root, n, index, row_leaf(index, row), proof)
+
+
+def verify_leaf(root: bytes, n: int, index: int, leaf: bytes, proof: Sequence[bytes]) -> bool:
+    """True when the leaf hash ``leaf`` is leaf ``index`` of the n-leaf tree committed to by ``root``."""
     if not 0 <= index < n:
         return False
-    node = row_leaf(index, row)
+    node = leaf
     width, pos, used = n, index, 0
     while width > 1:
         sibling = pos ^ 1

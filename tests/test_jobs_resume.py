@@ -12,7 +12,6 @@ from oracle.work import job as work
 from oracle.work.blobs import BlobStore
 from oracle.work.errors import InputError
 from oracle.work.escrow import Status
-from oracle.work.items import ItemTree
 from oracle.work.job import run
 from oracle.work.manifest import parse_manifest
 from tests.support.core import ETHER
@@ -77,7 +76,10 @@ def test_killed_agent_resumes_without_losing_work_or_sending_twice(world, step, 
         assert len(escrow.events("JobAccepted", posted.job_id)) == 1
         assert len(escrow.events("ResultSubmitted", posted.job_id)) == 1
         manifest = parse_manifest(client.store.get(posted.spec_hash))
-        assert escrow.result_hash(posted.job_id) == ItemTree(run(manifest, demo_onnx(), x)).root
+        assert (
+            escrow.result_hash(posted.job_id)
+            == work.output_tree(manifest, run(manifest, demo_onnx(), x)).root
+        )
         assert escrow.job(posted.job_id).status == Status.SUBMITTED
         if step == "progress":  # 2 chunks were journaled before the kill: 2 are left
             assert steps.count("progress") == 2
@@ -114,7 +116,7 @@ def test_overlapped_chunks_commit_the_serial_root_and_a_failed_input_check_stops
     and an input check that fails (run alongside the first chunk) raises before any commit."""
     manifest, data = demo_manifest(200)
     model, x, store = demo_onnx(), work.input_array(manifest, data), BlobStore(tmp_path / "blobs")
-    serial = ItemTree(run(manifest, model, x)).root
+    serial = work.output_tree(manifest, run(manifest, model, x)).root
     reported: list[tuple[int, int]] = []
 
     def on_chunk(chunks, done):
@@ -155,11 +157,7 @@ def test_an_input_check_failing_after_a_restart_stops_the_job_before_anything_is
         class WrongTree:  # what the agent's input check sees: items that are not the manifest's
             root = bytes(32)
 
-            @classmethod
-            def from_bytes(cls, data, item_size):
-                return cls()
-
-        monkeypatch.setattr(jobs_inputs, "ItemTree", WrongTree)
+        monkeypatch.setattr(jobs_inputs.work, "input_tree", lambda manifest, data: WrongTree())
         steps = []
         second = world.agent(
             client=client, state="bad-inputs", on_step=lambda s, j, i: steps.append(s), batch_size=BATCH

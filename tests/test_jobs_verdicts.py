@@ -12,8 +12,7 @@ from eth_utils import keccak
 from oracle.attest import aggregate, recover_signer
 from oracle.validator.verdicts import VERDICT_TYPE, DisputeVerdict, escrow_domain, sign_verdict, verdict_for
 from oracle.work.dispute import judge
-from oracle.work.items import ItemTree
-from oracle.work.job import run
+from oracle.work.job import output_tree, run
 from tests.support.work import demo_manifest, demo_onnx, digits
 
 KEYS = [keccak(text=f"verdict-oracle-{i}") for i in range(3)]
@@ -25,7 +24,7 @@ def cheat():
     manifest, inputs = demo_manifest(40)
     records = run(manifest, demo_onnx(), digits(40)[0])
     records[7] = bytes([records[7][0] ^ 1]) + records[7][1:]  # a wrong class for item 7
-    return manifest, inputs, ItemTree(records)
+    return manifest, inputs, output_tree(manifest, records)
 
 
 def test_verdict_digest_matches_eip712_and_k_of_n_signatures_aggregate(cheat):

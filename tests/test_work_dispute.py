@@ -8,8 +8,8 @@ import pytest
 from eth_utils import keccak
 
 from oracle.work.dispute import DisputeError, evidence_hash, judge
-from oracle.work.items import ItemTree, Opening
-from oracle.work.job import run
+from oracle.work.items import Opening
+from oracle.work.job import output_tree, run
 from tests.support.work import demo_manifest, demo_onnx, digits
 
 
@@ -20,7 +20,7 @@ def job():
     honest = run(manifest, demo_onnx(), x)
     cheat = list(honest)
     cheat[7] = bytes([cheat[7][0] ^ 1]) + cheat[7][1:]  # a wrong class for item 7
-    return manifest, inputs, ItemTree(honest), ItemTree(cheat)
+    return manifest, inputs, output_tree(manifest, honest), output_tree(manifest, cheat)
 
 
 def test_a_wrong_item_puts_the_provider_at_fault(job):
@@ -37,7 +37,8 @@ def test_a_false_claim_leaves_the_provider_not_at_fault(job):
 
 def test_an_item_the_provider_cannot_open_counts_against_it(job):
     manifest, inputs, honest, _ = job
-    forged = Opening(7, honest.open(8).item, honest.open(7).proof)
+    seven = honest.open(7)  # item 8's record in item 7's place, with 7's leaf and proof
+    forged = Opening(7, honest.open(8).item, seven.proof, seven.members)
     j = judge(manifest, demo_onnx(), inputs, honest.root, [3, 7, 9], [honest.open(3), forged])
     assert j.provider_at_fault and j.unopened == (7, 9) and j.wrong == ()
     with pytest.raises(DisputeError, match="names 1 to 256 items in \\[0, 40\\)"):

@@ -1,7 +1,11 @@
 """The fast item tree (leaves hashed straight from the bytes, packed levels) is bit for bit the
-row_leaf tree it replaced: same leaves, same root, same proofs, for items of every dtype width."""
+row_leaf tree it replaced: same leaves, same root, same proofs, for items of every dtype width; a
+tree of several items per leaf is the reference tree over those groups, and its openings verify
+only for the item they name, in its place in its leaf."""
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pytest
@@ -9,8 +13,16 @@ import pytest
 from oracle import mixer
 from oracle.commitment import RowCommitment, group_words
 from oracle.merkle import MerkleTree, node_hash, packed_leaves, row_leaf, verify_proof
-from oracle.work.errors import InputError
-from oracle.work.items import DTYPES, ItemTree, item_leaf, item_words
+from oracle.work.errors import InputError, ProofError
+from oracle.work.items import (
+    DTYPES,
+    ItemTree,
+    Opening,
+    check_openings,
+    group_leaves,
+    item_leaf,
+    item_words,
+)
 
 
 def reference_levels(leaves: list[bytes]) -> list[list[bytes]]:
@@ -65,6 +77,53 @@ def test_fast_leaves_root_and_proofs_equal_the_row_leaf_tree(dtype):
             assert list(op.proof) == reference_proof(levels, i)
             assert op.item == items[i] and op.verify(fast.root, count)
             assert verify_proof(fast.root, count, i, item_words(items[i]), op.proof)
+
+
+@pytest.mark.parametrize(
+    ("count", "group"), [(1, 64), (63, 64), (64, 64), (65, 64), (1000, 64), (333, 7), (10, 2)]
+)
+def test_grouped_leaves_are_the_reference_tree_over_groups_of_items(count, group):
+    rng = np.random.default_rng(count * 100 + group)
+    data = random_items(rng, "float32", count, (3,))
+    size = 12
+    groups = [data[j : j + group * size] for j in range(0, len(data), group * size)]
+    ref = [hashlib.sha256(b"\x00" + j.to_bytes(4, "big") + g).digest() for j, g in enumerate(groups)]
+    levels = reference_levels(ref)
+    tree = ItemTree.from_bytes(data, size, group)
+    items = [data[i * size : (i + 1) * size] for i in range(count)]
+    assert tree.root == ItemTree(items, group).root == levels[-1][0] and tree.count == count
+    assert group_leaves(data, size, group) == b"".join(ref)
+    assert ItemTree.from_leaves(data, size, b"".join(ref), group).root == tree.root
+    for i in {0, count - 1, count // 2, int(rng.integers(count))}:
+        op = tree.open(i)
+        assert op.members == groups[i // group] and list(op.proof) == reference_proof(levels, i // group)
+        assert op.verify(tree.root, count, group) and Opening.from_json(op.to_json()) == op
+        check_openings([op], tree.root, count, size, group)
+        assert not op.verify(tree.root, count, 1)  # a grouped opening is not a one-item leaf
+
+
+def test_a_grouped_opening_verifies_only_for_its_own_item_and_leaf():
+    data = random_items(np.random.default_rng(5), "int64", 200, (2,))
+    tree, size = ItemTree.from_bytes(data, 16, 64), 16
+    op = tree.open(70)
+    swapped = tree.open(71).item
+    forged = [
+        Opening(70, swapped, op.proof, op.members),  # another item of the same leaf
+        Opening(71, op.item, op.proof, op.members),  # the item moved to another place
+        Opening(70, op.item, op.proof, op.members[:-16]),  # a leaf cut short
+        Opening(70, op.item, op.proof, bytes([op.members[0] ^ 1]) + op.members[1:]),  # a neighbour altered
+        Opening(70, op.item, op.proof[1:], op.members),  # a proof without its first sibling
+        Opening(130, tree.open(130).item, op.proof, tree.open(130).members),  # leaf 2 with leaf 1's path
+    ]
+    for bad in forged:
+        with pytest.raises(ProofError, match=f"item {bad.index} does not match the committed root"):
+            check_openings([bad], tree.root, 200, size, 64)
+    last = tree.open(199)  # the last leaf holds 200 - 192 = 8 items
+    assert len(last.members) == 8 * size and last.verify(tree.root, 200, 64)
+    with pytest.raises(InputError, match="items per leaf must be an integer from 1 to 65536"):
+        ItemTree.from_bytes(data, 16, 0)
+    with pytest.raises(InputError, match="1 leaves for 3200 bytes"):
+        ItemTree.from_leaves(data, 16, bytes(32), 64)
 
 
 def test_matrix_tree_and_mixed_sizes_match_the_reference():

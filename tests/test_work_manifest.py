@@ -163,3 +163,25 @@ def test_bad_energy_terms_are_refused_naming_the_field(manifest, energy, message
 
 def _has_float(value) -> bool:
     return isinstance(value, dict) and any(isinstance(v, float) for v in value.values())
+
+
+def test_items_per_leaf_is_optional_and_written_only_when_not_one(manifest):
+    assert manifest.leaf_items == 64 and json.loads(manifest.to_bytes())["tree"] == {"leaf_items": 64}
+    one = dataclasses.replace(manifest, leaf_items=1)
+    assert "tree" not in one.to_json() and parse_manifest(one.to_bytes()).leaf_items == 1
+    assert one.spec_hash != manifest.spec_hash  # the trees differ, so the job does
+
+
+@pytest.mark.parametrize(
+    ("tree", "message"),
+    [
+        ({"leaf_items": 1}, r"leave tree out for 1\) must be an integer in \[2, 65536\]"),
+        ({"leaf_items": 65537}, r"must be an integer in \[2, 65536\]"),
+        ({"leaf_items": "64"}, "manifest.tree.leaf_items"),
+        ({}, "manifest.tree is missing leaf_items"),
+        ({"leaf_items": 64, "arity": 2}, "unknown field"),
+    ],
+)
+def test_bad_items_per_leaf_are_refused_naming_the_field(manifest, tree, message):
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest(canonical_json({**manifest.to_json(), "tree": tree}))

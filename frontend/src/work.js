@@ -1,8 +1,8 @@
 // A batch job's files, built and checked in the browser exactly as the oracle builds them
 // (oracle/work/items.py, manifest.py, content.py): the input file (C-order little-endian tensor
-// [count, *item_shape], from a .npy or a raw file), the Merkle root over its items (leaf
-// sha256(0x00 || uint32_be(i) || item), node sha256(0x01 || left || right), an odd last node carried
-// up), the canonical manifest whose SHA-256 is the job's specHash, and the outputs file checked
+// [count, *item_shape], from a .npy or a raw file), the Merkle root over its items (leaf j over the
+// manifest's tree.leaf_items items from j * leaf_items: sha256(0x00 || uint32_be(j) || their bytes),
+// node sha256(0x01 || left || right), an odd last node carried up), the canonical manifest whose SHA-256 is the job's specHash, and the outputs file checked
 // against the provider's resultHash before anything is shown.
 import { bytesToHex } from 'viem';
 import { cidOf, sha256 } from './content.js';
@@ -10,21 +10,24 @@ import { cidOf, sha256 } from './content.js';
 export const DTYPE_BYTES = { float32: 4, float64: 8, int32: 4, int64: 8 };
 const NPY_DESCR = { '<f4': 'float32', '<f8': 'float64', '<i4': 'int32', '<i8': 'int64' };
 export const DEFAULT_TOLERANCE = '1e-4'; // oracle/work/equality.py DEFAULT_ATOL = DEFAULT_RTOL
+export const LEAF_ITEMS = 64; // oracle/work/items.py DEFAULT_LEAF_ITEMS: items per leaf of a job's trees
 const MAX_MANIFEST_BYTES = 16 * 1024;
 
 const digest = async (bytes) => new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
 
-/** Merkle root (0x hex) over fixed-size items of `data`. */
-export async function itemsRoot(data, itemSize) {
+/** Merkle root (0x hex) over fixed-size items of `data`, `group` items a leaf (the last takes the rest). */
+export async function itemsRoot(data, itemSize, group = 1) {
   if (!itemSize || data.length % itemSize) throw new Error(`${data.length} bytes is not a whole number of ${itemSize}-byte items.`);
   const count = data.length / itemSize;
   if (!count) throw new Error('A job has at least one item.');
+  const span = itemSize * group;
   let level = await Promise.all(
-    Array.from({ length: count }, (_, i) => {
-      const leaf = new Uint8Array(5 + itemSize);
+    Array.from({ length: Math.ceil(count / group) }, (_, j) => {
+      const members = data.subarray(j * span, Math.min((j + 1) * span, data.length));
+      const leaf = new Uint8Array(5 + members.length);
       leaf[0] = 0;
-      new DataView(leaf.buffer).setUint32(1, i, false);
-      leaf.set(data.subarray(i * itemSize, (i + 1) * itemSize), 5);
+      new DataView(leaf.buffer).setUint32(1, j, false);
+      leaf.set(members, 5);
       return digest(leaf);
     }),
   );
@@ -129,7 +132,7 @@ export async function buildManifest({ model, modelBlob, inputs, inputBlob, deadl
     kind: 'onnx-batch',
     model: modelBlob,
     runtime: { format: 'onnx', opset: model.opset },
-    inputs: { name: input.name, dtype: inputs.dtype, item_shape: inputs.itemShape, count: inputs.count, root: await itemsRoot(inputs.data, inputs.itemSize), blob: inputBlob },
+    inputs: { name: input.name, dtype: inputs.dtype, item_shape: inputs.itemShape, count: inputs.count, root: await itemsRoot(inputs.data, inputs.itemSize, LEAF_ITEMS), blob: inputBlob },
     outputs: model.outputs.map((o) => {
       if (o.itemShape.some((d) => d === null)) throw new Error(`The model's output ${o.name} has a dynamic item shape; a job needs a fixed one.`);
       return { name: o.name, dtype: o.dtype, item_shape: o.itemShape, equality: o.dtype.startsWith('int') ? { rule: 'exact' } : { rule: 'close', atol: DEFAULT_TOLERANCE, rtol: DEFAULT_TOLERANCE } };
@@ -137,6 +140,7 @@ export async function buildManifest({ model, modelBlob, inputs, inputBlob, deadl
     cost: { flops_per_item: model.flopsPerItem },
     deadline: Number(deadline),
     ...(energy ? { energy } : {}),
+    tree: { leaf_items: LEAF_ITEMS },
   };
   const bytes = new TextEncoder().encode(canonicalJson(manifest));
   if (bytes.length > MAX_MANIFEST_BYTES) throw new Error(`The manifest is ${bytes.length} bytes, above the limit of ${MAX_MANIFEST_BYTES}.`);
@@ -159,7 +163,7 @@ export async function checkOutputs(manifest, bytes, resultHash) {
   const sizes = manifest.outputs.map((o) => o.item_shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[o.dtype]);
   const record = sizes.reduce((a, b) => a + b, 0);
   if (bytes.length !== record * manifest.inputs.count) throw new Error(`The outputs file is ${bytes.length} bytes; ${manifest.inputs.count} items of ${record} bytes were expected.`);
-  const root = await itemsRoot(bytes, record);
+  const root = await itemsRoot(bytes, record, manifest.tree?.leaf_items ?? 1);
   if (root.toLowerCase() !== String(resultHash).toLowerCase()) throw new Error(`The outputs do not match the provider's commitment: their root is ${root}, the job's resultHash is ${resultHash}.`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = {};

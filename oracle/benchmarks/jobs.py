@@ -102,7 +102,7 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
             steps.mark(FIXED_STEPS[0])
             inputs = fetcher.fetch(manifest.inputs.blob)  # type: ignore[arg-type]
             steps.mark(PER_ITEM_STEPS[0])
-            assert ItemTree.from_bytes(inputs, manifest.inputs.item_size).root == manifest.inputs.root
+            assert work.input_tree(manifest, inputs).root == manifest.inputs.root
             steps.mark(PER_ITEM_STEPS[1])
             xs = work.input_array(manifest, inputs)
             chunks = run_chunks(
@@ -192,7 +192,7 @@ def _serve_openings(tree: ItemTree, count: int) -> list[Opening]:
 
 
 def _check(manifest, model, x, tree: ItemTree, openings: list[Opening]) -> None:
-    check_openings(openings, tree.root, manifest.inputs.count, manifest.record_size)
+    check_openings(openings, tree.root, manifest.inputs.count, manifest.record_size, manifest.leaf_items)
     idx = [o.index for o in openings]
     rerun = work.run(manifest, model, x[idx])
     assert work.compare(manifest, idx, [o.item for o in openings], rerun).ok

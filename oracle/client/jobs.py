@@ -34,7 +34,7 @@ from oracle.work.content import hex32, sha256
 from oracle.work.dispute import evidence_hash
 from oracle.work.errors import BlobError, ManifestError, ProofError, WorkError
 from oracle.work.escrow import Escrow, Job, Status
-from oracle.work.items import ItemTree, Opening, check_openings
+from oracle.work.items import Opening, check_openings
 from oracle.work.manifest import Manifest, canonical_json, parse_manifest
 from oracle.work.runtime import OnnxModel
 
@@ -265,7 +265,7 @@ class JobClient:
         ref = BlobRef.from_json(info["outputs"], "outputs")
         data = self.fetcher.fetch(ref)
         records = work.split_outputs(manifest, data)
-        got = ItemTree(records).root
+        got = work.output_tree(manifest, data).root
         if got != root:
             raise ProofError(
                 f"the outputs of job {job_id} hash to root {hex32(got)}, the provider submitted {hex32(root)}"
@@ -290,7 +290,7 @@ class JobClient:
         openings = [Opening.from_json(o) for o in reply.get("openings", [])]
         if sorted(o.index for o in openings) != sorted(indices):
             raise ProofError(f"the provider opened items {[o.index for o in openings]}, not {indices}")
-        check_openings(openings, root, manifest.inputs.count, manifest.record_size)
+        check_openings(openings, root, manifest.inputs.count, manifest.record_size, manifest.leaf_items)
         return openings
 
     def check(

@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 
 from oracle.energy import EnergyMeter, EnergyReading
-from oracle.merkle import packed_leaves
 from oracle.work import job as work
 from oracle.work.blobs import BlobStore
 from oracle.work.content import hex32, parse_digest
-from oracle.work.items import ItemTree
+from oracle.work.items import ItemTree, group_leaves
 from oracle.work.manifest import Manifest
 from oracle.work.runtime import OnnxModel
 
@@ -44,9 +43,17 @@ class ChunkRun:
     """Wall seconds inside ONNX Runtime; the rest of the run's wall is the protocol's critical path."""
 
 
-def _finish(store: BlobStore, data: bytes, first: int, record_size: int) -> tuple[str, bytes, bytes]:
-    """On the worker: store a chunk's outputs (fsynced) and hash its leaves (numbered from ``first``)."""
-    return hex32(store.put(data)), data, packed_leaves(data, record_size, first)
+def _finish(
+    store: BlobStore, data: bytes, first: int, record_size: int, group: int
+) -> tuple[str, bytes, bytes]:
+    """On the worker: store a chunk's outputs (fsynced) and hash its leaves (its first item is
+    item ``first``, a multiple of ``group``)."""
+    return hex32(store.put(data)), data, group_leaves(data, record_size, group, first // group)
+
+
+def chunk_items(batch_size: int, group: int) -> int:
+    """Items per chunk: ``batch_size`` rounded up to whole leaves (a chunk's leaves are its own)."""
+    return -(-max(batch_size, 1) // group) * group
 
 
 def run_chunks(
@@ -65,7 +72,8 @@ def run_chunks(
     order. ``verify``: a check run on the worker while the first chunk infers (its exception is
     raised here, after the chunks already stored, before anything is returned). ``overlap=False``:
     each chunk is stored and hashed before the next runs (the benchmark's serial baseline)."""
-    count, batch, size = manifest.inputs.count, max(batch_size, 1), manifest.record_size
+    group = manifest.leaf_items
+    count, batch, size = manifest.inputs.count, chunk_items(batch_size, group), manifest.record_size
     run = ChunkRun(list(done))
     names = [o.name for o in manifest.outputs]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-chunks") as pool:
@@ -90,10 +98,10 @@ def run_chunks(
                 collect()
             fut: Future[tuple[str, bytes, bytes]]
             if overlap:
-                fut = pool.submit(_finish, store, data, start, size)
+                fut = pool.submit(_finish, store, data, start, size, group)
             else:
                 fut = Future()
-                fut.set_result(_finish(store, data, start, size))
+                fut.set_result(_finish(store, data, start, size, group))
             pending = (start // batch, min(start + batch, count), fut)
         if pending is not None:
             collect()
@@ -109,7 +117,7 @@ def commit_outputs(
     of chunks computed in this run are reused, those of earlier runs read back and hashed."""
     if not isinstance(run, ChunkRun):
         run = ChunkRun(list(run))
-    size = manifest.record_size
+    size, group = manifest.record_size, manifest.leaf_items
     datas, leaves = [], []
     first = 0
     for k, digest in enumerate(run.chunks):
@@ -117,12 +125,12 @@ def commit_outputs(
             data, lv = run.parts[k]
         else:
             data = store.get(parse_digest(digest))
-            lv = packed_leaves(data, size, first)
+            lv = group_leaves(data, size, group, first // group)
         datas.append(data)
         leaves.append(lv)
         first += len(data) // size
     outputs = b"".join(datas)
-    tree = ItemTree.from_leaves(outputs, size, b"".join(leaves))
+    tree = ItemTree.from_leaves(outputs, size, b"".join(leaves), group)
     return store.put(outputs), tree
 
 

@@ -12,7 +12,6 @@ from oracle.provider.jobs_policy import JobPolicy
 from oracle.work import job as work
 from oracle.work.blobs import Fetcher
 from oracle.work.errors import InputError
-from oracle.work.items import ItemTree
 from oracle.work.manifest import Manifest
 from oracle.work.runtime import OnnxModel
 
@@ -44,7 +43,7 @@ class JobInputs:
         inputs, digest = self.fetcher.fetch(blob), blob.digest
 
         def check_tree() -> None:
-            if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
+            if work.input_tree(manifest, inputs).root != manifest.inputs.root:
                 raise InputError("the input items do not match the manifest's Merkle root")
             self.last_inputs = {digest: inputs}  # the last job's inputs only: bounded memory
 

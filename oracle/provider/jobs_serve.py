@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from oracle.provider.jobs_journal import JobJournal, JobRecord
+from oracle.work import job as work
 from oracle.work.blob_server import json_reply
 from oracle.work.blobs import BlobRef, BlobStore
 from oracle.work.content import parse_digest
@@ -46,7 +47,7 @@ class JobRoutes:
         if job_id not in self.trees:
             manifest = self.manifest_of(parse_digest(rec.spec_hash))
             outputs = self.store.get(parse_digest(rec.outputs))
-            self.trees[job_id] = (manifest, ItemTree.from_bytes(outputs, manifest.record_size))
+            self.trees[job_id] = (manifest, work.output_tree(manifest, outputs))
         manifest, tree = self.trees[job_id]
         return rec, manifest, tree
 

@@ -31,7 +31,7 @@ from oracle.errors import EXIT_USAGE
 from oracle.work import job as work
 from oracle.work.blobs import Fetcher
 from oracle.work.errors import InputError, WorkError
-from oracle.work.items import ItemTree, Opening
+from oracle.work.items import Opening
 from oracle.work.manifest import Manifest
 from oracle.work.runtime import OnnxModel
 
@@ -94,10 +94,12 @@ def judge(
             f"a dispute names 1 to {MAX_DISPUTED_ITEMS} items in [0, {count}), got {items[:8]}"
         )
     work.check_model(manifest, model)
-    if ItemTree.from_bytes(inputs, manifest.inputs.item_size).root != manifest.inputs.root:
+    if work.input_tree(manifest, inputs).root != manifest.inputs.root:
         raise InputError("the inputs do not match the manifest's Merkle root")
     by_index = {
-        o.index: o for o in openings if len(o.item) == manifest.record_size and o.verify(result_hash, count)
+        o.index: o
+        for o in openings
+        if len(o.item) == manifest.record_size and o.verify(result_hash, count, manifest.leaf_items)
     }
     opened = [i for i in items if i in by_index]
     unopened = tuple(i for i in items if i not in by_index)

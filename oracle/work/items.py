@@ -5,9 +5,15 @@ A job's input file is one C-order little-endian tensor ``[count, *item_shape]``;
 the outputs: item ``i``'s record is the concatenation, in the manifest's output order, of the
 bytes of every output tensor's ``i``-th slice.
 
-Commitment: the Merkle tree of :class:`oracle.merkle.MerkleTree` with the leaves of
-:func:`oracle.merkle.row_leaf`, one per item: ``sha256(0x00 || uint32_be(i) || bytes_i)``, inner
-nodes ``sha256(0x01 || left || right)``, an odd last node carried up. ``row_leaf`` encodes a row as
+Commitment: the Merkle tree of :class:`oracle.merkle.MerkleTree` whose leaf ``j`` covers the
+``group`` items ``j*group .. j*group + group - 1`` (the last leaf may hold fewer):
+``sha256(0x00 || uint32_be(j) || bytes of those items)``, inner nodes
+``sha256(0x01 || left || right)``, an odd last node carried up. ``group`` is the manifest's
+``tree.leaf_items`` (1 when absent: one leaf per item, :func:`oracle.merkle.row_leaf`'s leaf).
+Why groups: in Python each leaf costs a ``sha256`` call (~0.4 µs) and an inner node besides, more
+than hashing a small item's bytes; 64 items per leaf make the tree cost the bytes' SHA-256 alone
+(and, for leaves of 2 KiB and more, hashlib releases the GIL while it hashes). An opening of item
+``i`` carries its leaf's items with the proof (64 x 48 bytes for the demo's outputs). ``row_leaf`` encodes a row as
 int32 little-endian words; every dtype a job may use is 4 or 8 bytes wide, so an item's bytes read
 as ``<i4`` words re-encode to exactly the same bytes (:func:`item_words`): the leaf is the item's
 bytes hashed unchanged, which is how :func:`item_leaf` and :func:`oracle.merkle.packed_leaves`
@@ -24,8 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oracle.merkle import LEAF_PREFIX, MerkleTree, packed_leaves, verify_proof
+from oracle.merkle import LEAF_PREFIX, MerkleTree, packed_leaves, verify_leaf, verify_proof
 from oracle.work.errors import InputError, ProofError
+
+DEFAULT_LEAF_ITEMS = 64
+"""Items per leaf of the trees of a manifest built here (``tree.leaf_items``; see the module doc)."""
+MAX_LEAF_ITEMS = 1 << 16
 
 DTYPES: dict[str, np.dtype] = {
     "float32": np.dtype("<f4"),
@@ -59,6 +69,38 @@ def item_leaf(index: int, item: bytes) -> bytes:
     return hashlib.sha256(LEAF_PREFIX + index.to_bytes(4, "big") + item).digest()
 
 
+def check_group(group: int) -> int:
+    if isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= MAX_LEAF_ITEMS:
+        raise InputError(f"items per leaf must be an integer from 1 to {MAX_LEAF_ITEMS}, got {group!r}")
+    return group
+
+
+def group_leaf(leaf: int, members: bytes | memoryview) -> bytes:
+    """Leaf ``leaf`` over the bytes of its items: ``sha256(0x00 || uint32_be(leaf) || members)``."""
+    h = hashlib.sha256(LEAF_PREFIX + leaf.to_bytes(4, "big"))
+    h.update(members)
+    return h.digest()
+
+
+def group_leaves(data: bytes | memoryview, item_size: int, group: int, first_leaf: int = 0) -> bytes:
+    """The packed leaves of ``data``'s ``item_size``-byte items, ``group`` items a leaf (the last
+    leaf takes what is left), numbered from ``first_leaf`` (a chunk of a larger file, cut at a
+    multiple of ``group`` items)."""
+    if group == 1:
+        return packed_leaves(data, item_size, first_leaf)
+    view = memoryview(data).cast("B")
+    if item_size <= 0 or len(view) % item_size:
+        raise InputError(f"{len(view)} bytes is not a whole number of {item_size}-byte items")
+    span = item_size * group
+    return b"".join(
+        group_leaf(first_leaf + k, view[o : o + span]) for k, o in enumerate(range(0, len(view), span))
+    )
+
+
+def leaf_count(count: int, group: int) -> int:
+    return -(-count // group)
+
+
 def split_items(data: bytes, item_size: int) -> list[bytes]:
     """Cut a file of fixed-size items into its items."""
     if item_size <= 0 or len(data) % item_size:
@@ -68,52 +110,57 @@ def split_items(data: bytes, item_size: int) -> list[bytes]:
 
 class ItemTree:
     """The commitment over a job's items (see the module doc), with openings. Kept as the one
-    bytes object of the items and the packed tree (:func:`oracle.merkle.packed_leaves`): no
-    per-item object is made until an item is opened."""
+    bytes object of the items and the packed tree: no per-item object is made until an item is
+    opened. ``group``: items per leaf."""
 
-    def __init__(self, items: Sequence[bytes]):
+    def __init__(self, items: Sequence[bytes], group: int = 1):
         if not items:
             raise InputError("a job has at least one item")
         size = len(items[0])
         if all(len(it) == size for it in items):
-            self._init(b"".join(items), size)
+            self._init(b"".join(items), size, group)
+        elif group != 1:
+            raise InputError("items of mixed sizes take one leaf each (items per leaf 1)")
         else:  # records of mixed sizes (no job makes them): one leaf each
-            self.data, self.item_size, self._offsets = b"".join(items), 0, [0]
+            self.data, self.item_size, self.group, self._offsets = b"".join(items), 0, 1, [0]
             for it in items:
                 self._offsets.append(self._offsets[-1] + len(it))
             self.tree = MerkleTree([item_leaf(i, it) for i, it in enumerate(items)])
+            self._count = len(items)
 
-    def _init(self, data: bytes, item_size: int) -> None:
+    def _init(self, data: bytes, item_size: int, group: int, leaves: bytes | None = None) -> None:
         if item_size <= 0 or item_size % 4:
             raise InputError(f"an item is a whole number of 4-byte words, got {item_size} bytes")
-        self.data, self.item_size, self._offsets = data, item_size, None
-        self.tree = MerkleTree.from_packed(packed_leaves(data, item_size))
+        self.data, self.item_size, self.group, self._offsets = data, item_size, check_group(group), None
+        self._count = len(data) // item_size
+        if leaves is None:
+            leaves = group_leaves(data, item_size, group)
+        self.tree = MerkleTree.from_packed(leaves)
 
     @classmethod
-    def from_bytes(cls, data: bytes, item_size: int) -> ItemTree:
+    def from_bytes(cls, data: bytes, item_size: int, group: int = 1) -> ItemTree:
         """The tree over a file of ``item_size``-byte items (the fast path: no split)."""
         if item_size <= 0 or len(data) % item_size:
             raise InputError(f"{len(data)} bytes is not a whole number of {item_size}-byte items")
         if not data:
             raise InputError("a job has at least one item")
         tree = cls.__new__(cls)
-        tree._init(bytes(data), item_size)
+        tree._init(bytes(data), item_size, group)
         return tree
 
     @classmethod
-    def from_leaves(cls, data: bytes, item_size: int, leaves: bytes) -> ItemTree:
+    def from_leaves(cls, data: bytes, item_size: int, leaves: bytes, group: int = 1) -> ItemTree:
         """The tree over ``data`` whose packed leaves were already hashed (chunk by chunk, as the
-        job agent does while inference runs); they must be one per item."""
+        job agent does while inference runs); they must be one per ``group`` items."""
         if (
             item_size <= 0
             or len(data) % item_size
             or not data
-            or len(leaves) != 32 * (len(data) // item_size)
+            or len(leaves) != 32 * leaf_count(len(data) // item_size, check_group(group))
         ):
             raise InputError(f"{len(leaves) // 32} leaves for {len(data)} bytes of {item_size}-byte items")
         tree = cls.__new__(cls)
-        tree.data, tree.item_size, tree._offsets = data, item_size, None
-        tree.tree = MerkleTree.from_packed(leaves)
+        tree._init(data, item_size, group, leaves)
         return tree
 
     @property
@@ -122,7 +169,7 @@ class ItemTree:
 
     @property
     def count(self) -> int:
-        return self.tree.count
+        return self._count
 
     def item(self, index: int) -> bytes:
         if self._offsets is not None:
@@ -136,24 +183,44 @@ class ItemTree:
         return [self.item(i) for i in range(self.count)]
 
     def open(self, index: int) -> Opening:
-        return Opening(index, self.item(index), tuple(self.tree.proof(index)))
+        item = self.item(index)
+        if self.group == 1:
+            return Opening(index, item, tuple(self.tree.proof(index)))
+        leaf = index // self.group
+        span = self.group * self.item_size
+        members = self.data[leaf * span : (leaf + 1) * span]
+        return Opening(index, item, tuple(self.tree.proof(leaf)), members)
 
 
 @dataclass(frozen=True)
 class Opening:
-    """Item ``index`` with its Merkle proof (sibling hashes from the leaf up)."""
+    """Item ``index`` with its Merkle proof (sibling hashes from the leaf up) and, when a leaf
+    holds several items, ``members``: the bytes of all the items of its leaf (``item`` among them)."""
 
     index: int
     item: bytes
     proof: tuple[bytes, ...]
+    members: bytes = b""
 
-    def verify(self, root: bytes, count: int) -> bool:
-        return len(self.item) % 4 == 0 and verify_proof(
-            root, count, self.index, item_words(self.item), self.proof
-        )
+    def verify(self, root: bytes, count: int, group: int = 1) -> bool:
+        size = len(self.item)
+        if size % 4 or not 0 <= self.index < count:
+            return False
+        if group == 1:
+            return not self.members and verify_proof(
+                root, count, self.index, item_words(self.item), self.proof
+            )
+        leaf, pos = divmod(self.index, group)
+        held = min(group, count - leaf * group)
+        if len(self.members) != held * size or self.members[pos * size : (pos + 1) * size] != self.item:
+            return False
+        return verify_leaf(root, leaf_count(count, group), leaf, group_leaf(leaf, self.members), self.proof)
 
     def to_json(self) -> dict:
-        return {"index": self.index, "item": self.item.hex(), "proof": ["0x" + p.hex() for p in self.proof]}
+        out = {"index": self.index, "item": self.item.hex(), "proof": ["0x" + p.hex() for p in self.proof]}
+        if self.members:
+            out["members"] = self.members.hex()
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> Opening:
@@ -162,19 +229,24 @@ class Opening:
                 int(data["index"]),
                 bytes.fromhex(data["item"]),
                 tuple(bytes.fromhex(p[2:] if p.startswith("0x") else p) for p in data["proof"]),
+                bytes.fromhex(data.get("members", "")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProofError(
-                f"malformed opening ({exc}); expected {{index, item (hex), proof: [0x..]}}"
+                f"malformed opening ({exc}); expected {{index, item (hex), proof: [0x..], members (hex, "
+                "when a leaf holds several items)}}"
             ) from None
 
 
-def check_openings(openings: Sequence[Opening], root: bytes, count: int, item_size: int) -> None:
-    """Raise :class:`ProofError` naming the first opening that does not verify against ``root``."""
+def check_openings(
+    openings: Sequence[Opening], root: bytes, count: int, item_size: int, group: int = 1
+) -> None:
+    """Raise :class:`ProofError` naming the first opening that does not verify against ``root``
+    (a tree of ``group`` items per leaf)."""
     for op in openings:
         if len(op.item) != item_size:
             raise ProofError(f"item {op.index} is {len(op.item)} bytes, the manifest says {item_size}")
-        if not op.verify(root, count):
+        if not op.verify(root, count, group):
             raise ProofError(f"item {op.index} does not match the committed root 0x{root.hex()}")
 
 

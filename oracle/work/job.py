@@ -17,7 +17,16 @@ from oracle.energy import EnergyPolicy
 from oracle.work.blobs import BlobRef
 from oracle.work.equality import Equality
 from oracle.work.errors import InputError, ManifestError
-from oracle.work.items import DTYPES, ItemTree, pack, pack_file, split_items, unpack
+from oracle.work.items import (
+    DEFAULT_LEAF_ITEMS,
+    DTYPES,
+    ItemTree,
+    check_group,
+    pack,
+    pack_file,
+    split_items,
+    unpack,
+)
 from oracle.work.manifest import InputSpec, Manifest, OutputSpec, energy_json
 from oracle.work.runtime import OnnxModel
 
@@ -39,9 +48,12 @@ def build_manifest(
     input_urls: Sequence[str] = (),
     equality: Mapping[str, Equality] | None = None,
     energy: EnergyPolicy | None = None,
+    leaf_items: int = DEFAULT_LEAF_ITEMS,
 ) -> Manifest:
-    """The manifest for running ``model`` on every item of ``x`` (validated against the model)."""
+    """The manifest for running ``model`` on every item of ``x`` (validated against the model);
+    ``leaf_items`` items per leaf of its item trees (1: one leaf per item, no ``tree`` object)."""
     model.validate(x)
+    check_group(leaf_items)
     info = model.input_info()
     data = input_bytes(x)
     item_shape = tuple(int(d) for d in x.shape[1:])
@@ -50,7 +62,7 @@ def build_manifest(
         info.dtype,
         item_shape,
         int(x.shape[0]),
-        ItemTree.from_bytes(data, len(data) // x.shape[0]).root,
+        ItemTree.from_bytes(data, len(data) // x.shape[0], leaf_items).root,
         BlobRef.of(data, input_urls),
     )
     outputs = []
@@ -69,9 +81,22 @@ def build_manifest(
         model.flops_per_item,
         int(deadline),
         energy if energy is not None and energy_json(energy) else None,
+        leaf_items,
     )
     manifest.to_bytes()  # size limit
     return manifest
+
+
+def input_tree(manifest: Manifest, data: bytes) -> ItemTree:
+    """The tree over the input file whose root must be the manifest's ``inputs.root``."""
+    return ItemTree.from_bytes(data, manifest.inputs.item_size, manifest.leaf_items)
+
+
+def output_tree(manifest: Manifest, data: bytes | Sequence[bytes]) -> ItemTree:
+    """The tree over the outputs (the file, or its records) whose root is the job's ``resultHash``."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return ItemTree.from_bytes(bytes(data), manifest.record_size, manifest.leaf_items)
+    return ItemTree(list(data), manifest.leaf_items)
 
 
 def check_model(manifest: Manifest, model: OnnxModel) -> None:

@@ -23,10 +23,14 @@ Schema, version 1 (every field required unless marked)::
      "deadline": 1764633600,                      # unix seconds, = the escrow job's deadline
      "energy":  {"max_mj_per_item": 1500,          # optional (absent: no energy terms), integers:
                  "min_gflops_per_watt": 200,       # providers honour them at acceptance
-                 "prefer_efficient": true}}        # (oracle.energy.EnergyPolicy / energy_ok)
+                 "prefer_efficient": true},        # (oracle.energy.EnergyPolicy / energy_ok)
+     "tree":    {"leaf_items": 64}}            # optional: items per leaf of both item trees
 
 ``energy`` lists only the terms it sets (``prefer_efficient`` only when true, no empty object), so
 one set of terms has one encoding; a manifest without it is byte for byte what it was before.
+``tree`` likewise: absent means one item per leaf (the first trees' format); present, ``leaf_items``
+is 2 to 65536, and it shapes both the inputs' ``root`` and the outputs' tree whose root is the
+job's ``resultHash`` (:mod:`oracle.work.items`; :func:`oracle.work.job.build_manifest` uses 64).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from oracle.work.blobs import BlobRef
 from oracle.work.content import hex32, parse_digest, sha256
 from oracle.work.equality import Equality
 from oracle.work.errors import BlobError, ManifestError
-from oracle.work.items import DTYPES, dtype_of
+from oracle.work.items import DTYPES, MAX_LEAF_ITEMS, dtype_of
 
 VERSION = 1
 KIND = "onnx-batch"
@@ -159,6 +163,8 @@ class Manifest:
     deadline: int
     energy: EnergyPolicy | None = None
     """The optional energy terms (None: the manifest has no ``energy`` object)."""
+    leaf_items: int = 1
+    """Items per leaf of the input and output item trees (1: no ``tree`` object)."""
 
     @property
     def model_id(self) -> int:
@@ -198,6 +204,7 @@ class Manifest:
             "cost": {"flops_per_item": self.flops_per_item},
             "deadline": self.deadline,
             **({"energy": energy_json(self.energy)} if self.energy is not None else {}),
+            **({"tree": {"leaf_items": self.leaf_items}} if self.leaf_items != 1 else {}),
         }
 
     def to_bytes(self) -> bytes:
@@ -248,8 +255,8 @@ def manifest_from_json(obj: Any) -> Manifest:
     top = _obj(
         obj,
         "manifest",
-        {"version", "kind", "model", "runtime", "inputs", "outputs", "cost", "deadline", "energy"},
-        frozenset({"energy"}),
+        {"version", "kind", "model", "runtime", "inputs", "outputs", "cost", "deadline", "energy", "tree"},
+        frozenset({"energy", "tree"}),
     )
     if top["version"] != VERSION:
         raise ManifestError(f"manifest.version must be {VERSION}, got {top['version']!r}")
@@ -300,7 +307,13 @@ def manifest_from_json(obj: Any) -> Manifest:
     flops = _int(cost["flops_per_item"], "manifest.cost.flops_per_item", 1, 1 << 50)
     deadline = _int(top["deadline"], "manifest.deadline", 1, (1 << 40) - 1)
     energy = _energy(top["energy"]) if "energy" in top else None
-    return Manifest(model, opset, inputs, tuple(outputs), flops, deadline, energy)
+    leaf_items = 1
+    if "tree" in top:
+        tree = _obj(top["tree"], "manifest.tree", {"leaf_items"})
+        leaf_items = _int(
+            tree["leaf_items"], "manifest.tree.leaf_items (leave tree out for 1)", 2, MAX_LEAF_ITEMS
+        )
+    return Manifest(model, opset, inputs, tuple(outputs), flops, deadline, energy, leaf_items)
 
 
 def energy_json(policy: EnergyPolicy) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from oracle.client.jobs import JobClient
 from oracle.deployment import load_deployment
 from oracle.provider.jobs_agent import JobAgent
 from oracle.provider.jobs_policy import JobPolicy
+from oracle.work import job as work
 from oracle.work.content import sha256
 from oracle.work.escrow import Escrow
-from oracle.work.items import ItemTree
 from tests.conftest import CORE_PARAMS
 from tests.support.core import ETHER, gpu_uuid, node_id
 from tests.support.work import demo_bytes
@@ -142,7 +142,7 @@ class WrongLabelAgent(JobAgent):
         records = [
             bytes(outputs[i : i + manifest.record_size]) for i in range(0, len(outputs), manifest.record_size)
         ]
-        tree = ItemTree(records)
+        tree = work.output_tree(manifest, records)
         digest = self.store.put(bytes(outputs))
         self._trees[rec.job_id] = (manifest, tree)
         return self.records.put(rec, outputs="0x" + digest.hex(), root="0x" + tree.root.hex())
