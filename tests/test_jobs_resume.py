@@ -154,10 +154,8 @@ def test_an_input_check_failing_after_a_restart_stops_the_job_before_anything_is
             first.poll_once()
         first.stop()
 
-        class WrongTree:  # what the agent's input check sees: items that are not the manifest's
-            root = bytes(32)
-
-        monkeypatch.setattr(jobs_inputs.work, "input_tree", lambda manifest, data: WrongTree())
+        # what the agent's input check sees: items that are not the manifest's
+        monkeypatch.setattr(jobs_inputs.work, "input_root", lambda manifest, arrivals: bytes(32))
         steps = []
         second = world.agent(
             client=client, state="bad-inputs", on_step=lambda s, j, i: steps.append(s), batch_size=BATCH

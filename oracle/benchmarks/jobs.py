@@ -8,11 +8,17 @@ What is timed, per model (the demo ``digits`` and the ~100x ``digits-large``), o
 
 - ``bare``: one ONNX Runtime session already loaded, the inputs already in memory, ``run`` in
   chunks of ``--batch`` items: what the inference alone costs.
-- the provider's job, by the agent's own functions: fetch the input file over HTTP from a blob
-  server on loopback (SHA-256 checked), recompute the input item tree against the manifest root,
-  fetch + check + load the model, the chunked run with each chunk stored as a blob and journaled
-  in the SQLite journal (fsync), the outputs file and its item tree (= ``resultHash``), then
-  serving 16 openings over HTTP. Chain transactions are not in it (their gas is in GAS.md; the
+- the provider's job, by the agent's own functions: fetch + check + load the model and warm its
+  session with one chunk of zeros (a fresh session's first full chunk runs ~40% slower while
+  ONNX Runtime grows its memory arena; the agent keeps one session per model across jobs, so this
+  is a fixed cost of a model's first job), fetch the input file over HTTP from a blob server on
+  loopback (sent with ``sendfile``) with its SHA-256 and the input item tree checked on two threads,
+  the chunked run with each chunk stored as a blob and journaled in the SQLite journal (fsync, on
+  the worker), the outputs file and its item tree (= ``resultHash``), then serving 16 openings
+  over HTTP.
+- the slope (``--long``): the whole provider job and bare ONNX Runtime on digits-large at
+  ``--items`` and ``--long`` items; (job(long) - job(items)) / (long - items) is the per-item cost
+  with every fixed cost cancelled, what a job whose inference takes 10 s or more pays per item. Chain transactions are not in it (their gas is in GAS.md; the
   devnet time is the demo's).
 - the overlap (:mod:`oracle.provider.jobs_compute`): a 1-thread session leaves a core free while it
   infers, as a GPU node's CPU is free while its GPU runs; the agent's chunked run (each chunk's
@@ -45,6 +51,7 @@ from oracle.benchmarks.jobs_report import (
     RUN_STEP,
     SAMPLES,
     ModelRun,
+    Slope,
     Steps,
     record,
     report,
@@ -55,7 +62,7 @@ from oracle.work import demo_model
 from oracle.work import job as work
 from oracle.work.blob_server import BlobServer, json_reply
 from oracle.work.blobs import BlobStore, Fetcher
-from oracle.work.items import ItemTree, Opening, check_openings
+from oracle.work.items import DTYPES, ItemTree, Opening, check_openings
 from oracle.work.runtime import OnnxModel
 
 
@@ -93,33 +100,7 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
         )
         best: Steps | None = None
         for r in range(repeats):
-            store = BlobStore(tmp / f"{name}-provider-{r}")
-            journal = Journal(tmp / f"{name}-journal-{r}.sqlite")
-            fetcher = Fetcher(store)
-            steps = Steps()
-            m = OnnxModel(fetcher.fetch(manifest.model), device="cpu", spinning=False)
-            work.check_model(manifest, m)
-            steps.mark(FIXED_STEPS[0])
-            inputs = fetcher.fetch(manifest.inputs.blob)  # type: ignore[arg-type]
-            steps.mark(PER_ITEM_STEPS[0])
-            assert work.input_tree(manifest, inputs).root == manifest.inputs.root
-            steps.mark(PER_ITEM_STEPS[1])
-            xs = work.input_array(manifest, inputs)
-            chunks = run_chunks(
-                manifest,
-                m,
-                xs,
-                store,
-                batch,
-                [],
-                lambda c, d, j=journal: j.set_meta("job/bench/1", ",".join(c)),
-            )
-            steps.mark(RUN_STEP)
-            _, tree = commit_outputs(manifest, store, chunks)
-            steps.mark(PER_ITEM_STEPS[2])
-            openings = _serve_openings(tree, SAMPLES)
-            steps.mark(FIXED_STEPS[1])
-            journal.close()
+            steps, tree, openings = provider_job(manifest, batch, tmp / f"{name}-provider-{r}")
             if best is None:
                 best = steps
             else:  # each step's best wall and best CPU over the repeats (a shared machine's noise)
@@ -136,6 +117,89 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
     overlap = measure_overlap(data, manifest, x, batch, repeats, tmp / f"{name}-overlap")
     return ModelRun(
         name, model.flops_per_item, items, bare, bare_cpu, best, check, rerun_batch, rerun_single, overlap
+    )
+
+
+def provider_job(manifest, batch: int, tmp: Path) -> tuple[Steps, ItemTree, list[Opening]]:
+    """The provider's side of one job, step by step, by the agent's own functions (module doc)."""
+    store = BlobStore(tmp)
+    journal = Journal(tmp / "journal.sqlite")
+    fetcher = Fetcher(store)
+    steps = Steps()
+    m = OnnxModel(fetcher.fetch(manifest.model), device="cpu", spinning=False)
+    work.check_model(manifest, m)
+    m.run(np.zeros((batch, *manifest.inputs.item_shape), dtype=DTYPES[manifest.inputs.dtype]))  # warm-up
+    steps.mark(FIXED_STEPS[0])
+
+    def check_tree(arrivals) -> None:  # as the agent's (oracle.provider.jobs_inputs)
+        assert work.input_root(manifest, arrivals) == manifest.inputs.root
+
+    inputs = fetcher.fetch(manifest.inputs.blob, alongside=check_tree, buffer=True)
+    steps.mark(PER_ITEM_STEPS[0])
+    chunks = run_chunks(
+        manifest,
+        m,
+        work.input_array(manifest, inputs),
+        store,
+        batch,
+        [],
+        lambda c, d, j=journal: j.set_meta("job/bench/1", ",".join(c)),
+    )
+    steps.mark(RUN_STEP)
+    _, tree = commit_outputs(manifest, store, chunks)
+    steps.mark(PER_ITEM_STEPS[1])
+    openings = _serve_openings(tree, SAMPLES)
+    steps.mark(FIXED_STEPS[1])
+    fetcher.flush()
+    steps.mark(PER_ITEM_STEPS[2])
+    journal.close()
+    return steps, tree, openings
+
+
+def measure_slope(name: str, sizes: tuple[int, int], batch: int, repeats: int, tmp: Path) -> Slope:
+    """Bare ONNX Runtime and the whole provider job at two item counts: the difference over the
+    difference in items is the per-item cost with every fixed cost cancelled (the model's
+    session, the last chunk's tail, the openings), i.e. what a job pays per item once it is long."""
+    data = demo_model.model_bytes(name)
+    model = OnnxModel(data, device="cpu", spinning=False)
+    walls, cpus, job_walls, job_cpus = [], [], [], []
+    for n in sizes:
+        x = np.tile(demo_model.test_set(1000)[0], (-(-n // 1000), 1))[:n]
+        model.run(x[:batch])
+        wall = cpu = float("inf")
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            model.run(x, batch_size=batch)
+            wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+        walls.append(wall)
+        cpus.append(cpu)
+        source = BlobStore(tmp / f"slope-{n}-requester")
+        server = BlobServer(source)
+        server.start()
+        try:
+            manifest = work.build_manifest(
+                model,
+                x,
+                2_000_000_000,
+                model_urls=[server.blob_url(source.put(data))],
+                input_urls=[server.blob_url(source.put(work.input_bytes(x)))],
+            )
+            jw = jc = float("inf")
+            for r in range(repeats):
+                steps, _, _ = provider_job(manifest, batch, tmp / f"slope-{n}-{r}")
+                jw, jc = min(jw, sum(steps.wall.values())), min(jc, sum(steps.cpu.values()))
+        finally:
+            server.stop()
+        job_walls.append(jw)
+        job_cpus.append(jc)
+    d = sizes[1] - sizes[0]
+    return Slope(
+        name,
+        sizes,
+        (walls[1] - walls[0]) / d * 1e6,
+        (cpus[1] - cpus[0]) / d * 1e6,
+        (job_walls[1] - job_walls[0]) / d * 1e6,
+        (job_cpus[1] - job_cpus[0]) / d * 1e6,
     )
 
 
@@ -228,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--trials", type=int, default=20_000)
+    p.add_argument(
+        "--long", type=int, default=100_000, help="the larger item count of the per-item slope (0: none)"
+    )
     p.add_argument("--no-record", action="store_true")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
             measure_model(n, args.items, args.batch, args.repeats, Path(tmp))
             for n in ("digits", "digits-large")
         ]
+        slope = (
+            measure_slope("digits-large", (args.items, args.long), args.batch, args.repeats, Path(tmp))
+            if args.long > args.items
+            else None
+        )
     shards = measure_shards("digits-large", args.items, args.batch)
-    section = report(runs, shards, args.trials)
+    section = report(runs, shards, args.trials, slope)
     print(section)
     if not args.no_record:
         record(section)

@@ -1,9 +1,13 @@
 """A job's inference in chunks, with the protocol's work overlapped: while ONNX Runtime runs
 chunk ``k`` (it releases the GIL), one worker thread stores chunk ``k - 1``'s outputs as a blob
-(fsynced) and hashes their Merkle leaves, and may verify the input item tree alongside.
+(fsynced), hashes their Merkle leaves and reports the chunk to ``on_chunk`` (where the agent
+journals it: a SQLite commit, another fsync), and may verify the input item tree alongside. So the
+two fsyncs of each chunk (~5-10 ms here, a 4,096-item chunk of digits-large infers in ~40 ms) wait
+beside the inference, not in front of the next chunk.
 
 Crash safety is the same as a serial run: a chunk's digest reaches ``on_chunk`` (where the agent
-journals it) only after its blob is stored, chunks are reported in order, and a restart resumes
+journals it) only after its blob is stored, chunks are reported in order (one worker, in
+submission order), and a restart resumes
 after the last reported chunk; a chunk stored but not yet reported is computed again (its blob is
 the same bytes, so storing it twice is a no-op). A failed input check raises before the run
 returns, so nothing is committed or submitted on wrong inputs.
@@ -78,15 +82,14 @@ def run_chunks(
     names = [o.name for o in manifest.outputs]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-chunks") as pool:
         check: Future[None] | None = pool.submit(verify) if verify is not None else None
-        pending: tuple[int, int, Future[tuple[str, bytes, bytes]]] | None = None
+        pending: Future[None] | None = None
 
-        def collect() -> None:
-            assert pending is not None
-            k, end, fut = pending
-            digest, data, leaves = fut.result()
+        def finish(k: int, start: int, end: int, data: bytes) -> None:
+            """On the worker, in chunk order: store, hash, then report (journal) the chunk."""
+            digest, data, leaves = _finish(store, data, start, size, group)
             run.chunks.append(digest)
             run.parts[k] = (data, leaves)
-            run.items_computed += end - k * batch
+            run.items_computed += end - start
             on_chunk(list(run.chunks), end)
 
         for start in range(len(run.chunks) * batch, count, batch):
@@ -95,16 +98,14 @@ def run_chunks(
             run.infer_s += time.perf_counter() - t0
             data = work.pack_outputs(manifest, outs)
             if pending is not None:
-                collect()
-            fut: Future[tuple[str, bytes, bytes]]
+                pending.result()  # at most one chunk waits: bounded memory, errors raised in order
+            end = min(start + batch, count)
             if overlap:
-                fut = pool.submit(_finish, store, data, start, size, group)
+                pending = pool.submit(finish, start // batch, start, end, data)
             else:
-                fut = Future()
-                fut.set_result(_finish(store, data, start, size, group))
-            pending = (start // batch, min(start + batch, count), fut)
+                finish(start // batch, start, end, data)
         if pending is not None:
-            collect()
+            pending.result()
         if check is not None:
             check.result()
     return run

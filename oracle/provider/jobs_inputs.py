@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from oracle.provider.jobs_policy import JobPolicy
 from oracle.work import job as work
+from oracle.work.arrivals import Arrivals
 from oracle.work.blobs import Fetcher
 from oracle.work.errors import InputError
 from oracle.work.manifest import Manifest
@@ -40,16 +41,23 @@ class JobInputs:
         inputs = self.last_inputs.get(blob.digest)
         if inputs is not None:  # fetched and checked once per agent run (a restart checks again)
             return model, inputs, None
-        inputs, digest = self.fetcher.fetch(blob), blob.digest
+        digest = blob.digest
 
-        def check_tree() -> None:
-            if work.input_tree(manifest, inputs).root != manifest.inputs.root:
+        def check_tree(arrivals: Arrivals) -> None:
+            if work.input_root(manifest, arrivals) != manifest.inputs.root:
                 raise InputError("the input items do not match the manifest's Merkle root")
-            self.last_inputs = {digest: inputs}  # the last job's inputs only: bounded memory
 
-        if not defer_tree:
-            check_tree()
-        return model, inputs, check_tree if defer_tree else None
+        if not defer_tree:  # the tree hashed while the file arrives, beside its SHA-256
+            inputs = self.fetcher.fetch(blob, alongside=check_tree, buffer=True)
+            self.last_inputs = {digest: inputs}  # the last job's inputs only: bounded memory
+            return model, inputs, None
+        inputs = self.fetcher.fetch(blob, buffer=True)
+
+        def deferred() -> None:
+            check_tree(Arrivals.complete(inputs))
+            self.last_inputs = {digest: inputs}
+
+        return model, inputs, deferred
 
     def throughput(self, model: OnnxModel, inputs: bytes, manifest: Manifest) -> float:
         """FLOP/s of this model here (the config's ``flops_per_s``, else measured once per model on up

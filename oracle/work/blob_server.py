@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from oracle.work.blobs import DEFAULT_TIMEOUT_S, BlobStore
@@ -55,6 +57,8 @@ class BlobServer:
         self.routes = dict(routes or {})
         self.max_put_bytes = max_put_bytes
         self.uploads = threading.BoundedSemaphore(MAX_UPLOADS)
+        self._verified: set[tuple[bytes, int, int]] = set()
+        self._verified_lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), _handler_for(self, timeout_s))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -92,6 +96,35 @@ class BlobServer:
             except BlobError as exc:
                 return _json_reply(404, {"error": str(exc)})
         return _json_reply(404, {"error": f"unknown path {path}: use /blobs/<sha256 hex>"})
+
+    def blob_file(self, path: str) -> Path | None:
+        """The stored file ``GET path`` sends as it is (no route takes the path, it names a blob
+        that is here and hashes to its name), or None (:meth:`serve` answers instead). Each file
+        is hashed once per (size, modification time) -- the first time it is asked for -- and then
+        sent from disk with ``sendfile``: a 10 MB input file is served without being read into
+        Python or hashed again per request (every reader checks it anyway: :class:`Fetcher`)."""
+        if any(path.startswith(prefix) for prefix in self.routes):
+            return None
+        match = BLOB_PATH.match(path)
+        if not match:
+            return None
+        digest = bytes.fromhex(match.group(2))
+        file = self.store.path_of(digest)
+        try:
+            st = file.stat()
+        except OSError:
+            return None
+        key = (digest, st.st_size, st.st_mtime_ns)
+        with self._verified_lock:
+            known = key in self._verified
+        if not known:
+            try:
+                self.store.get(digest)
+            except BlobError:
+                return None
+            with self._verified_lock:
+                self._verified.add(key)
+        return file
 
     def receive(self, path: str, length: int | None, read: Callable[[int], bytes]) -> tuple[int, str, bytes]:
         """``PUT path`` with a body of ``length`` bytes (None: not given) read by ``read(n)``."""
@@ -184,8 +217,29 @@ def _handler_for(server: BlobServer, timeout_s: float) -> type[BaseHTTPRequestHa
                 },
             )
 
+        def _send_file(self, file: Path) -> bool:
+            try:
+                f = file.open("rb")
+            except OSError:
+                return False
+            with f:
+                size = os.fstat(f.fileno()).st_size
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(size))
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+                try:
+                    self.connection.sendfile(f)
+                except OSError:  # the reader went away mid-file
+                    self.close_connection = True
+            return True
+
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
+            file = server.blob_file(parts.path)
+            if file is not None and self._send_file(file):
+                return
             try:
                 status, ctype, body = server.serve(parts.path, parse_qs(parts.query))
             except Exception as exc:  # noqa: BLE001 - a route's bug must not kill the server thread

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oracle.work.arrivals import Arrivals, read_alongside
 from oracle.work.content import cid_of_digest, hex32, parse_digest, sha256
 from oracle.work.errors import BlobError, BlobMismatch
 
@@ -80,9 +84,13 @@ class BlobStore:
     def path_of(self, digest: bytes) -> Path:
         return self.root / digest.hex()
 
-    def put(self, data: bytes, digest: bytes | None = None) -> bytes:
+    def put(self, data: bytes, digest: bytes | None = None, durable: bool = True) -> bytes:
         """Store ``data``; returns its digest (storing the same bytes twice is a no-op).
-        ``digest``: its SHA-256 when the caller has just checked it (not hashed again)."""
+        ``digest``: its SHA-256 when the caller has just checked it (not hashed again).
+        ``durable=False``: no fsync, for a copy of a file that can be fetched again (a power
+        loss can then leave it torn, which :meth:`get` detects by its hash and
+        :meth:`Fetcher.fetch` answers by fetching it again); what only this node has (the outputs
+        it computed) is always fsynced before it is reported."""
         digest = sha256(data) if digest is None else digest
         path = self.path_of(digest)
         if not path.exists():
@@ -90,8 +98,9 @@ class BlobStore:
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
+                    if durable:
+                        f.flush()
+                        os.fsync(f.fileno())
                 os.replace(tmp, path)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -154,32 +163,115 @@ def gateway_url(gateway: str, cid: str) -> str:
     return f"{gateway.rstrip('/')}/ipfs/{cid}"
 
 
+_WRITER: ThreadPoolExecutor | None = None
+_WRITER_LOCK = threading.Lock()
+BACKGROUND_BYTES = 1 << 20
+"""A fetched file at least this large is written to the store by a writer thread (module doc)."""
+_PIECE = 1 << 20
+
+
+def _writer() -> ThreadPoolExecutor:
+    global _WRITER
+    with _WRITER_LOCK:
+        if _WRITER is None:
+            _WRITER = ThreadPoolExecutor(1, thread_name_prefix="blob-writer", initializer=_lowest_priority)
+        return _WRITER
+
+
+def _lowest_priority() -> None:
+    """The writer thread runs at nice 19 (Linux sets it per thread): a copy being kept never
+    takes a core from inference; where a core is idle (a GPU node) it runs at once."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+def _sha256_of(arrivals: Arrivals) -> bytes:
+    h = hashlib.sha256()
+    for piece in arrivals.pieces():
+        h.update(piece)
+    return h.digest()
+
+
 @dataclass
 class Fetcher:
     """Fetches :class:`BlobRef` files into a store, checking size and SHA-256 on every fetch.
 
     ``gateway``: base URL of an IPFS path gateway for ``ipfs://`` addresses (none: those are
-    skipped with a reason). ``max_bytes`` bounds any single download."""
+    skipped with a reason). ``max_bytes`` bounds any single download.
+
+    A file of known size is hashed while it downloads (:mod:`oracle.work.arrivals`), and a
+    checked file of :data:`BACKGROUND_BYTES` or more is written to the store by a writer thread
+    (no fsync: the copy can be fetched again) while the caller goes on with the bytes; until it is
+    written, this fetcher answers a fetch of it from memory. :meth:`flush` waits for the writes."""
 
     store: BlobStore
     gateway: str | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_bytes: int = DEFAULT_MAX_BLOB_BYTES
     fetched_bytes: int = field(default=0, init=False)
+    _pending: dict[bytes, tuple[bytes, Future]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def _download(self, url: str, limit: int) -> bytes:
+    def _open(self, url: str) -> Any:
         req = urllib.request.Request(url, headers={"Accept": "application/octet-stream"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                data = resp.read(limit + 1)
+            return urllib.request.urlopen(req, timeout=self.timeout_s)
         except urllib.error.HTTPError as exc:
             raise BlobError(f"HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise BlobError(f"unreachable ({reason})") from None
+
+    def _download(self, url: str, limit: int) -> bytes:
+        try:
+            with self._open(url) as resp:
+                data = resp.read(limit + 1)
+        except (OSError, TimeoutError, http.client.HTTPException) as exc:
+            raise BlobError(f"unreachable ({exc!r})") from None
         if len(data) > limit:
             raise BlobError(f"served more than {limit} bytes")
         return data
+
+    def _download_into(self, url: str, arrivals: Arrivals) -> None:
+        """The body of ``url`` into ``arrivals`` (at most its size; more is an error)."""
+        view, size = arrivals.buffer, arrivals.size
+        try:
+            with self._open(url) as resp:
+                got = 0
+                while got < size:
+                    n = resp.readinto(view[got : min(size, got + _PIECE)])
+                    if not n:
+                        break
+                    got += n
+                    arrivals.arrived(n)
+                if got == size and resp.read(1):
+                    raise BlobError(f"served more than {size} bytes")
+        except (OSError, TimeoutError, http.client.HTTPException) as exc:
+            raise BlobError(f"unreachable ({exc!r})") from None
+
+    def _keep(self, data: bytes, digest: bytes) -> None:
+        """Store a checked copy (module doc: in the background when it is large)."""
+        if len(data) < BACKGROUND_BYTES:
+            self.store.put(data, digest, durable=False)
+            return
+        with self._lock:
+            if digest in self._pending:
+                return
+            future = _writer().submit(self.store.put, data, digest, False)
+            self._pending[digest] = (data, future)
+
+        def written(_: Future) -> None:
+            with self._lock:
+                self._pending.pop(digest, None)
+
+        future.add_done_callback(written)
+
+    def flush(self) -> None:
+        """Wait until every fetched file is in the store (a failed write raises here)."""
+        with self._lock:
+            futures = [f for _, f in self._pending.values()]
+        for f in futures:
+            f.result()
 
     def _source_url(self, url: str, ref: BlobRef) -> str:
         if url.startswith("ipfs://"):
@@ -193,29 +285,73 @@ class Fetcher:
             return url
         raise BlobError("unsupported scheme (use http://, https:// or ipfs://)")
 
-    def fetch(self, ref: BlobRef, extra_urls: Sequence[str] = (), max_size: int | None = None) -> bytes:
+    def _local(self, ref: BlobRef) -> bytes | None:
+        """The bytes of ``ref`` if this node has them (being written, or in the store and intact)."""
+        with self._lock:
+            pending = self._pending.get(ref.digest)
+        if pending is not None:
+            return pending[0]
+        if self.store.has(ref.digest):
+            try:
+                return self.store.get(ref.digest)
+            except BlobError:  # torn or altered on disk (module doc of BlobStore.put): fetch again
+                with contextlib.suppress(OSError):
+                    self.store.path_of(ref.digest).unlink()
+        return None
+
+    def fetch(
+        self,
+        ref: BlobRef,
+        extra_urls: Sequence[str] = (),
+        max_size: int | None = None,
+        alongside: Callable[[Arrivals], object] | None = None,
+        buffer: bool = False,
+    ) -> bytes:
         """The bytes of ``ref``: from the store if present, else the first source whose body has
         the right size and SHA-256 (stored on success). :class:`BlobError` lists why each failed.
-        ``max_size`` instead of a known size: any size up to it (``ref.size`` is then ignored)."""
-        if self.store.has(ref.digest):
-            return self.store.get(ref.digest)
+        ``max_size`` instead of a known size: any size up to it (``ref.size`` is then ignored).
+        ``alongside(arrivals)``: another check of the bytes (a job's input item tree), run on its
+        own thread while the file downloads and is hashed; its exception is raised once the
+        bytes are known to be the address's. ``buffer``: a downloaded file may come back as the
+        bytearray it was received in, not copied into a bytes object (the caller must not change
+        it; a large job input file, read by NumPy)."""
+        data = self._local(ref)
+        if data is not None:
+            if alongside is not None:
+                alongside(Arrivals.complete(data))
+            return data
         limit = ref.size if max_size is None else max_size
         if limit > self.max_bytes:
             raise BlobError(f"blob {ref.hex} is {limit} bytes, above the fetch limit of {self.max_bytes}")
         failures: list[str] = []
         for url in [*ref.urls, *extra_urls]:
             try:
-                data = self._download(self._source_url(url, ref), limit)
-                if max_size is None and len(data) != ref.size:
-                    raise BlobError(f"served {len(data)} bytes, expected {ref.size}")
-                got = sha256(data)
+                source = self._source_url(url, ref)
+                side: Future | None = None
+                if max_size is None:
+                    arrivals = Arrivals(ref.size)
+                    readers: list[Callable[[Arrivals], object]] = [_sha256_of]
+                    if alongside is not None:
+                        readers.append(alongside)
+                    futures = read_alongside(arrivals, readers, lambda a, u=source: self._download_into(u, a))
+                    if arrivals.received != ref.size:
+                        raise BlobError(f"served {arrivals.received} bytes, expected {ref.size}")
+                    got, side = futures[0].result(), futures[-1] if alongside is not None else None
+                    data = arrivals.data(copy=not buffer)
+                else:
+                    data = self._download(source, limit)
+                    got = sha256(data)
                 if got != ref.digest:
                     raise BlobError(f"served bytes hashing to {hex32(got)}, not to the address")
             except BlobError as exc:
                 failures.append(f"{url}: {exc}")
                 continue
-            self.store.put(data, got)
+            self._keep(data, got)
             self.fetched_bytes += len(data)
+            if side is not None:
+                side.result()
+            elif alongside is not None:  # fetched without a known size: checked after the fact
+                alongside(Arrivals.complete(data))
             return data
         if not failures:
             raise BlobError(f"blob {ref.hex} is not in the store and has no URL to fetch it from")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oracle.merkle import LEAF_PREFIX, MerkleTree, packed_leaves, verify_leaf, verify_proof
+from oracle.work.arrivals import Arrivals
 from oracle.work.errors import InputError, ProofError
 
 DEFAULT_LEAF_ITEMS = 64
@@ -95,6 +96,19 @@ def group_leaves(data: bytes | memoryview, item_size: int, group: int, first_lea
     return b"".join(
         group_leaf(first_leaf + k, view[o : o + span]) for k, o in enumerate(range(0, len(view), span))
     )
+
+
+def streamed_root(arrivals: Arrivals, item_size: int, group: int) -> bytes:
+    """The root of :class:`ItemTree` over a file while it arrives (leaves hashed piece by piece,
+    each piece a whole number of leaves): what :func:`ItemTree.from_bytes` gives, without waiting
+    for the whole file."""
+    span, parts, first = item_size * group, [], 0
+    for piece in arrivals.pieces(span):
+        parts.append(group_leaves(piece, item_size, group, first))
+        first += -(-len(piece) // span)
+    if not first:
+        raise InputError("a job has at least one item")
+    return MerkleTree.from_packed(b"".join(parts)).root
 
 
 def leaf_count(count: int, group: int) -> int:

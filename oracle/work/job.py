@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oracle.energy import EnergyPolicy
+from oracle.work.arrivals import Arrivals
 from oracle.work.blobs import BlobRef
 from oracle.work.equality import Equality
 from oracle.work.errors import InputError, ManifestError
@@ -25,6 +26,7 @@ from oracle.work.items import (
     pack,
     pack_file,
     split_items,
+    streamed_root,
     unpack,
 )
 from oracle.work.manifest import InputSpec, Manifest, OutputSpec, energy_json
@@ -90,6 +92,11 @@ def build_manifest(
 def input_tree(manifest: Manifest, data: bytes) -> ItemTree:
     """The tree over the input file whose root must be the manifest's ``inputs.root``."""
     return ItemTree.from_bytes(data, manifest.inputs.item_size, manifest.leaf_items)
+
+
+def input_root(manifest: Manifest, arrivals: Arrivals) -> bytes:
+    """:func:`input_tree`'s root over an input file as it arrives (:mod:`oracle.work.arrivals`)."""
+    return streamed_root(arrivals, manifest.inputs.item_size, manifest.leaf_items)
 
 
 def output_tree(manifest: Manifest, data: bytes | Sequence[bytes]) -> ItemTree:
