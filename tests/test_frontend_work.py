@@ -22,12 +22,14 @@ import numpy as np
 from eth_utils import keccak
 
 from oracle.energy import EnergyPolicy
-from oracle.merkle import MerkleTree, row_leaf
+from oracle.merkle import MerkleTree
 from oracle.work.manifest import parse_manifest
 from tests.support.frontend import connect_dev, onnx_file, outcome, screenshot
 
 TOKEN = 10**18
 REQUESTER, PROVIDER, CREATOR = 5, 1, 6
+ITEMS = 130  # three leaves of the item trees: 64, 64 and 2 items
+SHOWN = 24  # outputs the page draws (frontend/src/sections/batch.js SHOWN)
 
 
 # ---- a small ONNX classifier written field by field: logits = x @ W, label = argmax(logits)
@@ -77,10 +79,14 @@ def onnx_classifier(w: np.ndarray) -> bytes:
     return _vi(1, 8) + _ld(2, b"page-test") + _ld(7, graph) + _ld(8, _vi(2, 17))
 
 
-def items_root(data: bytes, item_size: int) -> str:
-    items = [data[i : i + item_size] for i in range(0, len(data), item_size)]
-    tree = MerkleTree([row_leaf(i, np.frombuffer(it, dtype="<i4")) for i, it in enumerate(items)])
-    return "0x" + tree.root.hex()
+def items_root(data: bytes, item_size: int, group: int = 64) -> str:
+    """The item tree computed here from its definition: leaf j over items j*group.. (oracle/work/items.py)."""
+    span = item_size * group
+    leaves = [
+        hashlib.sha256(b"\x00" + j.to_bytes(4, "big") + data[o : o + span]).digest()
+        for j, o in enumerate(range(0, len(data), span))
+    ]
+    return "0x" + MerkleTree(leaves).root.hex()
 
 
 def provider_node(devnet):
@@ -155,7 +161,7 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
         500,
         sender=CREATOR,
     )
-    x = rng.random((6, 256)).astype("<f4")
+    x = rng.random((ITEMS, 256)).astype("<f4")
     npy = io.BytesIO()
     np.save(npy, x)
     node_id, node_url = provider_node(devnet)
@@ -177,7 +183,7 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     )
     # the blob endpoint left empty: the page asks the nodes' /services for a job agent
     page.click("#run-job-form button")
-    assert "Job posted: 6 items" in outcome(page, "#jobs-msg")
+    assert f"Job posted: {ITEMS} items" in outcome(page, "#jobs-msg")
 
     escrow = devnet.contract("JobEscrow")
     job_id = escrow.functions.jobCount().call()
@@ -192,14 +198,14 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     assert json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode() == manifest_bytes  # canonical
     parsed = parse_manifest(manifest_bytes)  # the oracle reads the page's manifest as its own
     assert parsed.spec_hash.hex() == spec[2:] and parsed.model_id == int(model_hex, 16)
-    assert parsed.inputs.count == 6 and [o.name for o in parsed.outputs] == ["label", "logits"]
+    assert parsed.inputs.count == ITEMS and [o.name for o in parsed.outputs] == ["label", "logits"]
     assert get(f"{agent}/blobs/{inputs_hex}") == inputs
     assert get(f"{agent}/blobs/{model_hex[2:]}") == model and posted.args.modelId == int(model_hex, 16)
     assert manifest["inputs"] == {
         "name": "x",
         "dtype": "float32",
         "item_shape": [256],
-        "count": 6,
+        "count": ITEMS,
         "root": items_root(inputs, 256 * 4),
         "blob": {
             "sha256": "0x" + inputs_hex,
@@ -211,6 +217,7 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     assert manifest["model"]["sha256"] == model_hex and manifest["model"]["size"] == len(model)
     assert manifest["runtime"] == {"format": "onnx", "opset": 17}
     assert manifest["cost"] == {"flops_per_item": 2 * 256 * 10}
+    assert manifest["tree"] == {"leaf_items": 64} and parsed.leaf_items == 64
     assert manifest["deadline"] == posted.args.deadline
     assert manifest["outputs"] == [
         {"name": "label", "dtype": "int64", "item_shape": [], "equality": {"rule": "exact"}},
@@ -231,7 +238,7 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     [submitted] = escrow.events.ResultSubmitted.get_logs(from_block=0, argument_filters={"jobId": job_id})
     assert "0x" + submitted.args.resultHash.hex() == items_root(outputs, 8 + 40)  # checked independently
     labels = (x @ w).argmax(axis=1)
-    assert [int(np.frombuffer(outputs[i * 48 : i * 48 + 8], "<i8")[0]) for i in range(6)] == labels.tolist()
+    assert [int(np.frombuffer(outputs[i * 48 : i * 48 + 8], "<i8")[0]) for i in range(ITEMS)] == labels.tolist()
 
     def tampered(route):  # the agent's real answer with its last bit flipped, once
         real = route.fetch()
@@ -250,8 +257,8 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
         int(e.get_attribute("data-output-label"))
         for e in page.query_selector_all(f"{outputs_row} [data-output-label]")
     ]
-    assert shown == labels.tolist()
-    assert page.locator(f"{outputs_row} canvas.thumb").count() == 6  # each input drawn next to its label
+    assert shown == labels.tolist()[:SHOWN] and f"first {SHOWN} shown" in page.inner_text("#jobs-msg")
+    assert page.locator(f"{outputs_row} canvas.thumb").count() == SHOWN  # each input drawn next to its label
     screenshot(page, "16-job-outputs")
 
     # energy terms from the same form: written into the manifest as the oracle parses them, and
