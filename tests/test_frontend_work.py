@@ -238,7 +238,9 @@ def test_job_with_an_input_file_is_posted_and_its_outputs_checked_before_they_ar
     [submitted] = escrow.events.ResultSubmitted.get_logs(from_block=0, argument_filters={"jobId": job_id})
     assert "0x" + submitted.args.resultHash.hex() == items_root(outputs, 8 + 40)  # checked independently
     labels = (x @ w).argmax(axis=1)
-    assert [int(np.frombuffer(outputs[i * 48 : i * 48 + 8], "<i8")[0]) for i in range(ITEMS)] == labels.tolist()
+    assert [
+        int(np.frombuffer(outputs[i * 48 : i * 48 + 8], "<i8")[0]) for i in range(ITEMS)
+    ] == labels.tolist()
 
     def tampered(route):  # the agent's real answer with its last bit flipped, once
         real = route.fetch()
