@@ -158,3 +158,15 @@ def test_a_short_or_long_body_is_an_error_about_its_source(served, tmp_path):
         Fetcher(BlobStore(tmp_path / "a")).fetch(BlobRef(ref.digest, len(DATA) + 1, ref.urls))
     with pytest.raises(BlobError, match=f"served more than {len(DATA) - 1} bytes"):
         Fetcher(BlobStore(tmp_path / "b")).fetch(BlobRef(ref.digest, len(DATA) - 1, ref.urls))
+
+
+def test_a_copy_kept_later_waits_in_memory_until_the_agent_hands_it_over(served, tmp_path):
+    srv, ref = served
+    fetcher = Fetcher(BlobStore(tmp_path / "provider"))
+    assert fetcher.fetch(ref, keep_later=True, buffer=True) == DATA
+    srv.stop()
+    fetcher.flush()
+    assert not fetcher.store.has(ref.digest) and fetcher.fetch(ref) == DATA  # from memory
+    fetcher.keep_later()
+    fetcher.flush()
+    assert fetcher.store.get(ref.digest) == DATA and fetcher.fetched_bytes == len(DATA)

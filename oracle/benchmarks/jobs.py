@@ -121,13 +121,16 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
     )
 
 
-def provider_job(manifest, batch: int, tmp: Path) -> tuple[Steps, ItemTree, list[Opening]]:
-    """The provider's side of one job, step by step, by the agent's own functions (module doc)."""
+def provider_job(
+    manifest, batch: int, tmp: Path, threads: int | None = None
+) -> tuple[Steps, ItemTree, list[Opening]]:
+    """The provider's side of one job, step by step, by the agent's own functions (module doc);
+    ``threads``: ONNX Runtime's intra-op threads (None: one per core, as the agent)."""
     store = BlobStore(tmp)
     journal = Journal(tmp / "journal.sqlite")
     fetcher = Fetcher(store)
     steps = Steps()
-    m = OnnxModel(fetcher.fetch(manifest.model), device="cpu", spinning=False)
+    m = OnnxModel(fetcher.fetch(manifest.model), device="cpu", threads=threads, spinning=False)
     work.check_model(manifest, m)
     m.run(np.zeros((batch, *manifest.inputs.item_shape), dtype=DTYPES[manifest.inputs.dtype]))  # warm-up
     steps.mark(FIXED_STEPS[0])
@@ -135,7 +138,7 @@ def provider_job(manifest, batch: int, tmp: Path) -> tuple[Steps, ItemTree, list
     def check_tree(arrivals) -> None:  # as the agent's (oracle.provider.jobs_inputs)
         assert work.input_root(manifest, arrivals) == manifest.inputs.root
 
-    inputs = fetcher.fetch(manifest.inputs.blob, alongside=check_tree, buffer=True)
+    inputs = fetcher.fetch(manifest.inputs.blob, alongside=check_tree, buffer=True, keep_later=True)
     steps.mark(PER_ITEM_STEPS[0])
     chunks = run_chunks(
         manifest,
@@ -151,18 +154,23 @@ def provider_job(manifest, batch: int, tmp: Path) -> tuple[Steps, ItemTree, list
     steps.mark(PER_ITEM_STEPS[1])
     openings = _serve_openings(tree, SAMPLES)
     steps.mark(FIXED_STEPS[1])
+    fetcher.keep_later()  # as the agent, once the job is submitted
     fetcher.flush()
     steps.mark(PER_ITEM_STEPS[2])
     journal.close()
     return steps, tree, openings
 
 
-def measure_slope(name: str, sizes: tuple[int, int], batch: int, repeats: int, tmp: Path) -> Slope:
+def measure_slope(
+    name: str, sizes: tuple[int, int], batch: int, repeats: int, tmp: Path, threads: int | None = None
+) -> Slope:
     """Bare ONNX Runtime and the whole provider job at two item counts: the difference over the
     difference in items is the per-item cost with every fixed cost cancelled (the model's
-    session, the last chunk's tail, the openings), i.e. what a job pays per item once it is long."""
+    session, the last chunk's tail, the openings), i.e. what a job pays per item once it is long.
+    ``threads=1``: inference on one core, the protocol's threads with the other to themselves (as
+    on a GPU node, whose CPU is free while the GPU runs)."""
     data = demo_model.model_bytes(name)
-    model = OnnxModel(data, device="cpu", spinning=False)
+    model = OnnxModel(data, device="cpu", threads=threads, spinning=False)
     walls, cpus, job_walls, job_cpus = [], [], [], []
     for n in sizes:
         x = np.tile(demo_model.test_set(1000)[0], (-(-n // 1000), 1))[:n]
@@ -174,7 +182,7 @@ def measure_slope(name: str, sizes: tuple[int, int], batch: int, repeats: int, t
             wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
         walls.append(wall)
         cpus.append(cpu)
-        source = BlobStore(tmp / f"slope-{n}-requester")
+        source = BlobStore(tmp / f"slope-{n}-{threads}-requester")
         server = BlobServer(source)
         server.start()
         try:
@@ -187,7 +195,7 @@ def measure_slope(name: str, sizes: tuple[int, int], batch: int, repeats: int, t
             )
             jw = jc = float("inf")
             for r in range(repeats):
-                steps, _, _ = provider_job(manifest, batch, tmp / f"slope-{n}-{r}")
+                steps, _, _ = provider_job(manifest, batch, tmp / f"slope-{n}-{threads}-{r}", threads)
                 wall = sum(v for k, v in steps.wall.items() if k != OFF_PATH_STEP)
                 jw, jc = min(jw, wall), min(jc, sum(steps.cpu.values()))
         finally:
@@ -196,7 +204,7 @@ def measure_slope(name: str, sizes: tuple[int, int], batch: int, repeats: int, t
         job_cpus.append(jc)
     d = sizes[1] - sizes[0]
     return Slope(
-        name,
+        name if threads is None else f"{name}, 1-thread session",
         sizes,
         (walls[1] - walls[0]) / d * 1e6,
         (cpus[1] - cpus[0]) / d * 1e6,
@@ -304,13 +312,16 @@ def main(argv: list[str] | None = None) -> int:
             measure_model(n, args.items, args.batch, args.repeats, Path(tmp))
             for n in ("digits", "digits-large")
         ]
-        slope = (
-            measure_slope("digits-large", (args.items, args.long), args.batch, args.repeats, Path(tmp))
+        slopes = (
+            [
+                measure_slope("digits-large", (args.items, args.long), args.batch, args.repeats, Path(tmp), t)
+                for t in (None, 1)
+            ]
             if args.long > args.items
-            else None
+            else []
         )
     shards = measure_shards("digits-large", args.items, args.batch)
-    section = report(runs, shards, args.trials, slope)
+    section = report(runs, shards, args.trials, slopes)
     print(section)
     if not args.no_record:
         record(section)

@@ -130,7 +130,14 @@ class JobAgent:
             self.on_step(step, job_id, info)
 
     def poll_once(self) -> list[JobRecord]:
-        """Finish unfinished records, then look at every job posted since the last poll."""
+        """Finish unfinished records, then look at every job posted since the last poll; then
+        the copies of the inputs fetched meanwhile go to the store (:meth:`Fetcher.keep_later`)."""
+        try:
+            return self._poll()
+        finally:
+            self.fetcher.keep_later()
+
+    def _poll(self) -> list[JobRecord]:
         done = self.resume()
         start = self.records.cursor()
         head = self.escrow.chain.w3.eth.block_number

@@ -48,10 +48,10 @@ class JobInputs:
                 raise InputError("the input items do not match the manifest's Merkle root")
 
         if not defer_tree:  # the tree hashed while the file arrives, beside its SHA-256
-            inputs = self.fetcher.fetch(blob, alongside=check_tree, buffer=True)
+            inputs = self.fetcher.fetch(blob, alongside=check_tree, buffer=True, keep_later=True)
             self.last_inputs = {digest: inputs}  # the last job's inputs only: bounded memory
             return model, inputs, None
-        inputs = self.fetcher.fetch(blob, buffer=True)
+        inputs = self.fetcher.fetch(blob, buffer=True, keep_later=True)
 
         def deferred() -> None:
             check_tree(Arrivals.complete(inputs))

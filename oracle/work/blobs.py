@@ -210,6 +210,7 @@ class Fetcher:
     max_bytes: int = DEFAULT_MAX_BLOB_BYTES
     fetched_bytes: int = field(default=0, init=False)
     _pending: dict[bytes, tuple[bytes, Future]] = field(default_factory=dict, init=False, repr=False)
+    _later: dict[bytes, bytes] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _open(self, url: str) -> Any:
@@ -249,8 +250,13 @@ class Fetcher:
         except (OSError, TimeoutError, http.client.HTTPException) as exc:
             raise BlobError(f"unreachable ({exc!r})") from None
 
-    def _keep(self, data: bytes, digest: bytes) -> None:
-        """Store a checked copy (module doc: in the background when it is large)."""
+    def _keep(self, data: bytes, digest: bytes, later: bool = False) -> None:
+        """Store a checked copy (module doc: in the background when it is large; ``later``: held
+        in memory until :meth:`keep_later` hands it to the writer)."""
+        if later and len(data) >= BACKGROUND_BYTES:
+            with self._lock:
+                self._later[digest] = data
+            return
         if len(data) < BACKGROUND_BYTES:
             self.store.put(data, digest, durable=False)
             return
@@ -265,6 +271,14 @@ class Fetcher:
                 self._pending.pop(digest, None)
 
         future.add_done_callback(written)
+
+    def keep_later(self) -> None:
+        """Hand the copies held by ``fetch(..., keep_later=True)`` to the writer thread (the job
+        agent calls it once a poll's jobs are submitted: a job's inputs never wait for their copy)."""
+        with self._lock:
+            held, self._later = self._later, {}
+        for digest, data in held.items():
+            self._keep(data, digest)
 
     def flush(self) -> None:
         """Wait until every fetched file is in the store (a failed write raises here)."""
@@ -289,8 +303,11 @@ class Fetcher:
         """The bytes of ``ref`` if this node has them (being written, or in the store and intact)."""
         with self._lock:
             pending = self._pending.get(ref.digest)
+            held = self._later.get(ref.digest)
         if pending is not None:
             return pending[0]
+        if held is not None:
+            return held
         if self.store.has(ref.digest):
             try:
                 return self.store.get(ref.digest)
@@ -306,6 +323,7 @@ class Fetcher:
         max_size: int | None = None,
         alongside: Callable[[Arrivals], object] | None = None,
         buffer: bool = False,
+        keep_later: bool = False,
     ) -> bytes:
         """The bytes of ``ref``: from the store if present, else the first source whose body has
         the right size and SHA-256 (stored on success). :class:`BlobError` lists why each failed.
@@ -314,7 +332,8 @@ class Fetcher:
         own thread while the file downloads and is hashed; its exception is raised once the
         bytes are known to be the address's. ``buffer``: a downloaded file may come back as the
         bytearray it was received in, not copied into a bytes object (the caller must not change
-        it; a large job input file, read by NumPy)."""
+        it; a large job input file, read by NumPy). ``keep_later``: a large file's copy waits in
+        memory for :meth:`keep_later` instead of being written while the caller works with it."""
         data = self._local(ref)
         if data is not None:
             if alongside is not None:
@@ -346,7 +365,7 @@ class Fetcher:
             except BlobError as exc:
                 failures.append(f"{url}: {exc}")
                 continue
-            self._keep(data, got)
+            self._keep(data, got, keep_later)
             self.fetched_bytes += len(data)
             if side is not None:
                 side.result()
