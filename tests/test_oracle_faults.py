@@ -230,24 +230,29 @@ def leader(net, followers, **kw) -> Validator:
 
 
 def _canonical_topics(net, contract, event_name: str, topic: int) -> list[bytes]:
-    """One indexed argument (topic `topic`) of every `event_name` log in the blocks now on the
-    chain, read block by block from receipts, never from the node's log index.
+    """One indexed argument (topic `topic`) of every `event_name` log in the blocks of the chain
+    now, found from the latest block back through the parent hashes to genesis, and read from
+    their transactions' receipts: never from the node's log index or its block numbers.
 
-    Two full-suite runs saw one node's epoch-1 attestation twice in `eth_getLogs` after the snapshot
-    revert, even with logs of rolled-back blocks and repeated (transaction, log index) pairs dropped:
-    anvil's log index can keep a rolled-back block's logs under the new block's number and hash.
-    The registry (epochs strictly increasing) cannot accept an attestation twice on one chain, so
-    the test reads what the chain holds: each canonical block's receipts."""
+    After the snapshot revert anvil's own indexes can keep what the revert removed: full-suite runs
+    saw one node's epoch-1 attestation twice in `eth_getLogs` (dropping logs of blocks that are no
+    longer canonical and repeated (transaction, log index) pairs did not help), and once
+    `eth_blockNumber` named a block that `eth_getBlockByNumber` did not have. The parent-hash chain
+    is the chain by definition; the registry (epochs strictly increasing) cannot have accepted an
+    attestation twice on it."""
     w3 = net["w3"]
     address = HexBytes(contract.address)
     signature = HexBytes(keccak(text=getattr(contract, event_name).abi.selector))
     found = []
-    for number in range(w3.eth.block_number + 1):
-        for tx_hash in w3.eth.get_block(number)["transactions"]:
+    block = w3.eth.get_block("latest")
+    while True:
+        for tx_hash in block["transactions"]:
             for log in w3.eth.get_transaction_receipt(tx_hash)["logs"]:
                 if HexBytes(log["address"]) == address and HexBytes(log["topics"][0]) == signature:
                     found.append(bytes(HexBytes(log["topics"][topic])))
-    return found
+        if block["number"] == 0:
+            return found
+        block = w3.eth.get_block(block["parentHash"])
 
 
 def records(net) -> list[bytes]:
