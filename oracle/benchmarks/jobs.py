@@ -76,18 +76,18 @@ def _best(fn, repeats: int) -> float:
     return min(times)
 
 
+def _bare(model: OnnxModel, x: np.ndarray, batch: int) -> tuple[float, float]:
+    """Wall and CPU seconds of bare ONNX Runtime on ``x`` in chunks of ``batch``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.run(x, batch_size=batch)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) -> ModelRun:
     data = demo_model.model_bytes(name)
     x = np.tile(demo_model.test_set(1000)[0], (-(-items // 1000), 1))[:items]
     model = OnnxModel(data, device="cpu", spinning=False)  # as the agent runs jobs
     model.run(x[:batch])  # warm-up
-    bare = _best(lambda: model.run(x, batch_size=batch), repeats)
-    bare_cpu = float("inf")
-    for _ in range(repeats):
-        c0 = time.process_time()
-        model.run(x, batch_size=batch)
-        bare_cpu = min(bare_cpu, time.process_time() - c0)
-
     source = BlobStore(tmp / f"{name}-requester")
     server = BlobServer(source)
     server.start()
@@ -100,7 +100,10 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
             input_urls=[server.blob_url(source.put(work.input_bytes(x)))],
         )
         best: Steps | None = None
-        for r in range(repeats):
+        bare = bare_cpu = float("inf")
+        for r in range(repeats):  # bare and job in turn: both see the same moments of a shared machine
+            bw, bc = _bare(model, x, batch)
+            bare, bare_cpu = min(bare, bw), min(bare_cpu, bc)
             steps, tree, openings = provider_job(manifest, batch, tmp / f"{name}-provider-{r}")
             if best is None:
                 best = steps
@@ -152,8 +155,7 @@ def provider_job(
     steps.mark(RUN_STEP)
     _, tree = commit_outputs(manifest, store, chunks)
     steps.mark(PER_ITEM_STEPS[1])
-    openings = _serve_openings(tree, SAMPLES)
-    steps.mark(FIXED_STEPS[1])
+    openings = _serve_openings(tree, SAMPLES, steps)
     fetcher.keep_later()  # as the agent, once the job is submitted
     fetcher.flush()
     steps.mark(PER_ITEM_STEPS[2])
@@ -171,17 +173,10 @@ def measure_slope(
     on a GPU node, whose CPU is free while the GPU runs)."""
     data = demo_model.model_bytes(name)
     model = OnnxModel(data, device="cpu", threads=threads, spinning=False)
-    walls, cpus, job_walls, job_cpus = [], [], [], []
+    walls, cpus, job_walls, job_cpus, copies = [], [], [], [], []
     for n in sizes:
         x = np.tile(demo_model.test_set(1000)[0], (-(-n // 1000), 1))[:n]
         model.run(x[:batch])
-        wall = cpu = float("inf")
-        for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            model.run(x, batch_size=batch)
-            wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
-        walls.append(wall)
-        cpus.append(cpu)
         source = BlobStore(tmp / f"slope-{n}-{threads}-requester")
         server = BlobServer(source)
         server.start()
@@ -193,15 +188,21 @@ def measure_slope(
                 model_urls=[server.blob_url(source.put(data))],
                 input_urls=[server.blob_url(source.put(work.input_bytes(x)))],
             )
-            jw = jc = float("inf")
-            for r in range(repeats):
+            bw = bc = jw = jc = kc = float("inf")
+            for r in range(repeats):  # in turn, as in measure_model
+                wall, cpu = _bare(model, x, batch)
+                bw, bc = min(bw, wall), min(bc, cpu)
                 steps, _, _ = provider_job(manifest, batch, tmp / f"slope-{n}-{threads}-{r}", threads)
                 wall = sum(v for k, v in steps.wall.items() if k != OFF_PATH_STEP)
-                jw, jc = min(jw, wall), min(jc, sum(steps.cpu.values()))
+                cpu = sum(v for k, v in steps.cpu.items() if k != OFF_PATH_STEP)
+                jw, jc, kc = min(jw, wall), min(jc, cpu), min(kc, steps.cpu[OFF_PATH_STEP])
         finally:
             server.stop()
+        walls.append(bw)
+        cpus.append(bc)
         job_walls.append(jw)
         job_cpus.append(jc)
+        copies.append(kc)
     d = sizes[1] - sizes[0]
     return Slope(
         name if threads is None else f"{name}, 1-thread session",
@@ -210,6 +211,7 @@ def measure_slope(
         (cpus[1] - cpus[0]) / d * 1e6,
         (job_walls[1] - job_walls[0]) / d * 1e6,
         (job_cpus[1] - job_cpus[0]) / d * 1e6,
+        (copies[1] - copies[0]) / d * 1e6,
     )
 
 
@@ -248,7 +250,10 @@ def measure_overlap(
     return infer, paths[0], paths[1]
 
 
-def _serve_openings(tree: ItemTree, count: int) -> list[Opening]:
+def _serve_openings(tree: ItemTree, count: int, steps: Steps | None = None) -> list[Opening]:
+    """Open ``count`` items over HTTP; with ``steps``, only the request and its answer are timed
+    (the agent's server is running anyway; this one's start, and its stop, which waits out the
+    server's 50 ms poll, are not the job's)."""
     import json
 
     def route(path, query):
@@ -258,11 +263,18 @@ def _serve_openings(tree: ItemTree, count: int) -> list[Opening]:
     srv = BlobServer(BlobStore(tempfile.mkdtemp()), routes={"/jobs/": route})
     srv.start()
     try:
+        if steps is not None:
+            steps.restart()
         picks = ",".join(str(i) for i in work.sample_indices(tree.count, count, np.random.default_rng(2)))
         with urllib.request.urlopen(f"{srv.url}/jobs/1/open?items={picks}") as resp:
-            return [Opening.from_json(o) for o in json.loads(resp.read())["openings"]]
+            openings = [Opening.from_json(o) for o in json.loads(resp.read())["openings"]]
+        if steps is not None:
+            steps.mark(FIXED_STEPS[1])
+        return openings
     finally:
         srv.stop()
+        if steps is not None:
+            steps.restart()
 
 
 def _check(manifest, model, x, tree: ItemTree, openings: list[Opening]) -> None:

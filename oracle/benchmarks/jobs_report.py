@@ -73,6 +73,8 @@ class Slope:
     bare_cpu_us: float
     job_us: float
     job_cpu_us: float
+    copy_cpu_us: float = 0.0
+    """CPU of keeping a copy of the inputs after the job (not in ``job_cpu_us``)."""
 
     @property
     def overhead(self) -> float:
@@ -89,6 +91,10 @@ class Steps:
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self._t = (time.perf_counter(), time.process_time())
+
+    def restart(self) -> None:
+        """Time from now (what ran since the last mark is no step's)."""
         self._t = (time.perf_counter(), time.process_time())
 
     def mark(self, name: str) -> None:
@@ -168,13 +174,15 @@ def report(
             "difference in items, so every fixed cost cancels; the 1-thread rows leave a core to the protocol's "
             "threads, as a GPU node's CPU is free while its GPU runs):",
             "",
-            "| model | bare wall | job wall | **overhead (wall)** | bare CPU | job CPU | **overhead (CPU)** |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| model | bare wall | job wall | **overhead (wall)** | bare CPU | job CPU | **overhead (CPU)** "
+            "| + the inputs' copy, after the job (CPU) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for sl in slopes:
             slope_rows.append(
                 f"| {sl.name} | {sl.bare_us:.2f} us | {sl.job_us:.2f} us | **{sl.overhead:.1%}** | "
-                f"{sl.bare_cpu_us:.2f} us | {sl.job_cpu_us:.2f} us | **{sl.overhead_cpu:.1%}** |"
+                f"{sl.bare_cpu_us:.2f} us | {sl.job_cpu_us:.2f} us | **{sl.overhead_cpu:.1%}** | "
+                f"{sl.copy_cpu_us:.2f} us |"
             )
         said = "; ".join(
             f"{sl.name} {sl.overhead:.1%} wall / {sl.overhead_cpu:.1%} CPU "
