@@ -196,30 +196,40 @@ def report(
         )
     lines += slope_rows + [
         "",
-        f"Goal (protocol overhead at most 10% of the inference, per item, where the inference takes at least "
-        f"10 s). {slope_text}At {runs[0].items:,} items, fixed tails included: {verdicts}. The per-item protocol "
-        f"cost there is ~{proto:.1f} CPU-us for a 1 KiB input item and a 48-byte output record, of which "
-        f"~{inputs_us:.1f} us is the input side (the file over HTTP, its SHA-256 and the input item tree; "
-        "done before the job is accepted, so a file that does not match its manifest declines the job before "
-        "collateral is locked) and the rest the output side (each chunk's outputs stored with fsync, hashed "
-        "into leaves, journaled; the outputs file and its tree). What made it cheap: leaves over 64 items "
-        "(`tree.leaf_items`; one sha256 call per 64 items instead of per item, and hashlib hashes a 64 KiB "
-        "leaf without the GIL), the file's SHA-256 and its item tree on two threads, the input file sent "
-        "with sendfile and cached without fsync (a torn copy fails its hash and is fetched again), and each "
-        "chunk's fsyncs (blob and journal) on the worker beside the next chunk's inference. What stays is "
-        "physics in Python: the bytes of the input hashed twice (file address and tree, ~0.5 us per KiB "
-        "each) and moved over the socket once. Crossover: the per-item cost at "
-        f"{runs[0].items:,} items is at most 10% of the inference once a model costs about {cross / 1e6:.1f} "
-        f"MFLOP per item at this CPU's rate ({flops_per_us / 1e3:.1f} GFLOP per CPU-second, measured on "
-        f"{large.name}, {large.flops_per_item / 1e6:.1f} MFLOP per item); on a GPU, {cross / 1e6:.1f} MFLOP x "
-        "(GPU rate / CPU rate). Overlap: with a core free during inference (1-thread rows, as a GPU node's CPU "
-        f"is while its GPU runs) the output side's wall on the critical path goes {hidden} per item (serial -> "
-        "overlapped). Not measured here: this machine has no GPU. The fixed costs (model fetch, checker, "
-        f"session and its warm-up, 16 openings: {small.fixed_s:.2f} s / {large.fixed_s:.2f} s here) are under "
-        "10% of any job whose inference takes at least 10 s. Every row is the best of the repeats, step by step "
-        "(wall and CPU alike), on a shared machine (see the load below); CPU rows vary by about 30% from run to "
-        "run on this shared 2-core machine (process CPU: the requester's blob server runs in the same process, "
-        "so serving the input file is counted too).",
+        "**Goal: protocol overhead at most 10% of the inference, per item, where the inference takes at least "
+        f"10 s.** {slope_text}",
+        "",
+        f"- At {runs[0].items:,} items, fixed tails included: {verdicts}. The per-item protocol cost there is "
+        f"~{proto:.1f} CPU-us for a 1 KiB input item and a 48-byte output record, of which ~{inputs_us:.1f} us "
+        "is the input side (the file over HTTP, its SHA-256 and the input item tree: done before the job is "
+        "accepted, so a file that does not match its manifest declines the job before collateral is locked) "
+        "and the rest the output side (each chunk's outputs stored with fsync, hashed into leaves, journaled; "
+        "the outputs file and its tree).",
+        "- What made it cheap (it was ~10 CPU-us per item, 48% CPU / 95% wall on digits-large, before): leaves "
+        "over 64 items (`tree.leaf_items`: one sha256 call per 64 items instead of one per item and another "
+        "per inner node, and hashlib hashes a leaf of 2 KiB or more without the GIL); the file's SHA-256 and "
+        "its item tree computed on their own threads while it downloads (`oracle/work/arrivals.py`); the "
+        "input file sent with sendfile by a server that hashes each file once, and received without a copy "
+        "into a bytes object; the provider's copy of the inputs written after the job by a nice-19 thread "
+        "without fsync (a torn copy fails its hash and is fetched again); each chunk's two fsyncs (its blob, "
+        "its journal entry) on the worker beside the next chunk's inference.",
+        "- What stays: the input's bytes hashed twice (its address and its tree, ~0.5 us per KiB each) and "
+        "received once; on this virtual machine, memory the process has not touched before costs ~0.4 us "
+        "per KiB to fault in (a 100 MB receive buffer: ~40 ms), and a page-cache write of fresh data ~2.6 us "
+        "per KiB (the copy after the job, last column).",
+        f"- Crossover: the per-item cost at {runs[0].items:,} items is at most 10% of the inference once a "
+        f"model costs about {cross / 1e6:.1f} MFLOP per item at this CPU's rate ({flops_per_us / 1e3:.1f} "
+        f"GFLOP per CPU-second, measured on {large.name}, {large.flops_per_item / 1e6:.1f} MFLOP per item); "
+        f"on a GPU, {cross / 1e6:.1f} MFLOP x (GPU rate / CPU rate). The demo model (0.03 MFLOP) is far "
+        "below it: its inference is 0.2-0.3 us per item, less than receiving its input.",
+        "- Overlap: with a core free during inference (1-thread rows, as a GPU node's CPU is while its GPU "
+        f"runs) the output side's wall on the critical path goes {hidden} per item (serial -> overlapped).",
+        "- The fixed costs (model fetch, checker, session and its warm-up, 16 openings: "
+        f"{small.fixed_s:.2f} s / {large.fixed_s:.2f} s here) are under 10% of any job whose inference "
+        "takes at least 10 s. Not measured here: this machine has no GPU.",
+        "- Noise: bare and job runs alternate and every row is the best of the repeats, step by step (wall "
+        "and CPU alike); on this shared 2-core machine rows still vary by 10-30% from run to run (process "
+        "CPU: the requester's blob server runs in the same process, so sending the input file is counted too).",
         "",
         f"Sharding ({small.name if len(runs) == 1 else runs[-1].name}, {runs[-1].items:,} items): one provider "
         f"{shards[0]:.2f} s, three providers at once {shards[1]:.2f} s ({shards[0] / shards[1]:.2f}x; this "
