@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 from oracle.energy import EnergyPolicy
+from oracle.work import blobs
 from oracle.work.content import sha256
 from oracle.work.errors import InputError, ManifestError, ProofError
 from oracle.work.escrow import Status
@@ -44,7 +45,8 @@ def deadline(client, seconds=3600):
     return client.escrow.chain.block_timestamp() + seconds
 
 
-def test_job_runs_end_to_end_and_the_check_passes(world, client):
+def test_job_runs_end_to_end_and_the_check_passes(world, client, monkeypatch):
+    monkeypatch.setattr(blobs, "BACKGROUND_BYTES", 0)  # every copy by the writer thread, as a large file's
     x, y = digits(360)
     token = world.contracts["ComputeToken"]
     creator_before = token.balanceOf(world.creator)
@@ -62,6 +64,9 @@ def test_job_runs_end_to_end_and_the_check_passes(world, client):
         "submitted",
     ]
     assert steps.count("progress") == 6  # 360 items in chunks of 64
+    agent.fetcher.flush()  # the inputs' copy was handed to the writer once the job was submitted
+    inputs = parse_manifest(client.store.get(client.escrow.posted(posted.job_id)["specHash"])).inputs
+    assert agent.store.get(inputs.blob.digest) == client.store.get(inputs.blob.digest)
     status = client.status(posted.job_id)
     assert status["status"] == "submitted" and status["provider"] == world.providers[0].address
     labels, logits = client.outputs(posted.job_id)
