@@ -37,10 +37,12 @@ not grow with the item count (model fetch, checker, session creation, serving th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,7 @@ from oracle.work import job as work
 from oracle.work.blob_server import BlobServer, json_reply
 from oracle.work.blobs import BlobStore, Fetcher
 from oracle.work.items import DTYPES, ItemTree, Opening, check_openings
+from oracle.work.manifest import Manifest
 from oracle.work.runtime import OnnxModel
 
 
@@ -74,6 +77,25 @@ def _best(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+@contextlib.contextmanager
+def requester(model: OnnxModel, data: bytes, x: np.ndarray, root: Path) -> Iterator[Manifest]:
+    """The requester's side on loopback: a blob server with the model and the input file, and
+    the manifest that names them there."""
+    source = BlobStore(root)
+    server = BlobServer(source)
+    server.start()
+    try:
+        yield work.build_manifest(
+            model,
+            x,
+            2_000_000_000,
+            model_urls=[server.blob_url(source.put(data))],
+            input_urls=[server.blob_url(source.put(work.input_bytes(x)))],
+        )
+    finally:
+        server.stop()
 
 
 def _bare(model: OnnxModel, x: np.ndarray, batch: int) -> tuple[float, float]:
@@ -88,17 +110,7 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
     x = np.tile(demo_model.test_set(1000)[0], (-(-items // 1000), 1))[:items]
     model = OnnxModel(data, device="cpu", spinning=False)  # as the agent runs jobs
     model.run(x[:batch])  # warm-up
-    source = BlobStore(tmp / f"{name}-requester")
-    server = BlobServer(source)
-    server.start()
-    try:
-        manifest = work.build_manifest(
-            model,
-            x,
-            2_000_000_000,
-            model_urls=[server.blob_url(source.put(data))],
-            input_urls=[server.blob_url(source.put(work.input_bytes(x)))],
-        )
+    with requester(model, data, x, tmp / f"{name}-requester") as manifest:
         best: Steps | None = None
         bare = bare_cpu = float("inf")
         for r in range(repeats):  # bare and job in turn: both see the same moments of a shared machine
@@ -116,8 +128,6 @@ def measure_model(name: str, items: int, batch: int, repeats: int, tmp: Path) ->
         idx = work.sample_indices(items, SAMPLES, np.random.default_rng(1))
         rerun_batch = _best(lambda: model.run(x[idx]), repeats)
         rerun_single = _best(lambda: [model.run(x[i : i + 1]) for i in idx], repeats)
-    finally:
-        server.stop()
     overlap = measure_overlap(data, manifest, x, batch, repeats, tmp / f"{name}-overlap")
     return ModelRun(
         name, model.flops_per_item, items, bare, bare_cpu, best, check, rerun_batch, rerun_single, overlap
@@ -177,17 +187,7 @@ def measure_slope(
     for n in sizes:
         x = np.tile(demo_model.test_set(1000)[0], (-(-n // 1000), 1))[:n]
         model.run(x[:batch])
-        source = BlobStore(tmp / f"slope-{n}-{threads}-requester")
-        server = BlobServer(source)
-        server.start()
-        try:
-            manifest = work.build_manifest(
-                model,
-                x,
-                2_000_000_000,
-                model_urls=[server.blob_url(source.put(data))],
-                input_urls=[server.blob_url(source.put(work.input_bytes(x)))],
-            )
+        with requester(model, data, x, tmp / f"slope-{n}-{threads}-requester") as manifest:
             bw = bc = jw = jc = kc = float("inf")
             for r in range(repeats):  # in turn, as in measure_model
                 wall, cpu = _bare(model, x, batch)
@@ -196,8 +196,6 @@ def measure_slope(
                 wall = sum(v for k, v in steps.wall.items() if k != OFF_PATH_STEP)
                 cpu = sum(v for k, v in steps.cpu.items() if k != OFF_PATH_STEP)
                 jw, jc, kc = min(jw, wall), min(jc, cpu), min(kc, steps.cpu[OFF_PATH_STEP])
-        finally:
-            server.stop()
         walls.append(bw)
         cpus.append(bc)
         job_walls.append(jw)
