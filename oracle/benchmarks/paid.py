@@ -33,13 +33,14 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 
 from oracle.benchmarks.paid_chain import DEV_KEYS, ETHER, MODEL, deploy_from_build, fund, start_anvil
+from oracle.benchmarks.paid_cpu import count_thread_cpu
 from oracle.benchmarks.paid_load import load_test
 from oracle.benchmarks.paid_parts import PRICE, Header, measure_parts, paid_headers
 from oracle.chain import ChainClient
@@ -77,8 +78,9 @@ def _client_process(url: str, headers: list[Header], body: bytes, ready: Any, go
     out.put((time.perf_counter() - start, statuses))
 
 
-def _drive(url: str, per_client: list[list[Header]], body: bytes) -> tuple[float, int]:
-    """Run one client process per header list at once; (wall seconds, requests answered 200)."""
+def _drive(url: str, per_client: list[list[Header]], body: bytes) -> tuple[float, int, float]:
+    """Run one client process per header list at once; (wall seconds, requests answered 200,
+    this process's CPU seconds meanwhile: the server's, the clients being other processes)."""
     ctx = mp.get_context("spawn")
     ready = [ctx.Event() for _ in per_client]
     go, out = ctx.Event(), ctx.Queue()
@@ -90,14 +92,14 @@ def _drive(url: str, per_client: list[list[Header]], body: bytes) -> tuple[float
         p.start()
     for r in ready:
         r.wait(60)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     go.set()
     results = [out.get(timeout=600) for _ in procs]
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     for p in procs:
         p.join()
     ok = sum(s.count(200) for _, s in results)
-    return wall, ok
+    return wall, ok, cpu
 
 
 @dataclass
@@ -117,6 +119,12 @@ class Throughput:
     """Median microseconds inside the unpaid endpoint's request handler (in process, no HTTP)."""
     handler_with_us: float = 0.0
     """The same with the payment check (1 client's headers), alternating request by request."""
+    without_thread_cpu_us: list[float] = field(default_factory=list)
+    """Per run: the server's connection-thread CPU per request (oracle.benchmarks.paid_cpu)."""
+    with_thread_cpu_us: list[float] = field(default_factory=list)
+    without_process_cpu_us: list[float] = field(default_factory=list)
+    """Per run: the serving process's CPU per request (every thread of the provider)."""
+    with_process_cpu_us: list[float] = field(default_factory=list)
 
     @property
     def check_share(self) -> float:
@@ -124,7 +132,15 @@ class Throughput:
         return 1 - max(self.with_check_rps) / max(self.without_check_rps)
 
     def summary(self) -> dict[str, float]:
+        cpu: dict[str, float] = {}
+        for kind in ("thread", "process"):
+            without = statistics.median(getattr(self, f"without_{kind}_cpu_us") or [0.0])
+            with_check = statistics.median(getattr(self, f"with_{kind}_cpu_us") or [0.0])
+            cpu[f"{kind}_cpu_without_us"] = without
+            cpu[f"{kind}_cpu_with_us"] = with_check
+            cpu[f"{kind}_cpu_check_share"] = (with_check - without) / with_check if with_check else 0.0
         return {
+            **cpu,
             "without_best": max(self.without_check_rps),
             "without_median": statistics.median(self.without_check_rps),
             "with_best": max(self.with_check_rps),
@@ -195,6 +211,8 @@ def measure_throughput(
     first = services[durabilities[0]]
     # the baseline meters each request's energy too (issue 18; ~8 us): the difference is the payment
     free = PaidInferenceServer(model, first.terms, None, meter=RequestMeter({"nvml": False})).start()
+    free_cpu = count_thread_cpu(free)
+    paid_cpus = {d: count_thread_cpu(s.server) for d, s in services.items()}
     domain = channels_domain(deployment.chain_id, deployment.get("PaymentChannels").address)
     rounds = 5
     channels = []
@@ -216,9 +234,12 @@ def measure_throughput(
             for credit in credits:
                 for clients in sorted({1, concurrency}):
                     n = requests // (clients * rounds)
-                    without, with_check = [], []
+                    row = Throughput(clients, durability, n * clients, rounds, [], [], credit)
                     for _ in range(rounds):
-                        base_wall, base_ok = _drive(free.url, [[None] * n for _ in range(clients)], body)
+                        base_wall, base_ok, base_cpu = _drive(
+                            free.url, [[None] * n for _ in range(clients)], body
+                        )
+                        base_thread = free_cpu.take(n * clients)
                         headers = []
                         for i in range(clients):
                             paid, prepaid = paid_headers(
@@ -226,23 +247,26 @@ def measure_throughput(
                             )
                             headers.append(paid)
                             used[i] += prepaid
-                        paid_wall, paid_ok = _drive(service.server.url, headers, body)
+                        paid_wall, paid_ok, paid_cpu = _drive(service.server.url, headers, body)
+                        paid_thread = paid_cpus[durability].take(n * clients)
                         if base_ok != n * clients or paid_ok != n * clients:
                             raise RuntimeError(
                                 f"throughput run lost requests: {base_ok} / {paid_ok} of {n * clients}"
                             )
-                        without.append(n * clients / base_wall)
-                        with_check.append(n * clients / paid_wall)
+                        row.without_check_rps.append(n * clients / base_wall)
+                        row.with_check_rps.append(n * clients / paid_wall)
+                        row.without_thread_cpu_us.append(base_thread / (n * clients) * 1e6)
+                        row.with_thread_cpu_us.append(paid_thread / (n * clients) * 1e6)
+                        row.without_process_cpu_us.append(base_cpu / (n * clients) * 1e6)
+                        row.with_process_cpu_us.append(paid_cpu / (n * clients) * 1e6)
                     paid, prepaid = paid_headers(
                         (channels[0], model_id), users[0].key, domain, HANDLER_REQUESTS, used[0], credit
                     )
                     used[0] += prepaid
-                    handler = _handler_us(free, service.server, paid, body)
-                    rows.append(
-                        Throughput(
-                            clients, durability, n * clients, rounds, without, with_check, credit, *handler
-                        )
+                    row.handler_without_us, row.handler_with_us = _handler_us(
+                        free, service.server, paid, body
                     )
+                    rows.append(row)
                     print(json.dumps({**asdict(rows[-1]), **rows[-1].summary()}), file=sys.stderr, flush=True)
     finally:
         free.stop()
