@@ -279,7 +279,8 @@ class Ledger:
             raise LedgerError(f"the journal {self.path} is closed")
         try:
             self._log.append_unsynced(
-                CreditRecord(channel_id, cumulative, index, token, time.time()), on_written=self._fold_locked
+                CreditRecord(channel_id, cumulative, index, token, time.time()),
+                on_written=self._fold_credit_locked,
             )
         except VoucherLogError as err:
             raise LedgerError(f"could not journal the credit use: {err}") from err
@@ -298,6 +299,10 @@ class Ledger:
     def _fold_locked(self, r: LogRecord | CreditRecord) -> None:
         with self._lock:
             self._fold(r)
+
+    def _fold_credit_locked(self, r: CreditRecord) -> None:
+        with self._lock:
+            self._fold_credit(r)
 
     def latest(self) -> dict[int, LatestVoucher]:
         """The highest accepted voucher of every channel."""
