@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth_utils import to_checksum_address
 
-from oracle.client.pay_credit import hash_forward, parse_credit_header
+from oracle.client.pay_credit import hash_forward, parse_credit_header, sha256
 from oracle.client.pay_voucher import (
     VoucherDigester,
     VoucherError,
@@ -58,9 +57,8 @@ class PaymentRefused(OracleError):
         self.expected = expected or {}
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """An accepted (and journaled) payment."""
+class Receipt(NamedTuple):
+    """An accepted (and journaled) payment (a tuple: built once per paid request)."""
 
     channel_id: int
     cumulative: int
@@ -255,7 +253,10 @@ class VoucherChecker:
                     f"credit index {j} is past channel {cid}'s window of {w.credit} (last index {last})",
                     {"creditIndex": str(w.used)},
                 )
-            if hash_forward(token.preimage, j - w.used) != w.token:
+            steps = j - w.used
+            if (
+                sha256(token.preimage).digest() if steps == 1 else hash_forward(token.preimage, steps)
+            ) != w.token:
                 raise PaymentRefused(
                     "bad_preimage",
                     f"the token for index {j} does not hash to channel {cid}'s last token (index {w.used})",
