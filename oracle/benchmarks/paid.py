@@ -10,7 +10,10 @@
     numbers are the server's; both endpoints meter each request's energy
     (oracle/provider/paid_energy.py), so the difference is the payment alone. Beside each HTTP
     setting, the two endpoints' request handlers (body in, answer out, no HTTP) timed in process,
-    one request of each in turn. Also, in process: the model alone, the energy meter alone and
+    one request of each in turn, and the server's CPU per request (:mod:`oracle.benchmarks.paid_cpu`:
+    its connection thread's and the whole process's, during the throughput runs, and with one
+    client alternating between the two endpoints request by request, the steadiest figure of
+    what the payment costs the provider). Also, in process: the model alone, the energy meter alone and
     around the model, the voucher check and the credit token check alone, and one journal record
     of each alone (each durability).
 (b) A bounded load test on loopback (:mod:`oracle.benchmarks.paid_load`), the clients' windows
@@ -40,7 +43,7 @@ from typing import Any
 from eth_account import Account
 
 from oracle.benchmarks.paid_chain import DEV_KEYS, ETHER, MODEL, deploy_from_build, fund, start_anvil
-from oracle.benchmarks.paid_cpu import count_thread_cpu
+from oracle.benchmarks.paid_cpu import alternating_cpu_us, count_thread_cpu
 from oracle.benchmarks.paid_load import load_test
 from oracle.benchmarks.paid_parts import PRICE, Header, measure_parts, paid_headers
 from oracle.chain import ChainClient
@@ -125,6 +128,10 @@ class Throughput:
     without_process_cpu_us: list[float] = field(default_factory=list)
     """Per run: the serving process's CPU per request (every thread of the provider)."""
     with_process_cpu_us: list[float] = field(default_factory=list)
+    alternating_without_cpu_us: list[float] = field(default_factory=list)
+    """Per run of one client alternating between the endpoints request by request (1-client rows
+    only): the unpaid endpoint's connection-thread CPU per request; the steadiest comparison."""
+    alternating_with_cpu_us: list[float] = field(default_factory=list)
 
     @property
     def check_share(self) -> float:
@@ -133,9 +140,10 @@ class Throughput:
 
     def summary(self) -> dict[str, float]:
         cpu: dict[str, float] = {}
-        for kind in ("thread", "process"):
-            without = statistics.median(getattr(self, f"without_{kind}_cpu_us") or [0.0])
-            with_check = statistics.median(getattr(self, f"with_{kind}_cpu_us") or [0.0])
+        for kind in ("thread", "process", "alternating"):
+            pre, post = ("alternating_", "") if kind == "alternating" else ("", f"{kind}_")
+            without = statistics.median(getattr(self, f"{pre}without_{post}cpu_us") or [0.0])
+            with_check = statistics.median(getattr(self, f"{pre}with_{post}cpu_us") or [0.0])
             cpu[f"{kind}_cpu_without_us"] = without
             cpu[f"{kind}_cpu_with_us"] = with_check
             cpu[f"{kind}_cpu_check_share"] = (with_check - without) / with_check if with_check else 0.0
@@ -222,7 +230,7 @@ def measure_throughput(
             session_key=u,
             deposit_requests=len(durabilities)
             * len(credits)
-            * (2 * requests + 2 * HANDLER_REQUESTS + 4 * rounds * max(credits))
+            * (3 * requests + 2 * HANDLER_REQUESTS + 6 * rounds * max(credits))
             + 10,
         )
         channels.append(payer.open_channel(first.url, first.terms).channel_id)
@@ -259,6 +267,16 @@ def measure_throughput(
                         row.with_thread_cpu_us.append(paid_thread / (n * clients) * 1e6)
                         row.without_process_cpu_us.append(base_cpu / (n * clients) * 1e6)
                         row.with_process_cpu_us.append(paid_cpu / (n * clients) * 1e6)
+                    for _ in range(rounds if clients == 1 else 0):
+                        paid, prepaid = paid_headers(
+                            (channels[0], model_id), users[0].key, domain, n, used[0], credit
+                        )
+                        used[0] += prepaid
+                        alt = alternating_cpu_us(
+                            (free.url, free_cpu), (service.server.url, paid_cpus[durability]), paid, body
+                        )
+                        row.alternating_without_cpu_us.append(alt[0])
+                        row.alternating_with_cpu_us.append(alt[1])
                     paid, prepaid = paid_headers(
                         (channels[0], model_id), users[0].key, domain, HANDLER_REQUESTS, used[0], credit
                     )
