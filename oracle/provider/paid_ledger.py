@@ -284,7 +284,8 @@ class Ledger:
             )
         except VoucherLogError as err:
             raise LedgerError(f"could not journal the credit use: {err}") from err
-        self._maybe_compact()
+        if self._log.count >= self.compact_every:
+            self._maybe_compact()
 
     def _maybe_compact(self) -> None:
         if self._log.count >= self.compact_every and self._compact_lock.acquire(blocking=False):
@@ -301,8 +302,15 @@ class Ledger:
             self._fold(r)
 
     def _fold_credit_locked(self, r: CreditRecord) -> None:
+        """_fold_credit under the lock, inlined (once per credit request)."""
+        cid, cumulative, index, token, _ = r
         with self._lock:
-            self._fold_credit(r)
+            self._credit_uses += 1
+            w = self._windows.get(cid)
+            if w is not None and w.cumulative == cumulative:
+                used = self._used.get(cid)
+                if index > (w.used if used is None else used[0]):
+                    self._used[cid] = (index, token)
 
     def latest(self) -> dict[int, LatestVoucher]:
         """The highest accepted voucher of every channel."""
