@@ -54,6 +54,7 @@ from oracle.client.pay_wire import HEADER_SIGNATURE
 from oracle.deployment import Deployment, load_deployment
 from oracle.provider.paid import PaidInferenceServer, onnx_model
 from oracle.provider.paid_energy import RequestMeter
+from oracle.provider.paid_ledger import Ledger
 from oracle.provider.paid_service import PaidService, PaidSettings
 from oracle.work import demo_model
 from oracle.work.runtime import OnnxModel
@@ -217,8 +218,13 @@ def measure_throughput(
         for d in durabilities
     }
     first = services[durabilities[0]]
-    # the baseline meters each request's energy too (issue 18; ~8 us): the difference is the payment
-    free = PaidInferenceServer(model, first.terms, None, meter=RequestMeter({"nvml": False})).start()
+    # the baseline meters each request's energy too (issue 18; ~8 us) and flushes the totals to a
+    # journal's SQLite as the paid endpoint does (a commit every 256 requests): the difference is
+    # the payment alone
+    free_energy = Ledger(work / "bench-free-energy.db")
+    free = PaidInferenceServer(
+        model, first.terms, None, meter=RequestMeter({"nvml": False}, free_energy.add_energy)
+    ).start()
     free_cpu = count_thread_cpu(free)
     paid_cpus = {d: count_thread_cpu(s.server) for d, s in services.items()}
     domain = channels_domain(deployment.chain_id, deployment.get("PaymentChannels").address)
@@ -288,6 +294,7 @@ def measure_throughput(
                     print(json.dumps({**asdict(rows[-1]), **rows[-1].summary()}), file=sys.stderr, flush=True)
     finally:
         free.stop()
+        free_energy.close()
         for service in services.values():
             service.stop(redeem=False)
     return rows
