@@ -2,9 +2,9 @@
 
 Every accepted request is written BEFORE its answer is sent: its channel, the voucher's cumulative
 amount and signature, and the price charged. Vouchers go to an append-only log with group-committed
-fdatasync (:mod:`oracle.provider.paid_log`: one ``pwrite`` per voucher, one fsync shared by every
-voucher written meanwhile; ``durability="process"`` answers after the write and fsyncs within a few
-ms). A provider killed at any moment restarts with every voucher it answered for and redeems the
+fdatasync (:mod:`oracle.provider.paid_log`: one 256-byte copy into the mapped file per voucher, one
+fsync shared by every voucher written meanwhile; ``durability="process"`` answers after the write
+and fsyncs within a few ms). A provider killed at any moment restarts with every voucher it answered for and redeems the
 latest of each channel. Counts, totals and each channel's latest voucher are kept in memory (the
 log is replayed on open). Every ``compact_every`` vouchers (100,000: ~0.4 s to replay) the log is
 folded into a checkpoint (tables ``checkpoint``: generation, count, total; ``checkpoint_latest``:
