@@ -17,9 +17,11 @@ from oracle.client.pay_credit import (
     credit_header,
     hash_forward,
     parse_credit_header,
+    parse_credit_response,
 )
 from oracle.client.pay_voucher import VoucherError
 from oracle.client.pay_wire import (
+    HEADER_RESPONSE,
     HEADER_SIGNATURE,
     SignedVoucher,
     encode_header,
@@ -57,6 +59,41 @@ def test_the_payment_response_header_is_what_encode_header_makes_of_its_fields()
     assert response_header("eip155:31337", 7, 3 * PRICE, PRICE, 0) == encode_header(plain)
     window = plain | {"charged": "0", "creditIndex": 5, "creditLeft": 26}
     assert response_header("eip155:31337", 7, 3 * PRICE, 0, 0, 5, 26) == encode_header(window)
+
+
+def test_a_window_request_gets_the_compact_receipt_and_its_voucher_the_full_one(service, world):
+    payer = world.payer(0, credit=4)
+    payer.post(service.url, {"x": [ROW]})  # 402 (the terms), then the window's voucher
+    state = payer.states.get(service.url)
+    remaining = state.deposit - state.cumulative
+    # request 1 of the window: the compact PAYMENT-RESPONSE, and only the answer in the body
+    status, headers, body = _post(service.url, _token(state, 1))
+    assert status == 200 and set(body) == {"outputs", "energy"}
+    assert headers[HEADER_RESPONSE] == f"credit:{state.channel_id}:1:2:{remaining}"
+    assert parse_credit_response(headers[HEADER_RESPONSE]) == (state.channel_id, 1, 2, remaining)
+    # the client reads it as the x402 receipt's fields, completed from its window's voucher
+    answer = payer.post(service.url, {"x": [ROW]})
+    assert answer.payment == {
+        "success": True,
+        "network": "eip155:31337",
+        "channelId": str(state.channel_id),
+        "cumulativeAmount": str(state.cumulative),
+        "charged": "0",
+        "remaining": str(remaining),
+        "creditIndex": 2,
+        "creditLeft": 1,
+    }
+    assert set(answer.body) == {"outputs", "energy"}
+    # the voucher opening a window (and a one-request voucher) answers as before, header and body
+    payer.post(service.url, {"x": [ROW]})
+    answer = payer.post(service.url, {"x": [ROW]})
+    paid = {"channelId": str(state.channel_id), "cumulativeAmount": str(8 * PRICE)}
+    paid |= {"success": True, "network": "eip155:31337", "charged": str(4 * PRICE)}
+    paid |= {"remaining": str(state.deposit - 8 * PRICE), "creditIndex": 0, "creditLeft": 3}
+    assert answer.payment == paid and {k: answer.body[k] for k in paid} == paid
+    for bad in ("credit:1:2:3", "credit:1:x:3:4", "debit:1:2:3:4", "credit:1:2:3:4:" + "9" * 300):
+        with pytest.raises(VoucherError):
+            parse_credit_response(bad)
 
 
 def test_a_hash_chain_runs_from_the_anchor_to_the_seed():
@@ -115,8 +152,9 @@ def test_bad_credit_tokens_are_refused_and_the_client_skips_forward(service, wor
         assert (status, body["reason"]) == (402, reason), name
     assert _post(service.url, {HEADER_CREDIT: "1:2:zz"})[2]["reason"] == "malformed"
     # skipping forward (requests 1 and 2 lost): token 3 hashes three times to the anchor
-    status, _, body = _post(service.url, _token(state, 3, tokens))
-    assert (status, body["creditIndex"], body["creditLeft"], body["charged"]) == (200, 3, 4, "0")
+    status, headers, body = _post(service.url, _token(state, 3, tokens))
+    receipt = parse_credit_response(headers[HEADER_RESPONSE])
+    assert (status, receipt.index, receipt.left, set(body)) == (200, 3, 4, {"outputs", "energy"})
     for replay in (3, 2, 1):
         status, _, body = _post(service.url, _token(state, replay, tokens))
         assert (status, body["reason"], body["expected"]) == (402, "replayed_preimage", {"creditIndex": "3"})

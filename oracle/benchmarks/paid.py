@@ -10,7 +10,10 @@
     numbers are the server's; both endpoints meter each request's energy
     (oracle/provider/paid_energy.py), so the difference is the payment alone. Beside each HTTP
     setting, the two endpoints' request handlers (body in, answer out, no HTTP) timed in process,
-    one request of each in turn. Also, in process: the model alone, the energy meter alone and
+    one request of each in turn, and the server's CPU per request (:mod:`oracle.benchmarks.paid_cpu`:
+    its connection thread's and the whole process's, during the throughput runs, and with one
+    client alternating between the two endpoints request by request, the steadiest figure of
+    what the payment costs the provider). Also, in process: the model alone, the energy meter alone and
     around the model, the voucher check and the credit token check alone, and one journal record
     of each alone (each durability).
 (b) A bounded load test on loopback (:mod:`oracle.benchmarks.paid_load`), the clients' windows
@@ -33,13 +36,14 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 
 from oracle.benchmarks.paid_chain import DEV_KEYS, ETHER, MODEL, deploy_from_build, fund, start_anvil
+from oracle.benchmarks.paid_cpu import alternating_cpu_us, count_thread_cpu
 from oracle.benchmarks.paid_load import load_test
 from oracle.benchmarks.paid_parts import PRICE, Header, measure_parts, paid_headers
 from oracle.chain import ChainClient
@@ -50,6 +54,7 @@ from oracle.client.pay_wire import HEADER_SIGNATURE
 from oracle.deployment import Deployment, load_deployment
 from oracle.provider.paid import PaidInferenceServer, onnx_model
 from oracle.provider.paid_energy import RequestMeter
+from oracle.provider.paid_ledger import Ledger
 from oracle.provider.paid_service import PaidService, PaidSettings
 from oracle.work import demo_model
 from oracle.work.runtime import OnnxModel
@@ -77,8 +82,9 @@ def _client_process(url: str, headers: list[Header], body: bytes, ready: Any, go
     out.put((time.perf_counter() - start, statuses))
 
 
-def _drive(url: str, per_client: list[list[Header]], body: bytes) -> tuple[float, int]:
-    """Run one client process per header list at once; (wall seconds, requests answered 200)."""
+def _drive(url: str, per_client: list[list[Header]], body: bytes) -> tuple[float, int, float]:
+    """Run one client process per header list at once; (wall seconds, requests answered 200,
+    this process's CPU seconds meanwhile: the server's, the clients being other processes)."""
     ctx = mp.get_context("spawn")
     ready = [ctx.Event() for _ in per_client]
     go, out = ctx.Event(), ctx.Queue()
@@ -90,14 +96,14 @@ def _drive(url: str, per_client: list[list[Header]], body: bytes) -> tuple[float
         p.start()
     for r in ready:
         r.wait(60)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     go.set()
     results = [out.get(timeout=600) for _ in procs]
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     for p in procs:
         p.join()
     ok = sum(s.count(200) for _, s in results)
-    return wall, ok
+    return wall, ok, cpu
 
 
 @dataclass
@@ -117,6 +123,16 @@ class Throughput:
     """Median microseconds inside the unpaid endpoint's request handler (in process, no HTTP)."""
     handler_with_us: float = 0.0
     """The same with the payment check (1 client's headers), alternating request by request."""
+    without_thread_cpu_us: list[float] = field(default_factory=list)
+    """Per run: the server's connection-thread CPU per request (oracle.benchmarks.paid_cpu)."""
+    with_thread_cpu_us: list[float] = field(default_factory=list)
+    without_process_cpu_us: list[float] = field(default_factory=list)
+    """Per run: the serving process's CPU per request (every thread of the provider)."""
+    with_process_cpu_us: list[float] = field(default_factory=list)
+    alternating_without_cpu_us: list[float] = field(default_factory=list)
+    """Per run of one client alternating between the endpoints request by request (1-client rows
+    only): the unpaid endpoint's connection-thread CPU per request; the steadiest comparison."""
+    alternating_with_cpu_us: list[float] = field(default_factory=list)
 
     @property
     def check_share(self) -> float:
@@ -124,7 +140,16 @@ class Throughput:
         return 1 - max(self.with_check_rps) / max(self.without_check_rps)
 
     def summary(self) -> dict[str, float]:
+        cpu: dict[str, float] = {}
+        for kind in ("thread", "process", "alternating"):
+            pre, post = ("alternating_", "") if kind == "alternating" else ("", f"{kind}_")
+            without = statistics.median(getattr(self, f"{pre}without_{post}cpu_us") or [0.0])
+            with_check = statistics.median(getattr(self, f"{pre}with_{post}cpu_us") or [0.0])
+            cpu[f"{kind}_cpu_without_us"] = without
+            cpu[f"{kind}_cpu_with_us"] = with_check
+            cpu[f"{kind}_cpu_check_share"] = (with_check - without) / with_check if with_check else 0.0
         return {
+            **cpu,
             "without_best": max(self.without_check_rps),
             "without_median": statistics.median(self.without_check_rps),
             "with_best": max(self.with_check_rps),
@@ -193,8 +218,15 @@ def measure_throughput(
         for d in durabilities
     }
     first = services[durabilities[0]]
-    # the baseline meters each request's energy too (issue 18; ~8 us): the difference is the payment
-    free = PaidInferenceServer(model, first.terms, None, meter=RequestMeter({"nvml": False})).start()
+    # the baseline meters each request's energy too (issue 18; ~8 us) and flushes the totals to a
+    # journal's SQLite as the paid endpoint does (a commit every 256 requests): the difference is
+    # the payment alone
+    free_energy = Ledger(work / "bench-free-energy.db")
+    free = PaidInferenceServer(
+        model, first.terms, None, meter=RequestMeter({"nvml": False}, free_energy.add_energy)
+    ).start()
+    free_cpu = count_thread_cpu(free)
+    paid_cpus = {d: count_thread_cpu(s.server) for d, s in services.items()}
     domain = channels_domain(deployment.chain_id, deployment.get("PaymentChannels").address)
     rounds = 5
     channels = []
@@ -204,7 +236,7 @@ def measure_throughput(
             session_key=u,
             deposit_requests=len(durabilities)
             * len(credits)
-            * (2 * requests + 2 * HANDLER_REQUESTS + 4 * rounds * max(credits))
+            * (3 * requests + 2 * HANDLER_REQUESTS + 6 * rounds * max(credits))
             + 10,
         )
         channels.append(payer.open_channel(first.url, first.terms).channel_id)
@@ -216,9 +248,12 @@ def measure_throughput(
             for credit in credits:
                 for clients in sorted({1, concurrency}):
                     n = requests // (clients * rounds)
-                    without, with_check = [], []
+                    row = Throughput(clients, durability, n * clients, rounds, [], [], credit)
                     for _ in range(rounds):
-                        base_wall, base_ok = _drive(free.url, [[None] * n for _ in range(clients)], body)
+                        base_wall, base_ok, base_cpu = _drive(
+                            free.url, [[None] * n for _ in range(clients)], body
+                        )
+                        base_thread = free_cpu.take(n * clients)
                         headers = []
                         for i in range(clients):
                             paid, prepaid = paid_headers(
@@ -226,26 +261,40 @@ def measure_throughput(
                             )
                             headers.append(paid)
                             used[i] += prepaid
-                        paid_wall, paid_ok = _drive(service.server.url, headers, body)
+                        paid_wall, paid_ok, paid_cpu = _drive(service.server.url, headers, body)
+                        paid_thread = paid_cpus[durability].take(n * clients)
                         if base_ok != n * clients or paid_ok != n * clients:
                             raise RuntimeError(
                                 f"throughput run lost requests: {base_ok} / {paid_ok} of {n * clients}"
                             )
-                        without.append(n * clients / base_wall)
-                        with_check.append(n * clients / paid_wall)
+                        row.without_check_rps.append(n * clients / base_wall)
+                        row.with_check_rps.append(n * clients / paid_wall)
+                        row.without_thread_cpu_us.append(base_thread / (n * clients) * 1e6)
+                        row.with_thread_cpu_us.append(paid_thread / (n * clients) * 1e6)
+                        row.without_process_cpu_us.append(base_cpu / (n * clients) * 1e6)
+                        row.with_process_cpu_us.append(paid_cpu / (n * clients) * 1e6)
+                    for _ in range(rounds if clients == 1 else 0):
+                        paid, prepaid = paid_headers(
+                            (channels[0], model_id), users[0].key, domain, n, used[0], credit
+                        )
+                        used[0] += prepaid
+                        alt = alternating_cpu_us(
+                            (free.url, free_cpu), (service.server.url, paid_cpus[durability]), paid, body
+                        )
+                        row.alternating_without_cpu_us.append(alt[0])
+                        row.alternating_with_cpu_us.append(alt[1])
                     paid, prepaid = paid_headers(
                         (channels[0], model_id), users[0].key, domain, HANDLER_REQUESTS, used[0], credit
                     )
                     used[0] += prepaid
-                    handler = _handler_us(free, service.server, paid, body)
-                    rows.append(
-                        Throughput(
-                            clients, durability, n * clients, rounds, without, with_check, credit, *handler
-                        )
+                    row.handler_without_us, row.handler_with_us = _handler_us(
+                        free, service.server, paid, body
                     )
+                    rows.append(row)
                     print(json.dumps({**asdict(rows[-1]), **rows[-1].summary()}), file=sys.stderr, flush=True)
     finally:
         free.stop()
+        free_energy.close()
         for service in services.values():
             service.stop(redeem=False)
     return rows

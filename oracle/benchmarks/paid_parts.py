@@ -52,8 +52,9 @@ def paid_headers(
 
 def measure_parts(work: Path, repeats: int = 300) -> dict[str, float]:
     """Median microseconds of the model alone, the voucher check alone (no journal), and one
-    journal record (pwrite + its own fdatasync; pwrite only with durability "process"); the same
-    for a credit token (parse + one SHA-256; its record is a pwrite in both durabilities)."""
+    journal record (written into the mapped log + its own fdatasync; the write only with durability
+    "process"); the same for a credit token (parse + one SHA-256; its record is the write alone in
+    both durabilities)."""
     from oracle.client.pay_credit import hash_forward, parse_credit_header
     from oracle.client.pay_voucher import VoucherDigester, recover_digest_address
     from oracle.client.pay_wire import parse_payment_header

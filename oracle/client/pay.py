@@ -42,7 +42,16 @@ from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from oracle.chain import ChainClient
-from oracle.client.pay_credit import HEADER_CREDIT, CreditToken, anchor_of, chain, credit_header, new_seed
+from oracle.client.pay_credit import (
+    CREDIT_RESPONSE_PREFIX,
+    HEADER_CREDIT,
+    CreditToken,
+    anchor_of,
+    chain,
+    credit_header,
+    new_seed,
+    parse_credit_response,
+)
 from oracle.client.pay_voucher import Voucher, VoucherError, channels_domain, sign_voucher
 from oracle.client.pay_wire import (
     HEADER_REQUIRED,
@@ -127,6 +136,28 @@ class StateFile:
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps({u: asdict(s) for u, s in self._states.items()}, indent=2))
         os.replace(tmp, self.path)
+
+
+def payment_of(header: str, state: ChannelState) -> dict[str, Any]:
+    """A paid answer's PAYMENT-RESPONSE as the x402 receipt's fields; a credit request's compact
+    receipt (:mod:`oracle.client.pay_credit`) is completed from what this client knows (its
+    window's voucher: the network and the cumulative amount; a credit request charges 0)."""
+    if not header.startswith(CREDIT_RESPONSE_PREFIX):
+        return decode_header(header, HEADER_RESPONSE)
+    try:
+        r = parse_credit_response(header)
+    except VoucherError as err:
+        raise PayError(f"the provider's answer has a malformed {HEADER_RESPONSE}: {err}") from err
+    return {
+        "success": True,
+        "network": f"eip155:{state.chain_id}",
+        "channelId": str(r.channel_id),
+        "cumulativeAmount": str(state.credit_cumulative),
+        "charged": "0",
+        "remaining": str(r.remaining),
+        "creditIndex": r.index,
+        "creditLeft": r.left,
+    }
 
 
 def state_price(state: ChannelState | None) -> int:
@@ -290,7 +321,7 @@ class PayingClient:
             if status != 402:
                 payment = None
                 if status == 200 and HEADER_RESPONSE in resp_headers and state is not None:
-                    payment = decode_header(resp_headers[HEADER_RESPONSE], HEADER_RESPONSE)
+                    payment = payment_of(resp_headers[HEADER_RESPONSE], state)
                     self._paid(state, payment, from_window, seed, credit)
                 return PaidAnswer(status, answer, payment, terms.price if terms else state_price(state))
             raw_terms = (

@@ -17,14 +17,17 @@ over TLS in production: someone who could read and race them could take the wind
 never more). The user's exposure is the unused part of one window: at most ``n`` x price.
 
 Header: ``PAYMENT-CREDIT: <channelId>:<j>:<p_j as 64 hex digits>`` (decimal integers; cheap to
-parse: no base64, no JSON).
+parse: no base64, no JSON). Its answer's ``PAYMENT-RESPONSE`` is as compact:
+``credit:<channelId>:<j>:<creditLeft>:<remaining>`` (requests still prepaid in the window after
+this one; wei left in the channel's deposit), and the JSON body carries only the answer (a
+credit request moves no money: the window's voucher was answered with the full x402 receipt).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from oracle.client.pay_voucher import VoucherError
 
@@ -33,7 +36,8 @@ TOKEN_BYTES = 32
 MAX_CREDIT = 1 << 16
 """The largest window anyone may ask for (a provider advertises its own, at most this)."""
 
-_sha256 = hashlib.sha256
+sha256 = hashlib.sha256
+"""The chain's hash (one step of it: ``sha256(p_j).digest() == p_(j-1)``)."""
 
 
 def new_seed() -> bytes:
@@ -44,7 +48,7 @@ def new_seed() -> bytes:
 def hash_forward(token: bytes, steps: int) -> bytes:
     """``H^steps(token)``."""
     for _ in range(steps):
-        token = _sha256(token).digest()
+        token = sha256(token).digest()
     return token
 
 
@@ -54,7 +58,7 @@ def chain(seed: bytes, n: int) -> list[bytes]:
         raise VoucherError(f"a credit window holds 1..{MAX_CREDIT} requests, not {n}")
     tokens = [seed]
     for _ in range(n - 1):
-        tokens.append(_sha256(tokens[-1]).digest())
+        tokens.append(sha256(tokens[-1]).digest())
     tokens.reverse()
     return tokens
 
@@ -64,9 +68,9 @@ def anchor_of(seed: bytes, n: int) -> bytes:
     return hash_forward(seed, n - 1)
 
 
-@dataclass(frozen=True)
-class CreditToken:
-    """One later request of a window: its index ``j`` and preimage ``p_j``."""
+class CreditToken(NamedTuple):
+    """One later request of a window: its index ``j`` and preimage ``p_j`` (a tuple: parsed once
+    per credit request)."""
 
     channel_id: int
     index: int
@@ -86,3 +90,35 @@ def parse_credit_header(value: str) -> CreditToken:
         return CreditToken(int(parts[0]), int(parts[1]), bytes.fromhex(parts[2]))
     except ValueError as err:
         raise VoucherError(f"{HEADER_CREDIT} is not <decimal>:<decimal>:<hex> ({err})") from err
+
+
+class CreditReceipt(NamedTuple):
+    """What the compact PAYMENT-RESPONSE of a credit request says."""
+
+    channel_id: int
+    index: int
+    left: int
+    """Requests still prepaid in the window after this one."""
+    remaining: int
+    """Wei left in the channel's deposit beyond the window's voucher."""
+
+
+CREDIT_RESPONSE_PREFIX = "credit:"
+
+
+def credit_response(channel_id: int, index: int, left: int, remaining: int) -> str:
+    """The PAYMENT-RESPONSE value of a request served from a window."""
+    return f"credit:{channel_id}:{index}:{left}:{remaining}"
+
+
+def parse_credit_response(value: str) -> CreditReceipt:
+    """A credit request's PAYMENT-RESPONSE back into its fields; VoucherError when it does not parse."""
+    parts = value.split(":")
+    if len(parts) != 5 or parts[0] != "credit" or len(value) > 256:
+        raise VoucherError(
+            f"a credit PAYMENT-RESPONSE is credit:<channelId>:<index>:<left>:<remaining>, not {value[:80]!r}"
+        )
+    try:
+        return CreditReceipt(int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))
+    except ValueError as err:
+        raise VoucherError(f"a credit PAYMENT-RESPONSE holds decimal integers ({err})") from err

@@ -24,8 +24,11 @@
   to the payload (cumulative = last + n x price); the window's later requests carry
   ``PAYMENT-CREDIT`` instead (:mod:`oracle.client.pay_credit`).
 - A paid answer carries ``PAYMENT-RESPONSE``: base64 JSON ``{"success": true, "network",
-  "channelId", "cumulativeAmount", "charged", "remaining"}``, plus ``"creditIndex"`` and
-  ``"creditLeft"`` (requests left in the window) when the request was served from a window.
+  "channelId", "cumulativeAmount", "charged", "remaining"}`` (the same fields in the JSON body),
+  plus ``"creditIndex": 0`` and ``"creditLeft"`` (requests left in the window) when the voucher
+  opened a credit window. A later request of the window (``PAYMENT-CREDIT``) is answered with the
+  compact ``PAYMENT-RESPONSE: credit:<channelId>:<index>:<creditLeft>:<remaining>`` and no payment
+  fields in the body (:mod:`oracle.client.pay_credit`; it moves no money).
 Integers travel as decimal strings (uint256 does not fit a JSON number in JavaScript).
 """
 

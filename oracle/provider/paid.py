@@ -11,8 +11,9 @@ HTTP API (JSON in, JSON out):
   least the price; otherwise ``402`` with the terms in the ``PAYMENT-REQUIRED`` header and the body
   (plus the refusal's ``reason`` and what is ``expected``). A malformed body is ``400``.
   A request of a prepaid credit window carries ``PAYMENT-CREDIT`` (a hash-chain token,
-  :mod:`oracle.client.pay_credit`) instead of a voucher; its answer has ``charged`` 0 and
-  ``creditIndex`` / ``creditLeft``.
+  :mod:`oracle.client.pay_credit`) instead of a voucher; its answer is ``200 {"outputs", "energy"}``
+  with the compact ``PAYMENT-RESPONSE: credit:<channelId>:<index>:<creditLeft>:<remaining>`` (it
+  moves no money; the window's voucher had the full receipt, body fields included).
 
 Order of work for a paid request: check the voucher against the cached channel
 (:mod:`oracle.provider.paid_check`), journal it durably (:mod:`oracle.provider.paid_ledger`),
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from oracle.client.pay_credit import HEADER_CREDIT
+from oracle.client.pay_credit import HEADER_CREDIT, credit_response
 from oracle.client.pay_wire import (
     HEADER_REQUIRED,
     HEADER_RESPONSE,
@@ -173,6 +174,13 @@ class PaidInferenceServer:
         metered = {"energy": energy} if energy is not None else {}
         if receipt is None:
             return 200, {}, {"outputs": outputs, **metered}
+        if receipt.credit_index:  # a window's later request (index >= 1): the compact receipt
+            cid, _, _, remaining, _, index, left = receipt
+            return (
+                200,
+                {HEADER_RESPONSE: credit_response(cid, index, left, remaining)},
+                {"outputs": outputs, **metered},
+            )
         paid = {
             "success": True,
             "network": self.terms.network,

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth_utils import to_checksum_address
 
-from oracle.client.pay_credit import hash_forward, parse_credit_header
+from oracle.client.pay_credit import hash_forward, parse_credit_header, sha256
 from oracle.client.pay_voucher import (
     VoucherDigester,
     VoucherError,
@@ -58,9 +57,8 @@ class PaymentRefused(OracleError):
         self.expected = expected or {}
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """An accepted (and journaled) payment."""
+class Receipt(NamedTuple):
+    """An accepted (and journaled) payment (a tuple: built once per paid request)."""
 
     channel_id: int
     cumulative: int
@@ -223,46 +221,55 @@ class VoucherChecker:
             self.after_journal(receipt)
         return receipt
 
+    @staticmethod
+    def _next_token(preimage: bytes, steps: int) -> bytes:
+        return sha256(preimage).digest() if steps == 1 else hash_forward(preimage, steps)
+
+    @staticmethod
+    def _credit_refused(cid: int, j: int, w: _OpenWindow | None) -> PaymentRefused:
+        """Why token `j` of channel `cid` is not accepted by window `w` (which refused it)."""
+        if w is None:
+            return PaymentRefused("unknown_window", f"no credit window is open on channel {cid}")
+        last, expected = w.credit - 1, {"creditIndex": str(w.used)}
+        if w.used >= last:
+            return PaymentRefused(
+                "window_exhausted",
+                f"all {w.credit} requests of channel {cid}'s window were served: sign a new voucher",
+                expected,
+            )
+        if j <= w.used:
+            return PaymentRefused(
+                "replayed_preimage",
+                f"credit index {j} of channel {cid} is at or below the last used {w.used}",
+                expected,
+            )
+        if j > last:
+            return PaymentRefused(
+                "past_window",
+                f"credit index {j} is past channel {cid}'s window of {w.credit} (last index {last})",
+                expected,
+            )
+        return PaymentRefused(
+            "bad_preimage",
+            f"the token for index {j} does not hash to channel {cid}'s last token (index {w.used})",
+            expected,
+        )
+
     def accept_credit(self, header: str) -> Receipt:
         """Serve one request from the channel's credit window with the PAYMENT-CREDIT token in
         `header` (see the module doc): journal the use and return the receipt (charged 0);
         PaymentRefused otherwise (``expected`` names the window's last used index)."""
         try:
-            token = parse_credit_header(header)
+            cid, j, preimage = parse_credit_header(header)
         except VoucherError as err:
             raise PaymentRefused("malformed", str(err)) from err
-        cid, j = token.channel_id, token.index
         with self._lock(cid):
             w = self._windows.get(cid)
-            if w is None:
-                raise PaymentRefused("unknown_window", f"no credit window is open on channel {cid}")
+            if w is None or not w.used < j < w.credit or self._next_token(preimage, j - w.used) != w.token:
+                raise self._credit_refused(cid, j, w)  # the hot path above: three checks
             last = w.credit - 1
-            if w.used >= last:
-                raise PaymentRefused(
-                    "window_exhausted",
-                    f"all {w.credit} requests of channel {cid}'s window were served: sign a new voucher",
-                    {"creditIndex": str(w.used)},
-                )
-            if j <= w.used:
-                raise PaymentRefused(
-                    "replayed_preimage",
-                    f"credit index {j} of channel {cid} is at or below the last used {w.used}",
-                    {"creditIndex": str(w.used)},
-                )
-            if j > last:
-                raise PaymentRefused(
-                    "past_window",
-                    f"credit index {j} is past channel {cid}'s window of {w.credit} (last index {last})",
-                    {"creditIndex": str(w.used)},
-                )
-            if hash_forward(token.preimage, j - w.used) != w.token:
-                raise PaymentRefused(
-                    "bad_preimage",
-                    f"the token for index {j} does not hash to channel {cid}'s last token (index {w.used})",
-                    {"creditIndex": str(w.used)},
-                )
-            self.ledger.record_credit(cid, w.cumulative, j, token.preimage)
-            w.used, w.token = j, token.preimage
+            self.ledger.record_credit(cid, w.cumulative, j, preimage)
+            w.used, w.token = j, preimage
             cumulative = w.cumulative
         view = self.cache.get(cid)
         deposit, user = (view.deposit, view.user) if view is not None else (cumulative, "")

@@ -2,9 +2,9 @@
 
 Every accepted request is written BEFORE its answer is sent: its channel, the voucher's cumulative
 amount and signature, and the price charged. Vouchers go to an append-only log with group-committed
-fdatasync (:mod:`oracle.provider.paid_log`: one ``pwrite`` per voucher, one fsync shared by every
-voucher written meanwhile; ``durability="process"`` answers after the write and fsyncs within a few
-ms). A provider killed at any moment restarts with every voucher it answered for and redeems the
+fdatasync (:mod:`oracle.provider.paid_log`: one 256-byte copy into the mapped file per voucher, one
+fsync shared by every voucher written meanwhile; ``durability="process"`` answers after the write
+and fsyncs within a few ms). A provider killed at any moment restarts with every voucher it answered for and redeems the
 latest of each channel. Counts, totals and each channel's latest voucher are kept in memory (the
 log is replayed on open). Every ``compact_every`` vouchers (100,000: ~0.4 s to replay) the log is
 folded into a checkpoint (tables ``checkpoint``: generation, count, total; ``checkpoint_latest``:
@@ -279,11 +279,13 @@ class Ledger:
             raise LedgerError(f"the journal {self.path} is closed")
         try:
             self._log.append_unsynced(
-                CreditRecord(channel_id, cumulative, index, token, time.time()), on_written=self._fold_locked
+                CreditRecord(channel_id, cumulative, index, token, time.time()),
+                on_written=self._fold_credit_locked,
             )
         except VoucherLogError as err:
             raise LedgerError(f"could not journal the credit use: {err}") from err
-        self._maybe_compact()
+        if self._log.count >= self.compact_every:
+            self._maybe_compact()
 
     def _maybe_compact(self) -> None:
         if self._log.count >= self.compact_every and self._compact_lock.acquire(blocking=False):
@@ -298,6 +300,17 @@ class Ledger:
     def _fold_locked(self, r: LogRecord | CreditRecord) -> None:
         with self._lock:
             self._fold(r)
+
+    def _fold_credit_locked(self, r: CreditRecord) -> None:
+        """_fold_credit under the lock, inlined (once per credit request)."""
+        cid, cumulative, index, token, _ = r
+        with self._lock:
+            self._credit_uses += 1
+            w = self._windows.get(cid)
+            if w is not None and w.cumulative == cumulative:
+                used = self._used.get(cid)
+                if index > (w.used if used is None else used[0]):
+                    self._used[cid] = (index, token)
 
     def latest(self) -> dict[int, LatestVoucher]:
         """The highest accepted voucher of every channel."""
