@@ -302,15 +302,8 @@ class Ledger:
             self._fold(r)
 
     def _fold_credit_locked(self, r: CreditRecord) -> None:
-        """_fold_credit under the lock, inlined (once per credit request)."""
-        cid, cumulative, index, token, _ = r
         with self._lock:
-            self._credit_uses += 1
-            w = self._windows.get(cid)
-            if w is not None and w.cumulative == cumulative:
-                used = self._used.get(cid)
-                if index > (w.used if used is None else used[0]):
-                    self._used[cid] = (index, token)
+            self._fold_credit(r)
 
     def latest(self) -> dict[int, LatestVoucher]:
         """The highest accepted voucher of every channel."""
