@@ -33,6 +33,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 from hexbytes import HexBytes
+from web3.exceptions import BlockNotFound
 
 from oracle.inventory import synthetic_uuid
 from oracle.journal import Journal
@@ -231,28 +232,32 @@ def leader(net, followers, **kw) -> Validator:
 
 def _canonical_topics(net, contract, event_name: str, topic: int) -> list[bytes]:
     """One indexed argument (topic `topic`) of every `event_name` log in the blocks of the chain
-    now, found from the latest block back through the parent hashes to genesis, and read from
-    their transactions' receipts: never from the node's log index or its block numbers.
+    now, read block by block from their transactions' receipts (each transaction once), never
+    from the node's log index; a block number anvil names but cannot return is skipped.
 
     After the snapshot revert anvil's own indexes can keep what the revert removed: full-suite runs
     saw one node's epoch-1 attestation twice in `eth_getLogs` (dropping logs of blocks that are no
     longer canonical and repeated (transaction, log index) pairs did not help), and once
-    `eth_blockNumber` named a block that `eth_getBlockByNumber` did not have. The parent-hash chain
-    is the chain by definition; the registry (epochs strictly increasing) cannot have accepted an
+    `eth_blockNumber` named a block that `eth_getBlockByNumber` did not have, and once the latest
+    block's parent hash named a block anvil no longer had. The registry (epochs strictly increasing) cannot have accepted an
     attestation twice on it."""
     w3 = net["w3"]
     address = HexBytes(contract.address)
     signature = HexBytes(keccak(text=getattr(contract, event_name).abi.selector))
-    found = []
-    block = w3.eth.get_block("latest")
-    while True:
+    found, seen = [], set()
+    for number in range(w3.eth.get_block("latest")["number"] + 1):
+        try:
+            block = w3.eth.get_block(number)
+        except BlockNotFound:  # a number anvil names but no longer holds after the revert
+            continue
         for tx_hash in block["transactions"]:
+            if bytes(tx_hash) in seen:  # a transaction is in one block of one chain
+                continue
+            seen.add(bytes(tx_hash))
             for log in w3.eth.get_transaction_receipt(tx_hash)["logs"]:
                 if HexBytes(log["address"]) == address and HexBytes(log["topics"][0]) == signature:
                     found.append(bytes(HexBytes(log["topics"][topic])))
-        if block["number"] == 0:
-            return found
-        block = w3.eth.get_block(block["parentHash"])
+    return found
 
 
 def records(net) -> list[bytes]:
