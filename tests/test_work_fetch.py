@@ -1,19 +1,21 @@
 """Fetching a large file as a job's inputs are fetched: hashed and its item tree checked while it
 arrives, kept in the store by a writer thread (answered from memory until written), a torn copy in
-the store fetched again, and a blob server that checks a file once before sending it with
+the store fetched again, the receive buffer taken again only once nothing reads it, and a blob server that checks a file once before sending it with
 sendfile and never sends one that does not hash to its name."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
 
-from oracle.work.arrivals import Arrivals
+from oracle.work import blobs
+from oracle.work.arrivals import Arrivals, SpareBuffer
 from oracle.work.blob_server import BlobServer
 from oracle.work.blobs import BACKGROUND_BYTES, BlobRef, BlobStore, Fetcher
 from oracle.work.content import sha256
@@ -96,7 +98,10 @@ def test_a_file_being_written_is_answered_from_memory(served, tmp_path, monkeypa
     assert fetcher.store.has(ref.digest) and fetcher.fetch(ref) == DATA
 
 
-def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_path):
+@pytest.mark.parametrize("proves", [False, True], ids=["hashed", "proven"])
+def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_path, proves):
+    """Hashed or proven by the check alone, a source that serves another file is a failed source,
+    and a check that fails on the addressed file is the manifest's error."""
     srv, ref = served
     forged = bytearray(DATA)
     forged[5] ^= 1
@@ -114,7 +119,7 @@ def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_pat
                 raise InputError("the input items do not match the manifest's Merkle root")
 
         two = BlobRef(ref.digest, ref.size, (forger.blob_url(ref.digest), *ref.urls))
-        assert Fetcher(BlobStore(tmp_path / "a")).fetch(two, alongside=tree_check) == DATA
+        assert Fetcher(BlobStore(tmp_path / "a")).fetch(two, alongside=tree_check, proves=proves) == DATA
         assert len(checked) == 2  # the forged body was checked too, and its failure was not the file's
 
         def wrong_root(arrivals: Arrivals) -> None:
@@ -122,9 +127,41 @@ def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_pat
             raise InputError("the input items do not match the manifest's Merkle root")
 
         with pytest.raises(InputError, match="do not match the manifest's Merkle root"):
-            Fetcher(BlobStore(tmp_path / "b")).fetch(ref, alongside=wrong_root)
+            Fetcher(BlobStore(tmp_path / "b")).fetch(ref, alongside=wrong_root, proves=proves)
     finally:
         forger.stop()
+
+
+def test_a_proven_fetch_is_not_hashed_on_the_way_and_its_copy_is_kept_only_under_its_own_hash(
+    served, tmp_path, monkeypatch
+):
+    srv, ref = served
+    root = ItemTree.from_bytes(DATA, ITEM, 64).root
+
+    def tree_check(arrivals: Arrivals) -> None:
+        if streamed_root(arrivals, ITEM, 64) != root:
+            raise InputError("the input items do not match the manifest's Merkle root")
+
+    def no_hash(arrivals):
+        raise AssertionError("a proven download is not hashed")
+
+    monkeypatch.setattr(blobs, "_sha256_of", no_hash)
+    fetcher = Fetcher(BlobStore(tmp_path / "provider"))
+    assert fetcher.fetch(ref, alongside=tree_check, proves=True) == DATA
+    fetcher.flush()
+    assert fetcher.store.get(ref.digest) == DATA  # the writer hashed it, then kept it
+
+    # a manifest whose address is not its file's: the items are proven, the copy is not kept
+    # under the wrong name, and a fetch that only hashes is not answered from memory with them
+    wrong = BlobRef(sha256(b"another file"), ref.size, ref.urls)
+    monkeypatch.undo()
+    other = Fetcher(BlobStore(tmp_path / "other"))
+    assert other.fetch(wrong, alongside=tree_check, proves=True, keep_later=True) == DATA
+    with pytest.raises(BlobError, match="not to the address"):
+        other.fetch(wrong)
+    other.keep_later()
+    other.flush()
+    assert not other.store.has(wrong.digest)
 
 
 def test_a_torn_copy_in_the_store_is_fetched_again(served, tmp_path):
@@ -170,3 +207,46 @@ def test_a_copy_kept_later_waits_in_memory_until_the_agent_hands_it_over(served,
     fetcher.keep_later()
     fetcher.flush()
     assert fetcher.store.get(ref.digest) == DATA and fetcher.fetched_bytes == len(DATA)
+
+
+def test_a_receive_buffer_is_taken_again_only_once_nothing_refers_to_it():
+    spare = SpareBuffer()
+    first = spare.take(4096)
+    first[:5] = b"hello"
+    view = memoryview(first)
+    assert spare.take(4096) is not first  # a view of it is alive: a new buffer
+    view.release()
+    second = spare.take(4096)
+    assert second is not first
+    array = np.frombuffer(second, dtype=np.uint8)
+    assert spare.take(1024) is not second  # NumPy's array over it holds it too
+    del array
+    third = spare.take(2048)
+    fourth = spare.take(2048)
+    assert fourth is not third  # `third` is still held here; `fourth` is the spare now
+    held_id = id(fourth)
+    del fourth, third, first, second
+    again = spare.take(1024)  # free now: the same buffer, cut to size, nothing copied
+    assert id(again) == held_id and len(again) == 1024
+    assert len(spare.take(8192)) == 8192  # larger than the held one: a new one
+
+
+def test_a_fetch_reuses_the_last_inputs_buffer_once_its_copy_is_written(served, tmp_path):
+    """Two fetches of the same file into two stores: the second receives into the first's buffer
+    once the first's bytes are dropped and its copy written, and is checked as any fetch is."""
+    srv, ref = served
+    fa = Fetcher(BlobStore(tmp_path / "a"))
+    first = fa.fetch(ref, alongside=lambda a: streamed_root(a, ITEM, 64), buffer=True)
+    assert isinstance(first, bytearray) and bytes(first) == DATA
+    first_id = id(first)
+    fa.flush()
+    for _ in range(100):  # the writer's done-callback drops its reference just after the write
+        if not fa._pending:
+            break
+        time.sleep(0.01)
+    del first
+    second = Fetcher(BlobStore(tmp_path / "b")).fetch(
+        ref, alongside=lambda a: streamed_root(a, ITEM, 64), buffer=True
+    )
+    assert id(second) == first_id
+    assert bytes(second) == DATA and sha256(second) == ref.digest

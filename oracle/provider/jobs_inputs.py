@@ -12,7 +12,6 @@ from oracle.provider.jobs_policy import JobPolicy
 from oracle.work import job as work
 from oracle.work.arrivals import Arrivals
 from oracle.work.blobs import Fetcher
-from oracle.work.errors import InputError
 from oracle.work.manifest import Manifest
 from oracle.work.runtime import OnnxModel
 
@@ -42,13 +41,13 @@ class JobInputs:
         if inputs is not None:  # fetched and checked once per agent run (a restart checks again)
             return model, inputs, None
         digest = blob.digest
+        self.last_inputs = {}  # the last job's buffer free for this one's (oracle.work.arrivals)
 
         def check_tree(arrivals: Arrivals) -> None:
-            if work.input_root(manifest, arrivals) != manifest.inputs.root:
-                raise InputError("the input items do not match the manifest's Merkle root")
+            work.check_input_root(manifest, arrivals)
 
-        if not defer_tree:  # the tree hashed while the file arrives, beside its SHA-256
-            inputs = self.fetcher.fetch(blob, alongside=check_tree, buffer=True, keep_later=True)
+        if not defer_tree:  # the tree hashed while the file arrives, in place of its SHA-256
+            inputs = self.fetcher.fetch(blob, alongside=check_tree, buffer=True, keep_later=True, proves=True)
             self.last_inputs = {digest: inputs}  # the last job's inputs only: bounded memory
             return model, inputs, None
         inputs = self.fetcher.fetch(blob, buffer=True, keep_later=True)

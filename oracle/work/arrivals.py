@@ -6,10 +6,16 @@ passes over the bytes add up (~0.5 us per KiB each here); with :class:`Arrivals`
 writes into one buffer and each check reads the pieces that have arrived, on its own thread
 (``recv_into`` and ``hashlib`` on large buffers both release the GIL), so the wall time is about the
 slowest of the three instead of their sum.
+
+The receive buffer of the last file is kept (:class:`SpareBuffer`) and taken again by the next
+file of the same size or smaller once nothing refers to it any more: memory the process has not
+touched costs ~0.4 us per KiB to fault in and zero on the machines measured (a 100 MB input: ~40
+ms, as much as hashing it), so a provider's next job does not pay it again.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,13 +24,41 @@ MIN_PIECE = 1 << 18
 """Bytes a reader waits for before it takes a piece (fewer, larger hashlib calls), unless the file ended."""
 
 
+class SpareBuffer:
+    """The last receive buffer handed out, for the next file (module doc). Free means that
+    nothing but this object refers to it: every view of a bytearray (a memoryview, a NumPy array
+    over it) holds a reference to it, so a buffer still read anywhere is never taken again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: bytearray | None = None
+
+    def take(self, size: int) -> bytearray:
+        """A bytearray of ``size`` bytes: the held one when it is free and at least that large
+        (cut to size in place, its old bytes left in it: a reader only ever sees bytes that
+        arrived), else a new one, which is then the one held."""
+        with self._lock:
+            held = self._held
+            # the references to a free buffer: self._held, `held`, getrefcount's argument
+            if held is not None and len(held) >= size and sys.getrefcount(held) <= 3:
+                del held[size:]
+                return held
+            held = None
+            self._held = bytearray(size)
+            return self._held
+
+
+SPARE = SpareBuffer()
+"""The process's spare receive buffer (one: a provider fetches one job's inputs at a time)."""
+
+
 class Arrivals:
     """The bytes of a file as they arrive: a writer appends with :meth:`arrived` and ends with
     :meth:`close`; readers take consecutive pieces with :meth:`pieces`."""
 
     def __init__(self, size: int, data: bytes | None = None):
         self.size = size
-        self._buf = bytearray(size) if data is None else None
+        self._buf = SPARE.take(size) if data is None else None
         self._view = memoryview(self._buf if data is None else data).cast("B")
         self._got = 0 if data is None else len(data)
         self._closed = data is not None

@@ -14,20 +14,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import logging
 import os
-import tempfile
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from oracle.work.arrivals import Arrivals, read_alongside
 from oracle.work.content import cid_of_digest, hex32, parse_digest, sha256
-from oracle.work.errors import BlobError, BlobMismatch
+from oracle.work.errors import BlobError
+from oracle.work.store import BlobStore
+
+log = logging.getLogger("oracle.work")
 
 DEFAULT_MAX_BLOB_BYTES = 256 << 20
 """Largest file the fetcher accepts (256 MiB); a manifest may name less."""
@@ -72,90 +74,6 @@ class BlobRef:
     @classmethod
     def of(cls, data: bytes, urls: Sequence[str] = ()) -> BlobRef:
         return cls(sha256(data), len(data), tuple(urls))
-
-
-class BlobStore:
-    """Files named by the hex SHA-256 of their bytes under ``root`` (written atomically)."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def path_of(self, digest: bytes) -> Path:
-        return self.root / digest.hex()
-
-    def put(self, data: bytes, digest: bytes | None = None, durable: bool = True) -> bytes:
-        """Store ``data``; returns its digest (storing the same bytes twice is a no-op).
-        ``digest``: its SHA-256 when the caller has just checked it (not hashed again).
-        ``durable=False``: no fsync, for a copy of a file that can be fetched again (a power
-        loss can then leave it torn, which :meth:`get` detects by its hash and
-        :meth:`Fetcher.fetch` answers by fetching it again); what only this node has (the outputs
-        it computed) is always fsynced before it is reported."""
-        digest = sha256(data) if digest is None else digest
-        path = self.path_of(digest)
-        if not path.exists():
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    if durable:
-                        f.flush()
-                        os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        return digest
-
-    def put_from(self, read: Callable[[int], bytes], length: int, digest: bytes) -> bool:
-        """Store ``length`` bytes read in chunks by ``read(n)`` under ``digest``, streamed to a
-        temporary file while hashing (bounded memory); kept only when they hash to ``digest``.
-        Returns whether the file is new. :class:`BlobMismatch` (another digest) or
-        :class:`BlobError` (the body ended early); nothing half-written stays either way."""
-        h = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".up-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                left = length
-                while left:
-                    chunk = read(min(left, 1 << 16))
-                    if not chunk:
-                        raise BlobError(
-                            f"the body ended after {length - left} of {length} bytes: send it whole"
-                        )
-                    h.update(chunk)
-                    f.write(chunk)
-                    left -= len(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            got = h.digest()
-            if got != digest:
-                raise BlobMismatch(
-                    f"the body hashes to {hex32(got)}, not to its name {hex32(digest)}: "
-                    "PUT it at /blobs/<the SHA-256 of its bytes>"
-                )
-            path = self.path_of(digest)
-            new = not path.exists()
-            os.replace(tmp, path)
-            return new
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-    def has(self, digest: bytes) -> bool:
-        return self.path_of(digest).is_file()
-
-    def get(self, digest: bytes) -> bytes:
-        """The stored bytes of ``digest``, re-hashed; :class:`BlobError` if absent or corrupted."""
-        path = self.path_of(digest)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise BlobError(f"blob {hex32(digest)} is not in the store at {self.root}") from None
-        if sha256(data) != digest:
-            raise BlobError(f"stored blob {path} does not hash to its name: delete it and fetch it again")
-        return data
 
 
 def gateway_url(gateway: str, cid: str) -> str:
@@ -211,6 +129,7 @@ class Fetcher:
     fetched_bytes: int = field(default=0, init=False)
     _pending: dict[bytes, tuple[bytes, Future]] = field(default_factory=dict, init=False, repr=False)
     _later: dict[bytes, bytes] = field(default_factory=dict, init=False, repr=False)
+    _unhashed: set[bytes] = field(default_factory=set, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _open(self, url: str) -> Any:
@@ -250,6 +169,18 @@ class Fetcher:
         except (OSError, TimeoutError, http.client.HTTPException) as exc:
             raise BlobError(f"unreachable ({exc!r})") from None
 
+    def _put_copy(self, data: bytes, digest: bytes) -> None:
+        """Store a fetched copy under ``digest``; one proven by its item tree (``fetch(...,
+        proves=True)``) only if it also hashes to it (a manifest whose address and root disagree)."""
+        if digest in self._unhashed:
+            ok = sha256(data) == digest
+            with self._lock:
+                self._unhashed.discard(digest)
+            if not ok:
+                log.warning({"event": "blob_not_kept", "blob": hex32(digest), "why": "another SHA-256"})
+                return
+        self.store.put(data, digest, durable=False)
+
     def _keep(self, data: bytes, digest: bytes, later: bool = False) -> None:
         """Store a checked copy (module doc: in the background when it is large; ``later``: held
         in memory until :meth:`keep_later` hands it to the writer)."""
@@ -258,12 +189,12 @@ class Fetcher:
                 self._later[digest] = data
             return
         if len(data) < BACKGROUND_BYTES:
-            self.store.put(data, digest, durable=False)
+            self._put_copy(data, digest)
             return
         with self._lock:
             if digest in self._pending:
                 return
-            future = _writer().submit(self.store.put, data, digest, False)
+            future = _writer().submit(self._put_copy, data, digest)
             self._pending[digest] = (data, future)
 
         def written(_: Future) -> None:
@@ -299,11 +230,15 @@ class Fetcher:
             return url
         raise BlobError("unsupported scheme (use http://, https:// or ipfs://)")
 
-    def _local(self, ref: BlobRef) -> bytes | None:
-        """The bytes of ``ref`` if this node has them (being written, or in the store and intact)."""
+    def _local(self, ref: BlobRef, proves: bool = False) -> bytes | None:
+        """The bytes of ``ref`` if this node has them (being written, or in the store and intact;
+        one not yet hashed only for a fetch whose check proves it)."""
         with self._lock:
             pending = self._pending.get(ref.digest)
             held = self._later.get(ref.digest)
+            unhashed = ref.digest in self._unhashed
+        if (pending is not None or held is not None) and unhashed and not proves:
+            return None  # fetched again, hashed this time
         if pending is not None:
             return pending[0]
         if held is not None:
@@ -324,6 +259,7 @@ class Fetcher:
         alongside: Callable[[Arrivals], object] | None = None,
         buffer: bool = False,
         keep_later: bool = False,
+        proves: bool = False,
     ) -> bytes:
         """The bytes of ``ref``: from the store if present, else the first source whose body has
         the right size and SHA-256 (stored on success). :class:`BlobError` lists why each failed.
@@ -333,8 +269,13 @@ class Fetcher:
         bytes are known to be the address's. ``buffer``: a downloaded file may come back as the
         bytearray it was received in, not copied into a bytes object (the caller must not change
         it; a large job input file, read by NumPy). ``keep_later``: a large file's copy waits in
-        memory for :meth:`keep_later` instead of being written while the caller works with it."""
-        data = self._local(ref)
+        memory for :meth:`keep_later` instead of being written while the caller works with it.
+        ``proves``: ``alongside`` checks every byte against a commitment of its own (a job's input
+        item tree against the manifest's root, which binds the file as its SHA-256 does), so the
+        download is not also hashed on the way: the file is hashed only when the check fails (to
+        tell a wrong source from a wrong manifest, as without ``proves``), and its copy by the
+        writer before it is kept under the address."""
+        data = self._local(ref, proves)
         if data is not None:
             if alongside is not None:
                 alongside(Arrivals.complete(data))
@@ -349,13 +290,21 @@ class Fetcher:
                 side: Future | None = None
                 if max_size is None:
                     arrivals = Arrivals(ref.size)
-                    readers: list[Callable[[Arrivals], object]] = [_sha256_of]
-                    if alongside is not None:
-                        readers.append(alongside)
+                    proven = proves and alongside is not None
+                    readers = [alongside] if proven else [_sha256_of, *([alongside] if alongside else [])]
                     futures = read_alongside(arrivals, readers, lambda a, u=source: self._download_into(u, a))
                     if arrivals.received != ref.size:
                         raise BlobError(f"served {arrivals.received} bytes, expected {ref.size}")
-                    got, side = futures[0].result(), futures[-1] if alongside is not None else None
+                    if proven:
+                        side = futures[0]
+                        if side.exception() is None:
+                            got = ref.digest
+                            with self._lock:
+                                self._unhashed.add(got)
+                        else:  # whose fault: the source's (another file) or the manifest's (raised below)
+                            got = sha256(arrivals.data(copy=False))
+                    else:
+                        got, side = futures[0].result(), futures[-1] if alongside is not None else None
                     data = arrivals.data(copy=not buffer)
                 else:
                     data = self._download(source, limit)

@@ -29,6 +29,7 @@ from eth_utils import keccak
 
 from oracle.errors import EXIT_USAGE
 from oracle.work import job as work
+from oracle.work.arrivals import Arrivals
 from oracle.work.blobs import Fetcher
 from oracle.work.errors import InputError, WorkError
 from oracle.work.items import Opening
@@ -114,6 +115,18 @@ def judge(
     return Judgement(tuple(items), wrong, unopened, seconds, used)
 
 
+def fetch_inputs(fetcher: Fetcher, manifest: Manifest, extra_urls: Sequence[str] = ()) -> bytes:
+    """A job's input file proven by its item tree against the manifest's root, as the provider's
+    agent fetches it (``Fetcher.fetch(..., proves=True)``): a job whose file's address and root
+    disagree is judged on the items the provider computed, not refused."""
+    assert manifest.inputs.blob is not None
+
+    def check(arrivals: Arrivals) -> None:
+        work.check_input_root(manifest, arrivals)
+
+    return fetcher.fetch(manifest.inputs.blob, extra_urls, alongside=check, proves=True)
+
+
 def judge_from_sources(
     fetcher: Fetcher,
     manifest: Manifest,
@@ -125,4 +138,4 @@ def judge_from_sources(
     """:func:`judge` with the model and inputs fetched (and checked) through ``fetcher``."""
     assert manifest.inputs.blob is not None
     model = OnnxModel(fetcher.fetch(manifest.model), device=device)
-    return judge(manifest, model, fetcher.fetch(manifest.inputs.blob), result_hash, items, openings)
+    return judge(manifest, model, fetch_inputs(fetcher, manifest), result_hash, items, openings)

@@ -25,7 +25,9 @@ The inputs root is in the manifest; the outputs root is the job's ``resultHash``
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,17 +100,29 @@ def group_leaves(data: bytes | memoryview, item_size: int, group: int, first_lea
     )
 
 
+HASHERS = max(1, min(4, os.cpu_count() or 1))
+"""Threads that hash a streamed file's leaves (hashlib releases the GIL on a leaf of 2 KiB or more,
+so pieces hash in parallel: the tree keeps up with the download instead of bounding it)."""
+HASHED_PIECE = 1 << 20
+"""Bytes one hasher takes at a time (rounded to whole leaves)."""
+
+
 def streamed_root(arrivals: Arrivals, item_size: int, group: int) -> bytes:
-    """The root of :class:`ItemTree` over a file while it arrives (leaves hashed piece by piece,
-    each piece a whole number of leaves): what :func:`ItemTree.from_bytes` gives, without waiting
-    for the whole file."""
+    """The root of :class:`ItemTree` over a file while it arrives (leaves hashed piece by piece on
+    :data:`HASHERS` threads, each piece a whole number of leaves): what :func:`ItemTree.from_bytes`
+    gives, without waiting for the whole file."""
     span, parts, first = item_size * group, [], 0
-    for piece in arrivals.pieces(span):
-        parts.append(group_leaves(piece, item_size, group, first))
-        first += -(-len(piece) // span)
+    with ThreadPoolExecutor(HASHERS, thread_name_prefix="leaves") as pool:
+        step = max(span, HASHED_PIECE // span * span)
+        for piece in arrivals.pieces(span):
+            for o in range(0, len(piece), step):  # a large arrival in several hashers' parts
+                part = piece[o : o + step]
+                parts.append(pool.submit(group_leaves, part, item_size, group, first))
+                first += -(-len(part) // span)
+        leaves = b"".join(p.result() for p in parts)
     if not first:
         raise InputError("a job has at least one item")
-    return MerkleTree.from_packed(b"".join(parts)).root
+    return MerkleTree.from_packed(leaves).root
 
 
 def leaf_count(count: int, group: int) -> int:

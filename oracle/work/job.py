@@ -99,6 +99,13 @@ def input_root(manifest: Manifest, arrivals: Arrivals) -> bytes:
     return streamed_root(arrivals, manifest.inputs.item_size, manifest.leaf_items)
 
 
+def check_input_root(manifest: Manifest, arrivals: Arrivals) -> None:
+    """:class:`InputError` unless the input file's item tree has the manifest's root (as a fetch's
+    ``alongside`` check, it proves the file: ``Fetcher.fetch(..., proves=True)``)."""
+    if input_root(manifest, arrivals) != manifest.inputs.root:
+        raise InputError("the input items do not match the manifest's Merkle root")
+
+
 def output_tree(manifest: Manifest, data: bytes | Sequence[bytes]) -> ItemTree:
     """The tree over the outputs (the file, or its records) whose root is the job's ``resultHash``."""
     if isinstance(data, (bytes, bytearray, memoryview)):
