@@ -232,7 +232,12 @@ def report(
         f"on a GPU, {cross / 1e6:.1f} MFLOP x (GPU rate / CPU rate). The demo model (0.03 MFLOP) is far "
         "below it: its inference is 0.2-0.3 us per item, less than receiving its input.",
         "- Overlap: with a core free during inference (1-thread rows, as a GPU node's CPU is while its GPU "
-        f"runs) the output side's wall on the critical path goes {hidden} per item (serial -> overlapped).",
+        f"runs) the output side's wall on the critical path goes {hidden} per item (serial -> overlapped). "
+        "Without a free core it costs more than its own work: the chunked run with every core inferring "
+        f"takes {(large.steps.wall[RUN_STEP] - large.bare_s) / large.items * 1e6:.2f} us per item more than "
+        f"bare ONNX Runtime ({large.name}, {large.items:,} items), as each moment the worker thread takes a "
+        "core stalls the op whose other threads wait for that core's share; with the serial input fetch "
+        "this is the all-core row's wall overhead, which a CPU-only node pays and a GPU node does not.",
         "- The fixed costs (model fetch, checker, session and its warm-up, 16 openings: "
         f"{small.fixed_s:.2f} s / {large.fixed_s:.2f} s here) are under 10% of any job whose inference "
         "takes at least 10 s. Not measured here: this machine has no GPU.",

@@ -43,7 +43,7 @@ from typing import Any
 from eth_account import Account
 
 from oracle.benchmarks.paid_chain import DEV_KEYS, ETHER, MODEL, deploy_from_build, fund, start_anvil
-from oracle.benchmarks.paid_cpu import alternating_cpu_us, count_thread_cpu
+from oracle.benchmarks.paid_cpu import alternating_cpu_us, constant_receipts, count_thread_cpu
 from oracle.benchmarks.paid_load import load_test
 from oracle.benchmarks.paid_parts import PRICE, Header, measure_parts, paid_headers
 from oracle.chain import ChainClient
@@ -133,6 +133,11 @@ class Throughput:
     """Per run of one client alternating between the endpoints request by request (1-client rows
     only): the unpaid endpoint's connection-thread CPU per request; the steadiest comparison."""
     alternating_with_cpu_us: list[float] = field(default_factory=list)
+    alternating_constant_without_cpu_us: list[float] = field(default_factory=list)
+    """The same alternation (credit rows) with every credit request answered by one constant
+    receipt (:func:`oracle.benchmarks.paid_cpu.constant_receipts`): what the payment costs without
+    its check and record, i.e. its header in and its receipt out."""
+    alternating_constant_cpu_us: list[float] = field(default_factory=list)
 
     @property
     def check_share(self) -> float:
@@ -141,10 +146,11 @@ class Throughput:
 
     def summary(self) -> dict[str, float]:
         cpu: dict[str, float] = {}
-        for kind in ("thread", "process", "alternating"):
-            pre, post = ("alternating_", "") if kind == "alternating" else ("", f"{kind}_")
+        for kind in ("thread", "process", "alternating", "alternating_constant"):
+            pre, post = (f"{kind}_", "") if kind.startswith("alternating") else ("", f"{kind}_")
             without = statistics.median(getattr(self, f"{pre}without_{post}cpu_us") or [0.0])
-            with_check = statistics.median(getattr(self, f"{pre}with_{post}cpu_us") or [0.0])
+            paid = getattr(self, f"{pre}with_{post}cpu_us", None) or getattr(self, f"{kind}_cpu_us")
+            with_check = statistics.median(paid or [0.0])
             cpu[f"{kind}_cpu_without_us"] = without
             cpu[f"{kind}_cpu_with_us"] = with_check
             cpu[f"{kind}_cpu_check_share"] = (with_check - without) / with_check if with_check else 0.0
@@ -283,6 +289,17 @@ def measure_throughput(
                         )
                         row.alternating_without_cpu_us.append(alt[0])
                         row.alternating_with_cpu_us.append(alt[1])
+                    for _ in range(rounds if clients == 1 and credit > 1 else 0):
+                        paid, prepaid = paid_headers(
+                            (channels[0], model_id), users[0].key, domain, n, used[0], credit
+                        )
+                        used[0] += prepaid
+                        with constant_receipts(service.server.checker):
+                            alt = alternating_cpu_us(
+                                (free.url, free_cpu), (service.server.url, paid_cpus[durability]), paid, body
+                            )
+                        row.alternating_constant_without_cpu_us.append(alt[0])
+                        row.alternating_constant_cpu_us.append(alt[1])
                     paid, prepaid = paid_headers(
                         (channels[0], model_id), users[0].key, domain, HANDLER_REQUESTS, used[0], credit
                     )

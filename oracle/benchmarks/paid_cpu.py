@@ -11,20 +11,24 @@ costs the provider's CPU, far less noisy on a shared machine than requests per s
 
 Both are taken during the throughput runs (the unpaid and the paid endpoint one after the other)
 and, the steadier comparison, by :func:`alternating_cpu_us`: one client sending to the two
-endpoints in turn, request by request.
+endpoints in turn, request by request; once more with :func:`constant_receipts`, which splits the
+payment's cost into its HTTP side and its check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import multiprocessing as mp
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from oracle.benchmarks.paid_parts import Header
 from oracle.provider.paid import PaidInferenceServer
+from oracle.provider.paid_check import Receipt, VoucherChecker
 
 
 class ThreadCpu:
@@ -70,6 +74,26 @@ def count_thread_cpu(server: PaidInferenceServer) -> ThreadCpu:
 
     server.httpd.RequestHandlerClass = Counted
     return count
+
+
+@contextlib.contextmanager
+def constant_receipts(checker: VoucherChecker) -> Iterator[None]:
+    """An ablation: while inside, ``checker`` answers every credit request with the first receipt
+    it gave (no token check, no journal record; a window's voucher is checked as ever). The
+    payment's cost then is its header in and its receipt out; with the check, the difference is
+    the check and its record."""
+    real, first = checker.accept_credit, []
+
+    def constant(header: str) -> Receipt:
+        if not first:
+            first.append(real(header))
+        return first[0]
+
+    checker.accept_credit = constant  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del checker.accept_credit  # the class's method again
 
 
 def _alternating_client(
