@@ -14,7 +14,6 @@ import urllib.request
 import numpy as np
 import pytest
 
-from oracle.work import blobs
 from oracle.work.arrivals import Arrivals, SpareBuffer
 from oracle.work.blob_server import BlobServer
 from oracle.work.blobs import BACKGROUND_BYTES, BlobRef, BlobStore, Fetcher
@@ -98,10 +97,7 @@ def test_a_file_being_written_is_answered_from_memory(served, tmp_path, monkeypa
     assert fetcher.store.has(ref.digest) and fetcher.fetch(ref) == DATA
 
 
-@pytest.mark.parametrize("proves", [False, True], ids=["hashed", "proven"])
-def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_path, proves):
-    """Hashed or proven by the check alone, a source that serves another file is a failed source,
-    and a check that fails on the addressed file is the manifest's error."""
+def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_path):
     srv, ref = served
     forged = bytearray(DATA)
     forged[5] ^= 1
@@ -119,7 +115,7 @@ def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_pat
                 raise InputError("the input items do not match the manifest's Merkle root")
 
         two = BlobRef(ref.digest, ref.size, (forger.blob_url(ref.digest), *ref.urls))
-        assert Fetcher(BlobStore(tmp_path / "a")).fetch(two, alongside=tree_check, proves=proves) == DATA
+        assert Fetcher(BlobStore(tmp_path / "a")).fetch(two, alongside=tree_check) == DATA
         assert len(checked) == 2  # the forged body was checked too, and its failure was not the file's
 
         def wrong_root(arrivals: Arrivals) -> None:
@@ -127,41 +123,9 @@ def test_the_alongside_check_speaks_only_for_the_addressed_bytes(served, tmp_pat
             raise InputError("the input items do not match the manifest's Merkle root")
 
         with pytest.raises(InputError, match="do not match the manifest's Merkle root"):
-            Fetcher(BlobStore(tmp_path / "b")).fetch(ref, alongside=wrong_root, proves=proves)
+            Fetcher(BlobStore(tmp_path / "b")).fetch(ref, alongside=wrong_root)
     finally:
         forger.stop()
-
-
-def test_a_proven_fetch_is_not_hashed_on_the_way_and_its_copy_is_kept_only_under_its_own_hash(
-    served, tmp_path, monkeypatch
-):
-    srv, ref = served
-    root = ItemTree.from_bytes(DATA, ITEM, 64).root
-
-    def tree_check(arrivals: Arrivals) -> None:
-        if streamed_root(arrivals, ITEM, 64) != root:
-            raise InputError("the input items do not match the manifest's Merkle root")
-
-    def no_hash(arrivals):
-        raise AssertionError("a proven download is not hashed")
-
-    monkeypatch.setattr(blobs, "_sha256_of", no_hash)
-    fetcher = Fetcher(BlobStore(tmp_path / "provider"))
-    assert fetcher.fetch(ref, alongside=tree_check, proves=True) == DATA
-    fetcher.flush()
-    assert fetcher.store.get(ref.digest) == DATA  # the writer hashed it, then kept it
-
-    # a manifest whose address is not its file's: the items are proven, the copy is not kept
-    # under the wrong name, and a fetch that only hashes is not answered from memory with them
-    wrong = BlobRef(sha256(b"another file"), ref.size, ref.urls)
-    monkeypatch.undo()
-    other = Fetcher(BlobStore(tmp_path / "other"))
-    assert other.fetch(wrong, alongside=tree_check, proves=True, keep_later=True) == DATA
-    with pytest.raises(BlobError, match="not to the address"):
-        other.fetch(wrong)
-    other.keep_later()
-    other.flush()
-    assert not other.store.has(wrong.digest)
 
 
 def test_a_torn_copy_in_the_store_is_fetched_again(served, tmp_path):

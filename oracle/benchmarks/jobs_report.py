@@ -104,9 +104,9 @@ class Steps:
 
 
 PER_ITEM_STEPS = (
-    "fetch inputs (HTTP), item tree (proves the file) while it arrives",
+    "fetch inputs (HTTP), SHA-256 and item tree while it arrives",
     "outputs file + item tree (resultHash)",
-    "keeping a copy of the inputs: its SHA-256, then written (writer thread, nice 19; off the job's path)",
+    "keeping a copy of the inputs, after the job (writer thread, nice 19; off the job's path)",
 )
 OFF_PATH_STEP = PER_ITEM_STEPS[2]
 """Not on the job's path (the agent submits without waiting for it): its CPU counts, its wall not."""
@@ -201,31 +201,34 @@ def report(
         "",
         f"- At {runs[0].items:,} items, fixed tails included: {verdicts}. The per-item protocol cost there is "
         f"~{proto:.1f} CPU-us for a 1 KiB input item and a 48-byte output record, of which ~{inputs_us:.1f} us "
-        "is the input side (the file over HTTP and its item tree, checked against the manifest's root: done "
-        "before the job is accepted, so a file that does not match its manifest declines the job before "
-        "collateral is locked) "
+        "is the input side (the file over HTTP, its SHA-256 and its item tree: done before the job is "
+        "accepted, so a file that does not match its manifest declines the job before collateral is locked) "
         "and the rest the output side (each chunk's outputs stored with fsync, hashed into leaves, journaled; "
         "the outputs file and its tree).",
         "- What made it cheap (it was ~10 CPU-us per item, 48% CPU / 95% wall on digits-large, before issue "
         "14's last two sessions): leaves "
         "over 64 items (`tree.leaf_items`: one sha256 call per 64 items instead of one per item and another "
         "per inner node, and hashlib hashes a leaf of 2 KiB or more without the GIL, so leaves hash on "
-        "several threads while the file downloads: `oracle/work/arrivals.py`); the input file proven by "
-        "its item tree alone (the manifest's root binds every byte of it as its SHA-256 does; the SHA-256 "
-        "is computed only when the tree fails, to tell a wrong source from a wrong manifest, and for the "
-        "provider's copy after the job: ~0.9 us per KiB here, `Fetcher.fetch(..., proves=True)`; "
-        "validators judging a dispute fetch it the same way); the last job's receive buffer taken again "
+        "several threads while the file downloads, beside its SHA-256 on another: `oracle/work/arrivals.py`); "
+        "the last job's receive buffer taken again "
         "by the next (`SpareBuffer`: memory not touched before costs ~0.4 us per KiB to fault in here); "
         "the input file sent with sendfile by a server that hashes each file once, and received without "
         "a copy into a bytes object; the provider's copy of the inputs written after the job by a nice-19 "
         "thread without fsync (a torn copy fails its hash and is fetched again); each chunk's two fsyncs "
         "(its blob, its journal entry) on the worker beside the next chunk's inference.",
-        "- What stays: the input's bytes received once and hashed once into its tree (~0.3 and ~0.8 "
-        "CPU-us per KiB here), before the inference starts: on a CPU node whose cores all infer, that "
+        "- What stays: the input's bytes received once and hashed twice, into its address and into its "
+        "tree (~0.3, ~0.9 and ~0.8 CPU-us per KiB here), before the inference starts. Both are needed "
+        "before the job is accepted: a manifest whose address and root disagree would otherwise be "
+        "accepted on a file that no validator can fetch by its address from the provider once the "
+        "requester's server is gone, and a dispute nobody can judge expires with the provider paid half "
+        "(hashing the file by its tree alone saved ~0.6 CPU-us per item here, 7-11% CPU overhead in both "
+        "rows; tried and reverted: it needs validators that judge from the provider's openings of the "
+        "disputed items' inputs against the root, never from the file, which is not built). On a "
+        "CPU node whose cores all infer, that "
         "fetch is on the job's wall as well as its CPU (the all-core row's wall), and on this 2-core "
         "machine the requester's sending process takes its share of the same two cores (~0.4 CPU-us per "
-        "KiB, in its own process: not in the job's CPU). Off the path: the copy's SHA-256 and its "
-        "page-cache write (~2.6 us per KiB of fresh data on this virtual machine; last column).",
+        "KiB, in its own process: not in the job's CPU). Off the path: the copy's page-cache write "
+        "(~2.6 us per KiB of fresh data on this virtual machine; last column).",
         f"- Crossover: the per-item cost at {runs[0].items:,} items is at most 10% of the inference once a "
         f"model costs about {cross / 1e6:.1f} MFLOP per item at this CPU's rate ({flops_per_us / 1e3:.1f} "
         f"GFLOP per CPU-second, measured on {large.name}, {large.flops_per_item / 1e6:.1f} MFLOP per item); "

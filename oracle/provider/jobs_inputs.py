@@ -46,8 +46,8 @@ class JobInputs:
         def check_tree(arrivals: Arrivals) -> None:
             work.check_input_root(manifest, arrivals)
 
-        if not defer_tree:  # the tree hashed while the file arrives, in place of its SHA-256
-            inputs = self.fetcher.fetch(blob, alongside=check_tree, buffer=True, keep_later=True, proves=True)
+        if not defer_tree:  # the tree hashed while the file arrives, beside its SHA-256
+            inputs = self.fetcher.fetch(blob, alongside=check_tree, buffer=True, keep_later=True)
             self.last_inputs = {digest: inputs}  # the last job's inputs only: bounded memory
             return model, inputs, None
         inputs = self.fetcher.fetch(blob, buffer=True, keep_later=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import logging
 import os
 import threading
 import urllib.error
@@ -28,8 +27,6 @@ from oracle.work.arrivals import Arrivals, read_alongside
 from oracle.work.content import cid_of_digest, hex32, parse_digest, sha256
 from oracle.work.errors import BlobError
 from oracle.work.store import BlobStore
-
-log = logging.getLogger("oracle.work")
 
 DEFAULT_MAX_BLOB_BYTES = 256 << 20
 """Largest file the fetcher accepts (256 MiB); a manifest may name less."""
@@ -129,7 +126,6 @@ class Fetcher:
     fetched_bytes: int = field(default=0, init=False)
     _pending: dict[bytes, tuple[bytes, Future]] = field(default_factory=dict, init=False, repr=False)
     _later: dict[bytes, bytes] = field(default_factory=dict, init=False, repr=False)
-    _unhashed: set[bytes] = field(default_factory=set, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _open(self, url: str) -> Any:
@@ -169,18 +165,6 @@ class Fetcher:
         except (OSError, TimeoutError, http.client.HTTPException) as exc:
             raise BlobError(f"unreachable ({exc!r})") from None
 
-    def _put_copy(self, data: bytes, digest: bytes) -> None:
-        """Store a fetched copy under ``digest``; one proven by its item tree (``fetch(...,
-        proves=True)``) only if it also hashes to it (a manifest whose address and root disagree)."""
-        if digest in self._unhashed:
-            ok = sha256(data) == digest
-            with self._lock:
-                self._unhashed.discard(digest)
-            if not ok:
-                log.warning({"event": "blob_not_kept", "blob": hex32(digest), "why": "another SHA-256"})
-                return
-        self.store.put(data, digest, durable=False)
-
     def _keep(self, data: bytes, digest: bytes, later: bool = False) -> None:
         """Store a checked copy (module doc: in the background when it is large; ``later``: held
         in memory until :meth:`keep_later` hands it to the writer)."""
@@ -189,12 +173,12 @@ class Fetcher:
                 self._later[digest] = data
             return
         if len(data) < BACKGROUND_BYTES:
-            self._put_copy(data, digest)
+            self.store.put(data, digest, durable=False)
             return
         with self._lock:
             if digest in self._pending:
                 return
-            future = _writer().submit(self._put_copy, data, digest)
+            future = _writer().submit(self.store.put, data, digest, False)
             self._pending[digest] = (data, future)
 
         def written(_: Future) -> None:
@@ -230,15 +214,11 @@ class Fetcher:
             return url
         raise BlobError("unsupported scheme (use http://, https:// or ipfs://)")
 
-    def _local(self, ref: BlobRef, proves: bool = False) -> bytes | None:
-        """The bytes of ``ref`` if this node has them (being written, or in the store and intact;
-        one not yet hashed only for a fetch whose check proves it)."""
+    def _local(self, ref: BlobRef) -> bytes | None:
+        """The bytes of ``ref`` if this node has them (being written, or in the store and intact)."""
         with self._lock:
             pending = self._pending.get(ref.digest)
             held = self._later.get(ref.digest)
-            unhashed = ref.digest in self._unhashed
-        if (pending is not None or held is not None) and unhashed and not proves:
-            return None  # fetched again, hashed this time
         if pending is not None:
             return pending[0]
         if held is not None:
@@ -259,7 +239,6 @@ class Fetcher:
         alongside: Callable[[Arrivals], object] | None = None,
         buffer: bool = False,
         keep_later: bool = False,
-        proves: bool = False,
     ) -> bytes:
         """The bytes of ``ref``: from the store if present, else the first source whose body has
         the right size and SHA-256 (stored on success). :class:`BlobError` lists why each failed.
@@ -269,13 +248,8 @@ class Fetcher:
         bytes are known to be the address's. ``buffer``: a downloaded file may come back as the
         bytearray it was received in, not copied into a bytes object (the caller must not change
         it; a large job input file, read by NumPy). ``keep_later``: a large file's copy waits in
-        memory for :meth:`keep_later` instead of being written while the caller works with it.
-        ``proves``: ``alongside`` checks every byte against a commitment of its own (a job's input
-        item tree against the manifest's root, which binds the file as its SHA-256 does), so the
-        download is not also hashed on the way: the file is hashed only when the check fails (to
-        tell a wrong source from a wrong manifest, as without ``proves``), and its copy by the
-        writer before it is kept under the address."""
-        data = self._local(ref, proves)
+        memory for :meth:`keep_later` instead of being written while the caller works with it."""
+        data = self._local(ref)
         if data is not None:
             if alongside is not None:
                 alongside(Arrivals.complete(data))
@@ -290,21 +264,13 @@ class Fetcher:
                 side: Future | None = None
                 if max_size is None:
                     arrivals = Arrivals(ref.size)
-                    proven = proves and alongside is not None
-                    readers = [alongside] if proven else [_sha256_of, *([alongside] if alongside else [])]
+                    readers: list[Callable[[Arrivals], object]] = [_sha256_of]
+                    if alongside is not None:
+                        readers.append(alongside)
                     futures = read_alongside(arrivals, readers, lambda a, u=source: self._download_into(u, a))
                     if arrivals.received != ref.size:
                         raise BlobError(f"served {arrivals.received} bytes, expected {ref.size}")
-                    if proven:
-                        side = futures[0]
-                        if side.exception() is None:
-                            got = ref.digest
-                            with self._lock:
-                                self._unhashed.add(got)
-                        else:  # whose fault: the source's (another file) or the manifest's (raised below)
-                            got = sha256(arrivals.data(copy=False))
-                    else:
-                        got, side = futures[0].result(), futures[-1] if alongside is not None else None
+                    got, side = futures[0].result(), futures[-1] if alongside is not None else None
                     data = arrivals.data(copy=not buffer)
                 else:
                     data = self._download(source, limit)

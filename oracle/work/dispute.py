@@ -29,7 +29,6 @@ from eth_utils import keccak
 
 from oracle.errors import EXIT_USAGE
 from oracle.work import job as work
-from oracle.work.arrivals import Arrivals
 from oracle.work.blobs import Fetcher
 from oracle.work.errors import InputError, WorkError
 from oracle.work.items import Opening
@@ -116,15 +115,9 @@ def judge(
 
 
 def fetch_inputs(fetcher: Fetcher, manifest: Manifest, extra_urls: Sequence[str] = ()) -> bytes:
-    """A job's input file proven by its item tree against the manifest's root, as the provider's
-    agent fetches it (``Fetcher.fetch(..., proves=True)``): a job whose file's address and root
-    disagree is judged on the items the provider computed, not refused."""
+    """A job's input file, checked by its SHA-256 (:func:`judge` checks its item tree)."""
     assert manifest.inputs.blob is not None
-
-    def check(arrivals: Arrivals) -> None:
-        work.check_input_root(manifest, arrivals)
-
-    return fetcher.fetch(manifest.inputs.blob, extra_urls, alongside=check, proves=True)
+    return fetcher.fetch(manifest.inputs.blob, extra_urls)
 
 
 def judge_from_sources(

@@ -100,8 +100,8 @@ def input_root(manifest: Manifest, arrivals: Arrivals) -> bytes:
 
 
 def check_input_root(manifest: Manifest, arrivals: Arrivals) -> None:
-    """:class:`InputError` unless the input file's item tree has the manifest's root (as a fetch's
-    ``alongside`` check, it proves the file: ``Fetcher.fetch(..., proves=True)``)."""
+    """:class:`InputError` unless the input file's item tree has the manifest's root (a fetch's
+    ``alongside`` check: hashed while the file arrives)."""
     if input_root(manifest, arrivals) != manifest.inputs.root:
         raise InputError("the input items do not match the manifest's Merkle root")
 
