@@ -10,7 +10,9 @@ slowest of the three instead of their sum.
 The receive buffer of the last file is kept (:class:`SpareBuffer`) and taken again by the next
 file of the same size or smaller once nothing refers to it any more: memory the process has not
 touched costs ~0.4 us per KiB to fault in and zero on the machines measured (a 100 MB input: ~40
-ms, as much as hashing it), so a provider's next job does not pay it again.
+ms, as much as hashing it), so a provider's next job does not pay it again. The cost: a process
+keeps one buffer of the largest file it fetched last (at most the fetch limit) while idle, as the
+agent keeps its last job's inputs anyway.
 """
 
 from __future__ import annotations
