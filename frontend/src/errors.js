@@ -35,7 +35,9 @@ const PERIOD = /period|delay|window|duration|validity/i;
 const COUNTS = /^(targets|calldatas|values|payloads|signatures|given|count|index|bits)$|length$/i;
 const RELATIVE_NAMES = /^(min|max|expected|actual|limit|ceiling|latest)$/i;
 const SHORT_ID = (v) => short(`0x${v.toString(16).padStart(64, '0')}`);
-const words = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2').toLowerCase();
+// camelCase to words, an acronym kept as it is written: "NFTNotListed" -> "NFT not listed"
+const words = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+  .split(' ').map((w) => (/^[A-Z][A-Z0-9]+$/.test(w) ? w : w.toLowerCase())).join(' ');
 const nowSeconds = (args, inputs) => {
   const i = inputs.findIndex((x) => /^now/i.test(x.name || ''));
   return i >= 0 ? Number(args[i]) : Date.now() / 1000;
