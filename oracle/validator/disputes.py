@@ -58,7 +58,7 @@ from oracle.validator.verdicts import (
 )
 from oracle.work.blobs import BlobRef, BlobStore, Fetcher
 from oracle.work.content import cid_of_digest, hex32, parse_digest
-from oracle.work.dispute import DisputeError, Judgement, fetch_inputs, judge
+from oracle.work.dispute import DisputeError, Judgement, judge
 from oracle.work.errors import WorkError
 from oracle.work.escrow import Escrow, Status
 from oracle.work.items import Opening
@@ -243,7 +243,9 @@ class Disputes:
             manifest = self._manifest(bytes(self.escrow.posted(rec.job_id)["specHash"]), base)
             model = self._model(manifest, base)
             assert manifest.inputs.blob is not None
-            inputs = fetch_inputs(self.fetcher, manifest, [_blob_url(base, manifest.inputs.blob)])
+            inputs = self.fetcher.fetch(
+                manifest.inputs.blob, extra_urls=[_blob_url(base, manifest.inputs.blob)]
+            )
         except WorkError as exc:
             raise CannotJudge(f"cannot fetch what job {rec.job_id} needs: {exc}") from None
         if any(i >= manifest.inputs.count for i in rec.items):  # items the job does not have

@@ -114,12 +114,6 @@ def judge(
     return Judgement(tuple(items), wrong, unopened, seconds, used)
 
 
-def fetch_inputs(fetcher: Fetcher, manifest: Manifest, extra_urls: Sequence[str] = ()) -> bytes:
-    """A job's input file, checked by its SHA-256 (:func:`judge` checks its item tree)."""
-    assert manifest.inputs.blob is not None
-    return fetcher.fetch(manifest.inputs.blob, extra_urls)
-
-
 def judge_from_sources(
     fetcher: Fetcher,
     manifest: Manifest,
@@ -131,4 +125,4 @@ def judge_from_sources(
     """:func:`judge` with the model and inputs fetched (and checked) through ``fetcher``."""
     assert manifest.inputs.blob is not None
     model = OnnxModel(fetcher.fetch(manifest.model), device=device)
-    return judge(manifest, model, fetch_inputs(fetcher, manifest), result_hash, items, openings)
+    return judge(manifest, model, fetcher.fetch(manifest.inputs.blob), result_hash, items, openings)
