@@ -14,6 +14,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from oracle.work import arrivals
 from oracle.work.arrivals import Arrivals, SpareBuffer
 from oracle.work.blob_server import BlobServer
 from oracle.work.blobs import BACKGROUND_BYTES, BlobRef, BlobStore, Fetcher
@@ -178,27 +179,26 @@ def test_a_receive_buffer_is_taken_again_only_once_nothing_refers_to_it():
     first = spare.take(4096)
     first[:5] = b"hello"
     view = memoryview(first)
-    assert spare.take(4096) is not first  # a view of it is alive: a new buffer
+    assert spare.take(4096) is not first  # a view of it is alive: a new buffer, held from now on
     view.release()
     second = spare.take(4096)
-    assert second is not first
     array = np.frombuffer(second, dtype=np.uint8)
-    assert spare.take(1024) is not second  # NumPy's array over it holds it too
-    del array
-    third = spare.take(2048)
-    fourth = spare.take(2048)
-    assert fourth is not third  # `third` is still held here; `fourth` is the spare now
-    held_id = id(fourth)
-    del fourth, third, first, second
-    again = spare.take(1024)  # free now: the same buffer, cut to size, nothing copied
-    assert id(again) == held_id and len(again) == 1024
-    assert len(spare.take(8192)) == 8192  # larger than the held one: a new one
+    assert spare.take(4096) is not second  # NumPy's array over it holds it too
+    held_id = id(spare._held)
+    del array, first, second
+    small = spare.take(1024)  # another size: a new buffer, and the larger one stays held
+    assert len(small) == 1024 and id(spare._held) == held_id
+    again = spare.take(4096)  # free now: the same buffer, nothing allocated or copied
+    assert id(again) == held_id and len(again) == 4096
+    del again
+    assert len(spare.take(8192)) == 8192 and len(spare._held) == 8192  # a larger one takes its place
 
 
-def test_a_fetch_reuses_the_last_inputs_buffer_once_its_copy_is_written(served, tmp_path):
+def test_a_fetch_reuses_the_last_inputs_buffer_once_its_copy_is_written(served, tmp_path, monkeypatch):
     """Two fetches of the same file into two stores: the second receives into the first's buffer
     once the first's bytes are dropped and its copy written, and is checked as any fetch is."""
     srv, ref = served
+    monkeypatch.setattr(arrivals, "SPARE", SpareBuffer())  # not a larger one an earlier test left
     fa = Fetcher(BlobStore(tmp_path / "a"))
     first = fa.fetch(ref, alongside=lambda a: streamed_root(a, ITEM, 64), buffer=True)
     assert isinstance(first, bytearray) and bytes(first) == DATA

@@ -197,38 +197,31 @@ def measure_slope(
     """Bare ONNX Runtime and the whole provider job at two item counts: the difference over the
     difference in items is the per-item cost with every fixed cost cancelled (the model's
     session, the last chunk's tail, the openings), i.e. what a job pays per item once it is long.
-    ``threads=1``: inference on one core, the protocol's threads with the other to themselves (as
-    on a GPU node, whose CPU is free while the GPU runs)."""
+    Each repeat runs bare and job at both counts back to back and gives its own slope (a shared
+    machine's slow minute then moves all four runs of one repeat alike); the row is the median
+    repeat, with the spread. ``threads=1``: inference on one core, the protocol's threads with the
+    other to themselves (as on a GPU node, whose CPU is free while the GPU runs)."""
     data = demo_model.model_bytes(name)
     model = OnnxModel(data, device="cpu", threads=threads, spinning=False)
-    walls, cpus, job_walls, job_cpus, copies = [], [], [], [], []
-    for n in sizes:
-        x = np.tile(demo_model.test_set(1000)[0], (-(-n // 1000), 1))[:n]
-        model.run(x[:batch])
-        with requester(model, data, x, tmp / f"slope-{n}-{threads}-requester") as manifest:
-            bw = bc = jw = jc = kc = float("inf")
-            for r in range(repeats):  # in turn, as in measure_model
-                wall, cpu = _bare(model, x, batch)
-                bw, bc = min(bw, wall), min(bc, cpu)
-                steps, _, _ = provider_job(manifest, batch, tmp / f"slope-{n}-{threads}-{r}", threads)
-                wall = sum(v for k, v in steps.wall.items() if k != OFF_PATH_STEP)
-                cpu = sum(v for k, v in steps.cpu.items() if k != OFF_PATH_STEP)
-                jw, jc, kc = min(jw, wall), min(jc, cpu), min(kc, steps.cpu[OFF_PATH_STEP])
-        walls.append(bw)
-        cpus.append(bc)
-        job_walls.append(jw)
-        job_cpus.append(jc)
-        copies.append(kc)
+    xs = [np.tile(demo_model.test_set(1000)[0], (-(-n // 1000), 1))[:n] for n in sizes]
+    model.run(xs[0][:batch])
     d = sizes[1] - sizes[0]
-    return Slope(
-        name if threads is None else f"{name}, 1-thread session",
-        sizes,
-        (walls[1] - walls[0]) / d * 1e6,
-        (cpus[1] - cpus[0]) / d * 1e6,
-        (job_walls[1] - job_walls[0]) / d * 1e6,
-        (job_cpus[1] - job_cpus[0]) / d * 1e6,
-        (copies[1] - copies[0]) / d * 1e6,
-    )
+    per_repeat = []  # (bare wall, bare CPU, job wall, job CPU, copy CPU) per item, in us
+    with contextlib.ExitStack() as stack:
+        manifests = [
+            stack.enter_context(requester(model, data, x, tmp / f"slope-{n}-{threads}-requester"))
+            for n, x in zip(sizes, xs, strict=True)
+        ]
+        for r in range(repeats):
+            runs = []
+            for n, x, manifest in zip(sizes, xs, manifests, strict=True):
+                wall, cpu = _bare(model, x, batch)
+                steps, _, _ = provider_job(manifest, batch, tmp / f"slope-{n}-{threads}-{r}", threads)
+                job_wall = sum(v for k, v in steps.wall.items() if k != OFF_PATH_STEP)
+                job_cpu = sum(v for k, v in steps.cpu.items() if k != OFF_PATH_STEP)
+                runs.append((wall, cpu, job_wall, job_cpu, steps.cpu[OFF_PATH_STEP]))
+            per_repeat.append(tuple((b - a) / d * 1e6 for a, b in zip(*runs, strict=True)))
+    return Slope.of_repeats(name if threads is None else f"{name}, 1-thread session", sizes, per_repeat)
 
 
 def measure_overlap(

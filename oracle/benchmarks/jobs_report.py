@@ -5,6 +5,7 @@ and its place in ``oracle/benchmarks/RESULTS.md`` (between the ``jobs`` markers)
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,8 @@ class Slope:
     job_cpu_us: float
     copy_cpu_us: float = 0.0
     """CPU of keeping a copy of the inputs after the job (not in ``job_cpu_us``)."""
+    spread: tuple[float, float, float, float] | None = None
+    """The repeats' lowest and highest overheads: (wall, wall, CPU, CPU)."""
 
     @property
     def overhead(self) -> float:
@@ -83,6 +86,17 @@ class Slope:
     @property
     def overhead_cpu(self) -> float:
         return self.job_cpu_us / self.bare_cpu_us - 1
+
+    @classmethod
+    def of_repeats(cls, name: str, sizes: tuple[int, int], repeats: list[tuple[float, ...]]) -> Slope:
+        """The median repeat by its overhead (wall and CPU each from their own median repeat), with
+        the spread of all of them; each repeat is (bare wall, bare CPU, job wall, job CPU, copy CPU)."""
+        wall = sorted(repeats, key=lambda r: r[2] / r[0])
+        cpu = sorted(repeats, key=lambda r: r[3] / r[1])
+        w, c = wall[len(wall) // 2], cpu[len(cpu) // 2]
+        spread = (wall[0][2] / wall[0][0] - 1, wall[-1][2] / wall[-1][0] - 1)
+        spread += (cpu[0][3] / cpu[0][1] - 1, cpu[-1][3] / cpu[-1][1] - 1)
+        return cls(name, sizes, w[0], c[1], w[2], c[3], statistics.median(r[4] for r in repeats), spread)
 
 
 class Steps:
@@ -112,6 +126,12 @@ OFF_PATH_STEP = PER_ITEM_STEPS[2]
 """Not on the job's path (the agent submits without waiting for it): its CPU counts, its wall not."""
 FIXED_STEPS = ("fixed: model fetch + onnx.checker + session + warm-up chunk", "serve 16 openings (HTTP)")
 RUN_STEP = "inference, chunks stored + journaled"
+
+
+def _spread(sl: Slope) -> str:
+    if sl.spread is None:
+        return "--"
+    return f"{sl.spread[0]:.1%}-{sl.spread[1]:.1%} / {sl.spread[2]:.1%}-{sl.spread[3]:.1%}"
 
 
 def report(
@@ -171,18 +191,19 @@ def report(
         slope_rows = [
             "",
             f"Per item once a job is long (from {a:,} to {b:,} items: the difference of two whole runs over the "
-            "difference in items, so every fixed cost cancels; the 1-thread rows leave a core to the protocol's "
-            "threads, as a GPU node's CPU is free while its GPU runs):",
+            "difference in items, so every fixed cost cancels; each repeat runs both counts back to back and the "
+            "row is the median repeat; the 1-thread rows leave a core to the protocol's threads, as a GPU node's "
+            "CPU is free while its GPU runs):",
             "",
             "| model | bare wall | job wall | **overhead (wall)** | bare CPU | job CPU | **overhead (CPU)** "
-            "| + the inputs' copy, after the job (CPU) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| + the inputs' copy, after the job (CPU) | repeats: wall / CPU overhead, lowest-highest |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for sl in slopes:
             slope_rows.append(
                 f"| {sl.name} | {sl.bare_us:.2f} us | {sl.job_us:.2f} us | **{sl.overhead:.1%}** | "
                 f"{sl.bare_cpu_us:.2f} us | {sl.job_cpu_us:.2f} us | **{sl.overhead_cpu:.1%}** | "
-                f"{sl.copy_cpu_us:.2f} us |"
+                f"{sl.copy_cpu_us:.2f} us | {_spread(sl)} |"
             )
         said = "; ".join(
             f"{sl.name} {sl.overhead:.1%} wall / {sl.overhead_cpu:.1%} CPU "
