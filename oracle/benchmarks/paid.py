@@ -137,7 +137,7 @@ class Throughput:
     """The same alternation (credit rows) with every credit request answered by one constant
     receipt (:func:`oracle.benchmarks.paid_cpu.constant_receipts`): what the payment costs without
     its check and record, i.e. its header in and its receipt out."""
-    alternating_constant_cpu_us: list[float] = field(default_factory=list)
+    alternating_constant_with_cpu_us: list[float] = field(default_factory=list)
 
     @property
     def check_share(self) -> float:
@@ -149,8 +149,7 @@ class Throughput:
         for kind in ("thread", "process", "alternating", "alternating_constant"):
             pre, post = (f"{kind}_", "") if kind.startswith("alternating") else ("", f"{kind}_")
             without = statistics.median(getattr(self, f"{pre}without_{post}cpu_us") or [0.0])
-            paid = getattr(self, f"{pre}with_{post}cpu_us", None) or getattr(self, f"{kind}_cpu_us")
-            with_check = statistics.median(paid or [0.0])
+            with_check = statistics.median(getattr(self, f"{pre}with_{post}cpu_us") or [0.0])
             cpu[f"{kind}_cpu_without_us"] = without
             cpu[f"{kind}_cpu_with_us"] = with_check
             cpu[f"{kind}_cpu_check_share"] = (with_check - without) / with_check if with_check else 0.0
@@ -299,7 +298,7 @@ def measure_throughput(
                                 (free.url, free_cpu), (service.server.url, paid_cpus[durability]), paid, body
                             )
                         row.alternating_constant_without_cpu_us.append(alt[0])
-                        row.alternating_constant_cpu_us.append(alt[1])
+                        row.alternating_constant_with_cpu_us.append(alt[1])
                     paid, prepaid = paid_headers(
                         (channels[0], model_id), users[0].key, domain, HANDLER_REQUESTS, used[0], credit
                     )
