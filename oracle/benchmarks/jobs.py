@@ -12,7 +12,8 @@ What is timed, per model (the demo ``digits`` and the ~100x ``digits-large``), o
   session with one chunk of zeros (a fresh session's first full chunk runs ~40% slower while
   ONNX Runtime grows its memory arena; the agent keeps one session per model across jobs, so this
   is a fixed cost of a model's first job), fetch the input file over HTTP from a blob server on
-  loopback (sent with ``sendfile`` by another process, as the requester is another machine) with its SHA-256 and the input item tree (leaves on several threads) checked while it arrives,
+  loopback (sent with ``sendfile`` by another process, as the requester is another machine)
+  with its SHA-256 and the input item tree (leaves on several threads) checked while it arrives,
   the chunked run with each chunk stored as a blob and journaled in the SQLite journal (fsync, on
   the worker), the outputs file and its item tree (= ``resultHash``), then serving 16 openings
   over HTTP.

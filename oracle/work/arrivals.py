@@ -27,7 +27,7 @@ MIN_PIECE = 1 << 18
 
 
 class SpareBuffer:
-    """The last receive buffer handed out, for the next file (module doc). Free means that
+    """The largest recent receive buffer, for the next file of its size (module doc). Free means that
     nothing but this object refers to it: every view of a bytearray (a memoryview, a NumPy array
     over it) holds a reference to it, so a buffer still read anywhere is never taken again."""
 
