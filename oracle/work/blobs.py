@@ -1,5 +1,5 @@
-"""Content-addressed files: a local store (files named by their SHA-256), fetching with a check on
-every fetch (the HTTP server of a store is :mod:`oracle.work.blob_server`).
+"""Content-addressed files: fetching into the local store (:mod:`oracle.work.store`, files named by
+their SHA-256) with a check on every fetch (a store's HTTP server is :mod:`oracle.work.blob_server`).
 
 A :class:`BlobRef` names a file by its SHA-256 digest (and size), with the places it may be fetched
 from: ``http(s)://.../blobs/<hex>`` endpoints (the provider agent's, the requester's client's) and
